@@ -1,0 +1,233 @@
+"""What an optimizer is: a hyperparameter schema plus a pure (init, update) pair.
+
+Every rule in ``optim/`` is written against arrays whose leading axis may be a batch of
+independent runs. Numeric hyperparameters may be scalars or arrays of shape ``(B,)``;
+``prepare`` validates them and reshapes the arrays to broadcast against ``(B, ...)`` params.
+Boolean options (``nesterov``, ``amsgrad`` ...) change the program, so they are static:
+one value per call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, MutableMapping
+
+import numpy as np
+
+Array = np.ndarray
+State = MutableMapping[str, Any]
+HyperValues = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """One hyperparameter: its type, default and allowed range (drives validation and sliders)."""
+
+    name: str
+    default: float | bool
+    kind: str = "float"  # "float" or "bool"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: low itself is not allowed
+    high_open: bool = False
+    log: bool = False  # slider hint: log scale
+    doc: str = ""
+
+    def allowed(self) -> str:
+        if self.kind == "bool":
+            return "True or False"
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        low = "-inf" if self.low is None else repr(self.low)
+        high = "inf" if self.high is None else repr(self.high)
+        return f"a finite number in {lo}{low}, {high}{hi}"
+
+    def check(self, value: Any, where: str) -> Any:
+        """Return ``value`` validated (bool, float or float array); raise naming the argument."""
+        if self.kind == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            raise TypeError(f"{where}: {self.name} must be True or False, got {value!r}")
+        if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
+            raise TypeError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}")
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}") from None
+        if arr.ndim > 1:
+            raise ValueError(f"{where}: {self.name} must be a number or a 1-D array over the batch axis, got shape {arr.shape}")
+        bad = ~np.isfinite(arr)
+        if self.low is not None:
+            bad |= (arr <= self.low) if self.low_open else (arr < self.low)
+        if self.high is not None:
+            bad |= (arr >= self.high) if self.high_open else (arr > self.high)
+        if np.any(bad):
+            shown = value if arr.ndim == 0 else arr[bad][:3].tolist()
+            raise ValueError(f"{where}: {self.name} must be {self.allowed()}, got {shown!r}")
+        return float(arr) if arr.ndim == 0 else arr
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "type": self.kind, "default": self.default, "min": self.low,
+            "max": self.high, "min_open": self.low_open, "max_open": self.high_open,
+            "log": self.log, "doc": self.doc,
+        }
+
+
+def lr_hyper(default: float) -> Hyper:
+    return Hyper("learning_rate", default, low=0.0, log=True, doc="step size (lr)")
+
+
+def beta_hyper(name: str, default: float, doc: str) -> Hyper:
+    return Hyper(name, default, low=0.0, high=1.0, high_open=True, doc=doc)
+
+
+def eps_hyper(default: float, name: str = "epsilon") -> Hyper:
+    return Hyper(name, default, low=0.0, log=True, doc="numerical stabiliser")
+
+
+def wd_hyper(default: float = 0.0, doc: str = "L2 penalty folded into the gradient") -> Hyper:
+    return Hyper("weight_decay", default, low=0.0, log=True, doc=doc)
+
+
+MAXIMIZE = Hyper("maximize", False, kind="bool", doc="ascend instead of descend")
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer: pure functions over arrays plus what the faces need to show it.
+
+    ``init(params, hp) -> state`` and ``update(params, grads, state, hp) -> (params, state)``
+    never modify their inputs. ``fused(params, grads, state, hp)`` (optional) does the same
+    step in place with numba; it must give the same numbers as ``update``.
+    ``state['step']`` counts the updates already applied.
+    """
+
+    name: str
+    title: str
+    hypers: tuple[Hyper, ...]
+    init: Callable[[Array, HyperValues], State]
+    update: Callable[[Array, Array, State, HyperValues], tuple[Array, State]]
+    state_arrays: Callable[[HyperValues], tuple[str, ...]]
+    rule: str  # LaTeX
+    paper: str
+    fused: Callable[[Array, Array, State, HyperValues], None] | None = None
+    check: Callable[[HyperValues, str], None] | None = None  # cross-field rules
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {h.name: h.default for h in self.hypers}
+
+    def hyper(self, name: str) -> Hyper:
+        for h in self.hypers:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def validate(self, hp: Mapping[str, Any] | None = None, where: str | None = None) -> dict[str, Any]:
+        """Fill defaults, reject unknown names and out-of-range values; return the full dict."""
+        where = where or self.title
+        hp = dict(hp or {})
+        known = {h.name for h in self.hypers}
+        unknown = sorted(set(hp) - known)
+        if unknown:
+            raise TypeError(
+                f"{where}: unknown hyperparameter {unknown[0]!r}; allowed: {', '.join(sorted(known))}"
+            )
+        out = {h.name: h.check(hp.get(h.name, h.default), where) for h in self.hypers}
+        sizes = {np.shape(v)[0] for v in out.values() if isinstance(v, np.ndarray)}
+        if len(sizes) > 1:
+            raise ValueError(f"{where}: hyperparameter arrays have different batch sizes {sorted(sizes)}")
+        if self.check is not None:
+            self.check(out, where)
+        return out
+
+    def state_bytes_per_param(self, hp: HyperValues | None = None, itemsize: int = 4) -> int:
+        return itemsize * len(self.state_arrays(self.validate(hp)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "title": self.title, "aliases": list(self.aliases),
+            "hyperparameters": [h.to_json() for h in self.hypers],
+            "rule": self.rule, "paper": self.paper,
+            "state_arrays": list(self.state_arrays(self.defaults)),
+        }
+
+
+def expand(hp: HyperValues, ndim: int, dtype: np.dtype) -> dict[str, Any]:
+    """Reshape batched (``(B,)``) hyperparameters to ``(B, 1, ..., 1)`` with ``ndim`` axes.
+
+    Arrays take the params' dtype so float32 runs stay float32; scalars stay Python
+    floats, which NumPy treats as weak (they adopt the array's dtype).
+    """
+    out: dict[str, Any] = {}
+    for k, v in hp.items():
+        if isinstance(v, np.ndarray):
+            if ndim == 0:
+                raise ValueError(f"batched hyperparameter {k!r} needs params with a leading batch axis")
+            out[k] = v.astype(dtype, copy=False).reshape((-1,) + (1,) * (ndim - 1))
+        else:
+            out[k] = v
+    return out
+
+
+def is_batched(hp: HyperValues) -> bool:
+    return any(isinstance(v, np.ndarray) for v in hp.values())
+
+
+def prepare_grad(params: Array, grads: Array, hp: HyperValues) -> Array:
+    """torch's shared preamble: flip for ``maximize``, then fold L2 ``weight_decay`` into g."""
+    g = -grads if hp.get("maximize", False) else grads
+    wd = hp.get("weight_decay", 0.0)
+    if np.any(wd != 0):
+        g = g + wd * params
+    return g
+
+
+def decay_decoupled(params: Array, hp: HyperValues) -> Array:
+    """Decoupled decay (AdamW, Lion): p <- p * (1 - lr * wd), before the step."""
+    wd = hp.get("weight_decay", 0.0)
+    if np.any(wd != 0):
+        return params * (1 - hp["learning_rate"] * wd)
+    return params
+
+
+def zeros_state(params: Array, names: tuple[str, ...]) -> dict[str, Any]:
+    state: dict[str, Any] = {"step": 0}
+    for n in names:
+        state[n] = np.zeros_like(params)
+    return state
+
+
+def bias_correction(beta: Any, step: int) -> Any:
+    """1 - beta**t; beta may be a batched array."""
+    return 1 - beta**step
+
+
+def sqrt(x: Any) -> Any:
+    return math.sqrt(x) if isinstance(x, float) else np.sqrt(x)
+
+
+def scalar_coeffs(params: Array, **coeffs: Any) -> dict[str, Any]:
+    """Cast per-step scalar coefficients to the params' dtype for a fused kernel.
+
+    NumPy rounds Python-float coefficients to the array's dtype before the arithmetic
+    (NEP 50); the kernels take them already rounded so both paths do the same float ops.
+    """
+    t = params.dtype.type
+    return {k: (v if isinstance(v, bool) else t(v)) for k, v in coeffs.items()}
+
+
+def decay_and_grad(params: Array, grads: Array, hp: HyperValues, decoupled: bool) -> tuple[Array, Array]:
+    """Weight decay either decoupled (shrink p first) or as L2 folded into g; maximize applied."""
+    if decoupled:
+        params = decay_decoupled(params, hp)
+        return params, prepare_grad(params, grads, {**hp, "weight_decay": 0.0})
+    return params, prepare_grad(params, grads, hp)
+
+
+def lerp(a: Any, b: Any, w: Any) -> Any:
+    """torch's lerp for weights below 0.5 (every decay rate here): a + w * (b - a)."""
+    return a + w * (b - a)

@@ -1,0 +1,90 @@
+"""Adam with optional AMSGrad (torch.optim.Adam; the article's Adam).
+
+    m_t = b1 m + (1 - b1) g          v_t = b2 v + (1 - b2) g^2
+    v^_t = max(v^_{t-1}, v_t)  (AMSGrad, on the raw v)
+    p_t = p - lr / (1 - b1^t) * m_t / (sqrt(v_t) / sqrt(1 - b2^t) + eps)
+
+Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015);
+Reddi et al., On the Convergence of Adam and Beyond (ICLR 2018) for AMSGrad.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._spec import (
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
+    decay_and_grad, eps_hyper, lerp, lr_hyper, scalar_coeffs, sqrt, wd_hyper, zeros_state,
+)
+
+
+def state_arrays(hp: HyperValues) -> tuple[str, ...]:
+    return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if hp["amsgrad"] else ("exp_avg", "exp_avg_sq")
+
+
+def init(params: Array, hp: HyperValues) -> State:
+    return zeros_state(params, state_arrays(hp))
+
+
+def adam_update(params: Array, grads: Array, state: State, hp: HyperValues, decoupled: bool) -> tuple[Array, State]:
+    params, g = decay_and_grad(params, grads, hp, decoupled)
+    t = state["step"] + 1
+    b1, b2 = hp["beta1"], hp["beta2"]
+    m = lerp(state["exp_avg"], g, 1 - b1)
+    v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+    new: dict[str, Any] = {"step": t, "exp_avg": m, "exp_avg_sq": v}
+    if hp["amsgrad"]:
+        import numpy as np
+
+        v = new["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v)
+    denom = sqrt(v) / sqrt(bias_correction(b2, t)) + hp["epsilon"]
+    step_size = hp["learning_rate"] / bias_correction(b1, t)
+    return params - step_size * (m / denom), new
+
+
+def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
+    return adam_update(params, grads, state, hp, decoupled=False)
+
+
+def adam_fused(params: Array, grads: Array, state: State, hp: HyperValues, decoupled: bool) -> None:
+    from . import _fused
+
+    t = state["step"] + 1
+    b1, b2, lr, wd = hp["beta1"], hp["beta2"], hp["learning_rate"], hp["weight_decay"]
+    c = scalar_coeffs(
+        params, decay=(1 - lr * wd) if decoupled else 1.0, l2=0.0 if decoupled else wd,
+        one_m_b1=1 - b1, b2=b2, one_m_b2=1 - b2, bc2_sqrt=sqrt(bias_correction(b2, t)),
+        eps=hp["epsilon"], step_size=lr / bias_correction(b1, t),
+    )
+    vmax = state["max_exp_avg_sq"].reshape(-1) if hp["amsgrad"] else state["exp_avg_sq"].reshape(-1)
+    _fused.adam(params.reshape(-1), grads.reshape(-1), state["exp_avg"].reshape(-1),
+                state["exp_avg_sq"].reshape(-1), vmax, hp["amsgrad"], hp["maximize"], decoupled,
+                c["decay"], c["l2"], c["one_m_b1"], c["b2"], c["one_m_b2"], c["bc2_sqrt"], c["eps"],
+                c["step_size"])
+    state["step"] = t
+
+
+def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
+    adam_fused(params, grads, state, hp, decoupled=False)
+
+
+def adam_hypers(lr: float, weight_decay: Hyper) -> tuple[Hyper, ...]:
+    return (
+        lr_hyper(lr),
+        beta_hyper("beta1", 0.9, "first-moment decay"),
+        beta_hyper("beta2", 0.999, "second-moment decay"),
+        eps_hyper(1e-8),
+        weight_decay,
+        Hyper("amsgrad", False, kind="bool", doc="use the running max of v (AMSGrad)"),
+        MAXIMIZE,
+    )
+
+
+RULE = (r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\; "
+        r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\,\frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}")
+
+SPEC = OptimizerSpec(
+    name="adam", title="Adam", hypers=adam_hypers(0.001, wd_hyper()), init=init, update=update,
+    state_arrays=state_arrays, fused=fused, rule=RULE,
+    paper="Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015)",
+)

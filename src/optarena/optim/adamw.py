@@ -1,0 +1,28 @@
+"""AdamW: Adam with decoupled weight decay (torch.optim.AdamW).
+
+    p <- p * (1 - lr * wd), then the Adam step on the raw gradient.
+
+Loshchilov & Hutter, Decoupled Weight Decay Regularization (ICLR 2019).
+"""
+
+from __future__ import annotations
+
+from . import adam
+from ._spec import Array, HyperValues, OptimizerSpec, State, wd_hyper
+
+
+def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
+    return adam.adam_update(params, grads, state, hp, decoupled=True)
+
+
+def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
+    adam.adam_fused(params, grads, state, hp, decoupled=True)
+
+
+SPEC = OptimizerSpec(
+    name="adamw", title="AdamW",
+    hypers=adam.adam_hypers(0.001, wd_hyper(1e-2, "decoupled decay: p *= 1 - lr * wd")),
+    init=adam.init, update=update, state_arrays=adam.state_arrays, fused=fused,
+    rule=r"p_{t-1} \leftarrow p_{t-1}(1-\eta\lambda);\; " + adam.RULE,
+    paper="Loshchilov & Hutter, Decoupled Weight Decay Regularization (ICLR 2019)",
+)
