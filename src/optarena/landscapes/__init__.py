@@ -1,0 +1,36 @@
+"""Loss landscapes: 2-D surfaces with exact gradients, and the registry that names them.
+
+    >>> from optarena import landscapes
+    >>> landscapes.get("rosenbrock").f(1.0, 1.0)
+    0.0
+
+Importing this package pulls in NumPy only; ``from_formula`` loads sympy on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._base import Landscape, Point
+from .registry import DEFAULT, get, names, params_schema, register
+
+__all__ = [
+    "DEFAULT", "FormulaError", "Landscape", "from_formula", "get", "names", "params_schema",
+    "register",
+]
+
+
+def from_formula(text: str, window: tuple[Point, Point] | None = None) -> Landscape:
+    """A landscape from a formula in x and y, e.g. ``"x**2 + 10*y**2"`` (needs sympy)."""
+    from .formula import formula_landscape  # lazy: keeps sympy out of ``import optarena``
+
+    return formula_landscape(text, window=window)
+
+
+def __getattr__(name: str) -> Any:
+    # FormulaError lives with the sympy-backed parser; resolve it only when asked for.
+    if name == "FormulaError":
+        from .formula import FormulaError
+
+        return FormulaError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,98 @@
+"""Teaching surfaces: the article's bowl, the rotatable ill-conditioned quadratic, Distill's banana.
+
+Source for the last two: G. Goh, "Why Momentum Really Works", Distill 2017.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ._base import Landscape
+
+GOH = 'Goh, "Why Momentum Really Works", Distill 2017'
+
+
+def quadratic_f(x: Any, y: Any) -> Any:
+    """x^2 + y^2."""
+    return x * x + y * y
+
+
+def quadratic_grad(x: Any, y: Any) -> tuple[Any, Any]:
+    return 2.0 * x, 2.0 * y
+
+
+QUADRATIC = Landscape(
+    name="quadratic", title="Quadratic bowl", f=quadratic_f, grad=quadratic_grad,
+    window=((-3.5, 3.5), (-3.5, 3.5)), minima=((0.0, 0.0),), min_value=0.0,
+    starts=((2.4, 1.8),),  # 2.4^2 + 1.8^2 == 9.0 exactly in float64
+    start_source="the article's demo: loss 9.0000 at step 0",
+    formula=r"x^2 + y^2", source="the seed article's demo surface",
+)
+
+
+ILL_CONDITIONED_SCHEMA: dict[str, dict[str, float]] = {
+    "kappa": {"default": 10.0, "min": 1.0, "max": 1000.0},
+    "theta": {"default": 0.0, "min": 0.0, "max": 180.0},
+}
+
+
+def ill_conditioned(kappa: float = 10.0, theta: float = 0.0) -> Landscape:
+    """f = 0.5 (kappa u^2 + v^2) with (u, v) the coordinates along axes turned by ``theta``.
+
+    ``theta`` is in degrees, counter-clockwise: the steep axis (curvature ``kappa``) points along
+    (cos theta, sin theta) and the flat valley (curvature 1) along (-sin theta, cos theta). The
+    default start is rotated with the axes, so the starting loss does not depend on theta and only
+    the alignment with the coordinate axes changes: rotation-equivariant methods (GD, momentum)
+    trace the same, rotated, path for every theta, while diagonal preconditioners (Adam, RMSprop,
+    Adagrad) lose their edge once the valley leaves the axes. Source: Goh, Distill 2017.
+    """
+    kappa, theta = float(kappa), float(theta)
+    if not (math.isfinite(kappa) and kappa >= 1.0):
+        raise ValueError(f"ill_conditioned: kappa must be finite and >= 1, got {kappa!r}")
+    if not math.isfinite(theta):
+        raise ValueError(f"ill_conditioned: theta (degrees) must be finite, got {theta!r}")
+    rad = math.radians(theta)
+    c, s = math.cos(rad), math.sin(rad)
+    k = kappa  # plain float locals: numba freezes closure variables as constants
+
+    def f(x: Any, y: Any) -> Any:
+        u = c * x + s * y
+        v = c * y - s * x
+        return 0.5 * (k * u * u + v * v)
+
+    def grad(x: Any, y: Any) -> tuple[Any, Any]:
+        ku = k * (c * x + s * y)
+        v = c * y - s * x
+        return c * ku - s * v, s * ku + c * v
+
+    u0, v0 = 1.0, 3.0  # |start| = sqrt(10) < 3.5, so every rotation stays in the window
+    start = (c * u0 - s * v0, s * u0 + c * v0)
+    return Landscape(
+        name="ill_conditioned", title=f"Ill-conditioned quadratic (κ={kappa:g}, θ={theta:g}°)",
+        f=f, grad=grad, window=((-3.5, 3.5), (-3.5, 3.5)), minima=((0.0, 0.0),), min_value=0.0,
+        starts=(start,),
+        start_source="chosen: (u, v) = (1, 3) in the rotated frame, off both principal axes",
+        formula=(r"\tfrac12(\kappa u^2 + v^2),\ u = x\cos\theta + y\sin\theta,\ "
+                 r"v = -x\sin\theta + y\cos\theta"),
+        source=f"{GOH}; theta in degrees", params={"kappa": kappa, "theta": theta},
+    )
+
+
+
+def banana_f(x: Any, y: Any) -> Any:
+    """(1 - x)^2 + 20 (3y - x^2)^2."""
+    return (1.0 - x) ** 2 + 20.0 * (3.0 * y - x * x) ** 2
+
+
+def banana_grad(x: Any, y: Any) -> tuple[Any, Any]:
+    t = 3.0 * y - x * x
+    return -2.0 * (1.0 - x) - 80.0 * x * t, 120.0 * t
+
+
+BANANA = Landscape(
+    name="banana", title="Distill's banana", f=banana_f, grad=banana_grad,
+    window=((-2.0, 2.0), (-0.5, 1.5)), minima=((1.0, 1.0 / 3.0),), min_value=0.0,
+    starts=((-1.21, 0.853),), start_source=GOH, log_colour=True,
+    formula=r"(1-x)^2 + 20\,(3y-x^2)^2", source=f"{GOH}; window chosen around the valley y = x^2/3",
+)

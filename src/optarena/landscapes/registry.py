@@ -1,0 +1,101 @@
+"""The one table of landscapes: name -> Landscape, or a factory for parameterised ones.
+
+Fixed surfaces are stored as built; parameterised ones (``ill_conditioned``) as a factory plus a
+slider schema ``{param: {"default", "min", "max"}}``. ``get`` validates names and parameter names;
+the factory validates values.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+from typing import Any, Callable
+
+from . import classic, quadratic
+from ._base import Landscape
+
+Factory = Callable[..., Landscape]
+Schema = dict[str, dict[str, Any]]
+
+DEFAULT = "quadratic"
+
+_ENTRIES: dict[str, Landscape | Factory] = {}
+_SCHEMAS: dict[str, Schema] = {}
+
+
+def _key(name: str) -> str:
+    return str(name).strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def _signature_schema(factory: Factory) -> Schema:
+    """Slider schema from the factory's keyword defaults (no bounds known)."""
+    out: Schema = {}
+    for p in inspect.signature(factory).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is p.empty:
+            raise TypeError(f"landscape factory parameter {p.name!r} needs a default")
+        out[p.name] = {"default": p.default, "min": None, "max": None}
+    return out
+
+
+def register(item: Landscape | Factory, *, schema: Schema | None = None,
+             replace: bool = False) -> Landscape | Factory:
+    """Add a Landscape, or a factory ``(**params) -> Landscape`` whose defaults give its name.
+
+    A factory's ``schema`` defaults to its ``params_schema`` attribute, else to its signature.
+    """
+    if isinstance(item, Landscape):
+        name, sch = item.name, {}
+    elif callable(item):
+        name = item().name
+        sch = schema or getattr(item, "params_schema", None) or _signature_schema(item)
+    else:
+        raise TypeError(f"register() takes a Landscape or a factory, got {type(item).__name__}")
+    key = _key(name)
+    if key in _ENTRIES and not replace:
+        raise ValueError(f"landscape {key!r} is already registered")
+    _ENTRIES[key] = item
+    _SCHEMAS[key] = dict(sch)
+    return item
+
+
+register(quadratic.QUADRATIC)
+register(quadratic.ill_conditioned, schema=quadratic.ILL_CONDITIONED_SCHEMA)
+for _item in (quadratic.BANANA, *classic.ALL):
+    register(_item)
+
+
+def names() -> list[str]:
+    """Registered names, in registration order (the default first)."""
+    return list(_ENTRIES)
+
+
+def _lookup(name: str) -> str:
+    key = _key(name)
+    if key in _ENTRIES:
+        return key
+    close = difflib.get_close_matches(key, list(_ENTRIES), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ";"
+    raise ValueError(f"unknown landscape {name!r}{hint} valid: {', '.join(_ENTRIES)}")
+
+
+def get(name: str = DEFAULT, **params: float) -> Landscape:
+    """The landscape ``name`` (case-insensitive); parameterised ones take keyword ``params``."""
+    key = _lookup(name)
+    entry = _ENTRIES[key]
+    allowed = _SCHEMAS[key]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        ok = ", ".join(allowed) if allowed else "none (it takes no parameters)"
+        raise TypeError(f"landscape {key!r} got unknown parameter(s) "
+                        f"{', '.join(map(repr, unknown))}; allowed: {ok}")
+    if isinstance(entry, Landscape):
+        return entry
+    return entry(**params)
+
+
+def params_schema(name: str) -> Schema:
+    """``{param: {"default", "min", "max"}}`` for sliders; ``{}`` for fixed landscapes."""
+    return copy.deepcopy(_SCHEMAS[_lookup(name)])
