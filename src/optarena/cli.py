@@ -1,9 +1,20 @@
-"""The command line: thin, it parses, calls the core and prints."""
+"""The command line: thin, it parses, calls the core and prints. Errors: one line, exit code 2."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+DEFAULT_RACERS = ["sgd", "momentum", "adam"]
+
+
+class UsageError(Exception):
+    """A request we refuse, with a message meant for the user."""
 
 
 def _cmd_optimizers(args: argparse.Namespace) -> int:
@@ -15,21 +26,177 @@ def _cmd_optimizers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_landscapes(args: argparse.Namespace) -> int:
+    from . import landscapes
+
+    for name in landscapes.names():
+        ls = landscapes.get(name)
+        print(f"{name:18s} {ls.title:28s} minimum {ls.min_value:g} at {', '.join(f'({x:g}, {y:g})' for x, y in ls.minima[:4])}")
+    return 0
+
+
+def _point(text: str) -> list[float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"--start must be X,Y (two numbers separated by a comma), got {text!r}") from None
+    return [x, y]
+
+
+def race_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The race's keyword arguments from --config FILE and the explicit options (which win)."""
+    from .arena.spec_text import parse_call
+
+    cfg: dict[str, Any] = {}
+    if args.config:
+        try:
+            data = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"--config {args.config}: cannot read a JSON race file ({exc})") from None
+        cfg = dict(data.get("config", data)) if isinstance(data, dict) else {}
+        if not cfg:
+            raise UsageError(f"--config {args.config}: no race configuration in it")
+        cfg.pop("version", None)
+    if args.landscape and args.formula:
+        raise UsageError("give --landscape or --formula, not both")
+    if args.landscape:
+        name, params = parse_call(args.landscape)
+        cfg["landscape"] = {"name": name, "params": params}
+    if args.formula:
+        cfg["landscape"] = {"formula": args.formula}
+    if args.optimizer:
+        cfg["racers"] = list(args.optimizer)
+    cfg.setdefault("racers", DEFAULT_RACERS)
+    if args.start:
+        cfg["starts"] = [_point(s) for s in args.start]
+    for key in ("steps", "seed", "noise", "clip", "tolerance"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    return cfg
+
+
+def _live(result: Any, out: TextIO, delay: float, sleep: Callable[[float], None]) -> None:
+    """Replay the status line: in place on a terminal, plain lines otherwise."""
+    n = result.steps
+    if out.isatty():
+        for k in range(n + 1):
+            out.write("\r\033[K" + result.status_line(k))
+            out.flush()
+            if delay:
+                sleep(delay)
+        out.write("\n")
+    else:
+        every = max(1, n // 100)
+        for k in range(0, n + 1, every):
+            out.write(result.status_line(k) + "\n")
+        if n % every:
+            out.write(result.status_line(n) + "\n")
+
+
+def _table(result: Any, out: TextIO) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .arena.style import colour
+
+    landscape = result.config["landscape"]
+    title = landscape.get("formula") or landscape["name"]
+    t = Table(title=f"{title}: {result.steps} steps, tolerance {result.config['tolerance']:g}")
+    for col in ("racer", "start", "final loss", "best loss", "steps to tol", "dist. to min", "diverged at"):
+        t.add_column(col, justify="left" if col == "racer" else "right")
+    for i, row in enumerate(result.summary()):
+        k = result.optimizers.index(row["optimizer"]) if row["optimizer"] in result.optimizers else 0
+        t.add_row(
+            f"[{colour(row['optimizer'], k)}]{row['racer']}[/]", f"({row['start'][0]:g}, {row['start'][1]:g})",
+            f"{row['final_loss']:.4g}", f"{row['best_loss']:.4g}",
+            str(row["steps_to_tolerance"]) if row["steps_to_tolerance"] >= 0 else "-",
+            f"{row['distance_to_minimum']:.3g}",
+            str(row["diverged_at"]) if row["diverged_at"] >= 0 else "-",
+        )
+    Console(file=out, highlight=False, width=max(100, Console(file=out).width)).print(t)
+
+
+def _cmd_race(args: argparse.Namespace, out: TextIO = sys.stdout, sleep: Callable[[float], None] = time.sleep) -> int:
+    from .arena import race
+
+    cfg = race_config(args)
+    result = race(**cfg)
+    fmt = args.format or ("json" if args.output and args.output.endswith(".json") else
+                          "csv" if args.output and args.output.endswith(".csv") else "table")
+    if fmt == "table":
+        if not args.quiet:
+            _live(result, out, args.delay, sleep)
+        _table(result, out)
+        if args.output:
+            Path(args.output).write_text(result.to_json(indent=1))
+        return 0
+    text = result.to_json(indent=1) if fmt == "json" else result.to_csv()
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        out.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optarena", description="Optimizers identical to torch.optim, racing on loss landscapes.")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("optimizers", help="list the registered optimizers and their defaults")
     p.set_defaults(func=_cmd_optimizers)
+    p = sub.add_parser("landscapes", help="list the built-in landscapes")
+    p.set_defaults(func=_cmd_landscapes)
+
+    p = sub.add_parser(
+        "race", help="race optimizers on a landscape (default: the article's demo)",
+        description="Race optimizers on a landscape. With no options: the article's demo, SGD, momentum and "
+                    "Adam on the quadratic from loss 9.0000 for 100 steps.",
+    )
+    p.add_argument("--landscape", metavar="NAME", help="built-in landscape, optionally with parameters: 'ill_conditioned(kappa=50, theta=30)'")
+    p.add_argument("--formula", metavar="TEXT", help="your own f(x, y), e.g. 'x**2 + 10*y**2'")
+    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable: 'adam(learning_rate=0.1)', 'momentum(momentum=0.5, schedule=cosine(t_max=100))'")
+    p.add_argument("--start", action="append", metavar="X,Y", help="repeatable start point (default: the landscape's)")
+    p.add_argument("--steps", type=int, help="step budget, the same for every racer (default 100; at most 100000)")
+    p.add_argument("--seed", type=int, help="seed of the gradient noise (default 0)")
+    p.add_argument("--noise", type=float, help="sigma of Gaussian noise added to every gradient (default 0)")
+    p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")
+    p.add_argument("--tolerance", type=float, help="'steps to tol' counts until loss <= minimum + this (default 1e-4)")
+    p.add_argument("--format", choices=["table", "json", "csv"], help="table (default), json (trajectories + full config) or csv")
+    p.add_argument("--output", metavar="FILE", help="write json/csv here (with --format table: the json)")
+    p.add_argument("--config", metavar="FILE", help="replay a race from its JSON (options given here override it)")
+    p.add_argument("--delay", type=float, default=0.02, help="seconds per step of the live status line on a terminal")
+    p.add_argument("--quiet", action="store_true", help="no status lines, only the summary")
+    p.set_defaults(func=_cmd_race)
     return parser
+
+
+def _join_negative_points(argv: list[str]) -> list[str]:
+    """``--start -1.2,1`` would read as an unknown option to argparse: make it ``--start=-1.2,1``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--start" and i + 1 < len(argv) and re.match(r"^-[\d.]", argv[i + 1]):
+            out.append(f"--start={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_points(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (UsageError, ValueError, TypeError, KeyError, OSError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"optarena {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,171 +1,82 @@
-"""numba kernels: one pass over memory per step, in place, on flat contiguous arrays.
+"""The fast paths: numba compiles each optimizer's ``cell`` (one element of its rule) into
 
-Each kernel performs exactly the float operations of its readable rule, in the same order,
-with the per-step scalar coefficients computed (and rounded to the array dtype) by the
-caller; tests/optim/test_fused.py checks that the two paths agree on params and state.
-Only imported when a fused step is taken, so ``import optarena`` stays light.
+* ``step``: one in-place pass over a large array and its state (memory-bandwidth bound), and
+* the race loop in ``optarena.arena.fused``, which steps many 2-D runs for many steps.
+
+Kernels are generated per (optimizer, which state slots exist) so absent slots cost no memory
+traffic, and compiled on first use; this module is imported only when a fused step is taken,
+so ``import optarena`` stays light. tests/optim/test_fused.py holds them equal to ``update``.
 """
 
 from __future__ import annotations
 
-import math
+from typing import Any, Callable
+
+import numpy as np
 
 try:
     import numba
 except ImportError as exc:  # pragma: no cover - numba is a core dependency
     raise ImportError("optarena's fused kernels need numba: pip install numba") from exc
 
-from numba import prange
+from ._spec import Array, HyperValues, OptimizerSpec, State
 
-_jit = numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
-
-
-@_jit
-def sgd(p, g, lr, wd, neg):
-    for i in prange(p.size):
-        gi = -g[i] if neg else g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        p[i] = p[i] - lr * gi
+_CELLS: dict[str, Any] = {}
+_STEP_KERNELS: dict[tuple[str, tuple[bool, ...]], Callable[..., None]] = {}
 
 
-@_jit
-def sgd_momentum(p, g, b, lr, wd, mu, damp, neg, nesterov, first):
-    for i in prange(p.size):
-        gi = -g[i] if neg else g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        bi = gi if first else mu * b[i] + damp * gi
-        b[i] = bi
-        d = gi + mu * bi if nesterov else bi
-        p[i] = p[i] - lr * d
+def compiled_cell(spec: OptimizerSpec) -> Any:
+    """The spec's cell as a numba function that inlines into the kernels that call it."""
+    if spec.name not in _CELLS:
+        if spec.cell is None:
+            raise ValueError(f"optimizer {spec.name!r} has no fused cell")
+        # NumPy's error model: x / 0 gives inf as in the readable rule, and no zero-check
+        # branches stand in the way of vectorising
+        _CELLS[spec.name] = numba.njit(inline="always", error_model="numpy")(spec.cell)
+    return _CELLS[spec.name]
 
 
-@_jit
-def adam(p, g, m, v, vmax, amsgrad, neg, decoupled, decay, l2, one_m_b1, b2, one_m_b2,
-         bc2_sqrt, eps, step_size):
-    for i in prange(p.size):
-        pi = p[i] * decay if decoupled else p[i]
-        gi = -g[i] if neg else g[i]
-        if l2 != 0:
-            gi = gi + l2 * pi
-        mi = m[i] + one_m_b1 * (gi - m[i])
-        vi = b2 * v[i] + one_m_b2 * gi * gi
-        m[i] = mi
-        v[i] = vi
-        if amsgrad:
-            vi = max(vmax[i], vi)
-            vmax[i] = vi
-        denom = math.sqrt(vi) / bc2_sqrt + eps
-        p[i] = pi - step_size * (mi / denom)
+def _make_step_kernel(cell: Any, present: tuple[bool, bool, bool]) -> Callable[..., None]:
+    has0, has1, has2 = present  # frozen into the kernel: absent slots are never read or written
+
+    @numba.njit(parallel=True, nogil=True, error_model="numpy")
+    def kernel(p, g, s0, s1, s2, c, zero):  # pragma: no cover - compiled
+        for i in numba.prange(p.size):
+            a = s0[i] if has0 else zero
+            b = s1[i] if has1 else zero
+            d = s2[i] if has2 else zero
+            pi, a, b, d = cell(p[i], g[i], a, b, d, c)
+            p[i] = pi
+            if has0:
+                s0[i] = a
+            if has1:
+                s1[i] = b
+            if has2:
+                s2[i] = d
+
+    return kernel
 
 
-@_jit
-def nadam(p, g, m, v, neg, decoupled, decay, l2, one_m_b1, b2, one_m_b2, bc2, eps, c_g, c_m):
-    for i in prange(p.size):
-        pi = p[i] * decay if decoupled else p[i]
-        gi = -g[i] if neg else g[i]
-        if l2 != 0:
-            gi = gi + l2 * pi
-        mi = m[i] + one_m_b1 * (gi - m[i])
-        vi = b2 * v[i] + one_m_b2 * gi * gi
-        m[i] = mi
-        v[i] = vi
-        denom = math.sqrt(vi / bc2) + eps
-        pi = pi + c_g * (gi / denom)
-        p[i] = pi + c_m * (mi / denom)
+def step_coefficients(spec: OptimizerSpec, params: Array, state: State, hp: HyperValues) -> tuple[tuple, dict[str, Any]]:
+    """This step's constants, rounded to the params' dtype as NumPy rounds Python floats (NEP 50)."""
+    t = state["step"] + 1
+    assert spec.coefficients is not None
+    c, scalars = spec.coefficients(hp, t, hp["learning_rate"], {k: state[k] for k in spec.scalars})
+    cast = params.dtype.type
+    return tuple(cast(float(v)) for v in c), scalars
 
 
-@_jit
-def radam(p, g, m, v, neg, decoupled, rectified, decay, l2, one_m_b1, b2, one_m_b2, bc1, bc2_sqrt,
-          eps, lr, r):
-    for i in prange(p.size):
-        pi = p[i] * decay if decoupled else p[i]
-        gi = -g[i] if neg else g[i]
-        if l2 != 0:
-            gi = gi + l2 * pi
-        mi = m[i] + one_m_b1 * (gi - m[i])
-        vi = b2 * v[i] + one_m_b2 * gi * gi
-        m[i] = mi
-        v[i] = vi
-        m_hat = mi / bc1
-        if rectified:
-            p[i] = pi - m_hat * lr * (bc2_sqrt / (math.sqrt(vi) + eps)) * r
-        else:
-            p[i] = pi - m_hat * lr
-
-
-@_jit
-def rmsprop(p, g, v, b, gbar, neg, centered, use_momentum, lr, wd, alpha, one_m_alpha, eps, mu):
-    for i in prange(p.size):
-        gi = -g[i] if neg else g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        vi = alpha * v[i] + one_m_alpha * gi * gi
-        v[i] = vi
-        if centered:
-            gb = gbar[i] + one_m_alpha * (gi - gbar[i])
-            gbar[i] = gb
-            avg = math.sqrt(vi - gb * gb) + eps
-        else:
-            avg = math.sqrt(vi) + eps
-        if use_momentum:
-            bi = mu * b[i] + gi / avg
-            b[i] = bi
-            p[i] = p[i] - lr * bi
-        else:
-            p[i] = p[i] - lr * (gi / avg)
-
-
-@_jit
-def adagrad(p, g, s, neg, clr, wd, eps):
-    for i in prange(p.size):
-        gi = -g[i] if neg else g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        si = s[i] + gi * gi
-        s[i] = si
-        p[i] = p[i] - clr * (gi / (math.sqrt(si) + eps))
-
-
-@_jit
-def adadelta(p, g, v, u, neg, lr, wd, rho, one_m_rho, eps):
-    for i in prange(p.size):
-        gi = -g[i] if neg else g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        vi = rho * v[i] + one_m_rho * gi * gi
-        delta = math.sqrt(u[i] + eps) / math.sqrt(vi + eps) * gi
-        v[i] = vi
-        u[i] = rho * u[i] + one_m_rho * delta * delta
-        p[i] = p[i] - lr * delta
-
-
-@_jit
-def adamax(p, g, m, u, neg, wd, one_m_b1, b2, eps, clr):
-    for i in prange(p.size):
-        gi = -g[i] if neg else g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        mi = m[i] + one_m_b1 * (gi - m[i])
-        ui = max(u[i] * b2, abs(gi) + eps)
-        m[i] = mi
-        u[i] = ui
-        p[i] = p[i] - clr * (mi / ui)
-
-
-@_jit
-def lion(p, g, m, neg, decays, decay, lr, one_m_b1, b1, b2, one_m_b2):
-    for i in prange(p.size):
-        pi = p[i] * decay if decays else p[i]
-        gi = -g[i] if neg else g[i]
-        c = one_m_b1 * gi + b1 * m[i]
-        # lr * sign(c) without leaving the array dtype; NaN passes through as in np.sign
-        if c > 0:
-            step = lr
-        elif c < 0:
-            step = -lr
-        else:
-            step = lr * c
-        m[i] = b2 * m[i] + one_m_b2 * gi
-        p[i] = pi - step
+def step(spec: OptimizerSpec, params: Array, grads: Array, state: State, hp: HyperValues) -> None:
+    """One step of ``spec`` in place on contiguous ``params`` and ``state`` (scalar hyperparameters)."""
+    c, scalars = step_coefficients(spec, params, state, hp)
+    present = tuple(name in state for name in spec.slots) + (False,) * (3 - len(spec.slots))
+    key = (spec.name, present)
+    if key not in _STEP_KERNELS:
+        _STEP_KERNELS[key] = _make_step_kernel(compiled_cell(spec), present)  # type: ignore[arg-type]
+    flat = params.reshape(-1)
+    empty = flat[:0]
+    slots = [state[name].reshape(-1) if name in state else empty for name in spec.slots]
+    slots += [empty] * (3 - len(slots))
+    _STEP_KERNELS[key](flat, grads.reshape(-1), slots[0], slots[1], slots[2], c, params.dtype.type(0))
+    state["step"] += 1
+    state.update(scalars)

@@ -99,9 +99,12 @@ class OptimizerSpec:
     """An optimizer: pure functions over arrays plus what the faces need to show it.
 
     ``init(params, hp) -> state`` and ``update(params, grads, state, hp) -> (params, state)``
-    never modify their inputs. ``fused(params, grads, state, hp)`` (optional) does the same
-    step in place with numba; it must give the same numbers as ``update``.
-    ``state['step']`` counts the updates already applied.
+    never modify their inputs. ``state['step']`` counts the updates already applied.
+
+    The fast path (optional) is the same rule split in two: ``coefficients(hp, t, lr, scalars)``
+    gives the per-step constants (vectorised: ``t`` and ``lr`` may be arrays of steps x runs) and
+    ``cell(p, g, s0, s1, s2, c)`` updates one element and its state ``slots`` (plain Python that
+    numba compiles: see ``_fused``). Tests hold it equal to ``update``.
     """
 
     name: str
@@ -112,7 +115,10 @@ class OptimizerSpec:
     state_arrays: Callable[[HyperValues], tuple[str, ...]]
     rule: str  # LaTeX
     paper: str
-    fused: Callable[[Array, Array, State, HyperValues], None] | None = None
+    cell: Callable[..., tuple] | None = None
+    coefficients: Callable[..., tuple[tuple, dict[str, Any]]] | None = None
+    slots: tuple[str, ...] = ()  # state arrays, in the cell's argument order (at most 3)
+    scalars: tuple[str, ...] = ()  # per-run scalar state the coefficients carry (NAdam's mu product)
     check: Callable[[HyperValues, str], None] | None = None  # cross-field rules
     aliases: tuple[str, ...] = field(default=())
 
@@ -208,16 +214,6 @@ def bias_correction(beta: Any, step: int) -> Any:
 
 def sqrt(x: Any) -> Any:
     return math.sqrt(x) if isinstance(x, float) else np.sqrt(x)
-
-
-def scalar_coeffs(params: Array, **coeffs: Any) -> dict[str, Any]:
-    """Cast per-step scalar coefficients to the params' dtype for a fused kernel.
-
-    NumPy rounds Python-float coefficients to the array's dtype before the arithmetic
-    (NEP 50); the kernels take them already rounded so both paths do the same float ops.
-    """
-    t = params.dtype.type
-    return {k: (v if isinstance(v, bool) else t(v)) for k, v in coeffs.items()}
 
 
 def decay_and_grad(params: Array, grads: Array, hp: HyperValues, decoupled: bool) -> tuple[Array, Array]:

@@ -8,11 +8,15 @@ Zeiler, ADADELTA: An Adaptive Learning Rate Method (2012).
 
 from __future__ import annotations
 
+from typing import Any
+
+import math
+
 import numpy as np
 
 from ._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, eps_hyper, lr_hyper, prepare_grad,
-    scalar_coeffs, wd_hyper, zeros_state,
+    wd_hyper, zeros_state,
 )
 
 
@@ -33,15 +37,24 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return params - hp["learning_rate"] * delta, {"step": state["step"] + 1, "square_avg": v, "acc_delta": u}
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    from . import _fused
+SLOTS = ("square_avg", "acc_delta")
 
-    c = scalar_coeffs(params, lr=hp["learning_rate"], wd=hp["weight_decay"], rho=hp["rho"],
-                      one_m_rho=1 - hp["rho"], eps=hp["epsilon"])
-    _fused.adadelta(params.reshape(-1), grads.reshape(-1), state["square_avg"].reshape(-1),
-                    state["acc_delta"].reshape(-1), hp["maximize"], c["lr"], c["wd"], c["rho"],
-                    c["one_m_rho"], c["eps"])
-    state["step"] += 1
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    return (lr, hp["weight_decay"], hp["rho"], 1 - hp["rho"], hp["epsilon"], hp["maximize"]), {}
+
+
+def cell(p, g, v, u, s2, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    lr, wd, rho, one_m_rho, eps, neg = c[0], c[1], c[2], c[3], c[4], c[5]
+    if neg != 0:
+        g = -g
+    if wd != 0:
+        g = g + wd * p
+    v = rho * v + one_m_rho * g * g
+    delta = math.sqrt(u + eps) / math.sqrt(v + eps) * g
+    u = rho * u + one_m_rho * delta * delta
+    return p - lr * delta, v, u, s2
 
 
 SPEC = OptimizerSpec(
@@ -53,7 +66,7 @@ SPEC = OptimizerSpec(
         wd_hyper(),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays, fused=fused,
+    init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=(r"v_t = \rho v_{t-1} + (1-\rho) g_t^2,\; \Delta_t = \frac{\sqrt{u_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}} g_t,\; "
           r"u_t = \rho u_{t-1} + (1-\rho)\Delta_t^2,\; p_t = p_{t-1} - \eta \Delta_t"),
     paper="Zeiler, ADADELTA: An Adaptive Learning Rate Method (2012)",

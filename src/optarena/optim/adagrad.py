@@ -7,11 +7,15 @@ Duchi, Hazan & Singer, Adaptive Subgradient Methods (JMLR 2011).
 
 from __future__ import annotations
 
+from typing import Any
+
+import math
+
 import numpy as np
 
 from ._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, eps_hyper, lr_hyper, prepare_grad,
-    scalar_coeffs, wd_hyper,
+    wd_hyper,
 )
 
 
@@ -24,25 +28,30 @@ def init(params: Array, hp: HyperValues) -> State:
     return {"step": 0, "sum": np.array(acc, dtype=params.dtype)}
 
 
-def _clr(hp: HyperValues, t: int):
-    return hp["learning_rate"] / (1 + (t - 1) * hp["lr_decay"])
-
-
 def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
     g = prepare_grad(params, grads, hp)
     t = state["step"] + 1
     s = state["sum"] + g * g
-    return params - _clr(hp, t) * (g / (np.sqrt(s) + hp["epsilon"])), {"step": t, "sum": s}
+    clr = hp["learning_rate"] / (1 + (t - 1) * hp["lr_decay"])
+    return params - clr * (g / (np.sqrt(s) + hp["epsilon"])), {"step": t, "sum": s}
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    from . import _fused
+SLOTS = ("sum",)
 
-    t = state["step"] + 1
-    c = scalar_coeffs(params, clr=_clr(hp, t), wd=hp["weight_decay"], eps=hp["epsilon"])
-    _fused.adagrad(params.reshape(-1), grads.reshape(-1), state["sum"].reshape(-1), hp["maximize"],
-                   c["clr"], c["wd"], c["eps"])
-    state["step"] = t
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    return (lr / (1 + (t - 1) * hp["lr_decay"]), hp["weight_decay"], hp["epsilon"], hp["maximize"]), {}
+
+
+def cell(p, g, s, s1, s2, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    clr, wd, eps, neg = c[0], c[1], c[2], c[3]
+    if neg != 0:
+        g = -g
+    if wd != 0:
+        g = g + wd * p
+    s = s + g * g
+    return p - clr * (g / (math.sqrt(s) + eps)), s, s1, s2
 
 
 SPEC = OptimizerSpec(
@@ -55,7 +64,7 @@ SPEC = OptimizerSpec(
         eps_hyper(1e-10),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays, fused=fused,
+    init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=r"s_t = s_{t-1} + g_t^2,\; p_t = p_{t-1} - \frac{\eta}{1+(t-1)\delta}\,\frac{g_t}{\sqrt{s_t}+\epsilon}",
     paper="Duchi, Hazan & Singer, Adaptive Subgradient Methods for Online Learning (JMLR 2011)",
 )

@@ -10,11 +10,12 @@ Reddi et al., On the Convergence of Adam and Beyond (ICLR 2018) for AMSGrad.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
-    decay_and_grad, eps_hyper, lerp, lr_hyper, scalar_coeffs, sqrt, wd_hyper, zeros_state,
+    decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
 
 
@@ -46,26 +47,38 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return adam_update(params, grads, state, hp, decoupled=False)
 
 
-def adam_fused(params: Array, grads: Array, state: State, hp: HyperValues, decoupled: bool) -> None:
-    from . import _fused
+SLOTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
-    t = state["step"] + 1
-    b1, b2, lr, wd = hp["beta1"], hp["beta2"], hp["learning_rate"], hp["weight_decay"]
-    c = scalar_coeffs(
-        params, decay=(1 - lr * wd) if decoupled else 1.0, l2=0.0 if decoupled else wd,
-        one_m_b1=1 - b1, b2=b2, one_m_b2=1 - b2, bc2_sqrt=sqrt(bias_correction(b2, t)),
-        eps=hp["epsilon"], step_size=lr / bias_correction(b1, t),
+
+def adam_coefficients(hp: HyperValues, t: Any, lr: Any, decoupled: bool) -> tuple:
+    b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
+    return (
+        (1 - lr * wd) if decoupled else 1.0, 0.0 if decoupled else wd, 1 - b1, b2, 1 - b2,
+        sqrt(bias_correction(b2, t)), hp["epsilon"], lr / bias_correction(b1, t),
+        hp["maximize"], decoupled, hp["amsgrad"],
     )
-    vmax = state["max_exp_avg_sq"].reshape(-1) if hp["amsgrad"] else state["exp_avg_sq"].reshape(-1)
-    _fused.adam(params.reshape(-1), grads.reshape(-1), state["exp_avg"].reshape(-1),
-                state["exp_avg_sq"].reshape(-1), vmax, hp["amsgrad"], hp["maximize"], decoupled,
-                c["decay"], c["l2"], c["one_m_b1"], c["b2"], c["one_m_b2"], c["bc2_sqrt"], c["eps"],
-                c["step_size"])
-    state["step"] = t
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    adam_fused(params, grads, state, hp, decoupled=False)
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    return adam_coefficients(hp, t, lr, decoupled=False), {}
+
+
+def cell(p, g, m, v, vmax, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    decay, l2, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, step_size, neg, decoupled, amsgrad = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]
+    if decoupled != 0:
+        p = p * decay
+    if neg != 0:
+        g = -g
+    if l2 != 0:
+        g = g + l2 * p
+    m = m + one_m_b1 * (g - m)
+    v = b2 * v + one_m_b2 * g * g
+    vhat = v
+    if amsgrad != 0:
+        vmax = max(vmax, v)
+        vhat = vmax
+    return p - step_size * (m / (math.sqrt(vhat) / bc2_sqrt + eps)), m, v, vmax
 
 
 def adam_hypers(lr: float, weight_decay: Hyper) -> tuple[Hyper, ...]:
@@ -85,6 +98,6 @@ RULE = (r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-
 
 SPEC = OptimizerSpec(
     name="adam", title="Adam", hypers=adam_hypers(0.001, wd_hyper()), init=init, update=update,
-    state_arrays=state_arrays, fused=fused, rule=RULE,
+    state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS, rule=RULE,
     paper="Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015)",
 )

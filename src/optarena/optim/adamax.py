@@ -7,11 +7,13 @@ Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015), section 7.1
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._spec import (
     MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction, eps_hyper,
-    lerp, lr_hyper, prepare_grad, scalar_coeffs, wd_hyper, zeros_state,
+    lerp, lr_hyper, prepare_grad, wd_hyper, zeros_state,
 )
 
 
@@ -32,16 +34,24 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return params - clr * (m / u), {"step": t, "exp_avg": m, "exp_inf": u}
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    from . import _fused
+SLOTS = ("exp_avg", "exp_inf")
 
-    t = state["step"] + 1
-    c = scalar_coeffs(params, wd=hp["weight_decay"], one_m_b1=1 - hp["beta1"], b2=hp["beta2"],
-                      eps=hp["epsilon"], clr=hp["learning_rate"] / bias_correction(hp["beta1"], t))
-    _fused.adamax(params.reshape(-1), grads.reshape(-1), state["exp_avg"].reshape(-1),
-                  state["exp_inf"].reshape(-1), hp["maximize"], c["wd"], c["one_m_b1"], c["b2"],
-                  c["eps"], c["clr"])
-    state["step"] = t
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    return (hp["weight_decay"], 1 - hp["beta1"], hp["beta2"], hp["epsilon"],
+            lr / bias_correction(hp["beta1"], t), hp["maximize"]), {}
+
+
+def cell(p, g, m, u, s2, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    wd, one_m_b1, b2, eps, clr, neg = c[0], c[1], c[2], c[3], c[4], c[5]
+    if neg != 0:
+        g = -g
+    if wd != 0:
+        g = g + wd * p
+    m = m + one_m_b1 * (g - m)
+    u = max(u * b2, abs(g) + eps)
+    return p - clr * (m / u), m, u, s2
 
 
 SPEC = OptimizerSpec(
@@ -54,7 +64,7 @@ SPEC = OptimizerSpec(
         wd_hyper(),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays, fused=fused,
+    init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon),\; "
           r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\frac{m_t}{u_t}"),
     paper="Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015), section 7.1",

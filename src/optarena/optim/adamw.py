@@ -7,6 +7,8 @@ Loshchilov & Hutter, Decoupled Weight Decay Regularization (ICLR 2019).
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import adam
 from ._spec import Array, HyperValues, OptimizerSpec, State, wd_hyper
 
@@ -15,14 +17,15 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return adam.adam_update(params, grads, state, hp, decoupled=True)
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    adam.adam_fused(params, grads, state, hp, decoupled=True)
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    return adam.adam_coefficients(hp, t, lr, decoupled=True), {}
 
 
 SPEC = OptimizerSpec(
     name="adamw", title="AdamW",
     hypers=adam.adam_hypers(0.001, wd_hyper(1e-2, "decoupled decay: p *= 1 - lr * wd")),
-    init=adam.init, update=update, state_arrays=adam.state_arrays, fused=fused,
+    init=adam.init, update=update, state_arrays=adam.state_arrays, cell=adam.cell,
+    coefficients=coefficients, slots=adam.SLOTS,
     rule=r"p_{t-1} \leftarrow p_{t-1}(1-\eta\lambda);\; " + adam.RULE,
     paper="Loshchilov & Hutter, Decoupled Weight Decay Regularization (ICLR 2019)",
 )

@@ -7,11 +7,13 @@ Chen et al., Symbolic Discovery of Optimization Algorithms (NeurIPS 2023).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._spec import (
-    MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper,
-    scalar_coeffs, wd_hyper, zeros_state,
+    MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper, wd_hyper,
+    zeros_state,
 )
 
 
@@ -31,14 +33,30 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return params - hp["learning_rate"] * d, {"step": state["step"] + 1, "exp_avg": m}
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    from . import _fused
+SLOTS = ("exp_avg",)
 
-    lr, wd, b1, b2 = hp["learning_rate"], hp["weight_decay"], hp["beta1"], hp["beta2"]
-    c = scalar_coeffs(params, decay=1 - lr * wd, lr=lr, one_m_b1=1 - b1, b1=b1, b2=b2, one_m_b2=1 - b2)
-    _fused.lion(params.reshape(-1), grads.reshape(-1), state["exp_avg"].reshape(-1), hp["maximize"],
-                wd != 0, c["decay"], c["lr"], c["one_m_b1"], c["b1"], c["b2"], c["one_m_b2"])
-    state["step"] += 1
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
+    return (1 - lr * wd, lr, 1 - b1, b1, b2, 1 - b2, hp["maximize"], bool(np.any(wd != 0))), {}
+
+
+def cell(p, g, m, s1, s2, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    decay, lr, one_m_b1, b1, b2, one_m_b2, neg, decays = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+    if decays != 0:
+        p = p * decay
+    if neg != 0:
+        g = -g
+    d = one_m_b1 * g + b1 * m
+    # lr * sign(d) without leaving the dtype; NaN passes through as in np.sign
+    if d > 0:
+        step = lr
+    elif d < 0:
+        step = -lr
+    else:
+        step = lr * d
+    return p - step, b2 * m + one_m_b2 * g, s1, s2
 
 
 SPEC = OptimizerSpec(
@@ -50,7 +68,7 @@ SPEC = OptimizerSpec(
         wd_hyper(1e-3, "decoupled decay: p *= 1 - lr * wd (optax's default)"),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays, fused=fused,
+    init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=(r"d_t = \mathrm{sign}((1-\beta_1) g_t + \beta_1 m_{t-1}),\; m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t,\; "
           r"p_t = p_{t-1}(1-\eta\lambda) - \eta d_t"),
     paper="Chen et al., Symbolic Discovery of Optimization Algorithms (NeurIPS 2023)",

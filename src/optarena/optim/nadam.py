@@ -9,9 +9,15 @@ Dozat, Incorporating Nesterov Momentum into Adam (ICLR 2016 workshop).
 
 from __future__ import annotations
 
+from typing import Any
+
+import math
+
+import numpy as np
+
 from ._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
-    decay_and_grad, eps_hyper, lerp, lr_hyper, scalar_coeffs, sqrt, wd_hyper, zeros_state,
+    decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
 
 
@@ -46,20 +52,40 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return p, {"step": t, "exp_avg": m, "exp_avg_sq": v, "mu_product": mu_product}
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    from . import _fused
+SLOTS = ("exp_avg", "exp_avg_sq")
+SCALARS = ("mu_product",)
 
-    t = state["step"] + 1
-    mu_product, c_g, c_m = _schedule(hp, t, state["mu_product"])
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    """Per-step constants; with ``t`` an array of consecutive steps down axis 0, the running
+    product of mu is taken along it."""
+    b1, b2, psi, wd = hp["beta1"], hp["beta2"], hp["momentum_decay"], hp["weight_decay"]
+    mu = b1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
+    mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
+    prev = scalars["mu_product"]
+    mu_product = prev * (np.cumprod(mu, axis=0) if np.ndim(mu) else mu)
     dec = hp["decoupled_weight_decay"]
-    lr, wd, b1, b2 = hp["learning_rate"], hp["weight_decay"], hp["beta1"], hp["beta2"]
-    c = scalar_coeffs(params, decay=(1 - lr * wd) if dec else 1.0, l2=0.0 if dec else wd,
-                      one_m_b1=1 - b1, b2=b2, one_m_b2=1 - b2, bc2=bias_correction(b2, t),
-                      eps=hp["epsilon"], c_g=c_g, c_m=c_m)
-    _fused.nadam(params.reshape(-1), grads.reshape(-1), state["exp_avg"].reshape(-1),
-                 state["exp_avg_sq"].reshape(-1), hp["maximize"], dec, c["decay"], c["l2"],
-                 c["one_m_b1"], c["b2"], c["one_m_b2"], c["bc2"], c["eps"], c["c_g"], c["c_m"])
-    state["step"], state["mu_product"] = t, mu_product
+    c = ((1 - lr * wd) if dec else 1.0, 0.0 if dec else wd, 1 - b1, b2, 1 - b2, bias_correction(b2, t),
+         hp["epsilon"], -lr * (1.0 - mu) / (1.0 - mu_product), (-lr * mu_next) / (1.0 - mu_product * mu_next),
+         hp["maximize"], dec)
+    last = mu_product[-1] if np.ndim(mu_product) else mu_product
+    return c, {"mu_product": last}
+
+
+def cell(p, g, m, v, s2, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    decay, l2, one_m_b1, b2, one_m_b2, bc2, eps, c_g, c_m, neg, decoupled = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]
+    if decoupled != 0:
+        p = p * decay
+    if neg != 0:
+        g = -g
+    if l2 != 0:
+        g = g + l2 * p
+    m = m + one_m_b1 * (g - m)
+    v = b2 * v + one_m_b2 * g * g
+    denom = math.sqrt(v / bc2) + eps
+    p = p + c_g * (g / denom)
+    return p + c_m * (m / denom), m, v, s2
 
 
 SPEC = OptimizerSpec(
@@ -74,7 +100,7 @@ SPEC = OptimizerSpec(
         Hyper("decoupled_weight_decay", False, kind="bool", doc="AdamW-style decay"),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays, fused=fused,
+    init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS, scalars=SCALARS,
     rule=(r"\mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi}),\; p_t = p_{t-1} - \eta\frac{1-\mu_t}{1-\prod_{i\le t}\mu_i}"
           r"\frac{g_t}{\sqrt{\hat v_t}+\epsilon} - \eta\frac{\mu_{t+1}}{1-\prod_{i\le t+1}\mu_i}\frac{m_t}{\sqrt{\hat v_t}+\epsilon}"),
     paper="Dozat, Incorporating Nesterov Momentum into Adam (ICLR 2016 workshop)",

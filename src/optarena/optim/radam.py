@@ -10,11 +10,15 @@ Liu et al., On the Variance of the Adaptive Learning Rate and Beyond (ICLR 2020)
 
 from __future__ import annotations
 
+from typing import Any
+
+import math
+
 import numpy as np
 
 from ._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
-    decay_and_grad, eps_hyper, lerp, lr_hyper, scalar_coeffs, sqrt, wd_hyper, zeros_state,
+    decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
 
 
@@ -55,20 +59,32 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return np.where(on, rectified, params - m_hat * lr), new
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    from . import _fused
+SLOTS = ("exp_avg", "exp_avg_sq")
 
-    t = state["step"] + 1
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
     dec = hp["decoupled_weight_decay"]
-    lr, wd, b1, b2 = hp["learning_rate"], hp["weight_decay"], hp["beta1"], hp["beta2"]
     on, r = _rectifier(b2, t)
-    c = scalar_coeffs(params, decay=(1 - lr * wd) if dec else 1.0, l2=0.0 if dec else wd,
-                      one_m_b1=1 - b1, b2=b2, one_m_b2=1 - b2, bc1=bias_correction(b1, t),
-                      bc2_sqrt=sqrt(bias_correction(b2, t)), eps=hp["epsilon"], lr=lr, r=r)
-    _fused.radam(params.reshape(-1), grads.reshape(-1), state["exp_avg"].reshape(-1),
-                 state["exp_avg_sq"].reshape(-1), hp["maximize"], dec, bool(on), c["decay"], c["l2"],
-                 c["one_m_b1"], c["b2"], c["one_m_b2"], c["bc1"], c["bc2_sqrt"], c["eps"], c["lr"], c["r"])
-    state["step"] = t
+    return ((1 - lr * wd) if dec else 1.0, 0.0 if dec else wd, 1 - b1, b2, 1 - b2, bias_correction(b1, t),
+            sqrt(bias_correction(b2, t)), hp["epsilon"], lr, r, on, hp["maximize"], dec), {}
+
+
+def cell(p, g, m, v, s2, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    decay, l2, one_m_b1, b2, one_m_b2, bc1, bc2_sqrt, eps, lr, r, rectified, neg, decoupled = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12]
+    if decoupled != 0:
+        p = p * decay
+    if neg != 0:
+        g = -g
+    if l2 != 0:
+        g = g + l2 * p
+    m = m + one_m_b1 * (g - m)
+    v = b2 * v + one_m_b2 * g * g
+    m_hat = m / bc1
+    if rectified != 0:
+        return p - m_hat * lr * (bc2_sqrt / (math.sqrt(v) + eps)) * r, m, v, s2
+    return p - m_hat * lr, m, v, s2
 
 
 SPEC = OptimizerSpec(
@@ -82,7 +98,7 @@ SPEC = OptimizerSpec(
         Hyper("decoupled_weight_decay", False, kind="bool", doc="AdamW-style decay"),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays, fused=fused,
+    init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=(r"\rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t};\; p_t = p_{t-1} - \eta \hat m_t "
           r"\cdot\begin{cases} r_t \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t}+\epsilon} & \rho_t > 5 \\ 1 & \text{else}\end{cases}"),
     paper="Liu et al., On the Variance of the Adaptive Learning Rate and Beyond (ICLR 2020)",

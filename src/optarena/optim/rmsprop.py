@@ -9,11 +9,15 @@ Hinton, Neural Networks for Machine Learning, lecture 6e (2012); Graves (2013) f
 
 from __future__ import annotations
 
+from typing import Any
+
+import math
+
 import numpy as np
 
 from ._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, eps_hyper, lerp, lr_hyper,
-    prepare_grad, scalar_coeffs, wd_hyper, zeros_state,
+    prepare_grad, wd_hyper, zeros_state,
 )
 
 
@@ -46,20 +50,31 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return params - hp["learning_rate"] * (g / avg), new
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    from . import _fused
+SLOTS = ("square_avg", "momentum_buffer", "grad_avg")
 
-    c = scalar_coeffs(params, lr=hp["learning_rate"], wd=hp["weight_decay"], alpha=hp["alpha"],
-                      one_m_alpha=1 - hp["alpha"], eps=hp["epsilon"], mu=hp["momentum"])
-    p = params.reshape(-1)
-    v = state["square_avg"].reshape(-1)
-    # Unused buffers are passed as the square average; the flags keep the kernel off them.
-    b = state.get("momentum_buffer", state["square_avg"]).reshape(-1)
-    gbar = state.get("grad_avg", state["square_avg"]).reshape(-1)
-    _fused.rmsprop(p, grads.reshape(-1), v, b, gbar, hp["maximize"], "grad_avg" in state,
-                   "momentum_buffer" in state, c["lr"], c["wd"], c["alpha"], c["one_m_alpha"],
-                   c["eps"], c["mu"])
-    state["step"] += 1
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    return (lr, hp["weight_decay"], hp["alpha"], 1 - hp["alpha"], hp["epsilon"], hp["momentum"], hp["maximize"],
+            hp["centered"], bool(np.any(hp["momentum"] > 0))), {}
+
+
+def cell(p, g, v, b, gbar, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    lr, wd, alpha, one_m_alpha, eps, mu, neg, centered, use_momentum = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+    if neg != 0:
+        g = -g
+    if wd != 0:
+        g = g + wd * p
+    v = alpha * v + one_m_alpha * g * g
+    if centered != 0:
+        gbar = gbar + one_m_alpha * (g - gbar)
+        avg = math.sqrt(v - gbar * gbar) + eps
+    else:
+        avg = math.sqrt(v) + eps
+    if use_momentum != 0:
+        b = mu * b + g / avg
+        return p - lr * b, v, b, gbar
+    return p - lr * (g / avg), v, b, gbar
 
 
 SPEC = OptimizerSpec(
@@ -73,7 +88,7 @@ SPEC = OptimizerSpec(
         Hyper("centered", False, kind="bool", doc="normalise by the estimated variance"),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays, fused=fused,
+    init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=r"v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\; p_t = p_{t-1} - \eta \frac{g_t}{\sqrt{v_t}+\epsilon}",
     paper="Hinton, Neural Networks for Machine Learning, lecture 6e (2012)",
 )

@@ -1,8 +1,9 @@
 """Learning-rate schedules: pure functions of the number of steps already taken.
 
 ``schedule(k, base_lr)`` is the learning rate used by step ``k + 1``; it equals what
-``torch.optim.lr_scheduler`` sets after ``k`` calls to ``scheduler.step()``. ``base_lr``
-may be a batched array, so a sweep over learning rates shares one schedule.
+``torch.optim.lr_scheduler`` sets after ``k`` calls to ``scheduler.step()``. ``k`` and
+``base_lr`` broadcast (an array of steps by a batch of learning rates gives the race's whole
+table at once); an int and a float give a float.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ class Schedule:
     def factor(self, k: int) -> float:
         raise NotImplementedError
 
-    def __call__(self, k: int, base_lr: Any) -> Any:
-        return base_lr * self.factor(k)
+    def __call__(self, k: Any, base_lr: Any) -> Any:
+        return _plain(base_lr * self.factor(k))
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, **asdict(self)}
@@ -43,8 +44,8 @@ class Constant(Schedule):
     def factor(self, k: int) -> float:
         return 1.0
 
-    def __call__(self, k: int, base_lr: Any) -> Any:
-        return base_lr
+    def __call__(self, k: Any, base_lr: Any) -> Any:
+        return base_lr * np.ones_like(k, dtype=np.float64) if np.ndim(k) else base_lr
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Step(Schedule):
         if self.gamma <= 0:
             raise ValueError(f"schedule step: gamma must be > 0, got {self.gamma!r}")
 
-    def factor(self, k: int) -> float:
+    def factor(self, k: Any) -> Any:
         return self.gamma ** (k // int(self.step_size))
 
 
@@ -78,12 +79,17 @@ class Exponential(Schedule):
         if self.gamma <= 0:
             raise ValueError(f"schedule exponential: gamma must be > 0, got {self.gamma!r}")
 
-    def factor(self, k: int) -> float:
+    def factor(self, k: Any) -> Any:
         return self.gamma**k
 
 
-def _cosine(k: int, t_max: float, base_lr: Any, eta_min: float) -> Any:
-    return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * k / t_max)) / 2
+def _plain(v: Any) -> Any:
+    """Python floats for scalars: NumPy then treats them as weak and float32 stays float32."""
+    return float(v) if np.ndim(v) == 0 else v
+
+
+def _cosine(k: Any, t_max: float, base_lr: Any, eta_min: float) -> Any:
+    return _plain(eta_min + (base_lr - eta_min) * (1 + np.cos(math.pi * k / t_max)) / 2)
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ class Cosine(Schedule):
         if self.eta_min < 0:
             raise ValueError(f"schedule cosine: eta_min must be >= 0, got {self.eta_min!r}")
 
-    def __call__(self, k: int, base_lr: Any) -> Any:
+    def __call__(self, k: Any, base_lr: Any) -> Any:
         return _cosine(k, self.t_max, base_lr, self.eta_min)
 
 
@@ -126,10 +132,10 @@ class WarmupCosine(Schedule):
         if self.eta_min < 0:
             raise ValueError(f"schedule warmup_cosine: eta_min must be >= 0, got {self.eta_min!r}")
 
-    def __call__(self, k: int, base_lr: Any) -> Any:
-        if k < self.warmup:
-            return base_lr * (self.start_factor + (1 - self.start_factor) * k / self.warmup)
-        return _cosine(k - self.warmup, self.total - self.warmup, base_lr, self.eta_min)
+    def __call__(self, k: Any, base_lr: Any) -> Any:
+        warm = base_lr * (self.start_factor + (1 - self.start_factor) * np.minimum(k, self.warmup) / self.warmup)
+        cos = _cosine(np.maximum(k - self.warmup, 0), self.total - self.warmup, base_lr, self.eta_min)
+        return _plain(np.where(k < self.warmup, warm, cos))
 
 
 SCHEDULES: dict[str, type[Schedule]] = {
@@ -159,6 +165,7 @@ def make(spec: "Schedule | str | dict[str, Any] | None") -> Schedule:
     return cls(**args)
 
 
-def values(schedule: Schedule, steps: int, base_lr: float = 1.0) -> np.ndarray:
-    """The learning rates of steps 1..steps, as one array (for plots and checks)."""
-    return np.array([schedule(k, base_lr) for k in range(steps)], dtype=np.float64)
+def values(schedule: Schedule, steps: int, base_lr: Any = 1.0) -> np.ndarray:
+    """The learning rates of steps 1..steps: shape (steps,), or (steps, B) for B base rates."""
+    k = np.arange(steps) if np.ndim(base_lr) == 0 else np.arange(steps)[:, None]
+    return np.asarray(schedule(k, base_lr), dtype=np.float64)

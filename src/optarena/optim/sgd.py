@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, lr_hyper, prepare_grad,
-    scalar_coeffs, wd_hyper, zeros_state,
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, lr_hyper, prepare_grad, wd_hyper,
+    zeros_state,
 )
 
 
@@ -47,18 +47,25 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return params - hp["learning_rate"] * g, new
 
 
-def fused(params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    from . import _fused
+SLOTS = ("momentum_buffer",)
 
-    p, g = params.reshape(-1), grads.reshape(-1)
-    c = scalar_coeffs(params, lr=hp["learning_rate"], wd=hp["weight_decay"], mu=hp["momentum"],
-                      damp=1 - hp["dampening"])
-    if "momentum_buffer" in state:
-        _fused.sgd_momentum(p, g, state["momentum_buffer"].reshape(-1), c["lr"], c["wd"], c["mu"],
-                            c["damp"], hp["maximize"], hp["nesterov"], state["step"] == 0)
-    else:
-        _fused.sgd(p, g, c["lr"], c["wd"], hp["maximize"])
-    state["step"] += 1
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    return (lr, hp["weight_decay"], hp["momentum"], 1 - hp["dampening"], hp["maximize"], hp["nesterov"],
+            t == 1, _uses_buffer(hp)), {}
+
+
+def cell(p, g, b, s1, s2, c):  # type: ignore[no-untyped-def]
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    lr, wd, mu, damp, neg, nesterov, first, has_buf = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+    if neg != 0:
+        g = -g
+    if wd != 0:
+        g = g + wd * p
+    if has_buf != 0:
+        b = g if first != 0 else mu * b + damp * g
+        g = g + mu * b if nesterov != 0 else b
+    return p - lr * g, b, s1, s2
 
 
 def check(hp: HyperValues, where: str) -> None:
@@ -84,13 +91,13 @@ _RULE = (r"b_t = \mu b_{t-1} + (1-\tau) g_t \;(b_1 = g_1),\quad "
 
 SGD_SPEC = OptimizerSpec(
     name="sgd", title="SGD", hypers=_hypers(0.01, 0.0), init=init, update=update,
-    state_arrays=state_arrays, fused=fused, check=check,
+    state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=r"p_t = p_{t-1} - \eta\, g_t" + r"\quad\text{(with momentum: }" + _RULE + ")",
     paper="Robbins & Monro, A Stochastic Approximation Method (1951)",
 )
 
 MOMENTUM_SPEC = OptimizerSpec(
     name="momentum", title="Momentum", hypers=_hypers(0.01, 0.9), init=init, update=update,
-    state_arrays=state_arrays, fused=fused, check=check, rule=_RULE, aliases=("sgdmomentum", "sgd_momentum"),
+    state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS, rule=_RULE, aliases=("sgdmomentum", "sgd_momentum"),
     paper="Polyak, Some methods of speeding up the convergence of iteration methods (1964)",
 )

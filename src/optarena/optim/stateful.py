@@ -174,7 +174,9 @@ class Optimizer:
         # Everything is computed: only now write into the caller's arrays and our state.
         for i, (p, g, st, res) in enumerate(zip(ps, gs, states, results)):
             if res is None:
-                self.spec.fused(p, g, st, hp)  # type: ignore[misc]
+                from . import _fused
+
+                _fused.step(self.spec, p, g, st, hp)
             else:
                 p[...] = res[0]
                 states[i] = dict(res[1])
@@ -184,7 +186,7 @@ class Optimizer:
         return _rebuild(ps, how, params)
 
     def _use_fused(self, p: np.ndarray, g: np.ndarray, hp: dict[str, Any]) -> bool:
-        if self.fused is False or self.spec.fused is None or is_batched(hp):
+        if self.fused is False or self.spec.cell is None or is_batched(hp):
             return False
         ok = p.dtype.type in (np.float32, np.float64) and p.flags.c_contiguous and g.flags.c_contiguous
         if self.fused is True:

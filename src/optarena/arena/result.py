@@ -1,0 +1,174 @@
+"""A race's outcome: arrays per (racer, start, step) plus the config that reproduces it.
+
+The JSON form (``to_json`` / ``from_json``) is the one exchange format: the CLI writes it,
+``optarena race --config`` replays it, and the other faces read it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+STOP_REASONS = ("completed", "diverged: non-finite", "diverged: left the window")
+FORMAT = "optarena.race/1"
+
+
+def _nan_to_none(a: np.ndarray) -> list:
+    return [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in a.tolist()]
+
+
+@dataclass
+class RaceResult:
+    """Arrays are indexed [racer, start, step] (step 0 = the start point).
+
+    ``positions`` (R, S, T+1, 2); ``losses``, ``grad_norms``, ``step_sizes`` (R, S, T+1), NaN
+    after a run diverged; ``diverged_at`` (R, S), -1 when it did not; ``stop_reason`` (R, S).
+    ``best_loss`` and ``steps_to_tolerance`` (first step with loss <= min + tolerance, -1 if
+    never) are tracked over every step even when trajectories are not recorded.
+    """
+
+    config: dict[str, Any]
+    labels: list[str]
+    optimizers: list[str]
+    positions: np.ndarray
+    losses: np.ndarray
+    grad_norms: np.ndarray
+    step_sizes: np.ndarray
+    best_loss: np.ndarray
+    steps_to_tolerance: np.ndarray
+    diverged_at: np.ndarray
+    stop_reason: np.ndarray
+    min_value: float
+    minima: np.ndarray
+
+    @classmethod
+    def build(cls, ls, config, run_racer, run_start, pos, loss, gnorm, dstep, best, reach, div, reason) -> "RaceResult":
+        R = len(config["racers"])
+        S = len(config["starts"])
+        shp = (R, S)
+        return cls(
+            config=config,
+            labels=[r["label"] for r in config["racers"]],
+            optimizers=[r["optimizer"] for r in config["racers"]],
+            positions=pos.reshape(shp + pos.shape[1:]),
+            losses=loss.reshape(shp + loss.shape[1:]),
+            grad_norms=gnorm.reshape(shp + gnorm.shape[1:]),
+            step_sizes=dstep.reshape(shp + dstep.shape[1:]),
+            best_loss=best.reshape(shp),
+            steps_to_tolerance=reach.reshape(shp),
+            diverged_at=div.reshape(shp),
+            stop_reason=np.asarray(STOP_REASONS, dtype=object)[reason].reshape(shp),
+            min_value=float(ls.min_value),
+            minima=np.asarray(ls.minima, dtype=np.float64),
+        )
+
+    @property
+    def steps(self) -> int:
+        return int(self.config["steps"])
+
+    @property
+    def final_loss(self) -> np.ndarray:
+        """Loss after the last step (NaN for a run that diverged)."""
+        return self.losses[..., -1]
+
+    @property
+    def final_distance(self) -> np.ndarray:
+        """Distance from the final point to the nearest listed minimum."""
+        p = self.positions[..., -1, :]
+        d = np.linalg.norm(p[..., None, :] - self.minima, axis=-1)
+        return d.min(axis=-1)
+
+    def status_line(self, step: int, start: int = 0) -> str:
+        """The article's line: ``Step k / N | SGD Loss: 9.0000 | Momentum Loss: ...``."""
+        parts = [f"Step {step} / {self.steps}"]
+        for i, label in enumerate(self.labels):
+            k = self.diverged_at[i, start]
+            if 0 <= k <= step:
+                parts.append(f"{label} Loss: diverged at step {k}")
+            else:
+                parts.append(f"{label} Loss: {self.losses[i, start, step]:.4f}")
+        return " | ".join(parts)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per (racer, start): final/best loss, steps to tolerance, distance, divergence."""
+        rows = []
+        for i, label in enumerate(self.labels):
+            for s in range(len(self.config["starts"])):
+                rows.append({
+                    "racer": label, "optimizer": self.optimizers[i], "start": self.config["starts"][s],
+                    "final_loss": float(self.final_loss[i, s]), "best_loss": float(self.best_loss[i, s]),
+                    "steps_to_tolerance": int(self.steps_to_tolerance[i, s]),
+                    "distance_to_minimum": float(self.final_distance[i, s]),
+                    "diverged_at": int(self.diverged_at[i, s]), "stop_reason": str(self.stop_reason[i, s]),
+                })
+        return rows
+
+    # -- the exchange format -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        runs = []
+        for i, label in enumerate(self.labels):
+            for s in range(len(self.config["starts"])):
+                runs.append({
+                    "racer": i, "label": label, "start": s,
+                    "positions": [_nan_to_none(row) for row in self.positions[i, s]],
+                    "losses": _nan_to_none(self.losses[i, s]),
+                    "grad_norms": _nan_to_none(self.grad_norms[i, s]),
+                    "step_sizes": _nan_to_none(self.step_sizes[i, s]),
+                    "best_loss": _nan_to_none(self.best_loss[i, s:s + 1])[0],
+                    "steps_to_tolerance": int(self.steps_to_tolerance[i, s]),
+                    "diverged_at": int(self.diverged_at[i, s]),
+                    "stop_reason": str(self.stop_reason[i, s]),
+                })
+        return {"format": FORMAT, "config": self.config, "min_value": self.min_value,
+                "minima": self.minima.tolist(), "runs": runs}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RaceResult":
+        if d.get("format") != FORMAT:
+            raise ValueError(f"not an optarena race file (format {d.get('format')!r}, expected {FORMAT!r})")
+        cfg = d["config"]
+        R, S = len(cfg["racers"]), len(cfg["starts"])
+        runs = sorted(d["runs"], key=lambda r: (r["racer"], r["start"]))
+
+        def arr(key, tail=()):
+            a = np.array([[np.nan if v is None else v for v in r[key]] if not tail else
+                          [[np.nan if v is None else v for v in p] for p in r[key]] for r in runs], dtype=np.float64)
+            return a.reshape((R, S) + a.shape[1:])
+
+        return cls(
+            config=cfg, labels=[r["label"] for r in cfg["racers"]], optimizers=[r["optimizer"] for r in cfg["racers"]],
+            positions=arr("positions", (2,)), losses=arr("losses"), grad_norms=arr("grad_norms"),
+            step_sizes=arr("step_sizes"),
+            best_loss=np.array([np.nan if r["best_loss"] is None else r["best_loss"] for r in runs]).reshape(R, S),
+            steps_to_tolerance=np.array([r["steps_to_tolerance"] for r in runs], dtype=np.int64).reshape(R, S),
+            diverged_at=np.array([r["diverged_at"] for r in runs], dtype=np.int64).reshape(R, S),
+            stop_reason=np.array([r["stop_reason"] for r in runs], dtype=object).reshape(R, S),
+            min_value=float(d["min_value"]), minima=np.asarray(d["minima"], dtype=np.float64),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "RaceResult":
+        return cls.from_dict(json.loads(text))
+
+    def to_csv(self) -> str:
+        """One row per (racer, start, step)."""
+        lines = ["racer,optimizer,start,step,x,y,loss,grad_norm,step_size"]
+        for i, label in enumerate(self.labels):
+            for s in range(self.positions.shape[1]):
+                for t in range(self.positions.shape[2]):
+                    x, y = self.positions[i, s, t]
+                    vals = (x, y, self.losses[i, s, t], self.grad_norms[i, s, t], self.step_sizes[i, s, t])
+                    cells = ",".join("" if not math.isfinite(v) else repr(float(v)) for v in vals)
+                    lines.append(f"{_csv(label)},{self.optimizers[i]},{s},{t},{cells}")
+        return "\n".join(lines) + "\n"
+
+
+def _csv(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text

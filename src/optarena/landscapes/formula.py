@@ -1,0 +1,369 @@
+"""Typed formulas become landscapes, safely.
+
+The text is read by our own tokenizer and recursive-descent parser; the sympy expression is
+built node by node from fixed whitelists. No ``eval``/``exec``/``compile``/``sympify``/
+``parse_expr`` ever sees the text. Grammar (EBNF; blanks between tokens are ignored)::
+
+    formula  = sum , END ;
+    sum      = product , { ( "+" | "-" ) , product } ;
+    product  = unary , { ( "*" | "/" ) , unary } ;
+    unary    = ( "+" | "-" ) , unary | power ;
+    power    = atom , [ ( "**" | "^" ) , unary ] ;       (* right-assoc: -x**2 = -(x**2) *)
+    atom     = number | "x" | "y" | "pi" | "e"
+             | function , "(" , sum , ")" | "(" , sum , ")" ;
+    function = "sin" | "cos" | "tan" | "exp" | "log" | "sqrt" | "abs" | "tanh" | "sinh" | "cosh" ;
+    number   = ( digits , [ "." , [ digits ] ] | "." , digits ) , [ ( "e" | "E" ) , [ "+" | "-" ] , digits ] ;
+
+Bounds (checked before sympy sees anything they guard): MAX_LENGTH characters, MAX_TOKENS
+tokens, MAX_DEPTH nesting levels, literals up to MAX_LITERAL in magnitude, literal exponents up
+to MAX_LITERAL_EXPONENT; constant parts must be real and finite, and exact numbers stay below
+MAX_BITS bits, so sympy never computes a huge exact power.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+import numpy as np
+
+from ._base import Landscape, Point
+
+if TYPE_CHECKING:  # sympy is optional and heavy: imported lazily at run time
+    import sympy
+
+__all__ = ["FormulaError", "formula_landscape", "parse", "validate"]
+
+MAX_LENGTH = 500
+MAX_TOKENS = 300
+MAX_DEPTH = 50
+MAX_LITERAL = 1e6
+MAX_LITERAL_EXPONENT = 64
+MAX_BITS = 4096  # exact integers/rationals: far below Python's 4300-digit str() limit
+_MAX_POWER_BITS = 16 * MAX_BITS  # |exponent| * bits of the base's exact numbers, before Pow
+_MAX_CONSTANT = 1e300  # constant sub-expressions must fit comfortably in a float64
+
+FUNCTIONS = ("sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh", "sinh", "cosh")
+CONSTANTS = ("pi", "e")
+VARIABLES = ("x", "y")
+
+_OPERAND = "a number, a variable (x, y), a function or '('"
+_NAME = "a variable (x, y), a function (" + ", ".join(FUNCTIONS) + ") or a constant (pi, e)"
+
+# re.ASCII: \d must not match other scripts' digits.
+_TOKEN = re.compile(
+    r"(?P<ws>[ \t\r\n]+)"
+    r"|(?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>\*\*|[-+*/^()])",
+    re.ASCII,
+)
+
+
+class FormulaError(ValueError):
+    """A typed formula was rejected; ``position`` is a 0-based index into ``text``."""
+
+    def __init__(self, text: str, position: int, expected: str, found: str) -> None:
+        self.text, self.position, self.expected, self.found = text, position, expected, found
+        # First line is self-contained (CLIs print only it); then the text and a caret.
+        lo, hi = max(0, position - 60), min(len(text), position + 60)
+        shown = re.sub(r"[\t\r\n]", " ", text[lo:hi])  # one line, so the caret lines up
+        shown = ("..." if lo else "") + shown + ("..." if hi < len(text) else "")
+        caret = " " * (position - lo + (3 if lo else 0)) + "^"
+        super().__init__(
+            f"formula error at position {position}: expected {expected} but found {found}\n"
+            f"  {shown}\n  {caret}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable despite the custom signature
+        return (type(self), (self.text, self.position, self.expected, self.found))
+
+
+class _Tok(NamedTuple):
+    kind: str  # num, name, op, bad, end
+    text: str
+    pos: int
+
+
+def _describe(tok: _Tok) -> str:
+    return "end of input" if tok.kind == "end" else repr(tok.text)
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    i = 0
+    while i < len(text):
+        m = _TOKEN.match(text, i)
+        if m is None:  # the parser reports it with what it expected there
+            toks.append(_Tok("bad", text[i], i))
+            i += 1
+            continue
+        if m.lastgroup != "ws":
+            toks.append(_Tok(str(m.lastgroup), m.group(), i))
+        i = m.end()
+    toks.append(_Tok("end", "", len(text)))
+    return toks
+
+
+def _sympy() -> Any:
+    try:
+        import sympy
+    except ImportError as exc:  # optional dependency
+        raise ImportError("typed formulas need sympy: pip install 'optarena[formula]'") from exc
+    return sympy
+
+
+def _symbols(sp: Any) -> tuple[Any, Any]:
+    # real=True: d|x|/dx is sign(x), not an expression in re(x)/im(x).
+    return sp.Symbol("x", real=True), sp.Symbol("y", real=True)
+
+
+def _bits(sp: Any, expr: Any) -> int:
+    """Largest bit length among the exact numbers in expr."""
+    return max((max(abs(r.p).bit_length(), r.q.bit_length()) for r in expr.atoms(sp.Rational)), default=0)
+
+
+class _Parser:
+    def __init__(self, sp: Any, text: str, toks: list[_Tok]) -> None:
+        self.sp, self.text, self.toks, self.i, self.depth = sp, text, toks, 0, 0
+        x, y = _symbols(sp)
+        self.names: dict[str, Any] = {"x": x, "y": y, "pi": sp.pi, "e": sp.E}
+        self.functions: dict[str, Any] = {
+            "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "exp": sp.exp, "log": sp.log,
+            "sqrt": sp.sqrt, "abs": sp.Abs, "tanh": sp.tanh, "sinh": sp.sinh, "cosh": sp.cosh,
+        }
+
+    # -- helpers ---------------------------------------------------------------------------
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def fail(self, expected: str, tok: _Tok | None = None) -> FormulaError:
+        tok = tok or self.peek()
+        return FormulaError(self.text, tok.pos, expected, _describe(tok))
+
+    def fail_span(self, expected: str, start: int) -> FormulaError:
+        last = self.toks[self.i - 1]
+        return FormulaError(self.text, start, expected, repr(self.text[start:last.pos + len(last.text)]))
+
+    def enter(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"at most {MAX_DEPTH} levels of nesting", tok)
+
+    def checked(self, expr: Any, start: int) -> Any:
+        """Constant parts must be real, finite and of moderate size (else numpy sees nan/zoo/I)."""
+        if expr.is_number:
+            try:
+                z = complex(expr.evalf(20))
+            except (TypeError, ValueError, OverflowError):
+                z = complex(math.nan)
+            if z.imag != 0 or not abs(z.real) <= _MAX_CONSTANT:
+                raise self.fail_span("a real, finite constant (at most 1e300)", start)
+        if _bits(self.sp, expr) > MAX_BITS:
+            raise self.fail_span(f"exact numbers of at most {MAX_BITS} bits", start)
+        return expr
+
+    # -- grammar ---------------------------------------------------------------------------
+    def formula(self) -> Any:
+        expr = self.sum()
+        if self.peek().kind != "end":
+            raise self.fail("an operator or the end of the formula")
+        return expr
+
+    def sum(self) -> Any:
+        start = self.peek().pos
+        expr = self.product()
+        while self.peek().text in ("+", "-") and self.peek().kind == "op":
+            op, rhs = self.take().text, self.product()
+            expr = self.checked(expr + rhs if op == "+" else expr - rhs, start)
+        return expr
+
+    def product(self) -> Any:
+        start = self.peek().pos
+        expr = self.unary()
+        while self.peek().text in ("*", "/") and self.peek().kind == "op":
+            op = self.take().text
+            rstart = self.peek().pos
+            rhs = self.unary()
+            if op == "/" and rhs == 0:  # structural zero: x/0, x/(y-y)
+                raise self.fail_span("a nonzero divisor", rstart)
+            expr = self.checked(expr * rhs if op == "*" else expr / rhs, start)
+        return expr
+
+    def unary(self) -> Any:
+        tok = self.peek()
+        if tok.kind == "op" and tok.text in ("+", "-"):
+            self.take()
+            self.enter(tok)
+            operand = self.unary()
+            self.depth -= 1
+            return -operand if tok.text == "-" else operand
+        return self.power()
+
+    def power(self) -> Any:
+        start = self.peek().pos
+        base = self.atom()
+        tok = self.peek()
+        if not (tok.kind == "op" and tok.text in ("**", "^")):
+            return base
+        self.take()
+        self.enter(tok)
+        first, estart = self.i, self.peek().pos
+        exponent = self.unary()
+        self.depth -= 1
+        used = [t.kind if t.kind == "num" else t.text for t in self.toks[first:self.i]]
+        literal = used.count("num") == 1 and set(used) <= {"num", "+", "-", "(", ")"}  # e.g. -3, (64)
+        if literal and abs(float(exponent)) > MAX_LITERAL_EXPONENT:
+            bound = MAX_LITERAL_EXPONENT
+            raise self.fail_span(f"an exponent between -{bound} and {bound}", estart)
+        if exponent.is_number:
+            # Bound the work before sympy.Pow: it computes exact powers eagerly, and it
+            # distributes integer powers over products ((2*x)**n -> 2**n * x**n).
+            e = float(exponent.evalf(20))
+            if abs(e) * _bits(self.sp, base) > _MAX_POWER_BITS:
+                raise self.fail_span("a smaller power", start)
+            if base.is_number:
+                b = abs(float(base.evalf(20)))
+                if abs(e) > 1024 or (b != 0 and abs(e * math.log2(b)) > 1000):
+                    raise self.fail_span("a power whose value fits in a float", start)
+        return self.checked(self.sp.Pow(base, exponent), start)
+
+    def atom(self) -> Any:
+        tok = self.take()
+        if tok.kind == "num":
+            value = float(tok.text)
+            if not abs(value) <= MAX_LITERAL:
+                raise self.fail("a number of magnitude at most 1e6", tok)
+            if tok.text.isdigit():
+                return self.sp.Integer(int(tok.text))
+            return self.sp.Float(tok.text, 15)  # 15 digits: no 500-digit mpmath arithmetic
+        if tok.kind == "name":
+            if tok.text in self.names:
+                return self.names[tok.text]
+            if tok.text not in self.functions:
+                raise self.fail(_NAME, tok)
+            paren = self.take()
+            if paren.text != "(" or paren.kind != "op":
+                raise self.fail(f"'(' after {tok.text}", paren)
+            self.enter(tok)
+            arg = self.sum()
+            self.close()
+            self.depth -= 1
+            return self.checked(self.functions[tok.text](arg), tok.pos)
+        if tok.kind == "op" and tok.text == "(":
+            self.enter(tok)
+            expr = self.sum()
+            self.close()
+            self.depth -= 1
+            return expr
+        raise self.fail(_OPERAND, tok)
+
+    def close(self) -> None:
+        if self.peek().text != ")" or self.peek().kind != "op":
+            raise self.fail("an operator or ')'")
+        self.take()
+
+
+def parse(text: str) -> sympy.Expr:
+    """The sympy expression of a typed formula in x and y; raises FormulaError."""
+    if not isinstance(text, str):
+        raise TypeError(f"formula must be a str, not {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise FormulaError(text, MAX_LENGTH, f"at most {MAX_LENGTH} characters", f"{len(text)} characters")
+    toks = _tokenize(text)
+    if len(toks) - 1 > MAX_TOKENS:
+        raise FormulaError(text, toks[MAX_TOKENS].pos, f"at most {MAX_TOKENS} tokens", f"{len(toks) - 1} tokens")
+    sp = _sympy()
+    expr = _Parser(sp, text, toks).formula()
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):
+        raise FormulaError(text, 0, "a real, finite formula", repr(str(expr)))
+    return expr
+
+
+def validate(text: str) -> None:
+    """Raise FormulaError if text is not a valid formula."""
+    parse(text)
+
+
+def _numeric(sp: Any, expr: Any) -> Callable[[Any, Any], Any]:
+    """A NumPy function of (x, y) for expr: float64 output of the broadcast input shape."""
+    # Big exact numbers would reach NumPy as Python ints (OverflowError): make them floats.
+    big = {r: sp.Float(r) for r in expr.atoms(sp.Rational) if max(abs(r.p), r.q) > 2**53}
+    fn = sp.lambdify(_symbols(sp), expr.xreplace(big), modules="numpy")
+
+    def call(x: Any, y: Any) -> Any:
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        shape = np.broadcast_shapes(x.shape, y.shape)
+        with np.errstate(all="ignore"):  # nan/inf outside the domain is fine; warnings are not
+            try:
+                out = np.asarray(fn(x, y))
+            except ArithmeticError:  # a Python-float overflow in a constant part
+                out = np.asarray(np.nan)
+            if np.iscomplexobj(out):
+                out = np.where(out.imag == 0, out.real, np.nan)
+        result = np.array(np.broadcast_to(out, shape), dtype=np.float64)
+        return result if result.ndim else result[()]
+
+    return call
+
+
+def _minimum(f: Callable[[Any, Any], Any], window: tuple[Point, Point], text: str) -> tuple[Point, float]:
+    """Global minimum estimate: best point of a 201x201 grid, polished by Nelder-Mead if scipy is there."""
+    (x0, x1), (y0, y1) = window
+    X, Y = np.meshgrid(np.linspace(x0, x1, 201), np.linspace(y0, y1, 201))
+    Z = np.where(np.isfinite(Z := f(X, Y)), Z, np.inf)
+    k = int(np.argmin(Z))
+    if not np.isfinite(Z.flat[k]):
+        raise FormulaError(text, 0, "a formula with finite values in the window", "none")
+    best, value = (float(X.flat[k]), float(Y.flat[k])), float(Z.flat[k])
+    try:
+        from scipy.optimize import minimize
+    except ImportError:  # scipy is optional: the grid point is good to a grid step
+        return best, value
+
+    def objective(p: Any) -> float:
+        v = float(f(p[0], p[1]))
+        return v if math.isfinite(v) else math.inf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = minimize(objective, np.array(best), method="Nelder-Mead", bounds=window,
+                           options={"maxiter": 400, "xatol": 1e-10, "fatol": 1e-14})
+        except (ValueError, ArithmeticError):  # a polish that fails leaves the grid point
+            return best, value
+    if math.isfinite(res.fun) and res.fun <= value:
+        best, value = (float(res.x[0]), float(res.x[1])), float(res.fun)
+    return best, value
+
+
+def formula_landscape(
+    text: str,
+    window: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    start: tuple[float, float] | None = None,
+) -> Landscape:
+    """A Landscape for a typed formula in x and y, with its symbolic gradient."""
+    sp = _sympy()
+    expr = parse(text)
+    x, y = _symbols(sp)
+    (x0, x1), (y0, y1) = window or ((-3.0, 3.0), (-3.0, 3.0))
+    x0, x1, y0, y1 = float(x0), float(x1), float(y0), float(y1)
+    win = ((x0, x1), (y0, y1))
+    if not all(math.isfinite(v) for v in (*win[0], *win[1])) or x0 >= x1 or y0 >= y1:
+        raise ValueError(f"window must be ((xmin, xmax), (ymin, ymax)) with min < max, got {window}")
+    f = _numeric(sp, expr)
+    gx, gy = _numeric(sp, sp.diff(expr, x)), _numeric(sp, sp.diff(expr, y))
+    minimum, min_value = _minimum(f, win, text)
+    s = (x0 + 0.15 * (x1 - x0), y0 + 0.85 * (y1 - y0)) if start is None else (float(start[0]), float(start[1]))
+    return Landscape(
+        name="formula", title=" ".join(text.split()), f=f, grad=lambda a, b: (gx(a, b), gy(a, b)),
+        window=win, minima=(minimum,), min_value=min_value, starts=(s,), log_colour=False,
+        formula=sp.latex(expr), source="typed formula", params={},
+    )

@@ -1,0 +1,55 @@
+"""The compiled race loop gives the NumPy engine's numbers, for every optimizer and option."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optarena import landscapes
+from optarena.arena import Racer, race
+
+from cases import CASES, case_id
+
+pytest.importorskip("numba")
+
+STARTS = [(-1.0, 2.0), (0.5, -0.5), (2.0, 1.0)]
+FIELDS = ("positions", "losses", "grad_norms", "step_sizes", "best_loss", "steps_to_tolerance", "diverged_at")
+
+
+def _same(a, b, rtol=1e-12):
+    for key in FIELDS:
+        np.testing.assert_allclose(getattr(a, key), getattr(b, key), rtol=rtol, atol=1e-12, equal_nan=True, err_msg=key)
+    assert (a.stop_reason == b.stop_reason).all()
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_fused_equals_numpy(case):
+    name, hp = case
+    racers = [Racer(name, hp), Racer(name, hp, schedule={"name": "cosine", "t_max": 30}, label="scheduled")]
+    kw = dict(landscape="booth", racers=racers, starts=STARTS, steps=30, noise=0.3, seed=4)
+    _same(race(**kw, engine="fused"), race(**kw, engine="numpy"))
+
+
+@pytest.mark.parametrize("landscape", [n for n in landscapes.names()])
+def test_every_landscape_compiles_and_agrees(landscape):
+    ls = landscapes.get(landscape)
+    kw = dict(landscape=ls, racers=["adam(learning_rate=0.01)"], steps=20, clip=5.0)
+    _same(race(**kw, engine="fused"), race(**kw, engine="numpy"), rtol=1e-10)
+
+
+def test_divergence_and_summary_only_mode_agree():
+    kw = dict(landscape="rosenbrock", racers=["sgd(learning_rate=10)", "adam(learning_rate=0.05)"], steps=200)
+    _same(race(**kw, engine="fused"), race(**kw, engine="numpy"))
+    a = race(**kw, engine="fused", record=False)
+    b = race(**kw, engine="numpy", record=False)
+    _same(a, b)
+    assert a.positions.shape == (2, 1, 1, 2)
+
+
+def test_fused_refuses_what_it_cannot_run():
+    from article_classes import ArticleSGD
+
+    with pytest.raises(ValueError, match="custom optimizer objects"):
+        race("booth", [ArticleSGD()], engine="fused")
+    res = race("booth", [ArticleSGD()], engine="auto")  # auto falls back to NumPy
+    assert res.diverged_at[0, 0] == -1

@@ -1,0 +1,110 @@
+"""The command line: the article's demo by default, options, formats, replay and one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from optarena.cli import main
+
+from article_classes import ArticleAdam, ArticleSGD, ArticleSGDMomentum
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "optarena", *args], capture_output=True, text=True, timeout=300)
+
+
+def _hand_losses():
+    out = []
+    for cls in (ArticleSGD, ArticleSGDMomentum, ArticleAdam):
+        opt, p = cls(), [2.4, 1.8]
+        for _ in range(100):
+            p = opt.update(p, [2 * v for v in p])
+        out.append(p[0] ** 2 + p[1] ** 2)
+    return out
+
+
+def test_default_race_is_the_articles_demo():
+    res = _run("race")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "Step 0 / 100 | SGD Loss: 9.0000 | Momentum Loss: 9.0000 | Adam Loss: 9.0000"
+    sgd, mom, adam = _hand_losses()
+    assert f"Step 100 / 100 | SGD Loss: {sgd:.4f} | Momentum Loss: {mom:.4f} | Adam Loss: {adam:.4f}" in lines
+    assert "final loss" in res.stdout and "diverged at" in res.stdout
+
+
+def test_live_status_line_on_a_terminal(capsys):
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    from optarena import cli
+
+    out, sleeps = Tty(), []
+    args = cli.build_parser().parse_args(["race", "--steps", "5"])
+    assert cli._cmd_race(args, out=out, sleep=sleeps.append) == 0
+    text = out.getvalue()
+    assert text.count("\r\033[K") == 6 and len(sleeps) == 6
+    assert "\rStep 0 / 5 | SGD Loss: 9.0000" in text.replace("\033[K", "")
+
+
+def test_json_holds_everything_and_replays(tmp_path):
+    path = tmp_path / "race.json"
+    res = _run("race", "--landscape", "rosenbrock", "--optimizer", "adam(learning_rate=0.05)", "--optimizer",
+               "momentum(learning_rate=0.0005, schedule=cosine(t_max=200))", "--start", "-1.2,1", "--start", "0,0",
+               "--steps", "200", "--noise", "0.5", "--seed", "7", "--format", "json", "--output", str(path))
+    assert res.returncode == 0, res.stderr
+    data = json.loads(path.read_text())
+    cfg = data["config"]
+    assert cfg["landscape"] == {"name": "rosenbrock", "params": {}}
+    assert cfg["racers"][1]["schedule"] == {"name": "cosine", "t_max": 200, "eta_min": 0.0}
+    assert cfg["racers"][0]["hyperparameters"]["beta2"] == 0.999  # the full configuration, defaults included
+    assert len(data["runs"]) == 4 and len(data["runs"][0]["positions"]) == 201
+    again = _run("race", "--config", str(path), "--format", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["runs"] == data["runs"]
+
+
+def test_csv_and_formula(tmp_path):
+    res = _run("race", "--formula", "x**2 + 10*y**2", "--start", "1,1", "--steps", "10", "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert len(rows) == 3 * 11
+    first = [r for r in rows if r["step"] == "0"]
+    assert all(float(r["loss"]) == pytest.approx(11.0) for r in first)
+    sgd = [r for r in rows if r["optimizer"] == "sgd"]
+    # SGD on x^2 + 10y^2 with lr 0.01: x *= 0.98, y *= 0.8 per step
+    assert float(sgd[10]["x"]) == pytest.approx(0.98**10) and float(sgd[10]["y"]) == pytest.approx(0.8**10)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--landscape", "rosenbrok"], "did you mean 'rosenbrock'"),
+    (["--optimizer", "adamm"], "did you mean 'adam'"),
+    (["--optimizer", "adam(learning_rate=abc)"], "learning_rate must be"),
+    (["--optimizer", "adam(learning_rate=0.1"], "expected"),
+    (["--steps", "0"], "steps must be an integer in [1, 100000]"),
+    (["--steps", "1000000"], "steps must be an integer in [1, 100000]"),
+    (["--start", "1e9,0"], "starts must be finite"),
+    (["--start", "abc"], "--start must be X,Y"),
+    (["--formula", "__import__('os').system('echo hi')"], "formula error at position 0"),
+    (["--formula", "x**2", "--landscape", "booth"], "not both"),
+    (["--config", "/nonexistent.json"], "cannot read"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(args, msg, capsys):
+    assert main(["race", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and msg in err and "Traceback" not in err
+
+
+def test_lists():
+    out = _run("optimizers")
+    assert out.returncode == 0 and "adam" in out.stdout and "lion" in out.stdout
+    out = _run("landscapes")
+    assert out.returncode == 0 and "rosenbrock" in out.stdout
