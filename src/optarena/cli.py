@@ -138,6 +138,13 @@ def _cmd_race(args: argparse.Namespace, out: TextIO = sys.stdout, sleep: Callabl
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .web.server import serve
+
+    serve(host=args.host, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optarena", description="Optimizers identical to torch.optim, racing on loss landscapes.")
     sub = parser.add_subparsers(dest="command")
@@ -166,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", type=float, default=0.02, help="seconds per step of the live status line on a terminal")
     p.add_argument("--quiet", action="store_true", help="no status lines, only the summary")
     p.set_defaults(func=_cmd_race)
+
+    p = sub.add_parser("serve", help="the interactive web arena in your browser",
+                       description="Serve the web arena (FastAPI + uvicorn). Binds 127.0.0.1 unless told otherwise.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

@@ -157,3 +157,8 @@ def test_formula_landscape_races():
 def test_bad_requests(kwargs, msg):
     with pytest.raises((ValueError, TypeError), match=msg):
         race(**kwargs)
+
+
+def test_status_lines_equal_status_line():
+    res = race("rosenbrock", ["sgd(learning_rate=10)", "adam(learning_rate=0.05)"], steps=30)
+    assert res.status_lines() == [res.status_line(k) for k in range(31)]

@@ -93,6 +93,17 @@ class RaceResult:
                 parts.append(f"{label} Loss: {self.losses[i, start, step]:.4f}")
         return " | ".join(parts)
 
+    def status_lines(self, start: int = 0) -> list[str]:
+        """``status_line(k, start)`` for every step k, formatted once per racer (fast)."""
+        cols = []
+        for i, label in enumerate(self.labels):
+            k = int(self.diverged_at[i, start])
+            col = [f"{label} Loss: {v:.4f}" for v in self.losses[i, start].tolist()]
+            if k >= 0:
+                col[k:] = [f"{label} Loss: diverged at step {k}"] * (len(col) - k)
+            cols.append(col)
+        return [" | ".join([f"Step {t} / {self.steps}", *parts]) for t, parts in enumerate(zip(*cols))]
+
     def summary(self) -> list[dict[str, Any]]:
         """One row per (racer, start): final/best loss, steps to tolerance, distance, divergence."""
         rows = []

@@ -1,0 +1,1 @@
+"""The web arena: FastAPI routes over the core, and a no-build page in static/."""

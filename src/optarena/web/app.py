@@ -1,0 +1,204 @@
+"""The web arena's server: a thin FastAPI layer over the registries and the race engine.
+
+Every request is validated twice: pydantic checks shapes and documented limits, the core checks
+values (hyperparameter ranges, names, formulas). Both answer 422 with the field named; nothing a
+client sends can make the server answer 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from .. import __version__, landscapes
+from ..arena import race
+from ..arena.engine import _resolve_landscape
+from ..arena.style import COLOURS, colour
+from ..optim import registry, schedules
+from .schemas import MAX_GRID, FormulaIn, GridIn, LandscapeIn, RaceIn
+
+STATIC = Path(__file__).parent / "static"
+#: Seconds a race may take before the request is answered 503 (the work itself is bounded by
+#: the schema's limits; this guards against a slow machine).
+TIME_BUDGET = 10.0
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+_BAD_BODY = {400: {"model": Problem, "description": "the body is not valid JSON"}}
+
+
+def _plotly_js() -> Path:
+    try:
+        import plotly
+    except ImportError:
+        raise RuntimeError("the web arena needs plotly: pip install 'optarena[web]'") from None
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _unprocessable(msg: str, loc: list[Any], **extra: Any) -> HTTPException:
+    return HTTPException(status_code=422, detail=[{"loc": ["body", *loc], "msg": msg, "type": "value_error", **extra}])
+
+
+def _landscape(spec: LandscapeIn, loc: tuple[str, ...] = ("landscape",)) -> landscapes.Landscape:
+    try:
+        return _resolve_landscape(spec.ref())
+    except landscapes.FormulaError as exc:
+        raise _unprocessable(str(exc).splitlines()[0], [*loc, "formula"], position=exc.position, expected=exc.expected) from None
+    except (ValueError, TypeError) as exc:
+        raise _unprocessable(str(exc).splitlines()[0], list(loc)) from None
+
+
+def _finite(a: np.ndarray) -> list:
+    return [[None if not math.isfinite(v) else v for v in row] for row in a.tolist()]
+
+
+class _Warmer:
+    """Compiles the race loops a client just used, off the request path, so the next drag of a
+    slider runs the compiled loop instead of the NumPy engine."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="optarena-warm")
+        self.seen: set[Any] = set()
+        self.lock = threading.Lock()
+
+    def submit(self, body: RaceIn) -> None:
+        key = (body.landscape.model_dump_json(), tuple(r.model_dump_json() for r in body.racers))
+        with self.lock:
+            if key in self.seen:
+                return
+            self.seen.add(key)
+        self.pool.submit(self._warm, body)
+
+    @staticmethod
+    def _warm(body: RaceIn) -> None:
+        try:
+            race(**_race_kwargs(body, steps=2), engine="fused")
+        except Exception:  # a landscape or optimizer without a compiled path stays on NumPy
+            pass
+
+
+def _race_kwargs(body: RaceIn, steps: int | None = None) -> dict[str, Any]:
+    return dict(
+        landscape=body.landscape.ref(),
+        racers=[{"optimizer": r.optimizer, "hyperparameters": r.hyperparameters, "schedule": r.schedule,
+                 "label": r.label} for r in body.racers],
+        starts=body.starts, steps=steps or body.steps, seed=body.seed, noise=body.noise, clip=body.clip,
+        tolerance=body.tolerance,
+    )
+
+
+def _race_payload(result: Any) -> bytes:
+    """The race as the page needs it: RaceResult's exchange format plus colours, the status line
+    of every step and the distance to the nearest minimum. orjson writes the arrays directly
+    (NaN as null); FastAPI's generic encoder would walk every number and take 10x longer."""
+    import orjson
+
+    seen: dict[str, int] = {}
+    colours = []
+    for name in result.optimizers:
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        colours.append(colour(name) if k == 0 else colour(f"{name}#{k}", len(colours) + k))
+    R, S = result.best_loss.shape
+    runs = [{
+        "racer": i, "label": result.labels[i], "start": s,
+        "positions": result.positions[i, s], "losses": result.losses[i, s], "grad_norms": result.grad_norms[i, s],
+        "step_sizes": result.step_sizes[i, s],
+        "best_loss": float(result.best_loss[i, s]) if np.isfinite(result.best_loss[i, s]) else None,
+        "steps_to_tolerance": int(result.steps_to_tolerance[i, s]), "diverged_at": int(result.diverged_at[i, s]),
+        "stop_reason": str(result.stop_reason[i, s]),
+    } for i in range(R) for s in range(S)]
+    with np.errstate(invalid="ignore"):
+        dist = np.linalg.norm(result.positions[:, 0, :, None, :] - result.minima, axis=-1).min(axis=-1)
+    payload = {
+        "format": "optarena.race/1", "config": result.config, "min_value": result.min_value,
+        "minima": result.minima, "runs": runs, "colours": colours, "status": result.status_lines(0), "distance": dist,
+    }
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def create_app(warm: bool = True) -> FastAPI:
+    app = FastAPI(
+        title="optarena", version=__version__,
+        description="Race optimizers identical to torch.optim on loss landscapes. "
+                    "Every list and limit comes from optarena's registries.",
+    )
+    warmer = _Warmer() if warm else None
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(_plotly_js(), media_type="text/javascript")
+
+    @app.get("/api/optimizers", summary="Registered optimizers with their hyperparameter schemas")
+    def optimizers() -> list[dict[str, Any]]:
+        return [{**spec.to_json(), "colour": colour(spec.name)} for spec in registry.all_specs()]
+
+    @app.get("/api/landscapes", summary="Built-in landscapes with their parameters, window and minima")
+    def landscape_list() -> list[dict[str, Any]]:
+        out = []
+        for name in landscapes.names():
+            ls = landscapes.get(name)
+            out.append({**ls.to_json(), "schema": landscapes.params_schema(name)})
+        return out
+
+    @app.get("/api/schedules", summary="Learning-rate schedules and their fields")
+    def schedule_list() -> list[dict[str, Any]]:
+        return [cls().to_json() for cls in schedules.SCHEDULES.values()]
+
+    @app.post("/api/formula", summary="Validate a typed formula; 422 points at the bad position", responses=_BAD_BODY)
+    def formula(body: FormulaIn) -> dict[str, Any]:
+        ls = _landscape(LandscapeIn(formula=body.formula), loc=()) if body.formula.strip() else None
+        if ls is None:
+            raise _unprocessable("formula is empty", ["formula"], position=0, expected="a formula")
+        return {"ok": True, "landscape": ls.to_json()}
+
+    @app.post("/api/grid", summary="f on an n x n grid over the window, for contours and surfaces", responses=_BAD_BODY)
+    def grid(body: GridIn) -> dict[str, Any]:
+        ls = _landscape(body.landscape)
+        n = min(body.n, MAX_GRID)
+        xs, ys, z = ls.grid(n)
+        with np.errstate(all="ignore"):
+            shown = np.log10(z - ls.min_value + 1e-12 * max(1.0, float(np.nanmax(np.abs(z))))) if ls.log_colour else z
+        return {"landscape": ls.to_json(), "x": xs.tolist(), "y": ys.tolist(), "z": _finite(z),
+                "colour": _finite(shown), "log": ls.log_colour}
+
+    @app.post("/api/race", summary="Run a race; trajectories, losses, gradient norms, divergence",
+              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **_BAD_BODY,
+                         503: {"model": Problem, "description": "over the time budget"}},
+              response_class=Response)
+    async def run_race(body: RaceIn) -> Response:
+        _landscape(body.landscape)  # formula errors point at their position
+        loop = asyncio.get_running_loop()
+        try:
+            result = await asyncio.wait_for(loop.run_in_executor(None, lambda: race(**_race_kwargs(body))), TIME_BUDGET)
+        except asyncio.TimeoutError:
+            raise HTTPException(status_code=503, detail=f"the race took longer than {TIME_BUDGET:g} s") from None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise _unprocessable(str(exc).splitlines()[0], ["racers"]) from None
+        if warmer is not None:
+            warmer.submit(body)
+        return Response(_race_payload(result), media_type="application/json")
+
+    @app.get("/api/colours", summary="One colour per optimizer name")
+    def colours() -> dict[str, str]:
+        return dict(COLOURS)
+
+    return app

@@ -1,0 +1,91 @@
+"""The API's request models: every limit is here, documented in /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_STEPS = 5000
+MAX_RACERS = 12
+MAX_STARTS = 64
+MAX_RUNS = 256
+MAX_GRID = 300
+MAX_FORMULA = 500
+COORD = 1e6
+
+Number = Union[bool, float]
+
+
+class LandscapeIn(BaseModel):
+    """A built-in landscape by ``name`` (with ``params``) or a typed ``formula``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Optional[str] = Field(None, max_length=40, description="registry name, see GET /api/landscapes")
+    params: dict[str, float] = Field(default_factory=dict, max_length=8, description="e.g. {kappa: 50, theta: 30}")
+    formula: Optional[str] = Field(None, min_length=1, max_length=MAX_FORMULA, description="f(x, y), e.g. x**2 + 10*y**2")
+    window: Optional[tuple[tuple[float, float], tuple[float, float]]] = Field(
+        None, description="((xmin, xmax), (ymin, ymax)) for a formula")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "LandscapeIn":
+        if (self.name is None) == (self.formula is None):
+            raise ValueError("give exactly one of name or formula")
+        if self.window is not None:
+            for lo, hi in self.window:
+                if not (abs(lo) <= COORD and abs(hi) <= COORD and lo < hi):
+                    raise ValueError(f"window: each range must have min < max within +-{COORD:g}")
+        return self
+
+    def ref(self) -> dict[str, Any]:
+        if self.formula is not None:
+            return {"formula": self.formula, "window": self.window}
+        return {"name": self.name, "params": dict(self.params)}
+
+
+class RacerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    optimizer: str = Field(..., min_length=1, max_length=40, description="registry name, see GET /api/optimizers")
+    hyperparameters: dict[str, Number] = Field(default_factory=dict, max_length=16)
+    schedule: Optional[dict[str, Union[str, float]]] = Field(
+        None, max_length=6, description="{name: constant|step|exponential|cosine|warmup_cosine, ...fields}")
+    label: Optional[str] = Field(None, max_length=60)
+
+
+def _default_racers() -> list[RacerIn]:
+    return [RacerIn(optimizer="sgd"), RacerIn(optimizer="momentum"), RacerIn(optimizer="adam")]
+
+
+class RaceIn(BaseModel):
+    """A race: defaults reproduce the article's demo (quadratic, SGD, momentum, Adam, 100 steps)."""
+
+    model_config = ConfigDict(extra="forbid")
+    landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))
+    racers: list[RacerIn] = Field(default_factory=_default_racers, min_length=1, max_length=MAX_RACERS)
+    starts: Optional[list[tuple[float, float]]] = Field(None, min_length=1, max_length=MAX_STARTS)
+    steps: int = Field(100, ge=1, le=MAX_STEPS)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    noise: float = Field(0.0, ge=0.0, le=1e3)
+    clip: Optional[float] = Field(None, gt=0.0, le=1e6)
+    tolerance: float = Field(1e-4, gt=0.0, le=1e6)
+
+    @model_validator(mode="after")
+    def _limits(self) -> "RaceIn":
+        for x, y in self.starts or []:
+            if not (abs(x) <= COORD and abs(y) <= COORD):
+                raise ValueError(f"starts: coordinates must be finite within +-{COORD:g}")
+        runs = len(self.racers) * len(self.starts or [0])
+        if runs > MAX_RUNS:
+            raise ValueError(f"racers x starts = {runs} is above {MAX_RUNS}")
+        return self
+
+
+class GridIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))
+    n: int = Field(120, ge=10, le=MAX_GRID, description="grid points per axis")
+
+
+class FormulaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    formula: str = Field(..., max_length=MAX_FORMULA)

@@ -1,0 +1,26 @@
+// Thin fetch wrappers. Errors come back as {status, detail} so the UI can point at the field.
+async function call(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw { status: res.status, detail: data.detail };
+  return data;
+}
+
+export const api = {
+  optimizers: () => call("GET", "/api/optimizers"),
+  landscapes: () => call("GET", "/api/landscapes"),
+  schedules: () => call("GET", "/api/schedules"),
+  grid: (landscape, n = 140) => call("POST", "/api/grid", { landscape, n }),
+  formula: (formula) => call("POST", "/api/formula", { formula }),
+  race: (request) => call("POST", "/api/race", request),
+};
+
+export function errorText(err) {
+  const d = err && err.detail;
+  if (Array.isArray(d)) return d.map((e) => e.msg).join("\n");
+  return typeof d === "string" ? d : String(err && err.message || err);
+}

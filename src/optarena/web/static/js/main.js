@@ -1,0 +1,365 @@
+// UI glue: controls <-> state <-> server <-> plots. Rendering lives in plots.js, state in state.js.
+import { api, errorText } from "./api.js";
+import { decodeState, encodeState, raceRequest } from "./state.js";
+import { drawCharts, drawMap, drawOverlay, mapCoords, placeCursors } from "./plots.js";
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "style") e.style.cssText = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
+  }
+  kids.flat().forEach((c) => e.append(c));
+  return e;
+};
+
+const app = {
+  state: decodeState(location.hash),
+  optimizers: {}, landscapes: {}, schedules: {},
+  grid: null, race: null, playing: false, pos: 0, inflight: false, dirty: false, lastFrame: 0,
+  frames: 0, fpsStart: 0, hidden: {},
+};
+window.arena = app; // for tests and the curious
+
+const charts = () => [$("lossPlot"), $("gradPlot"), $("distPlot")];
+const visible = () => app.state.racers.map((r) => !r.hidden);
+
+function saveUrl() {
+  history.replaceState(null, "", "#s=" + encodeState({ ...app.state, step: Math.round(app.pos) }));
+}
+
+// ---------- server round trips -------------------------------------------------------------
+async function loadGrid() {
+  app.grid = await api.grid(app.state.landscape);
+}
+
+async function recompute() {
+  if (app.inflight) { app.dirty = true; return; }
+  app.inflight = true;
+  app.dirty = false;
+  saveUrl();
+  try {
+    const race = await api.race(raceRequest(app.state));
+    $("raceError").hidden = true;
+    app.race = race;
+    app.pos = Math.min(app.pos, race.config.steps);
+    $("timeline").max = race.config.steps;
+    renderAll();
+  } catch (err) {
+    $("raceError").textContent = errorText(err);
+    $("raceError").hidden = false;
+  } finally {
+    app.inflight = false;
+    if (app.dirty) recompute();
+  }
+}
+
+// ---------- rendering -------------------------------------------------------------------------
+function step() { return Math.floor(app.pos); }
+
+async function renderAll() {
+  if (!app.race || !app.grid) return;
+  await drawMap($("map"), app.grid, app.race, visible(), step(), app.state.surface);
+  drawCharts(charts(), app.race, visible());
+  renderFrame(true);
+}
+
+function renderFrame(force) {
+  const k = step();
+  if (!force && k === app.lastFrame) return;
+  app.lastFrame = k;
+  const r = app.race;
+  $("status").textContent = r.status[Math.min(k, r.status.length - 1)];
+  $("timeline").value = k;
+  $("stepLabel").textContent = `${k} / ${r.config.steps}`;
+  const s = r.config.starts[0];
+  $("startLabel").textContent = `start (${s[0].toFixed(3)}, ${s[1].toFixed(3)})`;
+  drawOverlay($("map"), r, visible(), k, app.state.surface);
+  placeCursors(charts(), k);
+}
+
+function tick(now) {
+  if (app.playing && app.race) {
+    const dt = app.lastTick ? (now - app.lastTick) / 1000 : 0;
+    app.pos = Math.min(app.pos + dt * app.state.speed, app.race.config.steps);
+    renderFrame(false);
+    app.frames += 1;
+    if (app.pos >= app.race.config.steps) setPlaying(false);
+  }
+  app.lastTick = now;
+  requestAnimationFrame(tick);
+}
+
+function setPlaying(on) {
+  if (on && app.race && app.pos >= app.race.config.steps) app.pos = 0;
+  app.playing = on;
+  $("play").textContent = on ? "❚❚ pause" : "▶ play";
+  if (!on) saveUrl();
+}
+
+function seek(k) {
+  setPlaying(false);
+  app.pos = Math.max(0, Math.min(k, app.race ? app.race.config.steps : 0));
+  renderFrame(false);
+  saveUrl();
+}
+
+// ---------- controls ----------------------------------------------------------------------------
+function sliderRange(h) {
+  if (h.log) {
+    const d = h.default > 0 ? h.default : 1e-3;
+    const lo = Math.max(h.min > 0 ? h.min : 0, d / 1e3) || 1e-8;
+    const hi = h.max !== null && h.max !== undefined ? Math.min(h.max, d * 1e3) : d * 1e3;
+    return { log: true, lo: Math.log10(lo), hi: Math.log10(hi), step: 0.01 };
+  }
+  const lo = h.min ?? -10;
+  const hi = h.max ?? Math.max(1, (h.default || 0) * 10);
+  return { log: false, lo, hi: h.max_open ? hi - (hi - lo) / 1e4 : hi, step: (hi - lo) / 1000 };
+}
+
+function numberControl(h, value, onChange) {
+  const r = sliderRange(h);
+  const toSlider = (v) => (r.log ? Math.log10(Math.max(v, 10 ** r.lo)) : v);
+  const slider = el("input", { type: "range", min: r.lo, max: r.hi, step: r.step, value: toSlider(value), "aria-label": h.name, "data-hp": h.name });
+  const box = el("input", { type: "number", class: "num", value, step: "any", "aria-label": h.name + " value" });
+  slider.addEventListener("input", () => {
+    const v = r.log ? Number((10 ** Number(slider.value)).toPrecision(4)) : Number(Number(slider.value).toPrecision(6));
+    box.value = v;
+    onChange(v);
+  });
+  box.addEventListener("change", () => {
+    const v = Number(box.value);
+    if (Number.isFinite(v)) { slider.value = toSlider(v); onChange(v); }
+  });
+  return el("label", { title: h.doc }, h.name, slider, box);
+}
+
+function scheduleControl(racer, rebuild) {
+  const names = ["constant", ...Object.keys(app.schedules).filter((n) => n !== "constant")];
+  const cur = racer.schedule ? racer.schedule.name : "constant";
+  const sel = el("select", { "aria-label": "schedule" }, names.map((n) => el("option", { value: n, selected: n === cur }, n)));
+  sel.addEventListener("change", () => {
+    racer.schedule = sel.value === "constant" ? null : { ...app.schedules[sel.value] };
+    rebuild();
+    recompute();
+  });
+  const fields = [];
+  if (racer.schedule) {
+    for (const [k, v] of Object.entries(racer.schedule)) {
+      if (k === "name") continue;
+      const inp = el("input", { type: "number", class: "num", value: v, step: "any", "aria-label": k });
+      inp.addEventListener("change", () => { racer.schedule[k] = Number(inp.value); recompute(); });
+      fields.push(el("label", {}, k, inp));
+    }
+  }
+  return [el("label", {}, "schedule", sel), ...fields];
+}
+
+function racerPanel(racer, i) {
+  const spec = app.optimizers[racer.optimizer];
+  const colour = app.race ? app.race.colours[i] : spec.colour;
+  const box = el("div", { class: "racer" + (racer.hidden ? " off" : ""), style: `--c:${colour}`, "data-racer": i });
+  const rebuild = () => box.replaceWith(racerPanel(racer, i));
+  const sel = el("select", { "aria-label": "optimizer" }, Object.values(app.optimizers).map((o) =>
+    el("option", { value: o.name, selected: o.name === racer.optimizer }, o.title)));
+  sel.addEventListener("change", () => { racer.optimizer = sel.value; racer.hyperparameters = {}; buildRacers(); recompute(); });
+  const show = el("input", { type: "checkbox", checked: !racer.hidden, title: "show / hide", "aria-label": "show" });
+  show.addEventListener("change", () => { racer.hidden = !show.checked; box.classList.toggle("off", racer.hidden); renderAll(); saveUrl(); });
+  const del = el("button", { title: "remove" }, "✕");
+  del.addEventListener("click", () => {
+    if (app.state.racers.length === 1) return;
+    app.state.racers.splice(i, 1);
+    buildRacers();
+    recompute();
+  });
+  const hp = el("div", { class: "hp" });
+  for (const h of spec.hyperparameters) {
+    const value = racer.hyperparameters[h.name] ?? h.default;
+    if (h.type === "bool") {
+      const cb = el("input", { type: "checkbox", checked: value, "aria-label": h.name, "data-hp": h.name });
+      cb.addEventListener("change", () => { racer.hyperparameters[h.name] = cb.checked; recompute(); });
+      hp.append(el("label", { title: h.doc }, h.name, cb));
+    } else {
+      hp.append(numberControl(h, value, (v) => { racer.hyperparameters[h.name] = v; recompute(); }));
+    }
+  }
+  hp.append(...scheduleControl(racer, rebuild));
+  box.append(el("header", {}, show, sel, del), hp);
+  return box;
+}
+
+function buildRacers() {
+  $("racers").replaceChildren(...app.state.racers.map(racerPanel));
+}
+
+function buildLandscapeParams() {
+  const ls = app.state.landscape;
+  const box = $("landscapeParams");
+  box.replaceChildren();
+  if (!ls.name) return;
+  const schema = (app.landscapes[ls.name] || {}).schema || {};
+  for (const [name, s] of Object.entries(schema)) {
+    const h = { name, default: s.default, min: s.min, max: s.max, log: name === "kappa", doc: name };
+    box.append(numberControl(h, ls.params[name] ?? s.default, async (v) => {
+      ls.params[name] = v;
+      app.state.start = null;
+      await loadGrid();
+      recompute();
+    }));
+  }
+}
+
+let formulaTimer = null;
+function onFormula() {
+  clearTimeout(formulaTimer);
+  formulaTimer = setTimeout(async () => {
+    const text = $("formula").value;
+    try {
+      await api.formula(text);
+      $("formulaError").hidden = true;
+      app.state.landscape = { formula: text };
+      app.state.start = null;
+      await loadGrid();
+      recompute();
+    } catch (err) {
+      const d = Array.isArray(err.detail) ? err.detail[0] : null;
+      const pos = d && Number.isInteger(d.position) ? d.position : null;
+      $("formulaError").textContent = (d ? d.msg : errorText(err)) + (pos !== null ? `\n${text}\n${" ".repeat(pos)}^` : "");
+      $("formulaError").hidden = false;
+    }
+  }, 180);
+}
+
+async function onLandscape() {
+  const v = $("landscape").value;
+  $("formulaBox").hidden = v !== "__formula__";
+  if (v === "__formula__") { onFormula(); return; }
+  app.state.landscape = { name: v, params: {} };
+  app.state.start = null;
+  buildLandscapeParams();
+  await loadGrid();
+  recompute();
+}
+
+function bindRaceInputs() {
+  const num = (id, key, parse) => $(id).addEventListener("change", () => {
+    const v = parse($(id).value);
+    app.state[key] = v;
+    recompute();
+  });
+  num("steps", "steps", (v) => Math.max(1, Math.min(5000, Math.round(Number(v) || 100))));
+  num("noise", "noise", (v) => Math.max(0, Number(v) || 0));
+  num("seed", "seed", (v) => Math.max(0, Math.round(Number(v) || 0)));
+  num("clip", "clip", (v) => (Number(v) > 0 ? Number(v) : null));
+  $("steps").value = app.state.steps;
+  $("noise").value = app.state.noise;
+  $("seed").value = app.state.seed;
+  $("clip").value = app.state.clip ?? "";
+  $("speed").value = String(app.state.speed);
+  $("surface").checked = app.state.surface;
+}
+
+function bindMap() {
+  const map = $("map");
+  let dragging = false;
+  const move = (evt) => {
+    if (app.state.surface) return;
+    const c = mapCoords(map, evt);
+    if (!c) return;
+    app.state.start = [Number(c[0].toPrecision(6)), Number(c[1].toPrecision(6))];
+    recompute();
+  };
+  map.addEventListener("mousedown", (evt) => { if (evt.button === 0) { dragging = true; move(evt); } });
+  window.addEventListener("mousemove", (evt) => { if (dragging) move(evt); });
+  window.addEventListener("mouseup", () => { dragging = false; });
+}
+
+function download(name, text, type) {
+  const a = el("a", { href: URL.createObjectURL(new Blob([text], { type })), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+function toCsv(race) {
+  const rows = ["racer,optimizer,start,step,x,y,loss,grad_norm,step_size"];
+  const q = (s) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+  for (const run of race.runs) {
+    run.positions.forEach((p, t) => {
+      const v = (x) => (x === null || x === undefined ? "" : String(x));
+      rows.push([q(run.label), race.config.racers[run.racer].optimizer, run.start, t, v(p && p[0]), v(p && p[1]),
+        v(run.losses[t]), v(run.grad_norms[t]), v(run.step_sizes[t])].join(","));
+    });
+  }
+  return rows.join("\n") + "\n";
+}
+
+function bindButtons() {
+  $("play").addEventListener("click", () => setPlaying(!app.playing));
+  $("step").addEventListener("click", () => seek(step() + 1));
+  $("back").addEventListener("click", () => seek(step() - 1));
+  $("reset").addEventListener("click", () => seek(0));
+  $("timeline").addEventListener("input", () => seek(Number($("timeline").value)));
+  $("speed").addEventListener("change", () => { app.state.speed = Number($("speed").value); saveUrl(); });
+  $("surface").addEventListener("change", () => { app.state.surface = $("surface").checked; renderAll(); saveUrl(); });
+  $("addRacer").addEventListener("click", () => {
+    const used = new Set(app.state.racers.map((r) => r.optimizer));
+    const next = Object.keys(app.optimizers).find((n) => !used.has(n)) || "adam";
+    app.state.racers.push({ optimizer: next, hyperparameters: {} });
+    buildRacers();
+    recompute();
+  });
+  $("copyLink").addEventListener("click", async () => {
+    saveUrl();
+    try { await navigator.clipboard.writeText(location.href); $("copyLink").textContent = "copied ✓"; }
+    catch { $("copyLink").textContent = "link in address bar"; }
+    setTimeout(() => ($("copyLink").textContent = "copy link"), 1500);
+  });
+  $("dlJson").addEventListener("click", () => download("optarena-race.json", JSON.stringify(app.race), "application/json"));
+  $("dlCsv").addEventListener("click", () => download("optarena-race.csv", toCsv(app.race), "text/csv"));
+  $("dlPng").addEventListener("click", () => Plotly.downloadImage($("map"), { format: "png", filename: "optarena-race", width: 1200, height: 900 }));
+  window.addEventListener("keydown", (evt) => {
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
+    if (evt.key === " ") { evt.preventDefault(); setPlaying(!app.playing); }
+    else if (evt.key === "ArrowRight") seek(step() + 1);
+    else if (evt.key === "ArrowLeft") seek(step() - 1);
+    else if (evt.key === "Home") seek(0);
+    else if (evt.key === "End") seek(app.race.config.steps);
+  });
+}
+
+async function main() {
+  const [opts, lss, scheds] = await Promise.all([api.optimizers(), api.landscapes(), api.schedules()]);
+  opts.forEach((o) => (app.optimizers[o.name] = o));
+  lss.forEach((l) => (app.landscapes[l.name] = l));
+  scheds.forEach((s) => (app.schedules[s.name] = s));
+  const sel = $("landscape");
+  sel.append(...lss.map((l) => el("option", { value: l.name }, l.title)), el("option", { value: "__formula__" }, "your formula…"));
+  if (app.state.landscape.formula !== undefined) {
+    sel.value = "__formula__";
+    $("formulaBox").hidden = false;
+    $("formula").value = app.state.landscape.formula;
+  } else {
+    sel.value = app.state.landscape.name;
+  }
+  sel.addEventListener("change", onLandscape);
+  $("formula").addEventListener("input", onFormula);
+  app.pos = app.state.step || 0;
+  buildLandscapeParams();
+  bindRaceInputs();
+  bindButtons();
+  bindMap();
+  window.addEventListener("resize", () => setTimeout(() => renderFrame(true), 50));
+  await loadGrid();
+  await recompute();
+  buildRacers();
+  document.body.dataset.ready = "1";
+  requestAnimationFrame(tick);
+}
+
+main().catch((err) => {
+  $("status").textContent = "could not start: " + errorText(err);
+  console.error(err);
+});

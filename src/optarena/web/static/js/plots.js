@@ -1,0 +1,177 @@
+// Rendering only: Plotly traces for the map, the surface and the linked charts. No UI state here.
+const MAP_LAYOUT = {
+  margin: { l: 50, r: 10, t: 10, b: 40 },
+  dragmode: false,
+  hovermode: "closest",
+  showlegend: true,
+  legend: { orientation: "h", y: -0.12 },
+  xaxis: { title: { text: "x" }, zeroline: false },
+  yaxis: { title: { text: "y" }, zeroline: false, scaleanchor: "x", scaleratio: 1 },
+};
+const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["toImage", "zoom2d", "pan2d", "select2d", "lasso2d"] };
+
+export function finiteUpTo(arr, k) {
+  const out = [];
+  for (let i = 0; i <= k && i < arr.length; i++) out.push(arr[i]);
+  return out;
+}
+
+// Full paths, drawn once per race as faint "ghosts" (and the legend); the moving part of the race
+// is painted on a canvas overlay per frame, so animating never makes Plotly redraw the contour.
+function ghostTraces(race, visible) {
+  return race.runs.filter((run) => run.start === 0).map((run) => {
+    const pts = run.positions.filter((p) => p && p[0] !== null);
+    return {
+      type: "scatter", mode: "lines", name: run.label, visible: visible[run.racer] ? true : "legendonly",
+      x: pts.map((p) => p[0]), y: pts.map((p) => p[1]), opacity: 0.3,
+      line: { color: race.colours[run.racer], width: 1.5 }, hoverinfo: "name",
+    };
+  });
+}
+
+export function drawMap(div, grid, race, visible, k, surface) {
+  const ls = grid.landscape;
+  if (surface) {
+    const traces = [{ type: "surface", x: grid.x, y: grid.y, z: grid.colour, colorscale: "Viridis", showscale: false, opacity: 0.9 }];
+    race.runs.forEach((run) => {
+      if (run.start !== 0 || !visible[run.racer]) return;
+      const n = Math.min(k, run.positions.length - 1);
+      const xs = [], ys = [], zs = [];
+      for (let t = 0; t <= n; t++) {
+        const p = run.positions[t];
+        if (!p || p[0] === null) break;
+        xs.push(p[0]); ys.push(p[1]);
+        const l = run.losses[t];
+        zs.push(grid.log ? Math.log10(Math.max(l - race.min_value, 0) + 1e-12) : l);
+      }
+      traces.push({ type: "scatter3d", mode: "lines", name: run.label, x: xs, y: ys, z: zs, line: { color: race.colours[run.racer], width: 6 } });
+    });
+    return Plotly.react(div, traces, { margin: { l: 0, r: 0, t: 0, b: 0 }, scene: { xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } }, zaxis: { title: { text: grid.log ? "log10(f - min)" : "f" } } } }, CONFIG);
+  }
+  const contour = {
+    type: "contour", x: grid.x, y: grid.y, z: grid.colour, colorscale: "Viridis", ncontours: 30, showscale: true,
+    colorbar: { title: { text: grid.log ? "log10(f − min)" : "f", side: "right" }, thickness: 12 },
+    contours: { coloring: "heatmap", showlines: true }, line: { width: 0.5, color: "rgba(255,255,255,0.35)" },
+    hovertemplate: "x %{x:.3f}<br>y %{y:.3f}<extra></extra>", showlegend: false,
+  };
+  const minima = {
+    type: "scatter", mode: "markers", name: "minimum", x: ls.minima.map((m) => m[0]), y: ls.minima.map((m) => m[1]),
+    marker: { symbol: "star", size: 15, color: "white", line: { color: "black", width: 1 } }, hoverinfo: "name",
+  };
+  const start = race.config.starts[0];
+  const startTrace = { type: "scatter", mode: "markers", name: "start", x: [start[0]], y: [start[1]], marker: { symbol: "circle-open", size: 14, color: "black", line: { width: 2 } }, hoverinfo: "name" };
+  const layout = { ...MAP_LAYOUT, xaxis: { ...MAP_LAYOUT.xaxis, range: ls.window[0] }, yaxis: { ...MAP_LAYOUT.yaxis, range: ls.window[1] } };
+  return Plotly.react(div, [contour, minima, startTrace, ...ghostTraces(race, visible)], layout, CONFIG);
+}
+
+// Per animation frame: paths up to step k, current points and divergence marks on a canvas laid
+// over the plot area, using the map's own axis transforms.
+export function drawOverlay(div, race, visible, k, surface) {
+  const wrap = div.parentElement;
+  let canvas = wrap.querySelector("canvas.paths");
+  let labels = wrap.querySelector(".marks");
+  if (!canvas) {
+    canvas = document.createElement("canvas");
+    canvas.className = "paths";
+    labels = document.createElement("div");
+    labels.className = "marks";
+    wrap.append(canvas, labels);
+  }
+  const fl = div._fullLayout;
+  if (surface || !fl || !fl.xaxis || !fl.xaxis._length) {
+    canvas.style.display = "none";
+    labels.replaceChildren();
+    return;
+  }
+  const xa = fl.xaxis, ya = fl.yaxis, dpr = window.devicePixelRatio || 1;
+  const w = xa._length, h = ya._length;
+  Object.assign(canvas.style, { display: "block", left: `${xa._offset + div.offsetLeft}px`, top: `${ya._offset + div.offsetTop}px`, width: `${w}px`, height: `${h}px` });
+  Object.assign(labels.style, { left: canvas.style.left, top: canvas.style.top, width: canvas.style.width, height: canvas.style.height });
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  ctx.lineJoin = "round";
+  const marks = [];
+  for (const run of race.runs) {
+    if (run.start !== 0 || !visible[run.racer]) continue;
+    const col = race.colours[run.racer];
+    ctx.strokeStyle = col;
+    ctx.lineWidth = 2.5;
+    ctx.beginPath();
+    let last = null;
+    const n = Math.min(k, run.positions.length - 1);
+    for (let t = 0; t <= n; t++) {
+      const p = run.positions[t];
+      if (!p || p[0] === null) break;
+      const px = xa.l2p(p[0]), py = ya.l2p(p[1]);
+      if (last) ctx.lineTo(px, py); else ctx.moveTo(px, py);
+      last = [px, py];
+    }
+    ctx.stroke();
+    if (!last) continue;
+    const diverged = run.diverged_at >= 0 && k >= run.diverged_at;
+    ctx.fillStyle = col;
+    ctx.beginPath();
+    if (diverged) {
+      ctx.lineWidth = 3;
+      ctx.moveTo(last[0] - 7, last[1] - 7); ctx.lineTo(last[0] + 7, last[1] + 7);
+      ctx.moveTo(last[0] + 7, last[1] - 7); ctx.lineTo(last[0] - 7, last[1] + 7);
+      ctx.stroke();
+      const m = document.createElement("span");
+      m.textContent = `${run.label} diverged at step ${run.diverged_at}`;
+      m.style.cssText = `left:${Math.min(Math.max(last[0], 0), w - 10)}px; top:${Math.min(Math.max(last[1], 12), h - 4)}px; color:${col}`;
+      marks.push(m);
+    } else {
+      ctx.arc(last[0], last[1], 5.5, 0, 2 * Math.PI);
+      ctx.fill();
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = "white";
+      ctx.stroke();
+    }
+  }
+  labels.replaceChildren(...marks);
+}
+
+export function drawCharts(divs, race, visible) {
+  const specs = [
+    ["losses", "loss − min (log)", true, (run) => run.losses.map((l) => (l === null ? null : Math.max(l - race.min_value, 1e-16)))],
+    ["grad_norms", "‖∇f‖ (log)", true, (run) => run.grad_norms.map((g) => (g === null ? null : Math.max(g, 1e-16)))],
+    ["distance", "distance to nearest minimum", false, (run) => race.distance[run.racer]],
+  ];
+  specs.forEach(([_, title, log, pick], j) => {
+    const traces = race.runs.filter((r) => r.start === 0).map((run) => ({
+      type: "scatter", mode: "lines", name: run.label, visible: visible[run.racer],
+      y: pick(run), line: { color: race.colours[run.racer], width: 2 }, hovertemplate: "step %{x}: %{y:.4g}<extra>" + run.label + "</extra>",
+    }));
+    Plotly.react(divs[j], traces, {
+      margin: { l: 48, r: 8, t: 26, b: 30 }, showlegend: false, title: { text: title, font: { size: 13 } },
+      xaxis: { title: { text: "step" }, range: [0, race.config.steps] }, yaxis: { type: log ? "log" : "linear", exponentformat: "power" },
+    }, { displayModeBar: false, responsive: true });
+  });
+}
+
+// The timeline cursor over the linked charts: a positioned div, cheaper than a Plotly relayout per frame.
+export function placeCursors(divs, k) {
+  divs.forEach((d) => {
+    const cursor = d.parentElement.querySelector(".cursor");
+    const xa = d._fullLayout && d._fullLayout.xaxis;
+    if (!xa || !cursor) return;
+    cursor.style.display = "block";
+    cursor.style.transform = `translateX(${d._fullLayout.margin.l + xa.l2p(k)}px)`;
+  });
+}
+
+// Data coordinates of a mouse event on the contour map, or null outside its plot area.
+export function mapCoords(div, evt) {
+  const fl = div._fullLayout;
+  const area = div.querySelector(".nsewdrag");
+  if (!fl || !area) return null;
+  const r = area.getBoundingClientRect();
+  const px = evt.clientX - r.left, py = evt.clientY - r.top;
+  if (px < 0 || py < 0 || px > r.width || py > r.height) return null;
+  return [fl.xaxis.p2l(px), fl.yaxis.p2l(py)];
+}

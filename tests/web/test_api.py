@@ -1,0 +1,108 @@
+"""Every endpoint, accepted and rejected input (422 naming the field), never a 500."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from optarena import landscapes
+from optarena.arena import race
+from optarena.optim import registry
+from optarena.web.app import create_app
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(warm=False), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_lists_come_from_the_registries(client):
+    opts = client.get("/api/optimizers").json()
+    assert [o["name"] for o in opts] == registry.names()
+    adam = next(o for o in opts if o["name"] == "adam")
+    lr = adam["hyperparameters"][0]
+    assert lr["name"] == "learning_rate" and lr["log"] and lr["default"] == 0.001 and lr["min"] == 0.0
+    assert adam["colour"].startswith("#")
+    lss = client.get("/api/landscapes").json()
+    assert [l["name"] for l in lss] == landscapes.names()
+    ill = next(l for l in lss if l["name"] == "ill_conditioned")
+    assert "kappa" in ill["schema"] and "theta" in ill["schema"]
+    assert {s["name"] for s in client.get("/api/schedules").json()} >= {"constant", "cosine", "warmup_cosine"}
+
+
+def test_default_race_is_the_articles_demo(client):
+    r = client.post("/api/race", json={})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"][0] == "Step 0 / 100 | SGD Loss: 9.0000 | Momentum Loss: 9.0000 | Adam Loss: 9.0000"
+    expected = race()
+    np.testing.assert_allclose(np.array(body["runs"][2]["losses"]), expected.losses[2, 0])
+    assert len(body["colours"]) == 3 and len(set(body["colours"])) == 3
+
+
+def test_race_with_everything(client):
+    req = {
+        "landscape": {"name": "ill_conditioned", "params": {"kappa": 20, "theta": 30}},
+        "racers": [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.1, "amsgrad": True},
+                    "schedule": {"name": "cosine", "t_max": 50}, "label": "mine"},
+                   {"optimizer": "sgd", "hyperparameters": {"learning_rate": 1e4}}],
+        "starts": [[1.0, 2.0]], "steps": 50, "seed": 3, "noise": 0.1, "clip": 5.0,
+    }
+    body = client.post("/api/race", json=req).json()
+    assert body["config"]["racers"][0]["label"] == "mine"
+    assert body["config"]["clip"] == 5.0 and body["config"]["landscape"]["params"] == {"kappa": 20.0, "theta": 30.0}
+    assert body["runs"][1]["diverged_at"] > 0 and "diverged at step" in body["status"][-1]
+
+
+def test_grid_and_formula(client):
+    g = client.post("/api/grid", json={"landscape": {"name": "rosenbrock"}, "n": 30}).json()
+    assert len(g["x"]) == 30 and len(g["z"]) == 30 and g["log"] is True
+    assert g["z"][0][0] == pytest.approx(landscapes.get("rosenbrock").f(g["x"][0], g["y"][0]))
+    f = client.post("/api/formula", json={"formula": "x**2 + 10*y**2"})
+    assert f.status_code == 200 and f.json()["landscape"]["min_value"] == pytest.approx(0, abs=1e-8)
+    r = client.post("/api/race", json={"landscape": {"formula": "(x-1)**2 + y**2"}, "steps": 10})
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize("path,body,field", [
+    ("/api/race", {"steps": 0}, "steps"),
+    ("/api/race", {"steps": 10**6}, "steps"),
+    ("/api/race", {"racers": []}, "racers"),
+    ("/api/race", {"racers": [{"optimizer": "adam", "hyperparameters": {"learning_rate": -1}}]}, "learning_rate"),
+    ("/api/race", {"racers": [{"optimizer": "adamm"}]}, "unknown optimizer 'adamm'"),
+    ("/api/race", {"racers": [{"optimizer": "adam", "hyperparameters": {"lr": 1}}]}, "unknown hyperparameter 'lr'"),
+    ("/api/race", {"racers": [{"optimizer": "adam", "schedule": {"name": "nope"}}]}, "unknown schedule"),
+    ("/api/race", {"starts": [[1e9, 0]]}, "starts"),
+    ("/api/race", {"landscape": {"name": "nowhere"}}, "unknown landscape"),
+    ("/api/race", {"landscape": {"name": "booth", "formula": "x"}}, "exactly one of name or formula"),
+    ("/api/race", {"landscape": {"formula": "x +"}}, "formula error at position 3"),
+    ("/api/race", {"bogus": 1}, "bogus"),
+    ("/api/grid", {"n": 100000}, "n"),
+    ("/api/formula", {"formula": "__import__('os')"}, "formula error at position 0"),
+    ("/api/formula", {"formula": "x" * 600}, "formula"),
+])
+def test_rejected_input_is_422_naming_the_field(client, path, body, field):
+    r = client.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert field in r.text
+
+
+def test_formula_error_carries_its_position(client):
+    d = client.post("/api/formula", json={"formula": "x**2 +* y"}).json()["detail"][0]
+    assert d["position"] == 6 and d["loc"] == ["body", "formula"] and "expected" in d
+
+
+def test_page_and_vendored_plotly(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "/vendor/plotly.min.js" in page.text
+    assert "http" not in page.text.replace("http-equiv", "")  # nothing from outside
+    js = client.get("/vendor/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
+
+
+def test_openapi_documents_the_limits(client):
+    spec = client.get("/openapi.json").json()
+    race_in = spec["components"]["schemas"]["RaceIn"]["properties"]
+    assert race_in["steps"]["maximum"] == 5000 and race_in["racers"]["maxItems"] == 12

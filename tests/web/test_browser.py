@@ -1,0 +1,112 @@
+"""The page in real headless Chromium: loads offline, races, reacts, and its URL reproduces it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import ARTIFACTS
+
+NUM = re.compile(r"(\w+) Loss: ([0-9.]+)")
+
+
+def _losses(status: str) -> dict[str, float]:
+    return {k: float(v) for k, v in NUM.findall(status)}
+
+
+@pytest.fixture
+def page(browser, server_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    pg = context.new_page()
+    pg.errors = []
+    pg.outside = []
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+
+    def guard(route):
+        url = route.request.url
+        if url.startswith(server_url) or url.startswith("data:") or url.startswith("blob:"):
+            route.continue_()
+        else:
+            pg.outside.append(url)
+            route.abort()
+
+    pg.route("**/*", guard)
+    pg.goto(server_url + "/")
+    pg.wait_for_selector("body[data-ready='1']", timeout=30000)
+    yield pg
+    assert pg.errors == [], pg.errors
+    assert pg.outside == [], pg.outside
+    context.close()
+
+
+def _recomputed(page, action) -> str:
+    page.evaluate("window.__last = window.arena.race")
+    action()
+    page.wait_for_function("window.arena.race !== window.__last && !window.arena.inflight", timeout=15000)
+    return page.inner_text("#status")
+
+
+def test_article_demo_plays_to_the_end(page):
+    assert page.inner_text("#status") == "Step 0 / 100 | SGD Loss: 9.0000 | Momentum Loss: 9.0000 | Adam Loss: 9.0000"
+    page.click("#play")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Step 100 / 100')", timeout=20000)
+    final = _losses(page.inner_text("#status"))
+    assert set(final) == {"SGD", "Momentum", "Adam"} and all(v < 9.0 for v in final.values())
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-arena.png"))
+
+
+def test_click_on_the_map_moves_the_start(page):
+    before = page.inner_text("#startLabel")
+    box = page.locator("#map .nsewdrag").bounding_box()
+    status = _recomputed(page, lambda: page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.2))
+    assert page.inner_text("#startLabel") != before
+    assert _losses(status)["SGD"] != 9.0
+    assert len(set(_losses(status).values())) == 1  # every racer starts from the new point
+
+
+def test_slider_recomputes_and_divergence_is_marked(page):
+    page.keyboard.press("End")
+    before = _losses(page.inner_text("#status"))["SGD"]
+    slider = page.locator("[data-racer='0'] input[type=range][data-hp='learning_rate']")
+
+    def drag():
+        slider.evaluate("(el) => { el.value = Math.log10(0.05); el.dispatchEvent(new Event('input')); }")
+
+    after = _losses(_recomputed(page, drag))["SGD"]
+    assert after < before  # a larger learning rate descends the quadratic faster
+
+    def explode():
+        box = page.locator("[data-racer='0'] input[type=number][aria-label='learning_rate value']")
+        box.fill("2")
+        box.dispatch_event("change")
+
+    status = _recomputed(page, explode)
+    assert re.search(r"SGD Loss: diverged at step \d+", status)
+    page.wait_for_function("document.querySelector('.marks').textContent.includes('SGD diverged at step')")
+
+
+def test_the_url_reproduces_the_race(page, browser):
+    page.select_option("#landscape", "rosenbrock")
+    page.wait_for_function("window.arena.race && window.arena.race.config.landscape.name === 'rosenbrock' && !window.arena.inflight")
+    box = page.locator("[data-racer='2'] input[type=number][aria-label='learning_rate value']")
+    _recomputed(page, lambda: (box.fill("0.05"), box.dispatch_event("change")))
+    page.keyboard.press("End")
+    status = page.inner_text("#status")
+    url = page.url
+    assert "#s=" in url
+    other = browser.new_page()
+    other.goto(url)
+    other.wait_for_selector("body[data-ready='1']", timeout=30000)
+    assert other.inner_text("#status") == status
+    other.close()
+
+
+def test_keyboard_and_timeline(page):
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert page.inner_text("#stepLabel") == "2 / 100"
+    page.keyboard.press("Home")
+    assert page.inner_text("#status").startswith("Step 0 / 100")

@@ -1,0 +1,27 @@
+"""Property-based fuzzing of the API from its own OpenAPI schema: no 5xx, responses conform.
+
+Schema-valid requests may still be refused with 422: the schema cannot say that an optimizer
+name must be registered or that a formula must parse. So the "positive data acceptance" check is
+left out; everything else schemathesis checks (server errors, status codes, content types,
+response schemas, rejection of schema-invalid data) runs."""
+
+from __future__ import annotations
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
+
+from optarena.web.app import create_app  # noqa: E402
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(warm=False))
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_never_fails(case):
+    response = case.call()
+    assert response.status_code < 500, response.text
+    case.validate_response(response, excluded_checks=[positive_data_acceptance])
