@@ -184,3 +184,17 @@ def test_repr_and_signature():
     sig = inspect.signature(oa.Adam)
     assert list(sig.parameters)[:4] == ["learning_rate", "beta1", "beta2", "epsilon"]
     assert oa.Adam(0.5).learning_rate == 0.5
+
+
+def test_readme_functional_example():
+    from optarena.optim import get
+
+    spec = get("adam")
+    params = np.full((1000, 2), 3.0)
+    before = params.copy()
+    hp = spec.bind({"learning_rate": np.logspace(-3, 0, 1000)}, params)
+    state = spec.init(params, hp)
+    new, state = spec.update(params, 2 * params, state, hp)
+    np.testing.assert_array_equal(params, before)  # pure
+    # Adam's first step moves each coordinate by about its own learning rate
+    np.testing.assert_allclose(before - new, np.logspace(-3, 0, 1000)[:, None] * np.ones((1, 2)), rtol=1e-6)

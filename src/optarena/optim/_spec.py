@@ -150,6 +150,11 @@ class OptimizerSpec:
             self.check(out, where)
         return out
 
+    def bind(self, hp: Mapping[str, Any] | None, params: Array) -> dict[str, Any]:
+        """Validated hyperparameters shaped for ``params``: batched (``(B,)``) values become
+        ``(B, 1, ..., 1)`` so they broadcast over a leading batch axis, in the params' dtype."""
+        return expand(self.validate(hp), np.ndim(params), np.asarray(params).dtype)
+
     def state_bytes_per_param(self, hp: HyperValues | None = None, itemsize: int = 4) -> int:
         return itemsize * len(self.state_arrays(self.validate(hp)))
 
