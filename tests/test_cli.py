@@ -108,3 +108,26 @@ def test_lists():
     assert out.returncode == 0 and "adam" in out.stdout and "lion" in out.stdout
     out = _run("landscapes")
     assert out.returncode == 0 and "rosenbrock" in out.stdout
+
+
+def test_export_and_save(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _run("export", str(tmp_path / "race.png"), "--landscape", "booth", "--steps", "20", "--dpi", "40")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "race.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = tmp_path / "race.json"
+    out = _run("race", "--quiet", "--steps", "10", "--save", str(saved))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(saved.read_text())["config"]["steps"] == 10
+    bad = _run("export", str(tmp_path / "race.bmp"))
+    assert bad.returncode == 2 and "the extension must be one of" in bad.stderr
+
+
+def test_result_methods_delegate_to_export(tmp_path):
+    pytest.importorskip("matplotlib")
+    from optarena.arena import race
+
+    res = race(steps=10)
+    assert "Plotly" in res._repr_html_()
+    assert res.export(tmp_path / "r.csv").read_text().startswith("racer,optimizer")
+    assert res.animate(tmp_path / "r.gif", fps=5, duration=1, dpi=30).exists()

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from .export import add_export_arguments
+
 DEFAULT_RACERS = ["sgd", "momentum", "adam"]
 
 
@@ -129,12 +131,16 @@ def _cmd_race(args: argparse.Namespace, out: TextIO = sys.stdout, sleep: Callabl
         _table(result, out)
         if args.output:
             Path(args.output).write_text(result.to_json(indent=1))
-        return 0
-    text = result.to_json(indent=1) if fmt == "json" else result.to_csv()
-    if args.output:
-        Path(args.output).write_text(text)
     else:
-        out.write(text if text.endswith("\n") else text + "\n")
+        text = result.to_json(indent=1) if fmt == "json" else result.to_csv()
+        if args.output:
+            Path(args.output).write_text(text)
+        else:
+            out.write(text if text.endswith("\n") else text + "\n")
+    if args.save:
+        from .export import export_from_args
+
+        export_from_args(result, args.save, args)
     return 0
 
 
@@ -142,6 +148,28 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .web.server import serve
 
     serve(host=args.host, port=args.port, open_browser=not args.no_browser)
+    return 0
+
+
+def _add_race_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--landscape", metavar="NAME", help="built-in landscape, optionally with parameters: 'ill_conditioned(kappa=50, theta=30)'")
+    p.add_argument("--formula", metavar="TEXT", help="your own f(x, y), e.g. 'x**2 + 10*y**2'")
+    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable: 'adam(learning_rate=0.1)', 'momentum(momentum=0.5, schedule=cosine(t_max=100))'")
+    p.add_argument("--start", action="append", metavar="X,Y", help="repeatable start point (default: the landscape's)")
+    p.add_argument("--steps", type=int, help="step budget, the same for every racer (default 100; at most 100000)")
+    p.add_argument("--seed", type=int, help="seed of the gradient noise (default 0)")
+    p.add_argument("--noise", type=float, help="sigma of Gaussian noise added to every gradient (default 0)")
+    p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")
+    p.add_argument("--tolerance", type=float, help="'steps to tol' counts until loss <= minimum + this (default 1e-4)")
+    p.add_argument("--config", metavar="FILE", help="replay a race from its JSON (options given here override it)")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .arena import race
+    from .export import export_from_args
+
+    path = export_from_args(race(**race_config(args)), args.out, args)
+    print(f"wrote {path}")
     return 0
 
 
@@ -158,21 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Race optimizers on a landscape. With no options: the article's demo, SGD, momentum and "
                     "Adam on the quadratic from loss 9.0000 for 100 steps.",
     )
-    p.add_argument("--landscape", metavar="NAME", help="built-in landscape, optionally with parameters: 'ill_conditioned(kappa=50, theta=30)'")
-    p.add_argument("--formula", metavar="TEXT", help="your own f(x, y), e.g. 'x**2 + 10*y**2'")
-    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable: 'adam(learning_rate=0.1)', 'momentum(momentum=0.5, schedule=cosine(t_max=100))'")
-    p.add_argument("--start", action="append", metavar="X,Y", help="repeatable start point (default: the landscape's)")
-    p.add_argument("--steps", type=int, help="step budget, the same for every racer (default 100; at most 100000)")
-    p.add_argument("--seed", type=int, help="seed of the gradient noise (default 0)")
-    p.add_argument("--noise", type=float, help="sigma of Gaussian noise added to every gradient (default 0)")
-    p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")
-    p.add_argument("--tolerance", type=float, help="'steps to tol' counts until loss <= minimum + this (default 1e-4)")
+    _add_race_arguments(p)
     p.add_argument("--format", choices=["table", "json", "csv"], help="table (default), json (trajectories + full config) or csv")
     p.add_argument("--output", metavar="FILE", help="write json/csv here (with --format table: the json)")
-    p.add_argument("--config", metavar="FILE", help="replay a race from its JSON (options given here override it)")
+    p.add_argument("--save", metavar="FILE", help="also export the race: .png .svg .pdf .gif .mp4 .html .csv .json")
     p.add_argument("--delay", type=float, default=0.02, help="seconds per step of the live status line on a terminal")
     p.add_argument("--quiet", action="store_true", help="no status lines, only the summary")
+    add_export_arguments(p)
     p.set_defaults(func=_cmd_race)
+
+    p = sub.add_parser(
+        "export", help="write a race as PNG/SVG/PDF, GIF/MP4, self-contained HTML, CSV or JSON",
+        description="Run a race (same options as optarena race, or --config FILE) and write it; the "
+                    "extension of OUT picks the format.",
+    )
+    p.add_argument("out", metavar="OUT", help="race.png | .svg | .pdf | .gif | .mp4 | .html | .csv | .json")
+    _add_race_arguments(p)
+    add_export_arguments(p)
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("serve", help="the interactive web arena in your browser",
                        description="Serve the web arena (FastAPI + uvicorn). Binds 127.0.0.1 unless told otherwise.")
@@ -205,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args))
-    except (UsageError, ValueError, TypeError, KeyError, OSError) as exc:
+    except (UsageError, ValueError, TypeError, KeyError, OSError, ImportError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"optarena {args.command}: error: {msg}", file=sys.stderr)
         return 2

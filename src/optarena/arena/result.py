@@ -118,6 +118,37 @@ class RaceResult:
                 })
         return rows
 
+    # -- sharing: notebooks, images, video (optarena.export does the work) ---------------
+    def _repr_html_(self) -> str:
+        """Jupyter shows a race as the interactive, self-contained animation."""
+        from ..export import repr_html
+
+        return repr_html(self)
+
+    def plot(self, ax: Any = None, start: int = 0) -> Any:
+        """The contour map with every path and the loss panel, as a matplotlib Figure."""
+        from ..export import plot
+
+        return plot(self, ax=ax, start=start)
+
+    def animate(self, path: Any, **options: Any) -> Any:
+        """Write the animated race to ``path`` (.gif, .mp4 or .html); options as ``export``."""
+        from ..export import animate
+
+        return animate(self, path, **options)
+
+    def export(self, path: Any, **options: Any) -> Any:
+        """Write the race to ``path``; the extension picks the format (png svg pdf gif mp4 html csv json)."""
+        from ..export import export
+
+        return export(self, path, **options)
+
+    def to_frame(self) -> Any:
+        """One row per (racer, start, step) as a pandas DataFrame (needs pandas)."""
+        from ..export import to_frame
+
+        return to_frame(self)
+
     # -- the exchange format -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         runs = []

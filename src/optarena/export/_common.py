@@ -1,0 +1,124 @@
+"""What every face of an export shares: the landscape, colours, labels, frames and scales."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..arena import style
+from ..arena.engine import _resolve_landscape
+from ..arena.result import RaceResult
+from ..landscapes import Landscape
+
+#: Frames when no duration is given: one per step, but never more than this.
+MAX_DEFAULT_FRAMES = 200
+MAX_FRAMES = 10_000
+
+
+def landscape(result: RaceResult) -> Landscape:
+    return _resolve_landscape(result.config["landscape"])
+
+
+def colours(result: RaceResult) -> list[str]:
+    """Each racer's colour: its optimizer's, except that a repeated optimizer gets an unused one."""
+    pool = list(style.COLOURS.values()) + [style.colour("custom", j) for j in range(8)]
+    out: list[str] = []
+    for i, name in enumerate(result.optimizers):
+        c = style.colour(name, i)
+        if c in out:
+            c = next((p for p in pool if p not in out), c)
+        out.append(c)
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def legend_label(result: RaceResult, i: int) -> str:
+    """``'Adam (learning_rate=0.05)'``: the label and what differs from the optimizer's defaults."""
+    from ..optim import registry
+
+    r = result.config["racers"][i]
+    try:
+        defaults = registry.get(r["optimizer"]).defaults
+    except ValueError:  # a custom optimizer object: no schema to compare against
+        defaults = {}
+    diff = [f"{k}={_fmt(v)}" for k, v in (r.get("hyperparameters") or {}).items() if k in defaults and defaults[k] != v]
+    sched = r.get("schedule") or {}
+    if sched.get("name", "constant") != "constant":
+        args = ", ".join(f"{k}={_fmt(v)}" for k, v in sched.items() if k != "name")
+        diff.append(f"schedule={sched['name']}({args})")
+    return f"{result.labels[i]} ({', '.join(diff)})" if diff else result.labels[i]
+
+
+def check_options(result: RaceResult, fps: int, duration: float | None, dpi: int, start: int) -> None:
+    if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or not 1 <= fps <= 100:
+        raise ValueError(f"fps must be an integer in [1, 100], got {fps!r}")
+    if duration is not None and not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration must be a positive number of seconds or None, got {duration!r}")
+    if duration is not None and fps * duration > MAX_FRAMES:
+        raise ValueError(f"fps x duration = {fps * duration:g} frames is above {MAX_FRAMES}")
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 10 <= dpi <= 1000:
+        raise ValueError(f"dpi must be an integer in [10, 1000], got {dpi!r}")
+    n = result.positions.shape[1]
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < n:
+        raise ValueError(f"start must be an integer in [0, {n - 1}] (the race has {n} start(s)), got {start!r}")
+
+
+def frame_steps(steps: int, fps: int, duration: float | None) -> np.ndarray:
+    """The step shown in each frame: evenly spaced, always step 0 and the last step."""
+    n = min(steps + 1, MAX_DEFAULT_FRAMES) if duration is None else max(2, round(fps * duration))
+    return np.round(np.linspace(0, steps, n)).astype(np.int64)
+
+
+@dataclass
+class LossScale:
+    """Losses as drawn on a log axis: raw when all positive, else shifted by ``offset``."""
+
+    offset: float
+    eps: float
+    label: str
+
+    def __call__(self, loss: np.ndarray) -> np.ndarray:
+        if self.offset == 0 and self.eps == 0:
+            return loss
+        with np.errstate(invalid="ignore"):
+            return np.maximum(loss - self.offset, 0.0) + self.eps
+
+
+def loss_scale(result: RaceResult, start: int) -> LossScale:
+    loss = result.losses[:, start]
+    low = float(np.nanmin(loss)) if np.isfinite(loss).any() else 1.0
+    if low > 0:
+        return LossScale(0.0, 0.0, "loss (log scale)")
+    # Shift by the landscape's minimum, or below it where a run went lower (e.g. the saddle).
+    offset = min(result.min_value, low)
+    eps = 1e-12 * max(1.0, abs(offset))
+    shift = "" if offset == 0 else f" − ({offset:.4g})"
+    return LossScale(offset, eps, f"loss{shift} + {eps:.0e} (log scale)")
+
+
+def map_values(ls: Landscape, Z: np.ndarray) -> tuple[np.ndarray, str]:
+    """The contour's values and their label: log10(f - min + small) for steep landscapes."""
+    if not ls.log_colour:
+        return Z, "f(x, y)"
+    d = np.maximum(Z - ls.min_value, 0.0)
+    small = max(1e-12, 1e-6 * float(np.nanmax(d)))
+    return np.log10(d + small), "log10(f − min)"
+
+
+def last_finite(result: RaceResult, i: int, start: int, upto: int) -> tuple[int, np.ndarray]:
+    """The last step <= ``upto`` with a recorded position, and that position."""
+    p = result.positions[i, start, : upto + 1]
+    ok = np.nonzero(np.isfinite(p).all(axis=1))[0]
+    k = int(ok[-1]) if len(ok) else 0
+    return k, p[k]
+
+
+def clip_to_window(ls: Landscape, p: np.ndarray) -> np.ndarray:
+    (x0, x1), (y0, y1) = ls.window
+    return np.array([min(max(p[0], x0), x1), min(max(p[1], y0), y1)])
