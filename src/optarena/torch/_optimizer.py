@@ -1,0 +1,322 @@
+"""optarena's rules as ``torch.optim.Optimizer`` subclasses, and ``wrap`` for article-style objects.
+
+Where a parameter is a CPU tensor of float16/32/64, the rule runs on NumPy views of the tensor's
+own memory (``p.detach().numpy()`` shares it), with state kept as torch tensors whose ``.numpy()``
+views the core reads and writes: contiguous float32/float64 tensors of at least ``FUSED_MIN_SIZE``
+elements, and the small ones in a param group that has such a tensor, take the fused numba kernel
+(one in-place pass); the rest the readable ``spec.update``, its results copied back in place. Anywhere else (CUDA, bfloat16, tensors with the neg bit) the tensors are copied to CPU
+NumPy, stepped and copied back: correct, but slow.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, ClassVar, Iterable
+
+import numpy as np
+import torch
+
+from ..optim import registry
+from ..optim._spec import OptimizerSpec, is_batched
+from ..optim.stateful import CLASS_NAMES, FUSED_MIN_SIZE, _numba_available
+
+_NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
+# torch's spellings that differ from ours (lr is kept in groups too: schedulers write it)
+_TORCH_NAMES = {"lr": "learning_rate", "eps": "epsilon", "betas": "beta1 and beta2"}
+
+
+def _scalar_dtype() -> torch.dtype:
+    # torch keeps `step` (and NAdam's mu_product) in the default dtype: float64 if that is the default
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _native(p: torch.Tensor) -> bool:
+    """Can NumPy work on this tensor's own memory?"""
+    return p.device.type == "cpu" and p.dtype in _NUMPY_DTYPES and p.layout == torch.strided and not p.is_neg()
+
+
+def _kernel_ready(p: torch.Tensor) -> bool:
+    """Can the fused kernel run on this tensor's memory?"""
+    return _native(p) and p.dtype in (torch.float32, torch.float64) and p.is_contiguous()
+
+
+def _host(t: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """A NumPy copy of ``t`` on the CPU (bfloat16 computes in float32: NumPy has no bfloat16)."""
+    work = dtype if dtype in _NUMPY_DTYPES else torch.float32
+    return t.detach().to("cpu", work).resolve_neg().resolve_conj().numpy().copy()
+
+
+def _grad_numpy(p: torch.Tensor, grad: torch.Tensor, native: bool) -> np.ndarray:
+    if grad.is_sparse:
+        raise RuntimeError("optarena.torch optimizers do not support sparse gradients")
+    if not native:
+        return _host(grad, p.dtype)
+    g = grad.detach()
+    if g.dtype != p.dtype:
+        g = g.to(p.dtype)
+    return g.resolve_neg().resolve_conj().numpy()
+
+
+def _bump_version(p: torch.Tensor) -> None:
+    # Writes through NumPy bypass autograd's version counter; bump it as an in-place op would, so a
+    # graph that saved p before this step still refuses to backpropagate through the stale value.
+    try:
+        torch._C._autograd._unsafe_set_version_counter((p,), (p._version + 1,))
+    except (AttributeError, TypeError, RuntimeError):  # pragma: no cover - private API moved
+        pass
+
+
+class Optimizer(torch.optim.Optimizer):
+    """Base of the torch optimizers; subclasses only name their ``spec``.
+
+    Hyperparameters use optarena's names (``learning_rate``, ``beta1``, ``beta2``, ``epsilon``;
+    torch's ``lr``, ``betas``, ``eps``); each param group also holds torch's ``lr``, which is the
+    source of truth at step time (schedulers write it) and is copied to ``learning_rate`` then.
+    ``fused``: None picks the numba kernel for contiguous CPU float32/float64 tensors of at least
+    ``FUSED_MIN_SIZE`` elements (and for every contiguous one in their param group), True forces
+    it, False always uses the readable rule. Kernel and rule agree to 2 ulp (tests/optim/test_fused.py).
+    """
+
+    spec: ClassVar[OptimizerSpec]
+
+    def __init__(self, params: Any, *, fused: bool | None = None, **hyperparameters: Any) -> None:
+        where = type(self).__name__
+        for name in hyperparameters:
+            if name in _TORCH_NAMES and name not in {h.name for h in self.spec.hypers}:
+                raise TypeError(f"{where}: unknown hyperparameter {name!r}; optarena calls torch's {name} {_TORCH_NAMES[name]}")
+        hp = self.spec.validate(hyperparameters, where)
+        if is_batched(hp):
+            raise TypeError(f"{where}: hyperparameters must be numbers (one optimizer per setting), not arrays")
+        if fused not in (None, True, False):
+            raise TypeError(f"{where}: fused must be None (auto), True or False, got {fused!r}")
+        super().__init__(params, {**hp, "lr": hp["learning_rate"], "fused": fused})
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        where = f"{type(self).__name__} param group {len(self.param_groups)}"
+        for name in ("eps", "betas"):
+            if name in param_group and name not in {h.name for h in self.spec.hypers}:
+                raise TypeError(f"{where}: unknown hyperparameter {name!r}; optarena calls torch's {name} {_TORCH_NAMES[name]}")
+        if "learning_rate" in param_group and "lr" in param_group:
+            if float(param_group["learning_rate"]) != float(param_group["lr"]):
+                raise ValueError(f"{where}: lr and learning_rate differ; give one of them")
+        elif "learning_rate" in param_group:
+            param_group["lr"] = param_group["learning_rate"]
+        elif "lr" in param_group:
+            param_group["learning_rate"] = param_group["lr"]
+        super().add_param_group(param_group)
+        self._group_hp(param_group, where)  # reject bad values now, not at the first step
+
+    def _group_hp(self, group: dict[str, Any], where: str) -> dict[str, Any]:
+        """The group's validated hyperparameters, ``learning_rate`` taken from torch's ``lr``."""
+        hp = {h.name: group.get(h.name, self.defaults.get(h.name, h.default)) for h in self.spec.hypers}
+        hp["learning_rate"] = group["lr"]
+        # validation costs more than a small tensor's step: remember plain-number settings
+        key = tuple((type(v), v) for v in hp.values())
+        cache: dict[tuple, dict[str, Any]] = self.__dict__.setdefault("_hp_cache", {})
+        plain = all(t in (float, int, bool) for t, _ in key)
+        if plain and key in cache:
+            return cache[key]
+        hp = self.spec.validate(hp, where)
+        if is_batched(hp):
+            raise TypeError(f"{where}: hyperparameters must be numbers, not arrays")
+        if plain:
+            if len(cache) >= 64:  # a scheduler makes a new lr every step
+                cache.clear()
+            cache[key] = hp
+        return hp
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's format; a state_dict of the torch.optim class of the same rule loads too
+        (its ``betas``/``eps`` become ``beta1``/``beta2``/``epsilon``). Tensors are copied: torch
+        would keep the dict's own tensors when dtype and device match, and step them in place."""
+        super().load_state_dict(state_dict)
+        names = {h.name for h in self.spec.hypers}
+        for group in self.param_groups:
+            if "betas" in group and "beta1" in names:
+                group["beta1"], group["beta2"] = (float(b) for b in group.pop("betas"))
+            if "eps" in group and "epsilon" in names:
+                group["epsilon"] = group.pop("eps")
+            group["learning_rate"] = group["lr"]
+        for st in self.state.values():
+            for k, v in list(st.items()):
+                if v is None:  # torch's SGD keeps momentum_buffer=None without momentum
+                    del st[k]
+                elif isinstance(v, torch.Tensor):
+                    st[k] = v.clone()
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """One step for every parameter with a gradient; returns ``closure()`` if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with torch.no_grad():
+            for i, group in enumerate(self.param_groups):
+                hp = self._group_hp(group, f"{type(self).__name__} param group {i}")
+                group["learning_rate"] = group["lr"]
+                # small tensors first: a large tensor's pass evicts the caches, and the small
+                # ones' Python and NumPy work runs several times slower cold (the order does not
+                # change the result: each parameter's update is independent)
+                params = sorted((p for p in group["params"] if p.grad is not None), key=torch.Tensor.numel)
+                # a group with a large tensor compiles the kernel anyway: its small tensors take it
+                # too (one pass instead of NumPy's temporaries: next to 10M parameters, four biases
+                # through NumPy cost about 1 ms more than through the kernel)
+                big = bool(params) and params[-1].numel() >= FUSED_MIN_SIZE and any(
+                    _kernel_ready(p) and p.numel() >= FUSED_MIN_SIZE for p in params)
+                for p in params:
+                    self._step_param(p, p.grad, hp, group.get("fused"), big)
+        return loss
+
+    def _init_state(self, p: torch.Tensor, p_np: np.ndarray, hp: dict[str, Any], native: bool) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for k, v in self.spec.init(p_np, hp).items():
+            if isinstance(v, np.ndarray):
+                t = torch.from_numpy(np.ascontiguousarray(v))
+                state[k] = t if native else t.to(p.device, p.dtype)
+            else:  # step and per-parameter scalars (NAdam's mu_product), as torch keeps them
+                state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
+        return state
+
+    def _step_param(self, p: torch.Tensor, grad: torch.Tensor, hp: dict[str, Any], fused: bool | None, big_group: bool) -> None:
+        if p.is_complex() or not p.is_floating_point():
+            raise TypeError(f"{type(self).__name__}: parameters must be real floating point, got {p.dtype}")
+        native = _native(p)
+        p_np = p.detach().numpy() if native else _host(p, p.dtype)
+        g_np = _grad_numpy(p, grad, native)
+        state = self.state[p]
+        if not state:
+            state.update(self._init_state(p, p_np, hp, native))
+        elif "step" not in state:  # loaded from torch's SGD, which counts no steps: its buffer
+            state["step"] = torch.tensor(1.0, dtype=_scalar_dtype())  # exists, so step 1 is done
+        scalars = ("step",) + self.spec.scalars
+        for k in scalars:
+            v = state[k]
+            if not isinstance(v, torch.Tensor) or v.dtype != _scalar_dtype():
+                # load_state_dict casts mu_product to the param's dtype; back to torch's scalar
+                # dtype (exact: it was stored there), so a resumed run rounds as the original
+                state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
+        core: dict[str, Any] = {"step": int(state["step"].item())}
+        core.update({k: float(state[k]) for k in self.spec.scalars})
+        for k, v in list(state.items()):
+            if k in scalars or not isinstance(v, torch.Tensor):
+                continue
+            if native:
+                if v.device != p.device or v.dtype != p.dtype or not v.is_contiguous():
+                    v = state[k] = v.to(p.device, p.dtype).contiguous()  # e.g. after an odd load
+                core[k] = v.numpy()
+            else:
+                core[k] = _host(v, p.dtype)
+        if self._use_fused(p_np, native, fused, big_group):
+            from ..optim import _fused  # imports numba: only when a fused step is taken
+
+            _fused.step(self.spec, p_np, np.ascontiguousarray(g_np), core, hp)
+            new = core
+        else:
+            new_p, new = self.spec.update(p_np, g_np, core, hp)
+            p_np[...] = new_p
+            for k, arr in core.items():
+                if k not in scalars:
+                    arr[...] = new[k]
+        if native:
+            _bump_version(p)
+        else:
+            p.copy_(torch.from_numpy(np.asarray(p_np)))
+            for k in core:
+                if k not in scalars:
+                    state[k].copy_(torch.from_numpy(np.asarray(core[k])))
+        for k in scalars:
+            state[k].fill_(float(new[k]))
+
+    def _use_fused(self, p_np: np.ndarray, native: bool, fused: bool | None, big_group: bool) -> bool:
+        if fused is False or self.spec.cell is None:
+            return False
+        ok = native and p_np.dtype in (np.float32, np.float64) and p_np.flags.c_contiguous
+        if fused is True:
+            if not ok:
+                raise ValueError(f"{type(self).__name__}: fused=True needs contiguous CPU float32/float64 parameters")
+            return True
+        return ok and (p_np.size >= FUSED_MIN_SIZE or big_group) and _numba_available()
+
+
+_CLASSES: dict[str, type[Optimizer]] = {}
+
+
+def optimizer_class(name: str) -> type[Optimizer]:
+    """The torch optimizer class for a registered optimizer (made on first request)."""
+    spec = registry.get(name)
+    if spec.name not in _CLASSES:
+        class_name = CLASS_NAMES.get(spec.name, spec.title.replace(" ", ""))
+        params = [inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        params += [inspect.Parameter(h.name, inspect.Parameter.KEYWORD_ONLY, default=h.default,
+                                     annotation=bool if h.kind == "bool" else float) for h in spec.hypers]
+        params.append(inspect.Parameter("fused", inspect.Parameter.KEYWORD_ONLY, default=None))
+        hyper_doc = "\n".join(f"    {h.name}: {h.doc} (default {h.default!r}; {h.allowed()})" for h in spec.hypers)
+        doc = (f"{spec.title} as a torch.optim.Optimizer, running optarena's rule.\n\n"
+               f"Hyperparameters (optarena's names; torch's lr/betas/eps are learning_rate/beta1, beta2/epsilon):\n"
+               f"{hyper_doc}\n    fused: None picks the numba kernel for large contiguous CPU tensors")
+        cls = type(class_name, (Optimizer,), {"spec": spec, "__doc__": doc, "__module__": "optarena.torch"})
+        cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        _CLASSES[spec.name] = cls
+    return _CLASSES[spec.name]
+
+
+class Wrapped(torch.optim.Optimizer):
+    """A torch optimizer that steps with any object's article-style ``update(params, gradients)``.
+
+    Each ``step()`` makes ONE call: ``obj.update(params, gradients)`` with two lists of NumPy
+    arrays, one entry per parameter that has a gradient (param-group order). ``params`` are views
+    of the tensors' memory for CPU float16/32/64 tensors (copies elsewhere, copied back after),
+    ``gradients`` read-only views of ``.grad``. The object may update the arrays in place and/or
+    return new values (a list of the same length): returned values are written into the tensors.
+    If the object has a ``learning_rate`` attribute it is set from the groups' ``lr`` before
+    each call, so torch's lr schedulers drive it (all groups must then share one lr).
+    A stateful object expects the same parameters to have gradients at every step.
+    ``state_dict()`` holds the groups only: the object's own state is its own (pickle it).
+    """
+
+    def __init__(self, obj: Any, params: Iterable[Any]) -> None:
+        if not callable(getattr(obj, "update", None)):
+            raise TypeError(f"wrap: {type(obj).__name__} has no update(params, gradients) method")
+        self.obj = obj
+        super().__init__(params, {"lr": getattr(obj, "learning_rate", None)})
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        groups = [g for g in self.param_groups if any(p.grad is not None for p in g["params"])]
+        if hasattr(self.obj, "learning_rate") and groups:
+            lrs = {float(g["lr"]) for g in groups if g["lr"] is not None}
+            if len(lrs) > 1:
+                raise ValueError(f"wrap: param groups have different lr {sorted(lrs)}; one update() serves them all")
+            if lrs:
+                self.obj.learning_rate = lrs.pop()
+        ps = [p for g in groups for p in g["params"] if p.grad is not None]
+        if not ps:
+            return loss
+        with torch.no_grad():
+            native = [_native(p) for p in ps]
+            arrays = [p.detach().numpy() if n else _host(p, p.dtype) for p, n in zip(ps, native)]
+            grads = [_grad_numpy(p, p.grad, n) for p, n in zip(ps, native)]
+            for g in grads:
+                g.flags.writeable = False
+            out = self.obj.update(arrays, grads)
+            if out is not None:
+                out = list(out)
+                if len(out) != len(arrays):
+                    raise ValueError(f"wrap: update returned {len(out)} values for {len(arrays)} parameters")
+                for a, o in zip(arrays, out):
+                    if o is not a:
+                        a[...] = np.asarray(o)
+            for p, a, n in zip(ps, arrays, native):
+                if n:
+                    _bump_version(p)
+                else:
+                    p.copy_(torch.from_numpy(a))
+        return loss
+
+
+def wrap(obj: Any, params: Iterable[Any]) -> Wrapped:
+    """``obj`` (anything with ``update(params, gradients)``) as a torch optimizer over ``params``."""
+    return Wrapped(obj, params)

@@ -1,0 +1,520 @@
+"""optarena.torch: our rules as torch optimizers (against torch.optim on a real model), article-style
+objects wrapped as torch optimizers, and torch optimizers racing in the arena."""
+
+from __future__ import annotations
+
+import copy
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# "torch.optim", not "torch": tests/ is on sys.path, where this folder would pass for a torch package
+pytest.importorskip("torch.optim")
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import optarena as oa  # noqa: E402
+import optarena.torch as ot  # noqa: E402
+from optarena.arena import race  # noqa: E402
+from optarena.optim import _fused, registry  # noqa: E402
+from optarena.optim.stateful import CLASS_NAMES, FUSED_MIN_SIZE  # noqa: E402
+
+from article_classes import ArticleSGD, ArticleSGDMomentum  # noqa: E402
+from cases import CASES, TORCH_CLASS, case_id, to_torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TORCH_CASES = [c for c in CASES if c[0] != "lion"]
+EPOCHS, BATCHES, BATCH = 2, 6, 16  # 12 steps: past RAdam's first rectified step (t = 6)
+
+
+@pytest.fixture
+def f64_default():
+    # torch keeps scalar state (NAdam's mu_product) in the default dtype; float64 runs compare
+    # in float64 throughout, as tests/optim/test_torch_parity.py does
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def _model(dtype=torch.float64, width=(8, 16, 3), seed=0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(width[0], width[1]), torch.nn.Tanh(),
+                               torch.nn.Linear(width[1], width[2])).to(dtype)
+
+
+def _batches(dtype=torch.float64, n_in=8, n_out=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = torch.tensor(rng.normal(size=(BATCHES, BATCH, n_in)), dtype=dtype)
+    y = torch.tensor(rng.integers(0, n_out, size=(BATCHES, BATCH)))
+    return list(zip(x, y))
+
+
+def _train(model, opt, batches, epochs=EPOCHS, scheduler=None, drop=None):
+    for _ in range(epochs):
+        for k, (x, y) in enumerate(batches):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            if drop is not None and k % 2 == 1:
+                drop.grad = None  # this parameter sits out every other step
+            opt.step()
+            if scheduler is not None:
+                scheduler.step()
+
+
+def _max_rel(a, b) -> float:
+    a = np.asarray(a.detach().double() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
+    b = np.asarray(b.detach().double() if isinstance(b, torch.Tensor) else b, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    floor = max(0.1 * float(np.max(np.abs(b))), 1e-30)  # as in test_torch_parity
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
+
+
+def _pair(name, hp, dtype=torch.float64, width=(8, 16, 3), **ours_kw):
+    """The same model twice: one stepped by optarena.torch, one by torch.optim (for-loop)."""
+    full = registry.get(name).validate(hp)
+    m1, m2 = _model(dtype, width), _model(dtype, width)
+    ours = ot.optimizer_class(name)(m1.parameters(), **hp, **ours_kw)
+    ref = getattr(torch.optim, TORCH_CLASS[name])(m2.parameters(), **to_torch(full), foreach=False)
+    return m1, ours, m2, ref
+
+
+def _assert_close(m1, m2, tol):
+    for (n, p), q in zip(m1.named_parameters(), m2.parameters()):
+        assert _max_rel(p, q) <= tol, n
+
+
+def _assert_state_close(ours, ref, m1, m2, tol):
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        expected = {k: v for k, v in ref.state[q].items() if v is not None}
+        # torch's names, so state_dicts line up (torch's SGD counts no steps; ours does)
+        assert set(ours.state[p]) - {"step"} == set(expected) - {"step"}
+        for k, v in expected.items():
+            assert _max_rel(ours.state[p][k], v) <= tol, k
+
+
+# ---------------------------------------------------------------- against torch.optim on a model
+
+
+def test_every_registered_optimizer_has_a_class():
+    for name in registry.names():
+        cls = ot.optimizer_class(name)
+        assert issubclass(cls, torch.optim.Optimizer) and cls.spec is registry.get(name)
+        assert getattr(ot, CLASS_NAMES.get(name, cls.__name__)) is cls
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=case_id)
+def test_model_matches_torch_float64(case, f64_default):
+    m1, ours, m2, ref = _pair(*case)
+    batches = _batches()
+    _train(m1, ours, batches)
+    _train(m2, ref, batches)
+    _assert_close(m1, m2, 1e-12)
+    _assert_state_close(ours, ref, m1, m2, 1e-12)
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=case_id)
+def test_fused_in_place_matches_torch_float32(case, monkeypatch):
+    """Linear(256, 256).weight has 65,536 >= FUSED_MIN_SIZE elements: it takes the numba kernel
+    on the tensor's own memory (and its state tensors'), and so do the small tensors of its group.
+
+    Both optimizers get the same gradients (the torch model's): in float32 a model's own backward
+    amplifies 1-ulp differences (torch's fused Adam drifts 7.5e-6 from its for-loop over these 12
+    steps), which would test the model's conditioning, not the optimizer.
+    """
+    width = (256, 256, 3)
+    m1, ours, m2, ref = _pair(*case, dtype=torch.float32, width=width)
+    big = m1[0].weight
+    assert big.numel() >= FUSED_MIN_SIZE
+    fused_calls = []
+    real_step = _fused.step
+
+    def spy(spec, params, grads, state, hp):
+        fused_calls.append(params.size)
+        views = [p.detach().numpy() for p in m1.parameters()]
+        assert any(np.shares_memory(params, v) for v in views)  # a view, not a copy
+        real_step(spec, params, grads, state, hp)
+
+    monkeypatch.setattr(_fused, "step", spy)
+    ptrs = {n: p.data_ptr() for n, p in m1.named_parameters()}
+    state_ptrs = None
+    for _ in range(EPOCHS):
+        for x, y in _batches(torch.float32, n_in=width[0]):
+            ref.zero_grad()
+            F.cross_entropy(m2(x), y).backward()
+            for p, q in zip(m1.parameters(), m2.parameters()):
+                p.grad = q.grad.clone()
+            ours.step()
+            ref.step()
+            state_ptrs = state_ptrs or {k: v.data_ptr() for k, v in ours.state[big].items()}
+    # the large weight takes the kernel, and so do the small tensors of its group
+    assert sorted(fused_calls) == sorted([p.numel() for p in m1.parameters()] * (EPOCHS * BATCHES))
+    assert {n: p.data_ptr() for n, p in m1.named_parameters()} == ptrs  # updated in place
+    assert {k: v.data_ptr() for k, v in ours.state[big].items()} == state_ptrs
+    assert all(p.dtype == torch.float32 for p in m1.parameters())
+    # centered RMSprop with weight decay: a few weights have g + wd * p cancelling to ~1e-7 and
+    # sqrt(v - gbar^2) near eps, where torch's single-rounding (FMA) add and our two roundings
+    # give updates 1e-4 apart in float32; every other case holds 1e-5
+    tol = 2e-4 if case == ("rmsprop", {"centered": True, "weight_decay": 0.1}) else 1e-5
+    _assert_close(m1, m2, tol)
+    # the buffers hold that folded gradient itself, so where it cancels they differ a little more
+    _assert_state_close(ours, ref, m1, m2, 10 * tol)
+
+
+def test_which_path(monkeypatch):
+    """The kernel runs for a group with a large tensor (all its contiguous tensors), never for a
+    group of small ones, never with fused=False."""
+    calls = []
+    real_step = _fused.step
+    monkeypatch.setattr(_fused, "step", lambda spec, p, *a: (calls.append(p.size), real_step(spec, p, *a)))
+    m = _model(torch.float32, (256, 256, 3))
+    x, y = _batches(torch.float32, n_in=256)[0]
+    for fused, expected in ((None, [256, 65536]), (False, [])):
+        calls.clear()
+        opt = ot.Adam([{"params": m[0].parameters()}, {"params": m[2].parameters()}], fused=fused)
+        F.cross_entropy(m(x), y).backward()
+        opt.step()
+        assert sorted(calls) == expected
+
+
+def test_fused_flag():
+    m1, ours, m2, ref = _pair("adam", {"learning_rate": 0.01}, fused=True)  # forced on small tensors
+    _train(m1, ours, _batches())
+    _train(m2, ref, _batches())
+    _assert_close(m1, m2, 1e-12)
+    p = torch.nn.Parameter(torch.ones(4, dtype=torch.bfloat16))
+    p.grad = torch.ones_like(p)
+    with pytest.raises(ValueError, match="fused=True needs contiguous CPU float32/float64"):
+        ot.Adam([p], fused=True).step()
+    with pytest.raises(TypeError, match="fused must be"):
+        ot.Adam([p], fused="yes")
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float16, 2e-3), (torch.bfloat16, 2e-2)], ids=["f16", "bf16"])
+def test_other_dtypes_and_layouts(dtype, tol):
+    """float16 runs in place through NumPy; bfloat16 (no NumPy type) is copied out and back;
+    a non-contiguous (transposed) float64 parameter is updated in place through a strided view."""
+    torch.manual_seed(0)
+    base = torch.randn(4, 5, dtype=torch.float64)
+    ps = [torch.nn.Parameter(base.clone().to(dtype)), torch.nn.Parameter(base.clone().t())]
+    qs = [torch.nn.Parameter(p.detach().clone()) for p in ps]
+    assert not ps[1].is_contiguous()
+    ptrs = [p.data_ptr() for p in ps]
+    ours, ref = ot.Adam(ps, learning_rate=0.01), torch.optim.Adam(qs, lr=0.01, foreach=False)
+    for t in range(5):
+        for p, q in zip(ps, qs):
+            p.grad = torch.sin(p.detach() * (t + 1))
+            q.grad = p.grad.clone()
+        ours.step()
+        ref.step()
+    assert [p.data_ptr() for p in ps] == ptrs and ps[0].dtype == dtype and ours.state[ps[0]]["exp_avg"].dtype == dtype
+    assert _max_rel(ps[0], qs[0]) <= tol
+    assert _max_rel(ps[1], qs[1]) <= 1e-12
+
+
+def test_unsupported_parameters():
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.complex64))
+    p.grad = torch.ones_like(p)
+    with pytest.raises(TypeError, match="real floating point"):
+        ot.SGD([p]).step()
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    emb(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(RuntimeError, match="sparse"):
+        ot.SGD(emb.parameters()).step()
+
+
+def test_steps_bump_autograd_version():
+    """Writes through NumPy count as in-place ops: a graph holding the old value refuses to run."""
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    loss = (p * p).sum()
+    p.grad = torch.ones_like(p)
+    ot.SGD([p]).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+# ---------------------------------------------------------------- torch.optim features
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_state_dict_round_trip_is_bitwise(case):
+    """Save after epoch 1 (through torch.save), load into a fresh optimizer, continue: the same
+    bits as uninterrupted training."""
+    name, hp = case
+    cls = ot.optimizer_class(name)
+    batches = _batches()
+    m1, m2 = _model(), _model()
+    opt1 = cls(m1.parameters(), **hp)
+    _train(m1, opt1, batches)
+    opt2 = cls(m2.parameters(), **hp)
+    _train(m2, opt2, batches, epochs=1)
+    buf = io.BytesIO()
+    torch.save(opt2.state_dict(), buf)
+    buf.seek(0)
+    fresh = cls(m2.parameters())  # default hyperparameters: the loaded groups bring the real ones
+    fresh.load_state_dict(torch.load(buf))
+    assert fresh.param_groups[0]["learning_rate"] == opt2.param_groups[0]["learning_rate"]
+    _train(m2, fresh, batches, epochs=1)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p, q)
+        assert set(opt1.state[p]) == set(fresh.state[q])
+        assert all(torch.equal(opt1.state[p][k], fresh.state[q][k]) for k in opt1.state[p])
+
+
+def test_fused_state_dict_round_trip_is_bitwise():
+    width = (256, 256, 3)
+    batches = _batches(torch.float32, n_in=width[0])
+    m1, m2 = _model(torch.float32, width), _model(torch.float32, width)
+    opt1 = ot.NAdam(m1.parameters(), weight_decay=0.01)
+    _train(m1, opt1, batches)
+    opt2 = ot.NAdam(m2.parameters(), weight_decay=0.01)
+    _train(m2, opt2, batches, epochs=1)
+    fresh = ot.NAdam(m2.parameters())
+    fresh.load_state_dict(copy.deepcopy(opt2.state_dict()))
+    _train(m2, fresh, batches, epochs=1)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_loads_a_torch_optim_state_dict(f64_default):
+    """torch.optim.Adam's state_dict (betas, eps, its state names) continues in ours."""
+    batches = _batches()
+    m1, m2 = _model(), _model()
+    ref = torch.optim.Adam(m1.parameters(), lr=0.01, betas=(0.8, 0.99), eps=1e-6, foreach=False)
+    _train(m1, ref, batches, epochs=1)
+    m2.load_state_dict(m1.state_dict())
+    ours = ot.Adam(m2.parameters())
+    ours.load_state_dict(ref.state_dict())
+    assert ours.param_groups[0]["beta1"] == 0.8 and ours.param_groups[0]["epsilon"] == 1e-6
+    _train(m1, ref, batches, epochs=1)
+    _train(m2, ours, batches, epochs=1)
+    _assert_close(m2, m1, 1e-12)
+    # SGD: torch keeps no step, and momentum_buffer=None without momentum
+    for momentum in (0.0, 0.9):
+        ref_sgd = torch.optim.SGD(m1.parameters(), lr=0.1, momentum=momentum, foreach=False)
+        _train(m1, ref_sgd, batches, epochs=1)
+        m2.load_state_dict(m1.state_dict())
+        ours_sgd = ot.SGD(m2.parameters())
+        ours_sgd.load_state_dict(ref_sgd.state_dict())
+        assert ours_sgd.param_groups[0]["learning_rate"] == 0.1
+        _train(m1, ref_sgd, batches, epochs=1)
+        _train(m2, ours_sgd, batches, epochs=1)
+        _assert_close(m2, m1, 1e-12)
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine"])
+@pytest.mark.parametrize("case", [("adam", {"learning_rate": 0.01}), ("momentum", {"nesterov": True}), ("adagrad", {"lr_decay": 0.1})], ids=case_id)
+def test_lr_scheduler_drives_it_as_torch(case, schedule):
+    m1, ours, m2, ref = _pair(*case)
+
+    def make(opt):
+        if schedule == "step":
+            return torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10, eta_min=1e-4)
+
+    s1, s2 = make(ours), make(ref)
+    lrs = []
+    for _ in range(EPOCHS):
+        for x, y in _batches():
+            for m, opt in ((m1, ours), (m2, ref)):
+                opt.zero_grad()
+                F.cross_entropy(m(x), y).backward()
+                opt.step()
+            group = ours.param_groups[0]
+            assert group["learning_rate"] == group["lr"] == ref.param_groups[0]["lr"]  # the lr it stepped with
+            lrs.append(group["lr"])
+            s1.step()
+            s2.step()
+    assert len(set(lrs)) > 3  # the schedule really moved the lr
+    _assert_close(m1, m2, 1e-12)
+
+
+def test_param_groups_with_their_own_learning_rates():
+    m1, m2 = _model(), _model()
+    ours = ot.Adam([{"params": m1[0].parameters(), "learning_rate": 0.05},
+                    {"params": m1[2].parameters(), "lr": 0.002, "beta1": 0.5}], learning_rate=0.01)
+    ref = torch.optim.Adam([{"params": m2[0].parameters(), "lr": 0.05},
+                            {"params": m2[2].parameters(), "lr": 0.002, "betas": (0.5, 0.999)}], lr=0.01, foreach=False)
+    assert [g["lr"] for g in ours.param_groups] == [g["learning_rate"] for g in ours.param_groups] == [0.05, 0.002]
+    batches = _batches()
+    _train(m1, ours, batches)
+    _train(m2, ref, batches)
+    _assert_close(m1, m2, 1e-12)
+    # lr is the source of truth at step time (what schedulers and users write)
+    ours.param_groups[1]["lr"] = 0.0
+    before = m1[2].weight.detach().clone()
+    _train(m1, ours, batches[:1], epochs=1)
+    assert torch.equal(m1[2].weight, before) and ours.param_groups[1]["learning_rate"] == 0.0
+
+
+def test_hyperparameter_errors():
+    w = [torch.nn.Parameter(torch.zeros(2))]
+    with pytest.raises(TypeError, match="optarena calls torch's lr learning_rate"):
+        ot.Adam(w, lr=0.1)
+    with pytest.raises(TypeError, match="beta1 and beta2"):
+        ot.Adam([{"params": w, "betas": (0.9, 0.99)}])
+    with pytest.raises(ValueError, match="lr and learning_rate differ"):
+        ot.Adam([{"params": w, "lr": 0.1, "learning_rate": 0.2}])
+    with pytest.raises(ValueError, match="beta1 must be"):
+        ot.Adam([{"params": w, "beta1": 1.5}])
+    with pytest.raises(ValueError, match="nesterov=True requires"):
+        ot.SGD(w, nesterov=True)
+    with pytest.raises(TypeError, match="unknown hyperparameter 'betas2'"):
+        ot.Adam(w, betas2=0.9)
+    opt = ot.Adam(w)
+    opt.param_groups[0]["lr"] = -1.0
+    w[0].grad = torch.ones(2)
+    with pytest.raises(ValueError, match="param group 0: learning_rate must be"):
+        opt.step()
+
+
+def test_none_grads_are_skipped_as_torch(f64_default):
+    m1, ours, m2, ref = _pair("adam", {"learning_rate": 0.01})
+    frozen1, frozen2 = m1[0].bias, m2[0].bias
+    frozen1.requires_grad_(False)
+    frozen2.requires_grad_(False)
+    batches = _batches()
+    _train(m1, ours, batches, drop=m1[2].bias)
+    _train(m2, ref, batches, drop=m2[2].bias)
+    assert frozen1 not in ours.state and torch.equal(frozen1, _model()[0].bias)
+    assert int(ours.state[m1[2].bias]["step"]) == int(ref.state[m2[2].bias]["step"]) == EPOCHS * BATCHES // 2
+    _assert_close(m1, m2, 1e-12)
+
+
+def test_closure():
+    m1, ours, m2, ref = _pair("rmsprop", {"centered": True})
+    for x, y in _batches():
+        def closure(m=m1, x=x, y=y):
+            ours.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            return loss
+
+        loss = ours.step(closure)
+        assert isinstance(loss, torch.Tensor) and loss.requires_grad
+        ref.zero_grad()
+        F.cross_entropy(m2(x), y).backward()
+        ref.step()
+    _assert_close(m1, m2, 1e-12)
+    assert ours.step() is None
+
+
+def test_optimizer_is_picklable_and_copyable():
+    m = _model()
+    opt = ot.AdamW(m.parameters(), learning_rate=0.01)
+    _train(m, opt, _batches(), epochs=1)
+    clone = copy.deepcopy(opt)
+    assert type(clone) is ot.AdamW and clone.param_groups[0]["learning_rate"] == 0.01
+
+
+# ---------------------------------------------------------------- wrap: article objects in torch
+
+
+def test_wrapped_article_sgd_matches_ours():
+    batches = _batches()
+    m1, m2 = _model(), _model()
+    _train(m1, ot.wrap(ArticleSGD(learning_rate=0.1), m1.parameters()), batches)
+    _train(m2, ot.SGD(m2.parameters(), learning_rate=0.1), batches)
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_wrapped_objects_follow_lr_schedulers():
+    """The groups' lr is written to the object's learning_rate before each update."""
+    batches = _batches()
+    models = [_model() for _ in range(4)]
+    opts = [
+        ot.wrap(ArticleSGDMomentum(learning_rate=0.05, momentum=0.9), models[0].parameters()),
+        ot.SGDMomentum(models[1].parameters(), learning_rate=0.05, momentum=0.9),
+        ot.wrap(oa.Adam(learning_rate=0.01), models[2].parameters()),  # updates the views in place
+        ot.Adam(models[3].parameters(), learning_rate=0.01),
+    ]
+    scheds = [torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5) for o in opts]
+    for _ in range(EPOCHS):
+        for x, y in batches:
+            for m, opt, s in zip(models, opts, scheds):
+                opt.zero_grad()
+                F.cross_entropy(m(x), y).backward()
+                opt.step()
+                s.step()
+    assert opts[0].obj.learning_rate == 0.05 * 0.5 ** ((EPOCHS * BATCHES - 1) // 4)
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        assert _max_rel(p, q) <= 1e-12
+    for p, q in zip(models[2].parameters(), models[3].parameters()):
+        assert torch.equal(p, q)
+
+
+def test_wrap_checks():
+    w = [torch.nn.Parameter(torch.zeros(2))]
+    with pytest.raises(TypeError, match="no update"):
+        ot.wrap(object(), w)
+
+    class Bad:
+        def update(self, params, gradients):
+            return params[:0]
+
+    w[0].grad = torch.ones(2)
+    with pytest.raises(ValueError, match="returned 0 values for 1"):
+        ot.wrap(Bad(), w).step()
+
+    class InPlace:  # no learning_rate attribute, returns None, modifies the arrays
+        def update(self, params, gradients):
+            for p, g in zip(params, gradients):
+                p -= 0.5 * g
+
+    ot.wrap(InPlace(), w).step()
+    assert w[0].tolist() == [-0.5, -0.5]
+
+
+# ---------------------------------------------------------------- racer: torch optimizers in the arena
+
+
+@pytest.mark.parametrize("torch_opt,kwargs,ours", [
+    ("Adam", {"lr": 0.01}, "adam(learning_rate=0.01)"),
+    ("SGD", {"lr": 5e-4, "momentum": 0.9}, "momentum(learning_rate=0.0005)"),
+    ("RMSprop", {"lr": 0.01}, "rmsprop(learning_rate=0.01)"),
+])
+def test_torch_racer_follows_our_path(torch_opt, kwargs, ours):
+    r = ot.racer(getattr(torch.optim, torch_opt), **kwargs)
+    res = race("rosenbrock", [r, ours], starts=[(-1.2, 1.0), (-1.5, 2.0)], steps=200)
+    assert res.labels[0] == f"torch.{torch_opt}"
+    assert r.optimizer is None  # each run stepped its own deep copy
+    np.testing.assert_allclose(res.positions[0], res.positions[1], rtol=1e-12, atol=1e-14)
+    assert np.all(np.isfinite(res.positions[0]))
+
+
+def test_racer_copies_and_errors():
+    r = ot.racer(torch.optim.Adam, lr=0.1)
+    r.update([1.0, 2.0], [1.0, -1.0])
+    twin = copy.deepcopy(r)
+    assert twin.update([1.0, 2.0], [1.0, -1.0]).tolist() == r.update([1.0, 2.0], [1.0, -1.0]).tolist()
+    assert int(twin.optimizer.state[twin.param]["step"]) == 2
+    assert "lr=0.1" in repr(r) and type(r).__name__ == "torch.Adam"
+    with pytest.raises(TypeError, match="torch.optim.Optimizer subclass"):
+        ot.racer(oa.Adam)
+
+
+# ---------------------------------------------------------------- packaging and the benchmark
+
+
+def test_clear_import_error_without_torch():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "try:\n    import optarena.torch\nexcept ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "optarena.torch needs PyTorch: pip install 'optarena[torch]'"
+
+
+def test_bench_torch_runs():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_torch.py"), "--size", "100000", "--epochs", "2",
+         "--rounds", "2", "--samples", "200"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    for row in ("| optarena.torch.Adam |", "| torch Adam (foreach) |", "| torch Adam fused=True |"):
+        assert out.stdout.count(row) == 2, row
