@@ -164,6 +164,92 @@ def _add_race_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="replay a race from its JSON (options given here override it)")
 
 
+def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from .nn import train_race
+
+    racers = args.optimizer or DEFAULT_RACERS
+    total = len(racers) * args.seeds * args.epochs
+    console = Console(file=out, highlight=False)
+    fmt = args.format or ("json" if args.output and args.output.endswith(".json") else
+                          "csv" if args.output and args.output.endswith(".csv") else "table")
+    live = fmt == "table" and not args.quiet
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, disable=not live) as progress:
+        task = progress.add_task("training", total=total)
+
+        def on_epoch(i: int, seed: int, epoch: int, m: dict[str, float]) -> None:
+            progress.update(task, advance=1, description=(
+                f"racer {i + 1}/{len(racers)} seed {seed} epoch {epoch}: val loss {m['val_loss']:.4f}, "
+                f"accuracy {m['val_accuracy']:.3f}"))
+
+        result = train_race(args.dataset, args.model, racers, epochs=args.epochs, seeds=args.seeds,
+                             batch_size=args.batch_size, on_epoch=on_epoch)
+    if fmt == "table":
+        t = Table(title=f"{args.model} on {args.dataset}: {args.epochs} epochs, median of {args.seeds} seed(s)")
+        for col in ("racer", "train loss", "val loss", "val accuracy", "s / epoch", "state bytes / param"):
+            t.add_column(col, justify="left" if col == "racer" else "right")
+        for row in result.summary():
+            t.add_row(row["racer"], f"{row['final_train_loss']:.4f}", f"{row['final_val_loss']:.4f}",
+                      f"{row['final_val_accuracy']:.3f}", f"{row['seconds_per_epoch']:.3f}",
+                      f"{row['state_bytes_per_param']:g}")
+        console.print(t)
+        if args.output:
+            Path(args.output).write_text(result.to_json())
+    else:
+        text = result.to_json() if fmt == "json" else result.to_csv()
+        if args.output:
+            Path(args.output).write_text(text)
+        else:
+            out.write(text if text.endswith("\n") else text + "\n")
+    if args.plot:
+        result.plot(args.plot)
+    return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from .nn.table import measure
+
+    command = "optarena table " + " ".join(_shell_quote(a) for a in (args.argv or []))
+    table = measure(args.optimizer or DEFAULT_RACERS, digits=not args.no_digits, seeds=args.seeds,
+                    epochs=args.epochs, steps=args.steps, command=command.strip())
+    text = table.to_json() if args.format == "json" else table.markdown()
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+def _shell_quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+def _cmd_code(args: argparse.Namespace) -> int:
+    from .arena.spec_text import parse_call
+    from .codegen import format_snippet, generate
+
+    name, hp = parse_call(args.name)
+    hp.update(dict(_kv(item) for item in args.hp or []))
+    if args.learning_rate is not None:
+        hp["learning_rate"] = args.learning_rate
+    print(format_snippet(generate(name, hp, args.framework)))
+    return 0
+
+
+def _kv(item: str) -> tuple[str, Any]:
+    from .arena.spec_text import parse_call
+
+    if "=" not in item:
+        raise UsageError(f"--hp takes NAME=VALUE, got {item!r}")
+    _, parsed = parse_call(f"x({item})")
+    return next(iter(parsed.items()))
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .arena import race
     from .export import export_from_args
@@ -205,6 +291,49 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_arguments(p)
     p.set_defaults(func=_cmd_export)
 
+    p = sub.add_parser(
+        "train", help="a training race: the same network, weights and batches for every optimizer",
+        description="Train the same network from the same initial weights on the same batches with each "
+                    "optimizer; report per-epoch loss and accuracy, wall time and optimizer-state memory.",
+    )
+    p.add_argument("--dataset", default="digits", help="digits (default), breast_cancer, wine, iris, moons, spirals")
+    p.add_argument("--model", default="mlp", help="logreg, mlp (default) or cnn (digits only)")
+    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable, as in optarena race (default: sgd, momentum, adam)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=1, help="repeat with seeds 0..K-1 (initial weights, batch order); medians are reported")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--format", choices=["table", "json", "csv"])
+    p.add_argument("--output", metavar="FILE", help="write json/csv here (with --format table: the json)")
+    p.add_argument("--plot", metavar="FILE.png", help="write loss and accuracy curves")
+    p.add_argument("--quiet", action="store_true", help="no live progress")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "table", help="the article's comparison table, measured",
+        description="Regenerate the article's comparison table from measurements: state bytes per parameter, "
+                    "steps to a target on a suite of landscapes (lr tuned per landscape by final loss), epochs to a "
+                    "target on digits, learning-rate sensitivity, hyperparameters, time per step.",
+    )
+    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable (default: sgd, momentum, adam)")
+    p.add_argument("--steps", type=int, default=1000, help="step budget on each landscape (default 1000)")
+    p.add_argument("--seeds", type=int, default=2, help="digits: seeds to take the median over (default 2)")
+    p.add_argument("--epochs", type=int, default=15, help="digits: epoch budget (default 15)")
+    p.add_argument("--no-digits", action="store_true", help="skip the digits column (no torch needed)")
+    p.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    p.add_argument("--output", metavar="FILE")
+    p.set_defaults(func=_cmd_table)
+
+    p = sub.add_parser(
+        "code", help="the same optimizer in PyTorch, Keras or optax",
+        description="Print code that builds the optimizer in another framework with the same numbers, and notes "
+                    "(with measured sizes) where that framework cannot match them.",
+    )
+    p.add_argument("name", metavar="NAME", help="a registered optimizer, optionally with settings: 'adam(beta1=0.8)'")
+    p.add_argument("--framework", default="torch", help="torch (default), keras or optax")
+    p.add_argument("--learning-rate", type=float, help="shorthand for --hp learning_rate=X")
+    p.add_argument("--hp", action="append", metavar="NAME=VALUE", help="repeatable hyperparameter, e.g. --hp amsgrad=true")
+    p.set_defaults(func=_cmd_code)
+
     p = sub.add_parser("serve", help="the interactive web arena in your browser",
                        description="Serve the web arena (FastAPI + uvicorn). Binds 127.0.0.1 unless told otherwise.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -230,7 +359,9 @@ def _join_negative_points(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(_join_negative_points(list(sys.argv[1:] if argv is None else argv)))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_join_negative_points(argv))
+    args.argv = argv[1:]  # for commands that print how they were made
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

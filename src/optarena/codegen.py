@@ -1,0 +1,343 @@
+"""``optarena code``: the same optimizer as a PyTorch, Keras or optax snippet.
+
+    from optarena.codegen import generate, format_snippet
+    print(format_snippet(generate("adam", {"learning_rate": 0.01}, "optax")))
+
+The snippet contract (the tests execute every snippet under it): the code imports what it
+uses and has exactly one free name, ``params``, which the caller provides:
+
+- torch: an iterable of tensors (``model.parameters()``); the code defines ``optimizer``.
+- optax: a pytree of arrays; the code defines ``optimizer`` (a GradientTransformation) and
+  ``opt_state = optimizer.init(params)``.
+- keras: a list of ``keras.Variable``; the code defines ``optimizer``.
+
+A training step is shown in comments. ``Snippet.notes`` say where a framework cannot reproduce
+optarena's numbers (each with the measured size of the gap and its conditions: Rosenbrock from
+(-1.2, 1), 100 steps, float64) or needs a change on the loss side (Keras has no ``maximize``
+and no L2 ``weight_decay``). ``Snippet.exact`` is True when the snippet, with those loss-side
+changes, gives optarena's numbers up to rounding (float64 needs ``jax_enable_x64`` for optax and
+``keras.config.set_floatx("float64")`` for Keras, which keeps its learning rate in floatx).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .optim import registry
+
+FRAMEWORKS = ("torch", "keras", "optax")
+
+#: Where the measured gaps in the notes come from.
+MEASURE_LANDSCAPE, MEASURE_START, MEASURE_STEPS = "rosenbrock", (-1.2, 1.0), 100
+
+_ALWAYS = object()  # a framework default that never matches: the value is always written out
+HP = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """Runnable code that builds the optimizer, and where it departs from optarena's numbers."""
+
+    code: str
+    notes: list[str] = field(default_factory=list)
+    framework: str = "torch"
+    optimizer: str = ""
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A measured difference between a framework's closest optimizer and optarena's rule."""
+
+    framework: str
+    optimizers: tuple[str, ...]
+    why: str
+    measured_with: Mapping[str, Any]  # hyperparameters of the measurement (on optimizers[0])
+    max_abs: float  # max |position difference| over the measurement's trajectory
+    applies: Callable[[HP], bool] = lambda hp: True
+
+    def note(self) -> str:
+        call = _call_text(self.optimizers[0], self.measured_with)
+        x, y = MEASURE_START
+        return (f"{self.why}; measured: max |position difference| {self.max_abs:.1e} after {MEASURE_STEPS} "
+                f"steps of {call} on {MEASURE_LANDSCAPE.title()} from ({x:g}, {y:g}), float64")
+
+
+def _damped(hp: HP) -> bool:
+    return hp.get("momentum", 0.0) > 0 and hp.get("dampening", 0.0) > 0
+
+
+_DAMPENING = ("has no dampening: the snippet scales g by (1 - dampening), which differs from torch "
+              "only in the first step (torch does not dampen g_1)")
+
+#: Measured once with tests/test_codegen.py (``measure``); the test re-measures each figure.
+GAPS: tuple[Gap, ...] = (
+    Gap("optax", ("momentum", "sgd"), "optax " + _DAMPENING,
+        {"learning_rate": 1e-4, "momentum": 0.9, "dampening": 0.3}, 1.7e-2, _damped),
+    Gap("optax", ("adam", "adamw"), "optax's AMSGrad takes the max of the bias-corrected v, "
+        "torch's the max of the raw v", {"amsgrad": True}, 1.1e-2, lambda hp: hp["amsgrad"]),
+    Gap("optax", ("nadam",), "optax.nadam is plain Nesterov-Adam, without torch's momentum_decay "
+        "schedule mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay))", {}, 9.9e-3),
+    Gap("optax", ("radam",), "optax.radam adds eps to sqrt(v_hat), torch to sqrt(v) "
+        "(eps / sqrt(1 - beta2^t) on sqrt(v_hat))", {}, 1.1e-11),
+    Gap("optax", ("adagrad",), "optax.adagrad puts eps inside the square root: g / sqrt(sum + eps) "
+        "instead of g / (sqrt(sum) + eps), negligible at the default eps=1e-10, growing with eps",
+        {"epsilon": 1e-3}, 4.1e-7),
+    Gap("keras", ("momentum", "sgd"), "keras " + _DAMPENING + " (folded into the learning rate)",
+        {"learning_rate": 1e-4, "momentum": 0.9, "dampening": 0.3}, 1.7e-2, _damped),
+    Gap("keras", ("adam", "adamw"), "keras adds epsilon to sqrt(v) before bias correction "
+        "(torch: to sqrt(v / (1 - beta2^t)))", {}, 4.9e-11),
+    Gap("keras", ("nadam",), "keras's Nadam uses the schedule 0.96^t, i.e. torch's NAdam with "
+        "momentum_decay=1", {}, 3.1e-3, lambda hp: hp["momentum_decay"] != 1.0),
+    Gap("keras", ("radam",), "keras has no RAdam: the snippet uses Adam (no rectification; "
+        "keras's epsilon placement)", {}, 3.0e-1),
+    Gap("keras", ("rmsprop",), "keras puts epsilon inside the square root: sqrt(v + eps)",
+        {}, 1.5e-10, lambda hp: not hp["centered"]),
+    Gap("keras", ("rmsprop",), "keras puts epsilon inside the square root: sqrt(v - gbar^2 + eps)",
+        {"centered": True}, 1.6e-10, lambda hp: hp["centered"]),
+    Gap("keras", ("adagrad",), "keras puts epsilon inside the square root: sqrt(sum + eps), negligible "
+        "at the default epsilon=1e-10, growing with epsilon", {"epsilon": 1e-3}, 4.1e-7),
+    Gap("keras", ("adamax",), "keras adds epsilon after the max: max(beta2 u, |g|) + eps "
+        "(torch: max(beta2 u, |g| + eps)), negligible at the default epsilon=1e-8, growing with epsilon",
+        {"epsilon": 1e-3}, 3.8e-8),
+)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt(x) for x in v) + ")"
+    return repr(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def _args(kw: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items())
+
+
+def _call_text(name: str, hp: Mapping[str, Any]) -> str:
+    return f"{name}({_args(hp)})" if hp else name
+
+
+def _pick(hp: HP, rename: Mapping[str, str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Framework keyword arguments: every mapped value that differs from the framework's default."""
+    out: dict[str, Any] = {}
+    for ours, theirs in rename.items():
+        if ours in hp and theirs in defaults and (defaults[theirs] is _ALWAYS or hp[ours] != defaults[theirs]):
+            out[theirs] = hp[ours]
+    return {k: out[k] for k in defaults if k in out}  # the framework's argument order
+
+
+def _non_default(name: str, hp: HP) -> dict[str, Any]:
+    spec = registry.get(name)
+    return {k: v for k, v in hp.items() if v != spec.defaults[k]}
+
+
+def _decoupled(name: str, hp: HP) -> bool:
+    return name in ("adamw", "lion") or bool(hp.get("decoupled_weight_decay", False))
+
+
+# --- torch ------------------------------------------------------------------------------------
+_BETAS, _BASE = {"betas": (0.9, 0.999)}, {"weight_decay": 0.0, "maximize": False}
+_ADAMS = {"lr": 1e-3, **_BETAS, "eps": 1e-8}
+#: torch.optim 2.13 class and constructor defaults; torch's rules are optarena's rules.
+_TORCH: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("SGD", {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, **_BASE, "nesterov": False}),
+    "momentum": ("SGD", {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, **_BASE, "nesterov": False}),
+    "adam": ("Adam", {**_ADAMS, **_BASE, "amsgrad": False}),
+    "adamw": ("AdamW", {**_ADAMS, "weight_decay": _ALWAYS, "amsgrad": False, "maximize": False}),
+    "nadam": ("NAdam", {**_ADAMS, "lr": 2e-3, **_BASE, "momentum_decay": 4e-3, "decoupled_weight_decay": False}),
+    "radam": ("RAdam", {**_ADAMS, **_BASE, "decoupled_weight_decay": False}),
+    "rmsprop": ("RMSprop", {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, **_BASE, "momentum": 0.0, "centered": False}),
+    "adagrad": ("Adagrad", {"lr": 1e-2, "lr_decay": 0.0, **_BASE, "initial_accumulator_value": 0.0, "eps": 1e-10}),
+    "adadelta": ("Adadelta", {"lr": 1.0, "rho": 0.9, "eps": 1e-6, **_BASE}),
+    "adamax": ("Adamax", {**_ADAMS, "lr": 2e-3, **_BASE}),
+    "lion": ("Lion", {"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": _ALWAYS, "maximize": False}),
+}
+_TORCH_LION = '''
+class Lion(torch.optim.Optimizer):
+    """Lion as optax has it: d = sign((1-b1) g + b1 m); m = b2 m + (1-b2) g; p = p (1 - lr wd) - lr d."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=1e-3, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None if closure is None else torch.enable_grad()(closure)()
+        for group in self.param_groups:
+            lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = -p.grad if group["maximize"] else p.grad
+                m = self.state[p].setdefault("exp_avg", torch.zeros_like(p))
+                p.mul_(1 - lr * wd).add_(torch.sign((1 - b1) * g + b1 * m), alpha=-lr)
+                m.mul_(b2).add_(g, alpha=1 - b2)
+        return loss
+'''
+
+
+#: torch keeps NAdam's mu_product in the default dtype; the figure is re-measured by the tests.
+NADAM_DTYPE_NOTE = ("torch keeps NAdam's mu_product in the default dtype: with float64 params and the default "
+                    "float32 the trajectory drifts (max |position difference| 3.1e-11 after 100 steps of nadam on "
+                    "Rosenbrock from (-1.2, 1)); call torch.set_default_dtype(torch.float64) to match to rounding")
+
+
+def _torch(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
+    cls, defaults = _TORCH[name]
+    hp = {**hp, "betas": (hp["beta1"], hp["beta2"])} if "beta1" in hp else hp
+    rename = {"learning_rate": "lr", "epsilon": "eps", **{k: k for k in defaults if k not in ("lr", "eps")}}
+    kw = {"lr": hp["learning_rate"], **_pick(hp, rename, defaults)}
+    if name == "lion":
+        return ["import torch", _TORCH_LION.rstrip()], [f"optimizer = Lion(params, {_args(kw)})"], [
+            "torch.optim 2.13 has no Lion: the snippet defines one with optax's rule "
+            "(or use optax.lion / keras.optimizers.Lion)"]
+    notes = [NADAM_DTYPE_NOTE] if name == "nadam" else []
+    return ["import torch"], [f"optimizer = torch.optim.{cls}(params, {_args(kw)})"], notes
+
+
+# --- optax ------------------------------------------------------------------------------------
+_OPTAX_RENAME = {"learning_rate": "learning_rate", "beta1": "b1", "beta2": "b2", "epsilon": "eps",
+                 "alpha": "decay", "momentum": "momentum", "nesterov": "nesterov", "centered": "centered",
+                 "initial_accumulator_value": "initial_accumulator_value", "rho": "rho"}
+_OB = {"b1": 0.9, "b2": 0.999, "eps": 1e-8}
+#: optax function and its defaults (momentum 0.0 stands for optax's None).
+_OPTAX: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("sgd", {"learning_rate": _ALWAYS, "momentum": 0.0, "nesterov": False}),
+    "momentum": ("sgd", {"learning_rate": _ALWAYS, "momentum": 0.0, "nesterov": False}),
+    "adam": ("adam", {"learning_rate": _ALWAYS, **_OB}),
+    "adamw": ("adamw", {"learning_rate": _ALWAYS, **_OB}),
+    "nadam": ("nadam", {"learning_rate": _ALWAYS, **_OB}),
+    "radam": ("radam", {"learning_rate": _ALWAYS, **_OB}),
+    "rmsprop": ("rmsprop", {"learning_rate": _ALWAYS, "decay": 0.9, "eps": 1e-8, "centered": False, "momentum": 0.0}),
+    "adagrad": ("adagrad", {"learning_rate": _ALWAYS, "initial_accumulator_value": 0.1, "eps": 1e-7}),
+    "adadelta": ("adadelta", {"learning_rate": _ALWAYS, "rho": 0.9, "eps": 1e-6}),
+    "adamax": ("adamax", {"learning_rate": _ALWAYS, **_OB}),
+    "lion": ("lion", {"learning_rate": _ALWAYS, "b1": 0.9, "b2": 0.99}),
+}
+
+
+def _optax(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
+    fn, defaults = _OPTAX[name]
+    kw = _pick(hp, _OPTAX_RENAME, defaults)
+    lr, wd = hp["learning_rate"], hp.get("weight_decay", 0.0)
+    pre: list[str] = []
+    notes: list[str] = []
+    if hp.get("maximize"):
+        pre.append("optax.scale(-1.0),  # maximize: ascend")
+    if wd and not _decoupled(name, hp) and name != "adadelta":
+        pre.append(f"optax.add_decayed_weights({_fmt(wd)}),  # torch's L2 weight_decay: g + wd * p")
+    if _damped(hp):
+        pre.append(f"optax.scale(1 - {_fmt(hp['dampening'])}),  # dampening")
+    if name == "rmsprop":
+        kw["eps_in_sqrt"] = False
+        if hp["momentum"] > 0:
+            notes.append("optax applies the learning rate before the momentum trace: the same numbers at a constant "
+                         "learning rate only")
+    if name == "adagrad" and hp["lr_decay"]:
+        kw["learning_rate"] = f"lambda count: {_fmt(lr)} / (1 + count * {_fmt(hp['lr_decay'])})"
+    if name in ("adamw", "lion") or (name == "nadam" and hp["decoupled_weight_decay"]) or (name == "adadelta" and wd):
+        kw["weight_decay"] = wd
+        fn = "nadamw" if name == "nadam" else fn
+    core = [f"optax.{fn}({_args(kw)})"]
+    moments = {k: v for k, v in kw.items() if k in ("b1", "b2", "eps")}  # for the scale_by_* forms
+    if name in ("adam", "adamw") and hp["amsgrad"]:
+        core = [f"optax.amsgrad({_args(kw)})"]
+        if name == "adamw":
+            core = [f"optax.scale_by_amsgrad({_args(moments)})", f"optax.add_decayed_weights({_fmt(wd)})",
+                    f"optax.scale_by_learning_rate({_fmt(lr)})"]
+    if name == "radam" and hp["decoupled_weight_decay"] and wd:
+        core = [f"optax.scale_by_radam({_args(moments)})", f"optax.add_decayed_weights({_fmt(wd)})",
+                f"optax.scale_by_learning_rate({_fmt(lr)})"]
+    steps = pre + [c + "," for c in core]
+    if len(steps) == 1:
+        build = [f"optimizer = {core[0]}"]
+    else:
+        build = ["optimizer = optax.chain("] + [f"    {s}" for s in steps] + [")"]
+    return ["import optax"], build + ["opt_state = optimizer.init(params)"], notes
+
+
+# --- keras ------------------------------------------------------------------------------------
+_KERAS_RENAME = {"learning_rate": "learning_rate", "beta1": "beta_1", "beta2": "beta_2", "epsilon": "epsilon",
+                 "alpha": "rho", "rho": "rho", "momentum": "momentum", "nesterov": "nesterov",
+                 "centered": "centered", "amsgrad": "amsgrad",
+                 "initial_accumulator_value": "initial_accumulator_value"}
+_KB = {"learning_rate": _ALWAYS, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
+#: keras.optimizers class and keras 3 defaults; weight_decay is added when decoupled.
+_KERAS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("SGD", {"learning_rate": _ALWAYS, "momentum": 0.0, "nesterov": False}),
+    "momentum": ("SGD", {"learning_rate": _ALWAYS, "momentum": 0.0, "nesterov": False}),
+    "adam": ("Adam", {**_KB, "amsgrad": False}),
+    "adamw": ("AdamW", {**_KB, "amsgrad": False}),
+    "nadam": ("Nadam", _KB),
+    "radam": ("Adam", _KB),
+    "rmsprop": ("RMSprop", {"learning_rate": _ALWAYS, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False}),
+    "adagrad": ("Adagrad", {"learning_rate": _ALWAYS, "initial_accumulator_value": 0.1, "epsilon": 1e-7}),
+    "adadelta": ("Adadelta", {"learning_rate": 1e-3, "rho": 0.95, "epsilon": 1e-7}),
+    "adamax": ("Adamax", _KB),
+    "lion": ("Lion", {"learning_rate": _ALWAYS, "beta_1": 0.9, "beta_2": 0.99}),
+}
+
+
+def _keras(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
+    cls, defaults = _KERAS[name]
+    kw = _pick(hp, _KERAS_RENAME, defaults)
+    notes: list[str] = []
+    wd = hp.get("weight_decay", 0.0)
+    if _decoupled(name, hp) and (wd or name in ("adamw", "lion")):
+        kw["weight_decay"] = wd
+    elif wd:
+        notes.append(f"keras's weight_decay is always decoupled; torch's L2 weight_decay={_fmt(wd)} is a loss "
+                     f"term: add 0.5 * {_fmt(wd)} * sum(p**2) to the loss (or keras.regularizers.L2({_fmt(wd / 2)}))")
+    if hp.get("maximize"):
+        notes.append("keras optimizers only minimise: minimise -objective to get maximize=True")
+    if _damped(hp):
+        kw["learning_rate"] = f"{_fmt(hp['learning_rate'])} * (1 - {_fmt(hp['dampening'])})"
+    if name in ("sgd", "momentum", "rmsprop") and hp["momentum"] > 0:
+        notes.append("keras keeps the learning rate inside the momentum buffer: the same numbers at a constant "
+                     "learning rate only")
+    if name == "adagrad" and hp["lr_decay"]:
+        kw["learning_rate"] = (f"keras.optimizers.schedules.InverseTimeDecay({_fmt(hp['learning_rate'])}, "
+                               f"decay_steps=1, decay_rate={_fmt(hp['lr_decay'])})")
+    return ["import keras"], [f"optimizer = keras.optimizers.{cls}({_args(kw)})"], notes
+
+
+_USAGE = {
+    "torch": ["# params: the tensors to train, e.g. params = model.parameters()"],
+    "optax": ["# params: a pytree of arrays (jax.config.update('jax_enable_x64', True) for float64)"],
+    "keras": ["# params: a list of keras.Variable, e.g. params = model.trainable_variables"],
+}
+_STEP = {
+    "torch": ["# optimizer.zero_grad(); loss_fn(params).backward()",
+              "# optimizer.step()"],
+    "optax": ["# updates, opt_state = optimizer.update(jax.grad(loss_fn)(params), opt_state, params)",
+              "# params = optax.apply_updates(params, updates)"],
+    "keras": ["# grads = <gradients of the loss with respect to params>",
+              "# optimizer.apply(grads, params)"],
+}
+_BUILDERS = {"torch": _torch, "optax": _optax, "keras": _keras}
+_TITLE = {"torch": "PyTorch", "optax": "optax", "keras": "Keras"}
+
+
+def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framework: str = "torch") -> Snippet:
+    """The snippet that builds optimizer ``name`` with ``hyperparameters`` in ``framework``.
+
+    Hyperparameters are validated by the registry (unknown names, bad values raise its errors).
+    """
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}; allowed: {', '.join(FRAMEWORKS)}")
+    spec = registry.get(name)
+    hp = spec.validate(hyperparameters)
+    batched = sorted(k for k, v in hp.items() if not isinstance(v, (bool, float)))
+    if batched:
+        raise ValueError(f"{spec.title}: code needs one value per hyperparameter, got an array for {batched[0]!r}")
+    imports, build, notes = _BUILDERS[framework](spec.name, hp)
+    gaps = [g for g in GAPS if g.framework == framework and spec.name in g.optimizers and g.applies(hp)]
+    notes = [g.note() for g in gaps] + notes
+    header = f"# optarena's {_call_text(spec.name, _non_default(spec.name, hp))} in {_TITLE[framework]}"
+    code = "\n".join([header, *imports, "", *_USAGE[framework], *build, *_STEP[framework]]) + "\n"
+    return Snippet(code, notes, framework, spec.name, not gaps)
+
+
+def format_snippet(snippet: Snippet) -> str:
+    """The code followed by one ``# note: ...`` line per note (for the CLI)."""
+    return snippet.code + "".join(f"# note: {n}\n" for n in snippet.notes)

@@ -1,0 +1,67 @@
+"""The measured comparison table: each column checked against a direct computation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import optarena as oa
+from optarena import landscapes
+from optarena.nn import table
+
+
+@pytest.fixture(scope="module")
+def measured():
+    return table.measure(["sgd", "momentum", "adam", "adam(amsgrad=true)"], digits=False, steps=300, command="test")
+
+
+def test_state_bytes_and_hyperparameter_counts(measured):
+    assert [r["state_bytes_per_param"] for r in measured.rows] == [0, 4, 8, 12]
+    assert [r["hyperparameters"] for r in measured.rows] == [6, 6, 7, 7]
+
+
+def test_steps_to_target_match_a_direct_loop(measured):
+    ls = landscapes.get("rosenbrock")
+    for row in measured.rows[:3]:
+        info = row["landscapes"]["rosenbrock"]
+        opt = oa.optimizer_class(row["optimizer"])(learning_rate=info["best_learning_rate"])
+        p = np.array(ls.default_start)
+        hit = 0 if ls.f(*p) - ls.min_value <= table.TARGET else None
+        for t in range(1, 301):
+            if hit is not None:
+                break
+            opt.update(p, ls.gradient(p))
+            if ls.f(*p) - ls.min_value <= table.TARGET:
+                hit = t
+        assert info["steps_to_target"] == hit
+
+
+def test_best_learning_rate_minimises_final_loss(measured):
+    info = measured.rows[0]["landscapes"]["quadratic"]
+    # SGD on x^2 + y^2 contracts by |1 - 2 lr| per step: the grid rate closest to 0.5 wins
+    closest = table.LRS[np.argmin(np.abs(1 - 2 * table.LRS))]
+    assert info["best_learning_rate"] == pytest.approx(closest)
+
+
+def test_decades_within_2x():
+    final = np.full(len(table.LRS), 10.0)
+    final[10:16] = [1.9, 1.0, 1.5, 2.0, 2.1, 3.0]
+    expected = np.log10(table.LRS[13] / table.LRS[10])
+    assert table._decades_within_2x(final) == pytest.approx(expected)
+
+
+def test_markdown_and_json_carry_command_and_versions(measured):
+    md = measured.markdown()
+    assert md.startswith("| optimizer | state bytes / param |") and "Made by `test` with optarena" in md
+    data = json.loads(measured.to_json())
+    assert data["format"] == "optarena.table/1" and len(data["rows"]) == 4
+
+
+def test_digits_column():
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    t = table.measure(["adam(learning_rate=0.01)"], digits=True, seeds=1, epochs=3, digits_target=2.5, steps=50)
+    assert t.rows[0]["epochs_to_target_digits"] in (0, 1, 2, 3)
+    assert len(t.rows[0]["digits_val_loss_per_epoch"]) == 4
