@@ -182,6 +182,8 @@ def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         task = progress.add_task("training", total=total)
 
         def on_epoch(i: int, seed: int, epoch: int, m: dict[str, float]) -> None:
+            if epoch == 0:  # the untrained network's numbers: nothing trained yet
+                return
             progress.update(task, advance=1, description=(
                 f"racer {i + 1}/{len(racers)} seed {seed} epoch {epoch}: val loss {m['val_loss']:.4f}, "
                 f"accuracy {m['val_accuracy']:.3f}"))

@@ -106,3 +106,42 @@ def test_openapi_documents_the_limits(client):
     spec = client.get("/openapi.json").json()
     race_in = spec["components"]["schemas"]["RaceIn"]["properties"]
     assert race_in["steps"]["maximum"] == 5000 and race_in["racers"]["maxItems"] == 12
+
+
+def test_training_streams_epochs_then_done(client):
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    import json as _json
+
+    events = []
+    with client.stream("POST", "/api/train", json={"dataset": "iris", "model": "logreg", "epochs": 2,
+                                                   "racers": [{"optimizer": "sgd"}, {"optimizer": "adam"}]}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(_json.loads(line[6:]))
+    assert events[0]["type"] == "start" and events[0]["labels"] == ["SGD", "Adam"]
+    epochs = [(e["racer"], e["epoch"]) for e in events if e["type"] == "epoch"]
+    assert epochs == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]  # racers advance together
+    assert events[-1]["type"] == "done" and not events[-1]["stopped"]
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"dataset": "iris", "model": "cnn"}, "cnn"),
+    ({"dataset": "mnist"}, "dataset"),
+    ({"epochs": 500}, "epochs"),
+    ({"racers": [{"optimizer": "adam", "hyperparameters": {"beta1": 2}}]}, "beta1"),
+])
+def test_training_rejects_bad_requests(client, body, field):
+    r = client.post("/api/train", json=body)
+    assert r.status_code == 422 and field in r.text
+
+
+def test_code_endpoint(client):
+    body = client.post("/api/code", json={"optimizer": "adam", "hyperparameters": {"learning_rate": 0.01},
+                                          "framework": "optax"}).json()
+    assert "optax.adam(learning_rate=0.01" in body["code"] and body["exact"] is True
+    keras = client.post("/api/code", json={"optimizer": "radam", "framework": "keras"}).json()
+    assert keras["notes"] and keras["exact"] is False
+    assert client.post("/api/code", json={"optimizer": "nope"}).status_code == 422
+    assert client.post("/api/code", json={"optimizer": "adam", "framework": "jax"}).status_code == 422

@@ -110,3 +110,34 @@ def test_keyboard_and_timeline(page):
     assert page.inner_text("#stepLabel") == "2 / 100"
     page.keyboard.press("Home")
     assert page.inner_text("#status").startswith("Step 0 / 100")
+
+
+def test_neural_network_view_trains_live_and_stops(page):
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    page.click("#viewNN")
+    page.select_option("#nnDataset", "iris")
+    page.select_option("#nnModel", "logreg")
+    page.fill("#nnEpochs", "3")
+    page.dispatch_event("#nnEpochs", "change")
+    page.click("#nnStart")
+    page.wait_for_function("document.getElementById('nnStatus').textContent.startsWith('done.')", timeout=60000)
+    points = page.evaluate("document.getElementById('nnVal').data.map((t) => t.x.length)")
+    assert points == [4, 4, 4]  # epochs 0..3 for each of the three racers
+    # a long race is stopped by the button
+    page.select_option("#nnDataset", "digits")
+    page.fill("#nnEpochs", "50")
+    page.dispatch_event("#nnEpochs", "change")
+    page.click("#nnStart")
+    page.wait_for_function("document.getElementById('nnStatus').textContent.includes('epoch')", timeout=60000)
+    page.click("#nnStop")
+    page.wait_for_function("document.getElementById('nnStatus').textContent.startsWith('stopped')", timeout=30000)
+    assert "#s=" in page.url and page.evaluate("window.arena.state.view") == "nn"
+
+
+def test_show_code_panel(page):
+    page.click("[data-code='2']")
+    page.wait_for_function("document.getElementById('codeText').textContent.includes('torch.optim.Adam')")
+    page.select_option("#codeFramework", "keras")
+    page.wait_for_function("document.getElementById('codeText').textContent.includes('keras.optimizers.Adam')")
+    assert "note:" in page.inner_text("#codeNotes")  # keras puts epsilon elsewhere: the gap is stated

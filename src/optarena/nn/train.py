@@ -166,17 +166,20 @@ def train_race(
     for s in range(seeds):
         base = build(model, data, seed=s)
         n_params = sum(p.numel() for p in base.parameters())
+        # every racer advances one epoch before any starts the next, so live curves grow together
+        runs = []
         for i, (spec, hp, sched) in enumerate(specs):
             net = copy.deepcopy(base)
-            opt = bridge.optimizer_class(spec.name)(net.parameters(), **hp)
-            base_lr = hp["learning_rate"]
-            gen = torch.Generator().manual_seed(s)
+            runs.append((net, bridge.optimizer_class(spec.name)(net.parameters(), **hp), hp["learning_rate"], sched,
+                         torch.Generator().manual_seed(s), [0]))
             with torch.no_grad():
                 metrics["train_loss"][i, s, 0] = float(loss_fn(net(x_tr), y_tr))
             metrics["val_loss"][i, s, 0], metrics["val_accuracy"][i, s, 0] = evaluate(net)
             metrics["seconds"][i, s, 0] = 0.0
-            k = 0
-            for e in range(1, E):
+            if on_epoch is not None:
+                on_epoch(i, s, 0, {m: float(metrics[m][i, s, 0]) for m in METRICS})
+        for e in range(1, E):
+            for i, (net, opt, base_lr, sched, gen, k) in enumerate(runs):
                 if should_stop is not None and should_stop():
                     stopped = True
                     break
@@ -186,23 +189,23 @@ def train_race(
                 for b in range(0, len(perm), batch_size):
                     idx = perm[b:b + batch_size]
                     for group in opt.param_groups:
-                        group["lr"] = sched(k, base_lr)
+                        group["lr"] = sched(k[0], base_lr)
                     opt.zero_grad()
                     loss = loss_fn(net(x_tr[idx]), y_tr[idx])
                     loss.backward()
                     opt.step()
                     total += float(loss.detach()) * len(idx)
                     count += len(idx)
-                    k += 1
+                    k[0] += 1
                 metrics["seconds"][i, s, e] = time.perf_counter() - t0
                 metrics["train_loss"][i, s, e] = total / count
                 metrics["val_loss"][i, s, e], metrics["val_accuracy"][i, s, e] = evaluate(net)
                 if on_epoch is not None:
                     on_epoch(i, s, e, {m: float(metrics[m][i, s, e]) for m in METRICS})
-            if s == 0:
-                state_bytes[i] = _state_bytes(opt)
             if stopped:
                 break
+        if s == 0:
+            state_bytes = [_state_bytes(opt) for _, opt, *_ in runs]
         if stopped:
             break
     config = {"dataset": dataset, "model": model, "epochs": epochs, "seeds": seeds, "batch_size": batch_size,

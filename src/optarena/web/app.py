@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -25,7 +25,7 @@ from ..arena import race
 from ..arena.engine import _resolve_landscape
 from ..arena.style import COLOURS, colour
 from ..optim import registry, schedules
-from .schemas import MAX_GRID, FormulaIn, GridIn, LandscapeIn, RaceIn
+from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, TrainIn
 
 STATIC = Path(__file__).parent / "static"
 #: Seconds a race may take before the request is answered 503 (the work itself is bounded by
@@ -196,6 +196,79 @@ def create_app(warm: bool = True) -> FastAPI:
         if warmer is not None:
             warmer.submit(body)
         return Response(_race_payload(result), media_type="application/json")
+
+    training = threading.Lock()  # one training race at a time: it takes the machine's cores
+
+    @app.post("/api/train", summary="Start a training race; its epochs stream back as server-sent events",
+              response_class=StreamingResponse,
+              responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}, **_BAD_BODY,
+                         409: {"model": Problem, "description": "a training race is already running"}})
+    async def train(body: TrainIn) -> StreamingResponse:
+        try:
+            from ..nn import train_race
+        except ImportError as exc:
+            raise HTTPException(status_code=501, detail=str(exc)) from None
+        if body.model == "cnn" and body.dataset != "digits":
+            raise _unprocessable("model 'cnn' needs image data: dataset must be 'digits'", ["model"])
+        racers = [{"optimizer": r.optimizer, "hyperparameters": r.hyperparameters, "schedule": r.schedule,
+                   "label": r.label} for r in body.racers]
+        try:
+            for i, r in enumerate(body.racers):
+                registry.get(r.optimizer).validate(r.hyperparameters, f"racer {i + 1} ({r.optimizer})")
+                schedules.make(r.schedule)
+        except (ValueError, TypeError) as exc:
+            raise _unprocessable(str(exc).splitlines()[0], ["racers"]) from None
+        if not training.acquire(blocking=False):
+            raise HTTPException(status_code=409, detail="a training race is already running; stop it first")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        stop = threading.Event()
+
+        def send(item: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def run() -> None:
+            try:
+                res = train_race(body.dataset, body.model, racers, epochs=body.epochs, seeds=body.seeds,
+                                 batch_size=body.batch_size, should_stop=stop.is_set,
+                                 on_epoch=lambda i, s, e, m: send({"type": "epoch", "racer": i, "seed": s, "epoch": e, **m}))
+                send({"type": "done", "stopped": res.config["stopped_early"], "summary": res.summary()})
+            except Exception as exc:  # reported to the page, never a dead stream
+                send({"type": "error", "msg": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+            finally:
+                training.release()
+
+        labels = [r.label or registry.get(r.optimizer).title for r in body.racers]
+        colours = [colour(r.optimizer, i) for i, r in enumerate(body.racers)]
+        worker = loop.run_in_executor(None, run)
+
+        async def events() -> Any:
+            import orjson
+
+            try:
+                yield b"data: " + orjson.dumps({"type": "start", "labels": labels, "colours": colours,
+                                                "epochs": body.epochs, "seeds": body.seeds}) + b"\n\n"
+                while True:
+                    item = await queue.get()
+                    yield b"data: " + orjson.dumps(item) + b"\n\n"
+                    if item["type"] in ("done", "error"):
+                        break
+            finally:
+                stop.set()  # the page stopped reading (Stop button, closed tab): end the training
+                await asyncio.shield(worker)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/api/code", summary="The same optimizer in PyTorch, Keras or optax, with notes on differences",
+              responses=_BAD_BODY)
+    def code(body: CodeIn) -> dict[str, Any]:
+        from ..codegen import generate
+
+        try:
+            snip = generate(body.optimizer, body.hyperparameters, body.framework)
+        except (ValueError, TypeError) as exc:
+            raise _unprocessable(str(exc).splitlines()[0], ["optimizer"]) from None
+        return {"code": snip.code, "notes": list(snip.notes), "exact": snip.exact, "framework": body.framework}
 
     @app.get("/api/colours", summary="One colour per optimizer name")
     def colours() -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -89,3 +89,22 @@ class GridIn(BaseModel):
 class FormulaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     formula: str = Field(..., max_length=MAX_FORMULA)
+
+
+class TrainIn(BaseModel):
+    """A training race (the article's three optimizers on digits by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dataset: Literal["digits", "breast_cancer", "wine", "iris", "moons", "spirals"] = "digits"
+    model: Literal["logreg", "mlp", "cnn"] = "mlp"
+    racers: list[RacerIn] = Field(default_factory=_default_racers, min_length=1, max_length=6)
+    epochs: int = Field(10, ge=1, le=50)
+    seeds: int = Field(1, ge=1, le=3)
+    batch_size: int = Field(32, ge=8, le=1024)
+
+
+class CodeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    optimizer: str = Field(..., min_length=1, max_length=40)
+    hyperparameters: dict[str, Number] = Field(default_factory=dict, max_length=16)
+    framework: Literal["torch", "keras", "optax"] = "torch"

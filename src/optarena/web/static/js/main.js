@@ -2,6 +2,7 @@
 import { api, errorText } from "./api.js";
 import { decodeState, encodeState, raceRequest } from "./state.js";
 import { drawCharts, drawMap, drawOverlay, mapCoords, placeCursors } from "./plots.js";
+import { createTrainer } from "./nn.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...kids) => {
@@ -60,7 +61,7 @@ async function recompute() {
 function step() { return Math.floor(app.pos); }
 
 async function renderAll() {
-  if (!app.race || !app.grid) return;
+  if (!app.race || !app.grid || $("raceView").hidden) return;
   await drawMap($("map"), app.grid, app.race, visible(), step(), app.state.surface);
   drawCharts(charts(), app.race, visible());
   renderFrame(true);
@@ -186,8 +187,58 @@ function racerPanel(racer, i) {
     }
   }
   hp.append(...scheduleControl(racer, rebuild));
-  box.append(el("header", {}, show, sel, del), hp);
+  const code = el("button", { title: "show this optimizer in PyTorch, Keras or optax", "data-code": i }, "</>");
+  code.addEventListener("click", () => showCode(i));
+  box.append(el("header", {}, show, sel, code, del), hp);
   return box;
+}
+
+let codeRacer = 0;
+async function showCode(i) {
+  codeRacer = i;
+  const r = app.state.racers[i];
+  $("codePanel").hidden = false;
+  try {
+    const snip = await api.code(r.optimizer, r.hyperparameters, $("codeFramework").value);
+    $("codeText").textContent = snip.code;
+    $("codeNotes").textContent = snip.notes.map((n) => "note: " + n).join("\n");
+  } catch (err) {
+    $("codeText").textContent = errorText(err);
+    $("codeNotes").textContent = "";
+  }
+}
+
+function setView(view) {
+  app.state.view = view;
+  $("raceView").hidden = view === "nn";
+  $("nnView").hidden = view !== "nn";
+  $("viewRace").classList.toggle("on", view !== "nn");
+  $("viewNN").classList.toggle("on", view === "nn");
+  if (view !== "nn") setTimeout(() => renderAll(), 0);
+  saveUrl();
+}
+
+function nnRequest() {
+  const nn = app.state.nn;
+  return { dataset: nn.dataset, model: nn.model, epochs: nn.epochs, seeds: nn.seeds, batch_size: nn.batch_size,
+    racers: raceRequest(app.state).racers };
+}
+
+function bindNN() {
+  app.state.nn = { dataset: "digits", model: "mlp", epochs: 10, seeds: 1, batch_size: 32, ...(app.state.nn || {}) };
+  const fields = [["nnDataset", "dataset", String], ["nnModel", "model", String], ["nnEpochs", "epochs", Number],
+    ["nnSeeds", "seeds", Number], ["nnBatch", "batch_size", Number]];
+  for (const [id, key, cast] of fields) {
+    $(id).value = app.state.nn[key];
+    $(id).addEventListener("change", () => { app.state.nn[key] = cast($(id).value); saveUrl(); });
+  }
+  app.trainer = createTrainer({ $, api, request: nnRequest, onState: saveUrl });
+  $("nnStart").addEventListener("click", () => app.trainer.run());
+  $("nnStop").addEventListener("click", () => app.trainer.stop());
+  $("viewRace").addEventListener("click", () => setView("race"));
+  $("viewNN").addEventListener("click", () => setView("nn"));
+  $("codeFramework").addEventListener("change", () => showCode(codeRacer));
+  $("codeClose").addEventListener("click", () => ($("codePanel").hidden = true));
 }
 
 function buildRacers() {
@@ -321,7 +372,7 @@ function bindButtons() {
   $("dlCsv").addEventListener("click", () => download("optarena-race.csv", toCsv(app.race), "text/csv"));
   $("dlPng").addEventListener("click", () => Plotly.downloadImage($("map"), { format: "png", filename: "optarena-race", width: 1200, height: 900 }));
   window.addEventListener("keydown", (evt) => {
-    if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName) || app.state.view === "nn") return;
     if (evt.key === " ") { evt.preventDefault(); setPlaying(!app.playing); }
     else if (evt.key === "ArrowRight") seek(step() + 1);
     else if (evt.key === "ArrowLeft") seek(step() - 1);
@@ -351,10 +402,12 @@ async function main() {
   bindRaceInputs();
   bindButtons();
   bindMap();
+  bindNN();
   window.addEventListener("resize", () => setTimeout(() => renderFrame(true), 50));
   await loadGrid();
   await recompute();
   buildRacers();
+  if (app.state.view === "nn") setView("nn");
   document.body.dataset.ready = "1";
   requestAnimationFrame(tick);
 }
