@@ -57,8 +57,24 @@ MIN_WORK_PER_THREAD = 200_000
 CHUNK = 64
 
 
-def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, bool, bool], record: bool) -> Callable[..., None]:
+_ROWS: dict[int, Any] = {}
+
+
+def _row_to_tuple(k: int) -> Any:
+    """A numba function turning a coefficient row of length k into a k-tuple: read once per step
+    into registers, where an array row would be re-read after every store the loop makes."""
+    if k not in _ROWS:
+        src = f"def row(c):\n    return ({''.join(f'c[{i}], ' for i in range(k))})\n"
+        scope: dict[str, Any] = {}
+        exec(compile(src, f"<optarena row {k}>", "exec"), scope)  # our own generated code, no user text
+        _ROWS[k] = numba.njit(inline="always")(scope["row"])
+    return _ROWS[k]
+
+
+def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, bool, bool], record: bool,
+                 n_coeffs: int) -> Callable[..., None]:
     has0, has1, has2 = present
+    row = _row_to_tuple(n_coeffs)
 
     # Not numba-parallel: threads in ``run_group`` split the runs instead, which compiles in a
     # fraction of the time (each new optimizer x landscape pair compiles one kernel).
@@ -143,13 +159,13 @@ def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, bool, bool],
                     PX[:] = X
                     PY[:] = Y
                 if uniform:
-                    c = C[t, H[0]]
+                    c = row(C[t, H[0]])
                     for j in range(B):
                         X[j], AX[j], BX[j], CX[j] = cell(X[j], GX[j], AX[j], BX[j], CX[j], c)
                         Y[j], AY[j], BY[j], CY[j] = cell(Y[j], GY[j], AY[j], BY[j], CY[j], c)
                 else:
                     for j in range(B):
-                        c = C[t, H[j]]
+                        c = row(C[t, H[j]])
                         X[j], AX[j], BX[j], CX[j] = cell(X[j], GX[j], AX[j], BX[j], CX[j], c)
                         Y[j], AY[j], BY[j], CY[j] = cell(Y[j], GY[j], AY[j], BY[j], CY[j], c)
             for j in range(B):
@@ -181,15 +197,16 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     funcs = compiled_landscape(ls)
     assert funcs is not None
     present = tuple(name in state0 for name in spec.slots) + (False,) * (3 - len(spec.slots))
+    C = coefficient_table(spec, hp, schedule, steps)
     key = (spec.name, present, landscape_key(ls), record)
     if key not in _KERNELS:
-        _KERNELS[key] = _make_kernel(_fused.compiled_cell(spec), funcs[0], funcs[1], present, record)  # type: ignore[arg-type]
+        _KERNELS[key] = _make_kernel(_fused.compiled_cell(spec), funcs[0], funcs[1], present, record,  # type: ignore[arg-type]
+                                     C.shape[2])
     n = len(P0)
     S0 = np.zeros((3, n, 2))
     for i, name in enumerate(spec.slots):
         if name in state0:
             S0[i] = state0[name]
-    C = coefficient_table(spec, hp, schedule, steps)
     out = new_outputs(n, steps, record)
     args = (np.ascontiguousarray(P0, dtype=np.float64), S0, C, hidx.astype(np.int64),
             np.zeros((0, 1, 2)) if noise is None else noise, sidx.astype(np.int64),
