@@ -34,6 +34,14 @@ IMPLS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
+def rotated(names: list[str], r: int) -> list[str]:
+    """Round r's order. Interleaved, so drifts in machine speed hit every implementation alike;
+    rotated, so each follows each equally often (one's thread pool may still be spinning when
+    the next starts: numba's and torch's OpenMP pools compete for the same cores)."""
+    k = r % len(names)
+    return names[k:] + names[:k]
+
+
 def digits(samples: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     try:
         from sklearn.datasets import load_digits
@@ -78,9 +86,9 @@ def bench_epoch(samples: int, epochs: int) -> None:
     for model, opt in runs.values():
         epoch(model, opt)  # warm-up: state created, kernels compiled
     times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(epochs):  # interleaved: drifts in machine speed hit every implementation alike
-        for name, (model, opt) in runs.items():
-            times[name].append(epoch(model, opt))
+    for r in range(epochs):
+        for name in rotated(list(runs), r):
+            times[name].append(epoch(*runs[name]))
     table(f"(a) one epoch, MLP 64-128-10, batch 32, {len(batches)} steps, on {source}", times)
 
 
@@ -97,8 +105,9 @@ def bench_step(size: int, rounds: int) -> None:
     for opt in runs.values():
         opt.step()  # warm-up
     times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(rounds):
-        for name, opt in runs.items():
+    for r in range(rounds):
+        for name in rotated(list(runs), r):
+            opt = runs[name]
             t0 = time.perf_counter()
             opt.step()
             times[name].append(time.perf_counter() - t0)
@@ -117,7 +126,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         numba.set_num_threads(args.threads)
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numba {numba.__version__} "
-          f"({numba.get_num_threads()} threads, {numba.config.THREADING_LAYER} layer)")
+          f"({numba.get_num_threads()} threads)")
     bench_epoch(args.samples, args.epochs)
     bench_step(args.size, args.rounds)
 

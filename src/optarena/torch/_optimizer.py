@@ -4,14 +4,15 @@ Where a parameter is a CPU tensor of float16/32/64, the rule runs on NumPy views
 own memory (``p.detach().numpy()`` shares it), with state kept as torch tensors whose ``.numpy()``
 views the core reads and writes: contiguous float32/float64 tensors of at least ``FUSED_MIN_SIZE``
 elements, and the small ones in a param group that has such a tensor, take the fused numba kernel
-(one in-place pass); the rest the readable ``spec.update``, its results copied back in place. Anywhere else (CUDA, bfloat16, tensors with the neg bit) the tensors are copied to CPU
-NumPy, stepped and copied back: correct, but slow.
+(one in-place pass); the rest the readable ``spec.update``, its results copied back in place.
+Anywhere else (CUDA, bfloat16, tensors with the neg bit) the tensors are copied to CPU NumPy,
+stepped and copied back: correct, but slow.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable, NamedTuple
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from ..optim._spec import OptimizerSpec, is_batched
 from ..optim.stateful import CLASS_NAMES, FUSED_MIN_SIZE, _numba_available
 
 _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
+_PLAIN = (float, int, bool, np.float64, np.float32, np.int64, np.bool_)  # immutable: safe cache keys
 # torch's spellings that differ from ours (lr is kept in groups too: schedulers write it)
 _TORCH_NAMES = {"lr": "learning_rate", "eps": "epsilon", "betas": "beta1 and beta2"}
 
@@ -64,6 +66,19 @@ def _bump_version(p: torch.Tensor) -> None:
         torch._C._autograd._unsafe_set_version_counter((p,), (p._version + 1,))
     except (AttributeError, TypeError, RuntimeError):  # pragma: no cover - private API moved
         pass
+
+
+class _Plan(NamedTuple):
+    """One parameter's step, prepared: the arrays the core works on and where results go."""
+
+    p: torch.Tensor
+    native: bool  # p_np and core's arrays are views of the tensors' memory
+    p_np: np.ndarray
+    g_np: np.ndarray
+    state: dict[str, Any]
+    core: dict[str, Any]  # the state as the core sees it (step, scalars, arrays)
+    scalars: tuple[str, ...]
+    fused: bool
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -113,7 +128,7 @@ class Optimizer(torch.optim.Optimizer):
         # validation costs more than a small tensor's step: remember plain-number settings
         key = tuple((type(v), v) for v in hp.values())
         cache: dict[tuple, dict[str, Any]] = self.__dict__.setdefault("_hp_cache", {})
-        plain = all(t in (float, int, bool) for t, _ in key)
+        plain = all(t in _PLAIN for t, _ in key)
         if plain and key in cache:
             return cache[key]
         hp = self.spec.validate(hp, where)
@@ -163,8 +178,13 @@ class Optimizer(torch.optim.Optimizer):
                 # through NumPy cost about 1 ms more than through the kernel)
                 big = bool(params) and params[-1].numel() >= FUSED_MIN_SIZE and any(
                     _kernel_ready(p) and p.numel() >= FUSED_MIN_SIZE for p in params)
-                for p in params:
-                    self._step_param(p, p.grad, hp, group.get("fused"), big)
+                # all the Python work first, then the passes back to back, then the bookkeeping:
+                # Python run between two large passes runs with cold caches, several times slower
+                plans = [self._prepare(p, p.grad, hp, group.get("fused"), big) for p in params]
+                for plan in plans:
+                    self._update(plan, hp)
+                for plan in plans:
+                    self._finish(plan)
         return loss
 
     def _init_state(self, p: torch.Tensor, p_np: np.ndarray, hp: dict[str, Any], native: bool) -> dict[str, Any]:
@@ -177,7 +197,8 @@ class Optimizer(torch.optim.Optimizer):
                 state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
         return state
 
-    def _step_param(self, p: torch.Tensor, grad: torch.Tensor, hp: dict[str, Any], fused: bool | None, big_group: bool) -> None:
+    def _prepare(self, p: torch.Tensor, grad: torch.Tensor, hp: dict[str, Any], fused: bool | None, big_group: bool) -> _Plan:
+        """Views (or host copies) of the parameter, its gradient and its state, for the core."""
         if p.is_complex() or not p.is_floating_point():
             raise TypeError(f"{type(self).__name__}: parameters must be real floating point, got {p.dtype}")
         native = _native(p)
@@ -206,26 +227,37 @@ class Optimizer(torch.optim.Optimizer):
                 core[k] = v.numpy()
             else:
                 core[k] = _host(v, p.dtype)
-        if self._use_fused(p_np, native, fused, big_group):
+        use_fused = self._use_fused(p_np, native, fused, big_group)
+        if use_fused:
+            g_np = np.ascontiguousarray(g_np)
+        return _Plan(p, native, p_np, g_np, state, core, scalars, use_fused)
+
+    def _update(self, plan: _Plan, hp: dict[str, Any]) -> None:
+        """The step itself, in place on the plan's arrays."""
+        if plan.fused:
             from ..optim import _fused  # imports numba: only when a fused step is taken
 
-            _fused.step(self.spec, p_np, np.ascontiguousarray(g_np), core, hp)
-            new = core
+            _fused.step(self.spec, plan.p_np, plan.g_np, plan.core, hp)  # advances core["step"]
         else:
-            new_p, new = self.spec.update(p_np, g_np, core, hp)
-            p_np[...] = new_p
-            for k, arr in core.items():
-                if k not in scalars:
+            new_p, new = self.spec.update(plan.p_np, plan.g_np, plan.core, hp)
+            plan.p_np[...] = new_p
+            for k, arr in plan.core.items():
+                if k in plan.scalars:
+                    plan.core[k] = new[k]
+                else:
                     arr[...] = new[k]
-        if native:
-            _bump_version(p)
+
+    def _finish(self, plan: _Plan) -> None:
+        """Step counters and scalars back into their tensors; host copies back to the device."""
+        if plan.native:
+            _bump_version(plan.p)
         else:
-            p.copy_(torch.from_numpy(np.asarray(p_np)))
-            for k in core:
-                if k not in scalars:
-                    state[k].copy_(torch.from_numpy(np.asarray(core[k])))
-        for k in scalars:
-            state[k].fill_(float(new[k]))
+            plan.p.copy_(torch.from_numpy(np.asarray(plan.p_np)))
+            for k, arr in plan.core.items():
+                if k not in plan.scalars:
+                    plan.state[k].copy_(torch.from_numpy(np.asarray(arr)))
+        for k in plan.scalars:
+            plan.state[k].fill_(float(plan.core[k]))
 
     def _use_fused(self, p_np: np.ndarray, native: bool, fused: bool | None, big_group: bool) -> bool:
         if fused is False or self.spec.cell is None:

@@ -228,15 +228,17 @@ def create_app(warm: bool = True) -> FastAPI:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def run() -> None:
+            final: dict[str, Any]
             try:
                 res = train_race(body.dataset, body.model, racers, epochs=body.epochs, seeds=body.seeds,
                                  batch_size=body.batch_size, should_stop=stop.is_set,
                                  on_epoch=lambda i, s, e, m: send({"type": "epoch", "racer": i, "seed": s, "epoch": e, **m}))
-                send({"type": "done", "stopped": res.config["stopped_early"], "summary": res.summary()})
+                final = {"type": "done", "stopped": res.config["stopped_early"], "summary": res.summary()}
             except Exception as exc:  # reported to the page, never a dead stream
-                send({"type": "error", "msg": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+                final = {"type": "error", "msg": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
             finally:
-                training.release()
+                training.release()  # before the last event: a page that starts again at once is not refused
+            send(final)
 
         labels = [r.label or registry.get(r.optimizer).title for r in body.racers]
         colours = [colour(r.optimizer, i) for i, r in enumerate(body.racers)]
