@@ -77,6 +77,27 @@ def race_config(args: argparse.Namespace) -> dict[str, Any]:
     return cfg
 
 
+def _format(args: argparse.Namespace) -> str:
+    """--format, else guessed from --output's extension, else the table."""
+    if args.format:
+        return args.format
+    out = args.output or ""
+    return "json" if out.endswith(".json") else "csv" if out.endswith(".csv") else "table"
+
+
+def _write(result: Any, fmt: str, output: str | None, out: TextIO) -> None:
+    """JSON or CSV to --output or stdout; with the table on screen, --output gets the JSON."""
+    if fmt == "table":
+        if output:
+            Path(output).write_text(result.to_json(indent=1))
+        return
+    text = result.to_json(indent=1) if fmt == "json" else result.to_csv()
+    if output:
+        Path(output).write_text(text)
+    else:
+        out.write(text if text.endswith("\n") else text + "\n")
+
+
 def _live(result: Any, out: TextIO, delay: float, sleep: Callable[[float], None]) -> None:
     """Replay the status line: in place on a terminal, plain lines otherwise."""
     n = result.steps
@@ -123,20 +144,12 @@ def _cmd_race(args: argparse.Namespace, out: TextIO = sys.stdout, sleep: Callabl
 
     cfg = race_config(args)
     result = race(**cfg)
-    fmt = args.format or ("json" if args.output and args.output.endswith(".json") else
-                          "csv" if args.output and args.output.endswith(".csv") else "table")
+    fmt = _format(args)
     if fmt == "table":
         if not args.quiet:
             _live(result, out, args.delay, sleep)
         _table(result, out)
-        if args.output:
-            Path(args.output).write_text(result.to_json(indent=1))
-    else:
-        text = result.to_json(indent=1) if fmt == "json" else result.to_csv()
-        if args.output:
-            Path(args.output).write_text(text)
-        else:
-            out.write(text if text.endswith("\n") else text + "\n")
+    _write(result, fmt, args.output, out)
     if args.save:
         from .export import export_from_args
 
@@ -174,8 +187,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     racers = args.optimizer or DEFAULT_RACERS
     total = len(racers) * args.seeds * args.epochs
     console = Console(file=out, highlight=False)
-    fmt = args.format or ("json" if args.output and args.output.endswith(".json") else
-                          "csv" if args.output and args.output.endswith(".csv") else "table")
+    fmt = _format(args)
     live = fmt == "table" and not args.quiet
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=not live) as progress:
@@ -199,14 +211,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                       f"{row['final_val_accuracy']:.3f}", f"{row['seconds_per_epoch']:.3f}",
                       f"{row['state_bytes_per_param']:g}")
         console.print(t)
-        if args.output:
-            Path(args.output).write_text(result.to_json())
-    else:
-        text = result.to_json() if fmt == "json" else result.to_csv()
-        if args.output:
-            Path(args.output).write_text(text)
-        else:
-            out.write(text if text.endswith("\n") else text + "\n")
+    _write(result, fmt, args.output, out)
     if args.plot:
         result.plot(args.plot)
     return 0
