@@ -31,7 +31,9 @@ def server_url():
     from optarena.web.app import create_app
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    # No background kernel warm-up: numba compiles hold the GIL for seconds, and this server shares
+    # its process (and GIL) with pytest and Playwright's driver, which would stall mid-test.
+    server = uvicorn.Server(uvicorn.Config(create_app(warm=False), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 20

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -145,3 +147,18 @@ def test_code_endpoint(client):
     assert keras["notes"] and keras["exact"] is False
     assert client.post("/api/code", json={"optimizer": "nope"}).status_code == 422
     assert client.post("/api/code", json={"optimizer": "adam", "framework": "jax"}).status_code == 422
+
+
+def test_warmer_compiles_the_race_loop_after_a_request():
+    from optarena.arena import fused
+    from optarena.optim import registry
+
+    with TestClient(create_app(warm=True)) as c:
+        body = {"landscape": {"name": "matyas"}, "racers": [{"optimizer": "adamax"}], "steps": 20}
+        assert c.post("/api/race", json=body).status_code == 200
+        spec, ls = registry.get("adamax"), landscapes.get("matyas")
+        present = (True, True, False)
+        deadline = time.time() + 120
+        while not fused.is_warm(spec, ls, present, True):
+            assert time.time() < deadline, "the warm-up never compiled the loop"
+            time.sleep(0.2)

@@ -132,7 +132,7 @@ def test_neural_network_view_trains_live_and_stops(page):
     page.wait_for_selector("#nnStart:not([disabled])")
     page.click("#nnStart")
     page.wait_for_function("/epoch [1-9]/.test(document.getElementById('nnStatus').textContent)", timeout=60000)
-    page.click("#nnStop", timeout=5000)
+    page.click("#nnStop")
     page.wait_for_function("document.getElementById('nnStatus').textContent.startsWith('stopped')", timeout=30000)
     assert "#s=" in page.url and page.evaluate("window.arena.state.view") == "nn"
 
