@@ -124,14 +124,17 @@ def test_neural_network_view_trains_live_and_stops(page):
     page.wait_for_function("document.getElementById('nnStatus').textContent.startsWith('done.')", timeout=60000)
     points = page.evaluate("document.getElementById('nnVal').data.map((t) => t.x.length)")
     assert points == [4, 4, 4]  # epochs 0..3 for each of the three racers
-    # a long race (3 racers x 50 epochs of the digits MLP: tens of seconds) is stopped by the button
+    # a long race (3 racers x 3 seeds x 50 epochs of the digits MLP in batches of 8: ~80,000 steps,
+    # far more than the test waits) is stopped by the button
     page.select_option("#nnDataset", "digits")
     page.select_option("#nnModel", "mlp")
-    page.fill("#nnEpochs", "50")
-    page.dispatch_event("#nnEpochs", "change")
+    for field, value in (("#nnEpochs", "50"), ("#nnSeeds", "3"), ("#nnBatch", "8")):
+        page.fill(field, value)
+        page.dispatch_event(field, "change")
     page.wait_for_selector("#nnStart:not([disabled])")
     page.click("#nnStart")
     page.wait_for_function("/epoch [1-9]/.test(document.getElementById('nnStatus').textContent)", timeout=60000)
+    assert page.is_enabled("#nnStop"), page.inner_text("#nnStatus")
     page.click("#nnStop")
     page.wait_for_function("document.getElementById('nnStatus').textContent.startsWith('stopped')", timeout=30000)
     assert "#s=" in page.url and page.evaluate("window.arena.state.view") == "nn"
