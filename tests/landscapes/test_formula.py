@@ -270,3 +270,15 @@ def test_formula_error_pickles():
         parse("x +")
     again = pickle.loads(pickle.dumps(info.value))
     assert (again.position, again.expected, str(again)) == (3, info.value.expected, str(info.value))
+
+
+def test_from_formula_is_cached_and_errors_are_not():
+    from optarena import landscapes
+
+    a = landscapes.from_formula("x**2 + 3*y**2", window=[[-2, 2], [-1, 1]])
+    b = landscapes.from_formula("x**2 + 3*y**2", window=((-2.0, 2.0), (-1.0, 1.0)))
+    assert a is b and a.window == ((-2.0, 2.0), (-1.0, 1.0))
+    assert landscapes.from_formula("x**2 + 3*y**2") is not a  # another window, another landscape
+    for _ in range(2):
+        with pytest.raises(landscapes.FormulaError):
+            landscapes.from_formula("x +")

@@ -9,6 +9,7 @@ Importing this package pulls in NumPy only; ``from_formula`` loads sympy on firs
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ._base import Landscape, Point
@@ -21,7 +22,18 @@ __all__ = [
 
 
 def from_formula(text: str, window: tuple[Point, Point] | None = None) -> Landscape:
-    """A landscape from a formula in x and y, e.g. ``"x**2 + 10*y**2"`` (needs sympy)."""
+    """A landscape from a formula in x and y, e.g. ``"x**2 + 10*y**2"`` (needs sympy).
+
+    Cached: building one parses, differentiates and searches a grid for the minimum (~tens of
+    ms), and the web arena asks for the same formula on every slider move. Landscapes are frozen,
+    so sharing them is safe; rejected formulas are not cached (they raise).
+    """
+    win = None if window is None else (tuple(map(float, window[0])), tuple(map(float, window[1])))
+    return _formula_cached(text, win)
+
+
+@functools.lru_cache(maxsize=64)
+def _formula_cached(text: str, window: tuple[Point, Point] | None) -> Landscape:
     from .formula import formula_landscape  # lazy: keeps sympy out of ``import optarena``
 
     return formula_landscape(text, window=window)
