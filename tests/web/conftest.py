@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
-import threading
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -24,26 +29,51 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serving(port: int, log: Path | None = None) -> Iterator[subprocess.Popen]:
+    """``optarena serve`` in its own process, answering on ``port``; Ctrl-C'd (killed if it
+    hangs) on the way out. Its own process: the pytest process must stay free of uvicorn, whose
+    logging set-up closes streams other libraries' handlers hold (absl's holds pytest's capture
+    file once jax or keras was imported), and of the server's compiles, which hold a GIL.
+    Its output goes to pipes, or to ``log`` for a long-lived server (a full pipe would block it)."""
+    out = open(log, "w") if log else subprocess.PIPE
+    proc = subprocess.Popen([sys.executable, "-m", "optarena", "serve", "--no-browser", "--port", str(port)],
+                            stdout=out, stderr=subprocess.STDOUT if log else subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.communicate()  # closes the pipes
+        if log:
+            out.close()
+
+
+def wait_until_answering(url: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/api/optimizers", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            if time.time() > deadline:
+                raise RuntimeError(f"the test server at {url} did not answer within {timeout:.0f} s") from None
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def server_url():
-    import uvicorn
-
-    from optarena.web.app import create_app
-
     port = _free_port()
-    # No background kernel warm-up: numba compiles hold the GIL for seconds, and this server shares
-    # its process (and GIL) with pytest and Playwright's driver, which would stall mid-test.
-    server = uvicorn.Server(uvicorn.Config(create_app(warm=False), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started:
-        if time.time() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with serving(port, log=ARTIFACTS / "server.log"):
+        url = f"http://127.0.0.1:{port}"
+        wait_until_answering(url)
+        yield url
 
 
 @pytest.fixture(scope="session")
