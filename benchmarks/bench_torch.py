@@ -4,9 +4,10 @@
     10 classes): sklearn's digits if sklearn is installed, else a seeded synthetic stand-in of the
     same shape (said in the output); forward, backward and step all timed;
 (b) ``opt.step()`` alone on a model of about ``--size`` parameters (four square Linear layers,
-    10M by default), gradients filled with random values once.
+    10M by default), gradients filled with random values once, the caches evicted by a torch op
+    before each timed step (as backward would).
 
-    python benchmarks/bench_torch.py [--size 10000000] [--rounds 15] [--epochs 7] [--threads N]
+    python benchmarks/bench_torch.py [--size 10000000] [--rounds 15] [--epochs 7] [--threads N] [--evict-mb 1024]
 
 Prints medians of interleaved rounds and "ours / it" (below 1.0: optarena is faster).
 """
@@ -92,7 +93,7 @@ def bench_epoch(samples: int, epochs: int) -> None:
     table(f"(a) one epoch, MLP 64-128-10, batch 32, {len(batches)} steps, on {source}", times)
 
 
-def bench_step(size: int, rounds: int) -> None:
+def bench_step(size: int, rounds: int, evict_mb: int) -> None:
     width = max(1, int(math.sqrt(size / 4)))
     n = 4 * (width * width + width)
     runs = {}
@@ -104,14 +105,22 @@ def bench_step(size: int, rounds: int) -> None:
         runs[name] = make([p for layer in layers for p in layer.parameters()])
     for opt in runs.values():
         opt.step()  # warm-up
+    # Before each timed step a torch op streams over a buffer larger than the last-level cache, as
+    # backward does before a real step: every implementation then starts from DRAM with torch's
+    # threads just used. Without it, whichever ran last leaves part of its 160 MB in a large L3
+    # (480 MB on the machine the README was measured on) and the order decides the ratios.
+    junk = torch.ones(evict_mb << 18) if evict_mb > 0 else None
     times: dict[str, list[float]] = {k: [] for k in runs}
     for r in range(rounds):
         for name in rotated(list(runs), r):
+            if junk is not None:
+                junk.add_(1.0)
             opt = runs[name]
             t0 = time.perf_counter()
             opt.step()
             times[name].append(time.perf_counter() - t0)
-    table(f"(b) opt.step() alone, {n:,} float32 parameters (4 x Linear({width}, {width}))", times)
+    cache = f", caches evicted by a {evict_mb} MB torch op before each step" if junk is not None else ""
+    table(f"(b) opt.step() alone, {n:,} float32 parameters (4 x Linear({width}, {width})){cache}", times)
 
 
 def main() -> None:
@@ -121,14 +130,19 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=7, help="timed epochs per implementation in (a)")
     ap.add_argument("--samples", type=int, default=1797, help="data set size for (a)")
     ap.add_argument("--threads", type=int, default=0, help="torch and numba threads (0: their defaults)")
+    ap.add_argument("--evict-mb", type=int, default=1024, help="cache-evicting buffer before each step in (b) (0: none)")
     args = ap.parse_args()
+    # Start torch's thread pool before numba's, as a training script does (torch runs forward and
+    # backward before the first step launches numba's pool): started the other way round, on 2
+    # cores, the kernel runs about 5% slower next to torch's pool (the README says so).
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    torch.ones(1 << 20).sum()
     if args.threads > 0:
-        torch.set_num_threads(args.threads)
-        numba.set_num_threads(args.threads)
+        numba.set_num_threads(args.threads)  # launches numba's pool
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numba {numba.__version__} "
-          f"({numba.get_num_threads()} threads)")
+          f"({args.threads or numba.config.NUMBA_NUM_THREADS} threads)")
     bench_epoch(args.samples, args.epochs)
-    bench_step(args.size, args.rounds)
+    bench_step(args.size, args.rounds, args.evict_mb)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The fast paths: numba compiles each optimizer's ``cell`` (one element of its rule) into
 
-* ``step``: one in-place pass over a large array and its state (memory-bandwidth bound), and
+* ``step_many``: one in-place pass over many separate arrays and their state in ONE parallel
+  region (memory-bandwidth bound; the torch bridge steps a model's tensors with it: one launch
+  instead of one per tensor), and ``step``, the same for one NumPy array, and
 * the race loop in ``optarena.arena.fused``, which steps many 2-D runs for many steps.
 
 Kernels are generated per (optimizer, which state slots exist) so absent slots cost no memory
@@ -10,19 +12,23 @@ so ``import optarena`` stays light. tests/optim/test_fused.py holds them equal t
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
 
 try:
     import numba
+    from numba.core import types
+    from numba.extending import intrinsic
 except ImportError as exc:  # pragma: no cover - numba is a core dependency
     raise ImportError("optarena's fused kernels need numba: pip install numba") from exc
 
 from ._spec import Array, HyperValues, OptimizerSpec, State
 
 _CELLS: dict[str, Any] = {}
-_STEP_KERNELS: dict[tuple[str, tuple[bool, ...]], Callable[..., None]] = {}
+_MANY_KERNELS: dict[tuple[str, tuple[bool, ...]], Callable[..., None]] = {}
+_CHUNK = 1 << 16  # elements per work item of step_many: big enough to stream, small enough to balance
 
 
 def compiled_cell(spec: OptimizerSpec) -> Any:
@@ -36,12 +42,25 @@ def compiled_cell(spec: OptimizerSpec) -> Any:
     return _CELLS[spec.name]
 
 
-def _make_step_kernel(cell: Any, present: tuple[bool, bool, bool]) -> Callable[..., None]:
-    has0, has1, has2 = present  # frozen into the kernel: absent slots are never read or written
+@intrinsic
+def _pointer(typingctx, address, like):  # type: ignore[no-untyped-def]
+    """An int64 address as a typed pointer (``like`` is a scalar of the element type)."""
+    ptr = types.CPointer(like)
 
-    @numba.njit(parallel=True, nogil=True, error_model="numpy")
-    def kernel(p, g, s0, s1, s2, c, zero):  # pragma: no cover - compiled
-        for i in numba.prange(p.size):
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.inttoptr(args[0], context.get_value_type(ptr))
+
+    return ptr(address, like), codegen
+
+
+def _make_many_kernel(cell: Any, present: tuple[bool, bool, bool]) -> Callable[..., None]:
+    has0, has1, has2 = present
+
+    @numba.njit(nogil=True, error_model="numpy")
+    def chunk(p, g, s0, s1, s2, c, zero):  # pragma: no cover - compiled
+        # indices from 0 over slices: numba then knows they are not negative, and LLVM
+        # vectorises the loop (counting from a run-time `lo` kept it scalar, 4x slower)
+        for i in range(p.size):
             a = s0[i] if has0 else zero
             b = s1[i] if has1 else zero
             d = s2[i] if has2 else zero
@@ -54,29 +73,92 @@ def _make_step_kernel(cell: Any, present: tuple[bool, bool, bool]) -> Callable[.
             if has2:
                 s2[i] = d
 
+    @numba.njit(parallel=True, nogil=True, error_model="numpy")
+    def kernel(addresses, sizes, chunks, c, zero, counters, counter_zero):  # pragma: no cover - compiled
+        # addresses[j] = (param, grad, slot0, slot1, slot2) of array j; an absent slot repeats
+        # the param's address and is never touched (has* are compile-time constants)
+        for j in range(counters.size):  # serial, once: the arrays' step counters, + 1
+            counter = numba.carray(_pointer(counters[j], counter_zero), 1)
+            counter[0] += 1
+        for k in numba.prange(chunks.shape[0]):
+            j, lo, hi = chunks[k, 0], chunks[k, 1], chunks[k, 2]
+            n = sizes[j]
+            p = numba.carray(_pointer(addresses[j, 0], zero), n)
+            g = numba.carray(_pointer(addresses[j, 1], zero), n)
+            s0 = numba.carray(_pointer(addresses[j, 2], zero), n)
+            s1 = numba.carray(_pointer(addresses[j, 3], zero), n)
+            s2 = numba.carray(_pointer(addresses[j, 4], zero), n)
+            chunk(p[lo:hi], g[lo:hi], s0[lo:hi] if has0 else s0[:0], s1[lo:hi] if has1 else s1[:0],
+                  s2[lo:hi] if has2 else s2[:0], c, zero)
+
     return kernel
 
 
-def step_coefficients(spec: OptimizerSpec, params: Array, state: State, hp: HyperValues) -> tuple[tuple, dict[str, Any]]:
-    """This step's constants, rounded to the params' dtype as NumPy rounds Python floats (NEP 50)."""
+@functools.lru_cache(maxsize=64)
+def chunk_table(sizes: tuple[int, ...]) -> np.ndarray:
+    """(array, first, stop) work items of at most ``_CHUNK`` elements covering every array
+    (read-only: it is cached, a model steps the same sizes every time)."""
+    rows = [(j, lo, min(lo + _CHUNK, n)) for j, n in enumerate(sizes) for lo in range(0, n, _CHUNK)]
+    table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    table.flags.writeable = False
+    return table
+
+
+def many_kernel(spec: OptimizerSpec, present: tuple[bool, ...]) -> Callable[..., None]:
+    """The compiled ``step_many`` kernel for ``spec`` with these state slots present."""
+    present = tuple(present) + (False,) * (3 - len(present))
+    key = (spec.name, present)
+    if key not in _MANY_KERNELS:
+        _MANY_KERNELS[key] = _make_many_kernel(compiled_cell(spec), present)  # type: ignore[arg-type]
+    return _MANY_KERNELS[key]
+
+
+def step_many(spec: OptimizerSpec, present: tuple[bool, ...], addresses: np.ndarray, sizes: np.ndarray,
+              chunks: np.ndarray, c: Any, dtype: type, counters: np.ndarray | None = None,
+              counter_dtype: type = np.float32) -> None:
+    """One step in place on many arrays of one dtype, given by address: ``addresses`` is
+    (n, 5) int64 (param, grad, then the spec's slots in order; an absent slot gives any valid
+    address, e.g. the param's), ``sizes`` their element counts, ``chunks`` ``chunk_table(sizes)``,
+    ``c`` this step's coefficients in that dtype (``step_coefficients``, tuple or array). ``counters``: addresses
+    of scalars of ``counter_dtype`` (the torch bridge's step tensors) incremented by one in the
+    same call. UNSAFE by design: every address must be a live, C-contiguous buffer of the stated
+    dtype and size, kept alive by the caller for the call; the torch bridge checks its tensors."""
+    if counters is None:
+        counters = np.empty(0, dtype=np.int64)
+    many_kernel(spec, present)(addresses, sizes, chunks, c, dtype(0), counters, counter_dtype(0))
+
+
+def step_coefficients(spec: OptimizerSpec, dtype: Any, state: State, hp: HyperValues,
+                      array: bool = False) -> tuple[Any, dict[str, Any]]:
+    """This step's constants, rounded to ``dtype`` (the params') as NumPy rounds Python floats
+    (NEP 50), as a tuple of scalars (or one array: numba dispatches an array faster than a tuple
+    of eleven scalars, and the cells index either alike), and the per-parameter scalars after
+    the step (NAdam's mu_product)."""
     t = state["step"] + 1
     assert spec.coefficients is not None
     c, scalars = spec.coefficients(hp, t, hp["learning_rate"], {k: state[k] for k in spec.scalars})
-    cast = params.dtype.type
+    if array:
+        return np.array([float(v) for v in c], dtype=dtype), scalars
+    cast = np.dtype(dtype).type
     return tuple(cast(float(v)) for v in c), scalars
 
 
 def step(spec: OptimizerSpec, params: Array, grads: Array, state: State, hp: HyperValues) -> None:
-    """One step of ``spec`` in place on contiguous ``params`` and ``state`` (scalar hyperparameters)."""
-    c, scalars = step_coefficients(spec, params, state, hp)
-    present = tuple(name in state for name in spec.slots) + (False,) * (3 - len(spec.slots))
-    key = (spec.name, present)
-    if key not in _STEP_KERNELS:
-        _STEP_KERNELS[key] = _make_step_kernel(compiled_cell(spec), present)  # type: ignore[arg-type]
-    flat = params.reshape(-1)
-    empty = flat[:0]
-    slots = [state[name].reshape(-1) if name in state else empty for name in spec.slots]
-    slots += [empty] * (3 - len(slots))
-    _STEP_KERNELS[key](flat, grads.reshape(-1), slots[0], slots[1], slots[2], c, params.dtype.type(0))
+    """One step of ``spec`` in place on C-contiguous ``params`` and ``state`` arrays of one
+    float dtype (scalar hyperparameters): ``step_many`` with one array."""
+    arrays = [params] + [state[k] for k in spec.slots if k in state]
+    if any(not a.flags.c_contiguous or not a.flags.writeable or a.dtype != params.dtype or a.size != params.size
+           for a in arrays):
+        raise ValueError("fused step: params and state must be writeable C-contiguous arrays of one dtype and size")
+    g = np.ascontiguousarray(grads, dtype=params.dtype)  # alive until the kernel has run
+    if g.size != params.size:
+        raise ValueError(f"fused step: {g.size} gradients for {params.size} parameters")
+    c, scalars = step_coefficients(spec, params.dtype, state, hp, array=True)
+    base = params.ctypes.data
+    row = [base, g.ctypes.data] + [state[k].ctypes.data if k in state else base for k in spec.slots]
+    row += [base] * (5 - len(row))
+    sizes = (params.size,)
+    step_many(spec, tuple(k in state for k in spec.slots), np.array([row], dtype=np.int64),
+              np.array(sizes, dtype=np.int64), chunk_table(sizes), c, params.dtype.type)
     state["step"] += 1
     state.update(scalars)

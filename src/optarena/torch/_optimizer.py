@@ -1,11 +1,11 @@
 """optarena's rules as ``torch.optim.Optimizer`` subclasses, and ``wrap`` for article-style objects.
 
-Where a parameter is a CPU tensor of float16/32/64, the rule runs on NumPy views of the tensor's
-own memory (``p.detach().numpy()`` shares it), with state kept as torch tensors whose ``.numpy()``
-views the core reads and writes: contiguous float32/float64 tensors of at least ``FUSED_MIN_SIZE``
-elements, and the small ones in a param group that has such a tensor, take the fused numba kernel
-(one in-place pass); the rest the readable ``spec.update``, its results copied back in place.
-Anywhere else (CUDA, bfloat16, tensors with the neg bit) the tensors are copied to CPU NumPy,
+Where a parameter is a CPU tensor of float16/32/64, the rule runs on the tensor's own memory, with
+state kept as torch tensors: a param group's contiguous float32/float64 tensors, when they hold at
+least ``FUSED_MIN_SIZE`` elements in all, are stepped by ONE fused numba call (the kernel takes
+their addresses and streams every tensor in one parallel pass, as torch's fused=True does); the
+rest by the readable ``spec.update`` on NumPy views (``p.detach().numpy()`` shares the memory),
+its results copied back in place. Anywhere else (CUDA, bfloat16, tensors with the neg bit) the tensors are copied to CPU NumPy,
 stepped and copied back: correct, but slow.
 """
 
@@ -22,6 +22,7 @@ from ..optim._spec import OptimizerSpec, is_batched
 from ..optim.stateful import CLASS_NAMES, FUSED_MIN_SIZE, _numba_available
 
 _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
+_NUMPY_OF = {torch.float32: np.float32, torch.float64: np.float64}
 _PLAIN = (float, int, bool, np.float64, np.float32, np.int64, np.bool_)  # immutable: safe cache keys
 # torch's spellings that differ from ours (lr is kept in groups too: schedulers write it)
 _TORCH_NAMES = {"lr": "learning_rate", "eps": "epsilon", "betas": "beta1 and beta2"}
@@ -59,11 +60,11 @@ def _grad_numpy(p: torch.Tensor, grad: torch.Tensor, native: bool) -> np.ndarray
     return g.resolve_neg().resolve_conj().numpy()
 
 
-def _bump_version(p: torch.Tensor) -> None:
+def _bump_version(*ps: torch.Tensor) -> None:
     # Writes through NumPy bypass autograd's version counter; bump it as an in-place op would, so a
     # graph that saved p before this step still refuses to backpropagate through the stale value.
     try:
-        torch._C._autograd._unsafe_set_version_counter((p,), (p._version + 1,))
+        torch._C._autograd._unsafe_set_version_counter(ps, tuple(p._version + 1 for p in ps))
     except (AttributeError, TypeError, RuntimeError):  # pragma: no cover - private API moved
         pass
 
@@ -78,7 +79,34 @@ class _Plan(NamedTuple):
     state: dict[str, Any]
     core: dict[str, Any]  # the state as the core sees it (step, scalars, arrays)
     scalars: tuple[str, ...]
-    fused: bool
+
+
+class _Batch(NamedTuple):
+    """Tensors that one kernel call steps: one dtype, the same state slots, the same step count."""
+
+    dtype: torch.dtype
+    present: tuple[bool, ...]
+    members: tuple[int, ...]  # positions in _FusedPlan.ready
+    sizes: tuple[int, ...]
+    size_array: np.ndarray  # the same, for the kernel
+    chunks: np.ndarray  # _fused.chunk_table(sizes)
+    addresses: tuple[tuple[int, int, int], ...]  # each member's state slots (0: absent)
+    counters: np.ndarray  # each member's step counter's address
+
+
+class _FusedPlan(NamedTuple):
+    """A param group's fused step, planned once and checked at every step (``_launches``)."""
+
+    owner: int  # id() of the optimizer it was planned for
+    fused: bool | None  # the group's setting it was planned for
+    params: tuple[torch.Tensor, ...]  # the group's parameters with gradients, when planned
+    ready: tuple[torch.Tensor, ...]  # those the kernel steps
+    states: tuple[dict[str, Any], ...]
+    slots: tuple[tuple[torch.Tensor | None, ...], ...]  # each one's state arrays, in spec.slots order
+    steps: tuple[torch.Tensor, ...]  # each one's step counter (0-d, CPU)
+    counter_dtype: type  # theirs, as a NumPy type
+    batches: tuple[_Batch, ...]
+    rest: list[torch.Tensor]  # left for the readable rule
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -87,9 +115,10 @@ class Optimizer(torch.optim.Optimizer):
     Hyperparameters use optarena's names (``learning_rate``, ``beta1``, ``beta2``, ``epsilon``;
     torch's ``lr``, ``betas``, ``eps``); each param group also holds torch's ``lr``, which is the
     source of truth at step time (schedulers write it) and is copied to ``learning_rate`` then.
-    ``fused``: None picks the numba kernel for contiguous CPU float32/float64 tensors of at least
-    ``FUSED_MIN_SIZE`` elements (and for every contiguous one in their param group), True forces
-    it, False always uses the readable rule. Kernel and rule agree to 2 ulp (tests/optim/test_fused.py).
+    ``fused``: None picks the numba kernel for a group's contiguous CPU float32/float64 tensors
+    when they hold at least ``FUSED_MIN_SIZE`` elements in all (smaller models step faster on
+    NumPy than the kernel's one-time compile costs), True forces it, False always uses the
+    readable rule. Kernel and rule agree to 2 ulp (tests/optim/test_fused.py).
     """
 
     spec: ClassVar[OptimizerSpec]
@@ -119,6 +148,7 @@ class Optimizer(torch.optim.Optimizer):
         elif "lr" in param_group:
             param_group["learning_rate"] = param_group["lr"]
         super().add_param_group(param_group)
+        self.__dict__.pop("_fused_plans", None)
         self._group_hp(param_group, where)  # reject bad values now, not at the first step
 
     def _group_hp(self, group: dict[str, Any], where: str) -> dict[str, Any]:
@@ -145,6 +175,7 @@ class Optimizer(torch.optim.Optimizer):
         (its ``betas``/``eps`` become ``beta1``/``beta2``/``epsilon``). Tensors are copied: torch
         would keep the dict's own tensors when dtype and device match, and step them in place."""
         super().load_state_dict(state_dict)
+        self.__dict__.pop("_fused_plans", None)  # new state tensors: plan again
         names = {h.name for h in self.spec.hypers}
         for group in self.param_groups:
             if "betas" in group and "beta1" in names:
@@ -169,23 +200,133 @@ class Optimizer(torch.optim.Optimizer):
             for i, group in enumerate(self.param_groups):
                 hp = self._group_hp(group, f"{type(self).__name__} param group {i}")
                 group["learning_rate"] = group["lr"]
+                params = [p for p in group["params"] if p.grad is not None]
+                rest = self._step_fused(i, params, hp, group.get("fused"))
                 # small tensors first: a large tensor's pass evicts the caches, and the small
                 # ones' Python and NumPy work runs several times slower cold (the order does not
                 # change the result: each parameter's update is independent)
-                params = sorted((p for p in group["params"] if p.grad is not None), key=torch.Tensor.numel)
-                # a group with a large tensor compiles the kernel anyway: its small tensors take it
-                # too (one pass instead of NumPy's temporaries: next to 10M parameters, four biases
-                # through NumPy cost about 1 ms more than through the kernel)
-                big = bool(params) and params[-1].numel() >= FUSED_MIN_SIZE and any(
-                    _kernel_ready(p) and p.numel() >= FUSED_MIN_SIZE for p in params)
-                # all the Python work first, then the passes back to back, then the bookkeeping:
-                # Python run between two large passes runs with cold caches, several times slower
-                plans = [self._prepare(p, p.grad, hp, group.get("fused"), big) for p in params]
+                rest.sort(key=torch.Tensor.numel)
+                # all the Python work first, then the passes back to back, then the bookkeeping
+                plans = [self._prepare(p, p.grad, hp) for p in rest]
                 for plan in plans:
                     self._update(plan, hp)
                 for plan in plans:
                     self._finish(plan)
         return loss
+
+    def _step_fused(self, index: int, params: list[torch.Tensor], hp: dict[str, Any], fused: bool | None) -> list[torch.Tensor]:
+        """Steps the group's kernel-ready tensors with ONE numba call per (dtype, state slots,
+        step count), when that pays (``fused`` True, or None and they hold at least
+        ``FUSED_MIN_SIZE`` elements in all: below that, compiling costs more than the kernel ever
+        saves). Returns the parameters left for the readable rule.
+
+        What to step is planned once and re-checked each step (same tensors, sizes, dtypes,
+        state objects and step counts; fresh addresses): the per-step Python work is then a few
+        attribute reads per tensor, which matters because it runs right after the previous
+        pass has evicted the caches."""
+        if fused is False or self.spec.cell is None or not params:
+            return params
+        plans: dict[int, _FusedPlan] = self.__dict__.setdefault("_fused_plans", {})
+        plan = plans.get(index)
+        # owner: a plan copied into another optimizer (a deepcopy that kept __dict__) holds this
+        # one's state addresses and must never run there
+        held = (plan is not None and plan.owner == id(self) and plan.fused is fused and len(plan.params) == len(params)
+                and all(a is b for a, b in zip(plan.params, params)))
+        launches = self._launches(plan, hp) if held else None
+        if launches is None:
+            plan = self._plan_fused(params, hp, fused)
+            if plan is None:
+                plans.pop(index, None)
+                return params
+            plans[index] = plan
+            launches = self._launches(plan, hp)
+            assert launches is not None
+        from ..optim import _fused  # imports numba: only when a fused step is taken
+
+        calls, keep = launches  # keep: gradients converted for the kernel, alive until it has run
+        for call in calls:
+            _fused.step_many(self.spec, *call)
+        return list(plan.rest)
+
+    def _plan_fused(self, params: list[torch.Tensor], hp: dict[str, Any], fused: bool | None) -> _FusedPlan | None:
+        """Which tensors the kernel steps, batched by (dtype, present state slots, step count,
+        per-parameter scalars); None when the kernel is not to be used for this group."""
+        ready = [p for p in params if _kernel_ready(p) and p.grad.layout == torch.strided]
+        if fused is True and len(ready) < len(params):
+            raise ValueError(f"{type(self).__name__}: fused=True needs contiguous CPU float32/float64 parameters")
+        if not ready or (fused is None and (sum(p.numel() for p in ready) < FUSED_MIN_SIZE or not _numba_available())):
+            return None
+        groups: dict[tuple, list[int]] = {}
+        states, slots = [], []
+        for i, p in enumerate(ready):
+            state = self._state_for(p, hp, native=True)
+            states.append(state)
+            slots.append(tuple(state.get(k) for k in self.spec.slots))
+            key = (p.dtype, tuple(k in state for k in self.spec.slots), state["step"].item(),
+                   tuple(float(state[k]) for k in self.spec.scalars))
+            groups.setdefault(key, []).append(i)
+        from ..optim import _fused
+
+        batches = []
+        for (dtype, present, _, _), members in groups.items():
+            sizes = tuple(ready[i].numel() for i in members)
+            fixed = tuple(tuple(v.data_ptr() if v is not None else 0 for v in slots[i]) + (0,) * (3 - len(slots[i]))
+                          for i in members)
+            counters = np.array([states[i]["step"].data_ptr() for i in members], dtype=np.int64)
+            batches.append(_Batch(dtype, present, tuple(members), sizes, np.array(sizes, dtype=np.int64),
+                                  _fused.chunk_table(sizes), fixed, counters))
+        ready_ids = {id(p) for p in ready}
+        return _FusedPlan(id(self), fused, tuple(params), tuple(ready), tuple(states), tuple(slots),
+                          tuple(st["step"] for st in states), _NUMPY_OF[_scalar_dtype()], tuple(batches),
+                          [p for p in params if id(p) not in ready_ids])
+
+    def _launches(self, plan: _FusedPlan, hp: dict[str, Any]) -> tuple[list[tuple], list[torch.Tensor]] | None:
+        """This step's kernel calls for ``plan`` (each also advances its tensors' step counters),
+        the rest of the bookkeeping done (scalars, version counters: the kernel cannot fail, and
+        Python run after a pass over 100s of MB runs cold); None, with nothing changed, if the
+        plan no longer describes the tensors."""
+        from ..optim import _fused
+
+        spec, state_of = self.spec, self.state
+        calls, keep, bookkeeping = [], [], []
+        for batch in plan.batches:
+            rows, t, scalars = [], None, None
+            for i, size, fixed in zip(batch.members, batch.sizes, batch.addresses):
+                p, st, slots = plan.ready[i], plan.states[i], plan.slots[i]
+                if (p.dtype is not batch.dtype or p.numel() != size or not p.is_contiguous() or p.is_neg()
+                        or state_of.get(p) is not st or st.get("step") is not plan.steps[i]):
+                    return None
+                for k, v in zip(spec.slots, slots):
+                    if st.get(k) is not v:  # the same tensors: their addresses were taken when planned
+                        return None
+                step = plan.steps[i].item()
+                mine = tuple([float(st[k]) for k in spec.scalars]) if spec.scalars else ()
+                if t is None:
+                    t, scalars = step, mine
+                elif step != t or mine != scalars:
+                    return None
+                g = p.grad
+                if g.layout != torch.strided:
+                    return None  # sparse: the readable path says what is wrong
+                if g.dtype is not p.dtype or not g.is_cpu or g.is_neg() or not g.is_contiguous():
+                    g = g.to("cpu", p.dtype).resolve_neg().contiguous()
+                    keep.append(g)
+                ptr = p.data_ptr()
+                # absent slots: any live address, never touched
+                rows.append((ptr, g.data_ptr()) + tuple(a or ptr for a in fixed))
+            np_dtype = _NUMPY_OF[batch.dtype]
+            core = {"step": t, **dict(zip(spec.scalars, scalars))}
+            c, new_scalars = _fused.step_coefficients(spec, np_dtype, core, hp, array=True)
+            # the step counters are advanced by the kernel call itself (one torch op fewer)
+            calls.append((batch.present, np.array(rows, dtype=np.int64), batch.size_array, batch.chunks, c, np_dtype,
+                          batch.counters, plan.counter_dtype))
+            bookkeeping.append((batch, new_scalars))
+        for batch, new_scalars in bookkeeping:
+            for k, v in new_scalars.items():
+                for i in batch.members:
+                    plan.states[i][k].fill_(float(v))
+            _bump_version(*(plan.ready[i] for i in batch.members))
+        return calls, keep
 
     def _init_state(self, p: torch.Tensor, p_np: np.ndarray, hp: dict[str, Any], native: bool) -> dict[str, Any]:
         state: dict[str, Any] = {}
@@ -197,55 +338,53 @@ class Optimizer(torch.optim.Optimizer):
                 state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
         return state
 
-    def _prepare(self, p: torch.Tensor, grad: torch.Tensor, hp: dict[str, Any], fused: bool | None, big_group: bool) -> _Plan:
+    def _state_for(self, p: torch.Tensor, hp: dict[str, Any], native: bool) -> dict[str, Any]:
+        """``p``'s state, created on the first step and put in the form the core works on: step
+        and scalars as torch keeps them, arrays (when ``native``) contiguous in ``p``'s dtype."""
+        state = self.state[p]
+        if not state:
+            state.update(self._init_state(p, p.detach().numpy() if native else _host(p, p.dtype), hp, native))
+        elif "step" not in state:  # loaded from torch's SGD, which counts no steps: its buffer
+            state["step"] = torch.tensor(1.0, dtype=_scalar_dtype())  # exists, so step 1 is done
+        for k in ("step",) + self.spec.scalars:
+            v = state[k]
+            if not isinstance(v, torch.Tensor) or v.dtype != _scalar_dtype() or v.device.type != "cpu":
+                # load_state_dict casts mu_product to the param's dtype; back to torch's scalar
+                # dtype (exact: it was stored there), so a resumed run rounds as the original
+                state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
+        if native:
+            for k, v in list(state.items()):
+                if k in self.spec.scalars or k == "step" or not isinstance(v, torch.Tensor):
+                    continue
+                if v.device != p.device or v.dtype != p.dtype or not v.is_contiguous():
+                    state[k] = v.to(p.device, p.dtype).contiguous()  # e.g. after an odd load
+        return state
+
+    def _prepare(self, p: torch.Tensor, grad: torch.Tensor, hp: dict[str, Any]) -> _Plan:
         """Views (or host copies) of the parameter, its gradient and its state, for the core."""
         if p.is_complex() or not p.is_floating_point():
             raise TypeError(f"{type(self).__name__}: parameters must be real floating point, got {p.dtype}")
         native = _native(p)
         p_np = p.detach().numpy() if native else _host(p, p.dtype)
         g_np = _grad_numpy(p, grad, native)
-        state = self.state[p]
-        if not state:
-            state.update(self._init_state(p, p_np, hp, native))
-        elif "step" not in state:  # loaded from torch's SGD, which counts no steps: its buffer
-            state["step"] = torch.tensor(1.0, dtype=_scalar_dtype())  # exists, so step 1 is done
+        state = self._state_for(p, hp, native)
         scalars = ("step",) + self.spec.scalars
-        for k in scalars:
-            v = state[k]
-            if not isinstance(v, torch.Tensor) or v.dtype != _scalar_dtype():
-                # load_state_dict casts mu_product to the param's dtype; back to torch's scalar
-                # dtype (exact: it was stored there), so a resumed run rounds as the original
-                state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
         core: dict[str, Any] = {"step": int(state["step"].item())}
         core.update({k: float(state[k]) for k in self.spec.scalars})
-        for k, v in list(state.items()):
-            if k in scalars or not isinstance(v, torch.Tensor):
-                continue
-            if native:
-                if v.device != p.device or v.dtype != p.dtype or not v.is_contiguous():
-                    v = state[k] = v.to(p.device, p.dtype).contiguous()  # e.g. after an odd load
-                core[k] = v.numpy()
-            else:
-                core[k] = _host(v, p.dtype)
-        use_fused = self._use_fused(p_np, native, fused, big_group)
-        if use_fused:
-            g_np = np.ascontiguousarray(g_np)
-        return _Plan(p, native, p_np, g_np, state, core, scalars, use_fused)
+        for k, v in state.items():
+            if k not in scalars and isinstance(v, torch.Tensor):
+                core[k] = v.numpy() if native else _host(v, p.dtype)
+        return _Plan(p, native, p_np, g_np, state, core, scalars)
 
     def _update(self, plan: _Plan, hp: dict[str, Any]) -> None:
-        """The step itself, in place on the plan's arrays."""
-        if plan.fused:
-            from ..optim import _fused  # imports numba: only when a fused step is taken
-
-            _fused.step(self.spec, plan.p_np, plan.g_np, plan.core, hp)  # advances core["step"]
-        else:
-            new_p, new = self.spec.update(plan.p_np, plan.g_np, plan.core, hp)
-            plan.p_np[...] = new_p
-            for k, arr in plan.core.items():
-                if k in plan.scalars:
-                    plan.core[k] = new[k]
-                else:
-                    arr[...] = new[k]
+        """The readable rule, in place on the plan's arrays."""
+        new_p, new = self.spec.update(plan.p_np, plan.g_np, plan.core, hp)
+        plan.p_np[...] = new_p
+        for k, arr in plan.core.items():
+            if k in plan.scalars:
+                plan.core[k] = new[k]
+            else:
+                arr[...] = new[k]
 
     def _finish(self, plan: _Plan) -> None:
         """Step counters and scalars back into their tensors; host copies back to the device."""
@@ -258,17 +397,6 @@ class Optimizer(torch.optim.Optimizer):
                     plan.state[k].copy_(torch.from_numpy(np.asarray(arr)))
         for k in plan.scalars:
             plan.state[k].fill_(float(plan.core[k]))
-
-    def _use_fused(self, p_np: np.ndarray, native: bool, fused: bool | None, big_group: bool) -> bool:
-        if fused is False or self.spec.cell is None:
-            return False
-        ok = native and p_np.dtype in (np.float32, np.float64) and p_np.flags.c_contiguous
-        if fused is True:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: fused=True needs contiguous CPU float32/float64 parameters")
-            return True
-        return ok and (p_np.size >= FUSED_MIN_SIZE or big_group) and _numba_available()
-
 
 _CLASSES: dict[str, type[Optimizer]] = {}
 
@@ -285,7 +413,8 @@ def optimizer_class(name: str) -> type[Optimizer]:
         hyper_doc = "\n".join(f"    {h.name}: {h.doc} (default {h.default!r}; {h.allowed()})" for h in spec.hypers)
         doc = (f"{spec.title} as a torch.optim.Optimizer, running optarena's rule.\n\n"
                f"Hyperparameters (optarena's names; torch's lr/betas/eps are learning_rate/beta1, beta2/epsilon):\n"
-               f"{hyper_doc}\n    fused: None picks the numba kernel for large contiguous CPU tensors")
+               f"{hyper_doc}\n    fused: None picks the numba kernel for a group of contiguous CPU tensors with at least "
+               f"{FUSED_MIN_SIZE:,} elements in all")
         cls = type(class_name, (Optimizer,), {"spec": spec, "__doc__": doc, "__module__": "optarena.torch"})
         cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         _CLASSES[spec.name] = cls
