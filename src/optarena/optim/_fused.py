@@ -53,11 +53,31 @@ def _pointer(typingctx, address, like):  # type: ignore[no-untyped-def]
     return ptr(address, like), codegen
 
 
+@intrinsic
+def _prefer_wide_vectors(typingctx):  # type: ignore[no-untyped-def]
+    """Lets LLVM vectorise the calling function with the CPU's widest vectors (512-bit on
+    AVX-512 machines, whose tuning otherwise prefers 256-bit). A streaming pass keeps more loads
+    in flight with them: 2-4% from DRAM, where torch's fused loop is AVX-512 too. Results are
+    the same bits (IEEE add, mul, div and sqrt at any width, no contraction). It tags only the
+    calling function, through llvmlite's attribute set (which lists no string attributes, so the
+    tag is added past its check; without it nothing changes but the width)."""
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        try:
+            set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        except Exception:  # pragma: no cover - llvmlite changed: keep the default width
+            pass
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
 def _make_many_kernel(cell: Any, present: tuple[bool, bool, bool]) -> Callable[..., None]:
     has0, has1, has2 = present
 
     @numba.njit(nogil=True, error_model="numpy")
     def chunk(p, g, s0, s1, s2, c, zero):  # pragma: no cover - compiled
+        _prefer_wide_vectors()
         # indices from 0 over slices: numba then knows they are not negative, and LLVM
         # vectorises the loop (counting from a run-time `lo` kept it scalar, 4x slower)
         for i in range(p.size):
