@@ -332,7 +332,11 @@ class Optimizer(torch.optim.Optimizer):
         state: dict[str, Any] = {}
         for k, v in self.spec.init(p_np, hp).items():
             if isinstance(v, np.ndarray):
-                t = torch.from_numpy(np.ascontiguousarray(v))
+                # torch's allocator, not NumPy's: its buffers start on a 64-byte boundary (NumPy's
+                # large ones 16 bytes past a page), so the kernel's 64-byte vector loads and stores
+                # do not straddle two cache lines each
+                t = torch.empty(v.shape, dtype=torch.from_numpy(np.empty(0, v.dtype)).dtype)
+                t.numpy()[...] = v
                 state[k] = t if native else t.to(p.device, p.dtype)
             else:  # step and per-parameter scalars (NAdam's mu_product), as torch keeps them
                 state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
