@@ -5,8 +5,8 @@ state kept as torch tensors: a param group's contiguous float32/float64 tensors,
 least ``FUSED_MIN_SIZE`` elements in all, are stepped by ONE fused numba call (the kernel takes
 their addresses and streams every tensor in one parallel pass, as torch's fused=True does); the
 rest by the readable ``spec.update`` on NumPy views (``p.detach().numpy()`` shares the memory),
-its results copied back in place. Anywhere else (CUDA, bfloat16, tensors with the neg bit) the tensors are copied to CPU NumPy,
-stepped and copied back: correct, but slow.
+its results copied back in place. Anywhere else (CUDA, bfloat16, tensors with the neg bit) the
+tensors are copied to CPU NumPy, stepped and copied back: correct, but slow.
 """
 
 from __future__ import annotations
