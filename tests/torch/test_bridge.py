@@ -574,3 +574,86 @@ def test_bench_torch_runs():
     assert out.returncode == 0, out.stderr
     for row in ("| optarena.torch.Adam |", "| torch Adam (foreach) |", "| torch Adam fused=True |"):
         assert out.stdout.count(row) == 2, row
+
+
+# ---------------------------------------------------------------- the kernel's plan stays memory-safe
+
+
+def _big_params(n=2, size=FUSED_MIN_SIZE + 100, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(size, generator=gen)) for _ in range(n)]
+
+
+def _grads(ps, k):
+    gen = torch.Generator().manual_seed(100 + k)
+    for p in ps:
+        p.grad = torch.randn(p.shape, generator=gen)
+
+
+def test_state_moved_to_new_memory_is_followed():
+    """v.data = v.data.clone() keeps the tensor object but moves its memory: the kernel must
+    write to the new memory (it used to keep the old address)."""
+    ours_ps, ref_ps = _big_params(), _big_params()
+    ours, ref = ot.Adam(ours_ps, learning_rate=0.01), torch.optim.Adam(ref_ps, lr=0.01, foreach=False)
+    for k in range(4):
+        _grads(ours_ps, k)
+        _grads(ref_ps, k)
+        if k == 2:
+            for p in ours_ps:
+                for name, v in ours.state[p].items():
+                    if name != "step":
+                        v.data = v.data.clone()
+        ours.step()
+        ref.step()
+    for p, q in zip(ours_ps, ref_ps):
+        assert _max_rel(p, q) <= 1e-5
+        assert _max_rel(ours.state[p]["exp_avg"], ref.state[q]["exp_avg"]) <= 1e-5
+
+
+def test_parameters_sharing_memory_step_one_after_the_other_as_torch():
+    """Two parameters on one storage (or one listed twice): the kernel would race on it; they go
+    through the readable rule one at a time, as torch's for-loop does."""
+    a, b = _big_params()
+    b.data = a.data
+    c, d = _big_params()
+    d.data = c.data
+    ours, ref = ot.SGD([a, b], learning_rate=0.1, momentum=0.9), torch.optim.SGD([c, d], lr=0.1, momentum=0.9, foreach=False)
+    for k in range(3):
+        for x, y, scale in ((a, c, 1.0), (b, d, 2.0)):
+            x.grad = torch.full_like(x, scale)
+            y.grad = torch.full_like(y, scale)
+        ours.step()
+        ref.step()
+    assert _max_rel(a, c) <= 1e-6 and _max_rel(b, d) <= 1e-6  # a race loses whole updates (~30%)
+    with pytest.raises(ValueError, match="not sharing memory"):
+        ot.SGD([a, b], learning_rate=0.1, fused=True).step()
+
+
+def test_bad_state_and_gradients_are_errors_not_overruns():
+    p = _big_params(1)[0]
+    opt = ot.Adam([p], learning_rate=0.01)
+    _grads([p], 0)
+    opt.step()
+    opt.state[p]["exp_avg"] = torch.zeros(10)
+    with pytest.raises(ValueError, match="'exp_avg' has 10 elements for a parameter of"):
+        opt.step()
+    q = _big_params(1)[0]
+    opt = ot.Adam([q], learning_rate=0.01)
+    _grads([q], 0)
+    opt.step()
+    q.data = torch.zeros(q.numel() + 5)  # the old gradient no longer fits
+    with pytest.raises(RuntimeError, match="gradient of shape"):
+        opt.step()
+
+
+def test_none_momentum_buffer_says_how_to_restart():
+    p = _big_params(1)[0]
+    opt = ot.SGD([p], learning_rate=0.1, momentum=0.9)
+    _grads([p], 0)
+    opt.step()
+    opt.state[p]["momentum_buffer"] = None
+    with pytest.raises(ValueError, match=r"no momentum_buffer .*del optimizer.state\[p\]"):
+        opt.step()
+    del opt.state[p]
+    opt.step()  # restarted from the next gradient, as torch's SGD would
+    assert int(opt.state[p]["step"]) == 1

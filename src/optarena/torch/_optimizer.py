@@ -60,6 +60,21 @@ def _grad_numpy(p: torch.Tensor, grad: torch.Tensor, native: bool) -> np.ndarray
     return g.resolve_neg().resolve_conj().numpy()
 
 
+def _disjoint(ps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The tensors whose memory no other one in ``ps`` touches (a tensor listed twice touches its
+    own): the kernel steps its arrays concurrently, so the others go through the readable rule
+    one at a time."""
+    spans = sorted((p.data_ptr(), p.data_ptr() + p.numel() * p.element_size(), k) for k, p in enumerate(ps))
+    clash: set[int] = set()
+    end, last = -1, -1
+    for start, stop, k in spans:
+        if start < end and stop > start:
+            clash.update((k, last))
+        if stop > end:
+            end, last = stop, k
+    return [p for k, p in enumerate(ps) if k not in clash]
+
+
 def _bump_version(*ps: torch.Tensor) -> None:
     # Writes through NumPy bypass autograd's version counter; bump it as an in-place op would, so a
     # graph that saved p before this step still refuses to backpropagate through the stale value.
@@ -101,6 +116,7 @@ class _FusedPlan(NamedTuple):
     fused: bool | None  # the group's setting it was planned for
     params: tuple[torch.Tensor, ...]  # the group's parameters with gradients, when planned
     ready: tuple[torch.Tensor, ...]  # those the kernel steps
+    pointers: tuple[int, ...]  # their addresses when planned (memory checked disjoint then)
     states: tuple[dict[str, Any], ...]
     slots: tuple[tuple[torch.Tensor | None, ...], ...]  # each one's state arrays, in spec.slots order
     steps: tuple[torch.Tensor, ...]  # each one's step counter (0-d, CPU)
@@ -201,16 +217,11 @@ class Optimizer(torch.optim.Optimizer):
                 hp = self._group_hp(group, f"{type(self).__name__} param group {i}")
                 group["learning_rate"] = group["lr"]
                 params = [p for p in group["params"] if p.grad is not None]
-                rest = self._step_fused(i, params, hp, group.get("fused"))
-                # small tensors first: a large tensor's pass evicts the caches, and the small
-                # ones' Python and NumPy work runs several times slower cold (the order does not
-                # change the result: each parameter's update is independent)
-                rest.sort(key=torch.Tensor.numel)
-                # all the Python work first, then the passes back to back, then the bookkeeping
-                plans = [self._prepare(p, p.grad, hp) for p in rest]
-                for plan in plans:
+                # one parameter at a time, in order: a parameter listed twice, or two sharing
+                # memory, then see each other's update as with torch's for-loop
+                for p in self._step_fused(i, params, hp, group.get("fused")):
+                    plan = self._prepare(p, p.grad, hp)
                     self._update(plan, hp)
-                for plan in plans:
                     self._finish(plan)
         return loss
 
@@ -251,9 +262,11 @@ class Optimizer(torch.optim.Optimizer):
     def _plan_fused(self, params: list[torch.Tensor], hp: dict[str, Any], fused: bool | None) -> _FusedPlan | None:
         """Which tensors the kernel steps, batched by (dtype, present state slots, step count,
         per-parameter scalars); None when the kernel is not to be used for this group."""
-        ready = [p for p in params if _kernel_ready(p) and p.grad.layout == torch.strided]
+        ready = [p for p in params if _kernel_ready(p) and p.grad.layout == torch.strided and p.grad.numel() == p.numel()]
+        ready = _disjoint(ready)  # the kernel steps its arrays concurrently
         if fused is True and len(ready) < len(params):
-            raise ValueError(f"{type(self).__name__}: fused=True needs contiguous CPU float32/float64 parameters")
+            raise ValueError(f"{type(self).__name__}: fused=True needs contiguous CPU float32/float64 parameters, each "
+                             "listed once and not sharing memory with another")
         if not ready or (fused is None and (sum(p.numel() for p in ready) < FUSED_MIN_SIZE or not _numba_available())):
             return None
         groups: dict[tuple, list[int]] = {}
@@ -276,7 +289,8 @@ class Optimizer(torch.optim.Optimizer):
             batches.append(_Batch(dtype, present, tuple(members), sizes, np.array(sizes, dtype=np.int64),
                                   _fused.chunk_table(sizes), fixed, counters))
         ready_ids = {id(p) for p in ready}
-        return _FusedPlan(id(self), fused, tuple(params), tuple(ready), tuple(states), tuple(slots),
+        return _FusedPlan(id(self), fused, tuple(params), tuple(ready), tuple(p.data_ptr() for p in ready),
+                          tuple(states), tuple(slots),
                           tuple(st["step"] for st in states), _NUMPY_OF[_scalar_dtype()], tuple(batches),
                           [p for p in params if id(p) not in ready_ids])
 
@@ -291,27 +305,30 @@ class Optimizer(torch.optim.Optimizer):
         calls, keep, bookkeeping = [], [], []
         for batch in plan.batches:
             rows, t, scalars = [], None, None
-            for i, size, fixed in zip(batch.members, batch.sizes, batch.addresses):
-                p, st, slots = plan.ready[i], plan.states[i], plan.slots[i]
-                if (p.dtype is not batch.dtype or p.numel() != size or not p.is_contiguous() or p.is_neg()
-                        or state_of.get(p) is not st or st.get("step") is not plan.steps[i]):
+            for i, size, fixed, counter in zip(batch.members, batch.sizes, batch.addresses, batch.counters.tolist()):
+                p, st, slots, step_t = plan.ready[i], plan.states[i], plan.slots[i], plan.steps[i]
+                # every address the kernel will use, read again: p.data = ..., .to(), set_() and
+                # friends keep the tensor objects but move their memory
+                ptr = p.data_ptr()
+                if (ptr != plan.pointers[i] or p.dtype is not batch.dtype or p.numel() != size or not p.is_cpu
+                        or not p.is_contiguous() or p.is_neg() or state_of.get(p) is not st
+                        or st.get("step") is not step_t or step_t.data_ptr() != counter):
                     return None
-                for k, v in zip(spec.slots, slots):
-                    if st.get(k) is not v:  # the same tensors: their addresses were taken when planned
+                for k, v, a in zip(spec.slots, slots, fixed):
+                    if st.get(k) is not v or (v is not None and (v.data_ptr() != a or v.numel() != size)):
                         return None
-                step = plan.steps[i].item()
+                step = step_t.item()
                 mine = tuple([float(st[k]) for k in spec.scalars]) if spec.scalars else ()
                 if t is None:
                     t, scalars = step, mine
                 elif step != t or mine != scalars:
                     return None
                 g = p.grad
-                if g.layout != torch.strided:
-                    return None  # sparse: the readable path says what is wrong
+                if g.layout != torch.strided or g.numel() != size:
+                    return None  # the readable path says what is wrong
                 if g.dtype is not p.dtype or not g.is_cpu or g.is_neg() or not g.is_contiguous():
                     g = g.to("cpu", p.dtype).resolve_neg().contiguous()
                     keep.append(g)
-                ptr = p.data_ptr()
                 # absent slots: any live address, never touched
                 rows.append((ptr, g.data_ptr()) + tuple(a or ptr for a in fixed))
             np_dtype = _NUMPY_OF[batch.dtype]
@@ -350,6 +367,16 @@ class Optimizer(torch.optim.Optimizer):
             state.update(self._init_state(p, p.detach().numpy() if native else _host(p, p.dtype), hp, native))
         elif "step" not in state:  # loaded from torch's SGD, which counts no steps: its buffer
             state["step"] = torch.tensor(1.0, dtype=_scalar_dtype())  # exists, so step 1 is done
+        for k in [k for k, v in state.items() if v is None]:
+            del state[k]  # torch's "no buffer" (SGD's momentum_buffer=None), as load_state_dict does
+        missing = [k for k in self.spec.state_arrays(hp) if k not in state]
+        if missing and float(state["step"]) > 0:
+            raise ValueError(
+                f"{type(self).__name__}: the state of a parameter that has taken {int(float(state['step']))} steps has "
+                f"no {', '.join(missing)} (set to None, or the hyperparameters changed since): optarena does not "
+                f"start {'it' if len(missing) == 1 else 'them'} mid-run; `del optimizer.state[p]` restarts that "
+                f"parameter's state (torch's SGD restarts a None momentum_buffer from the next gradient, which "
+                f"for SGD is the same)")
         for k in ("step",) + self.spec.scalars:
             v = state[k]
             if not isinstance(v, torch.Tensor) or v.dtype != _scalar_dtype() or v.device.type != "cpu":
@@ -362,12 +389,19 @@ class Optimizer(torch.optim.Optimizer):
                     continue
                 if v.device != p.device or v.dtype != p.dtype or not v.is_contiguous():
                     state[k] = v.to(p.device, p.dtype).contiguous()  # e.g. after an odd load
+        for k, v in state.items():
+            if k not in self.spec.scalars and k != "step" and isinstance(v, torch.Tensor) and v.numel() != p.numel():
+                raise ValueError(f"{type(self).__name__}: state {k!r} has {v.numel()} elements for a parameter of "
+                                 f"{p.numel()} (a state_dict from another model?)")
         return state
 
     def _prepare(self, p: torch.Tensor, grad: torch.Tensor, hp: dict[str, Any]) -> _Plan:
         """Views (or host copies) of the parameter, its gradient and its state, for the core."""
         if p.is_complex() or not p.is_floating_point():
             raise TypeError(f"{type(self).__name__}: parameters must be real floating point, got {p.dtype}")
+        if grad.shape != p.shape:
+            raise RuntimeError(f"{type(self).__name__}: gradient of shape {tuple(grad.shape)} for a parameter of "
+                               f"shape {tuple(p.shape)}")
         native = _native(p)
         p_np = p.detach().numpy() if native else _host(p, p.dtype)
         g_np = _grad_numpy(p, grad, native)
