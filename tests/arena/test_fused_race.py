@@ -53,3 +53,17 @@ def test_fused_refuses_what_it_cannot_run():
         race("booth", [ArticleSGD()], engine="fused")
     res = race("booth", [ArticleSGD()], engine="auto")  # auto falls back to NumPy
     assert res.diverged_at[0, 0] == -1
+
+
+@pytest.mark.parametrize("engine", ["numpy", "fused"])
+@pytest.mark.parametrize("case", CASES + [("sgd", {"learning_rate": 0.001, "dampening": 0.5})], ids=case_id)
+def test_a_racer_does_not_depend_on_its_neighbours(case, engine):
+    """Racers of one optimizer step as one batch; each must still follow its own settings alone
+    (an SGD with momentum 0 and dampening once took the dampening from a momentum neighbour)."""
+    name, hp = case
+    me = Racer(name, hp)
+    neighbour = Racer(name, {"learning_rate": 0.003, **({"momentum": 0.9} if name == "sgd" else {})})
+    kw = dict(landscape="rosenbrock", starts=[(-1.2, 1.0)], steps=40, engine=engine)
+    together = race(racers=[me, neighbour], **kw)
+    alone = race(racers=[me], **kw)
+    np.testing.assert_array_equal(together.positions[0], alone.positions[0])

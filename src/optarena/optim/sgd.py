@@ -43,7 +43,11 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
         if state["step"] == 0:
             b = b.copy()
         new["momentum_buffer"] = b
-        g = g + mu * b if hp["nesterov"] else b
+        # rows of a batch with mu = 0 step as plain SGD (torch keeps no buffer for them, so its
+        # dampening does not apply either): a racer's path must not depend on its neighbours
+        import numpy as np
+
+        g = np.where(mu != 0, g + mu * b if hp["nesterov"] else b, g)
     return params - hp["learning_rate"] * g, new
 
 
@@ -51,8 +55,11 @@ SLOTS = ("momentum_buffer",)
 
 
 def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+    import numpy as np
+
+    # has_buf per setting (mu != 0), not for the whole batch: see update
     return (lr, hp["weight_decay"], hp["momentum"], 1 - hp["dampening"], hp["maximize"], hp["nesterov"],
-            t == 1, _uses_buffer(hp)), {}
+            t == 1, np.asarray(hp["momentum"]) != 0), {}
 
 
 def cell(p, g, b, s1, s2, c):  # type: ignore[no-untyped-def]
