@@ -57,7 +57,7 @@ def _pointer(typingctx, address, like):  # type: ignore[no-untyped-def]
 def _prefer_wide_vectors(typingctx):  # type: ignore[no-untyped-def]
     """Lets LLVM vectorise the calling function with the CPU's widest vectors (512-bit on
     AVX-512 machines, whose tuning otherwise prefers 256-bit). A streaming pass keeps more loads
-    in flight with them: 2-4% from DRAM, where torch's fused loop is AVX-512 too. Results are
+    in flight with them: 1-2% from DRAM, where torch's fused loop is AVX-512 too. Results are
     the same bits (IEEE add, mul, div and sqrt at any width, no contraction). It tags only the
     calling function, through llvmlite's attribute set (which lists no string attributes, so the
     tag is added past its check; without it nothing changes but the width)."""
@@ -139,9 +139,9 @@ def step_many(spec: OptimizerSpec, present: tuple[bool, ...], addresses: np.ndar
     """One step in place on many arrays of one dtype, given by address: ``addresses`` is
     (n, 5) int64 (param, grad, then the spec's slots in order; an absent slot gives any valid
     address, e.g. the param's), ``sizes`` their element counts, ``chunks`` ``chunk_table(sizes)``,
-    ``c`` this step's coefficients in that dtype (``step_coefficients``, tuple or array). ``counters``: addresses
-    of scalars of ``counter_dtype`` (the torch bridge's step tensors) incremented by one in the
-    same call. UNSAFE by design: every address must be a live, C-contiguous buffer of the stated
+    ``c`` this step's coefficients in that dtype (``step_coefficients``, tuple or array).
+    ``counters``: addresses of scalars of ``counter_dtype`` (the torch bridge's step tensors),
+    incremented by one in the same call. UNSAFE by design: every address must be a live, C-contiguous buffer of the stated
     dtype and size, kept alive by the caller for the call; the torch bridge checks its tensors."""
     if counters is None:
         counters = np.empty(0, dtype=np.int64)
