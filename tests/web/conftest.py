@@ -33,8 +33,9 @@ def _free_port() -> int:
 def serving(port: int, log: Path | None = None) -> Iterator[subprocess.Popen]:
     """``optarena serve`` in its own process, answering on ``port``; Ctrl-C'd (killed if it
     hangs) on the way out. Its own process: the pytest process must stay free of uvicorn, whose
-    logging set-up closes streams other libraries' handlers hold (absl's holds pytest's capture
-    file once jax or keras was imported), and of the server's compiles, which hold a GIL.
+    logging set-up closes every logging handler in the process (absl's, imported with jax or
+    keras, then closes the stream it took at import: it can be pytest's capture file; CI once
+    died there), and of the server's compiles, which hold a GIL.
     Its output goes to pipes, or to ``log`` for a long-lived server (a full pipe would block it)."""
     out = open(log, "w") if log else subprocess.PIPE
     proc = subprocess.Popen([sys.executable, "-m", "optarena", "serve", "--no-browser", "--port", str(port)],
@@ -53,9 +54,11 @@ def serving(port: int, log: Path | None = None) -> Iterator[subprocess.Popen]:
             out.close()
 
 
-def wait_until_answering(url: str, timeout: float = 60) -> None:
+def wait_until_answering(url: str, timeout: float = 60, proc: subprocess.Popen | None = None) -> None:
     deadline = time.time() + timeout
     while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the test server exited with code {proc.returncode} before answering")
         try:
             with urllib.request.urlopen(url + "/api/optimizers", timeout=5) as r:
                 if r.status == 200:
@@ -70,9 +73,9 @@ def wait_until_answering(url: str, timeout: float = 60) -> None:
 def server_url():
     port = _free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    with serving(port, log=ARTIFACTS / "server.log"):
+    with serving(port, log=ARTIFACTS / "server.log") as proc:
         url = f"http://127.0.0.1:{port}"
-        wait_until_answering(url)
+        wait_until_answering(url, proc=proc)
         yield url
 
 

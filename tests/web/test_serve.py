@@ -14,7 +14,7 @@ def test_serve_starts_answers_and_stops_on_ctrl_c():
     with serving(port) as proc:
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in line
-        wait_until_answering(f"http://127.0.0.1:{port}", timeout=30)
+        wait_until_answering(f"http://127.0.0.1:{port}", timeout=30, proc=proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/optimizers", timeout=5) as r:
             assert any(o["name"] == "adam" for o in json.load(r))
         proc.send_signal(signal.SIGINT)
