@@ -134,12 +134,12 @@ def many_kernel(spec: OptimizerSpec, present: tuple[bool, ...]) -> Callable[...,
 
 
 def step_many(spec: OptimizerSpec, present: tuple[bool, ...], addresses: np.ndarray, sizes: np.ndarray,
-              chunks: np.ndarray, c: Any, dtype: type, counters: np.ndarray | None = None,
+              chunks: np.ndarray, c: np.ndarray, dtype: type, counters: np.ndarray | None = None,
               counter_dtype: type = np.float32) -> None:
     """One step in place on many arrays of one dtype, given by address: ``addresses`` is
     (n, 5) int64 (param, grad, then the spec's slots in order; an absent slot gives any valid
     address, e.g. the param's), ``sizes`` their element counts, ``chunks`` ``chunk_table(sizes)``,
-    ``c`` this step's coefficients in that dtype (``step_coefficients``, tuple or array).
+    ``c`` this step's coefficients in that dtype (``step_coefficients``).
     ``counters``: addresses of scalars of ``counter_dtype`` (the torch bridge's step tensors),
     incremented by one in the same call. UNSAFE by design: every address must be a live, C-contiguous buffer of the stated
     dtype and size, kept alive by the caller for the call; the torch bridge checks its tensors."""
@@ -148,19 +148,14 @@ def step_many(spec: OptimizerSpec, present: tuple[bool, ...], addresses: np.ndar
     many_kernel(spec, present)(addresses, sizes, chunks, c, dtype(0), counters, counter_dtype(0))
 
 
-def step_coefficients(spec: OptimizerSpec, dtype: Any, state: State, hp: HyperValues,
-                      array: bool = False) -> tuple[Any, dict[str, Any]]:
-    """This step's constants, rounded to ``dtype`` (the params') as NumPy rounds Python floats
-    (NEP 50), as a tuple of scalars (or one array: numba dispatches an array faster than a tuple
-    of eleven scalars, and the cells index either alike), and the per-parameter scalars after
-    the step (NAdam's mu_product)."""
+def step_coefficients(spec: OptimizerSpec, dtype: Any, state: State, hp: HyperValues) -> tuple[np.ndarray, dict[str, Any]]:
+    """This step's constants as one array of ``dtype`` (the params'), rounded as NumPy rounds
+    Python floats (NEP 50), and the per-parameter scalars after the step (NAdam's mu_product).
+    One array, not a tuple: numba dispatches it faster, and the cells index either alike."""
     t = state["step"] + 1
     assert spec.coefficients is not None
     c, scalars = spec.coefficients(hp, t, hp["learning_rate"], {k: state[k] for k in spec.scalars})
-    if array:
-        return np.array([float(v) for v in c], dtype=dtype), scalars
-    cast = np.dtype(dtype).type
-    return tuple(cast(float(v)) for v in c), scalars
+    return np.array([float(v) for v in c], dtype=dtype), scalars
 
 
 def step(spec: OptimizerSpec, params: Array, grads: Array, state: State, hp: HyperValues) -> None:
@@ -173,7 +168,7 @@ def step(spec: OptimizerSpec, params: Array, grads: Array, state: State, hp: Hyp
     g = np.ascontiguousarray(grads, dtype=params.dtype)  # alive until the kernel has run
     if g.size != params.size:
         raise ValueError(f"fused step: {g.size} gradients for {params.size} parameters")
-    c, scalars = step_coefficients(spec, params.dtype, state, hp, array=True)
+    c, scalars = step_coefficients(spec, params.dtype, state, hp)
     base = params.ctypes.data
     row = [base, g.ctypes.data] + [state[k].ctypes.data if k in state else base for k in spec.slots]
     row += [base] * (5 - len(row))

@@ -333,7 +333,7 @@ class Optimizer(torch.optim.Optimizer):
                 rows.append((ptr, g.data_ptr()) + tuple(a or ptr for a in fixed))
             np_dtype = _NUMPY_OF[batch.dtype]
             core = {"step": t, **dict(zip(spec.scalars, scalars))}
-            c, new_scalars = _fused.step_coefficients(spec, np_dtype, core, hp, array=True)
+            c, new_scalars = _fused.step_coefficients(spec, np_dtype, core, hp)
             # the step counters are advanced by the kernel call itself (one torch op fewer)
             calls.append((batch.present, np.array(rows, dtype=np.int64), batch.size_array, batch.chunks, c, np_dtype,
                           batch.counters, plan.counter_dtype))
