@@ -13,6 +13,7 @@ so ``import optarena`` stays light. tests/optim/test_fused.py holds them equal t
 from __future__ import annotations
 
 import functools
+from types import FunctionType
 from typing import Any, Callable
 
 import numpy as np
@@ -26,20 +27,30 @@ except ImportError as exc:  # pragma: no cover - numba is a core dependency
 
 from ._spec import Array, HyperValues, OptimizerSpec, State
 
-_CELLS: dict[str, Any] = {}
+_CELLS: dict[Any, Any] = {}  # cell or helper -> its compiled form
 _MANY_KERNELS: dict[tuple[str, tuple[bool, ...]], Callable[..., None]] = {}
 _CHUNK = 1 << 16  # elements per work item of step_many: big enough to stream, small enough to balance
 
 
+def _inlined(fn: Any) -> Any:
+    """``fn`` compiled to inline into its callers, with the cell helpers it calls
+    (``_spec.cell_helper``) compiled the same way. NumPy's error model: x / 0 gives inf as in the readable rule, and no
+    zero-check branches stand in the way of vectorising."""
+    if fn not in _CELLS:
+        names = [n for n in fn.__code__.co_names if getattr(fn.__globals__.get(n), "_optarena_cell_helper", False)]
+        code = fn
+        if names:  # the same code, reading the compiled helpers from its globals
+            scope = {**fn.__globals__, **{n: _inlined(fn.__globals__[n]) for n in names}}
+            code = FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+        _CELLS[fn] = numba.njit(inline="always", error_model="numpy")(code)
+    return _CELLS[fn]
+
+
 def compiled_cell(spec: OptimizerSpec) -> Any:
     """The spec's cell as a numba function that inlines into the kernels that call it."""
-    if spec.name not in _CELLS:
-        if spec.cell is None:
-            raise ValueError(f"optimizer {spec.name!r} has no fused cell")
-        # NumPy's error model: x / 0 gives inf as in the readable rule, and no zero-check
-        # branches stand in the way of vectorising
-        _CELLS[spec.name] = numba.njit(inline="always", error_model="numpy")(spec.cell)
-    return _CELLS[spec.name]
+    if spec.cell is None:
+        raise ValueError(f"optimizer {spec.name!r} has no fused cell")
+    return _inlined(spec.cell)
 
 
 @intrinsic

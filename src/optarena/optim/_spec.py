@@ -232,3 +232,34 @@ def decay_and_grad(params: Array, grads: Array, hp: HyperValues, decoupled: bool
 def lerp(a: Any, b: Any, w: Any) -> Any:
     """torch's lerp for weights below 0.5 (every decay rate here): a + w * (b - a)."""
     return a + w * (b - a)
+
+
+# ---------------------------------------------------------------- shared pieces of the fused cells
+# Cells are plain Python here; ``_fused`` compiles a cell with numba and, with it, every function
+# marked ``cell_helper`` that it calls by name (so ``import optarena`` never imports numba).
+
+
+def cell_helper(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks ``fn`` as callable from a cell: ``_fused`` compiles and inlines it there."""
+    fn._optarena_cell_helper = True  # type: ignore[attr-defined]
+    return fn
+
+
+@cell_helper
+def cell_grad(p, g, neg, l2):  # type: ignore[no-untyped-def]
+    """One element of ``prepare_grad``: flipped for maximize, then L2 decay folded in."""
+    if neg != 0:
+        g = -g
+    if l2 != 0:
+        g = g + l2 * p
+    return g
+
+
+@cell_helper
+def cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled):  # type: ignore[no-untyped-def]
+    """The Adam family's shared start, one element: decoupled decay of p (AdamW's form) or L2
+    in g, then both moments (m by torch's lerp). Returns (p, g, m, v)."""
+    if decoupled != 0:
+        p = p * decay
+    g = cell_grad(p, g, neg, l2)
+    return p, g, m + one_m_b1 * (g - m), b2 * v + one_m_b2 * g * g

@@ -15,8 +15,8 @@ import math
 import numpy as np
 
 from ._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, eps_hyper, lr_hyper, prepare_grad,
-    wd_hyper, zeros_state,
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper,
+    prepare_grad, wd_hyper, zeros_state,
 )
 
 
@@ -47,10 +47,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
 def cell(p, g, v, u, s2, c):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
     lr, wd, rho, one_m_rho, eps, neg = c[0], c[1], c[2], c[3], c[4], c[5]
-    if neg != 0:
-        g = -g
-    if wd != 0:
-        g = g + wd * p
+    g = cell_grad(p, g, neg, wd)
     v = rho * v + one_m_rho * g * g
     delta = math.sqrt(u + eps) / math.sqrt(v + eps) * g
     u = rho * u + one_m_rho * delta * delta

@@ -14,8 +14,8 @@ import math
 import numpy as np
 
 from ._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, eps_hyper, lr_hyper, prepare_grad,
-    wd_hyper,
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper,
+    prepare_grad, wd_hyper,
 )
 
 
@@ -46,10 +46,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
 def cell(p, g, s, s1, s2, c):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
     clr, wd, eps, neg = c[0], c[1], c[2], c[3]
-    if neg != 0:
-        g = -g
-    if wd != 0:
-        g = g + wd * p
+    g = cell_grad(p, g, neg, wd)
     s = s + g * g
     return p - clr * (g / (math.sqrt(s) + eps)), s, s1, s2
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ._spec import (
-    MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction, eps_hyper,
-    lerp, lr_hyper, prepare_grad, wd_hyper, zeros_state,
+    MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction, cell_grad,
+    eps_hyper, lerp, lr_hyper, prepare_grad, wd_hyper, zeros_state,
 )
 
 
@@ -45,10 +45,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
 def cell(p, g, m, u, s2, c):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
     wd, one_m_b1, b2, eps, clr, neg = c[0], c[1], c[2], c[3], c[4], c[5]
-    if neg != 0:
-        g = -g
-    if wd != 0:
-        g = g + wd * p
+    g = cell_grad(p, g, neg, wd)
     m = m + one_m_b1 * (g - m)
     u = max(u * b2, abs(g) + eps)
     return p - clr * (m / u), m, u, s2

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
-    decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
+    cell_adam_moments, decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
 
 
@@ -75,14 +75,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
 def cell(p, g, m, v, s2, c):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
     decay, l2, one_m_b1, b2, one_m_b2, bc2, eps, c_g, c_m, neg, decoupled = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]
-    if decoupled != 0:
-        p = p * decay
-    if neg != 0:
-        g = -g
-    if l2 != 0:
-        g = g + l2 * p
-    m = m + one_m_b1 * (g - m)
-    v = b2 * v + one_m_b2 * g * g
+    p, g, m, v = cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled)
     denom = math.sqrt(v / bc2) + eps
     p = p + c_g * (g / denom)
     return p + c_m * (m / denom), m, v, s2

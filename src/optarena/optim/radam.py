@@ -18,7 +18,7 @@ import numpy as np
 
 from ._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
-    decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
+    cell_adam_moments, decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
 
 
@@ -73,14 +73,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
 def cell(p, g, m, v, s2, c):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
     decay, l2, one_m_b1, b2, one_m_b2, bc1, bc2_sqrt, eps, lr, r, rectified, neg, decoupled = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12]
-    if decoupled != 0:
-        p = p * decay
-    if neg != 0:
-        g = -g
-    if l2 != 0:
-        g = g + l2 * p
-    m = m + one_m_b1 * (g - m)
-    v = b2 * v + one_m_b2 * g * g
+    p, g, m, v = cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled)
     m_hat = m / bc1
     if rectified != 0:
         return p - m_hat * lr * (bc2_sqrt / (math.sqrt(v) + eps)) * r, m, v, s2

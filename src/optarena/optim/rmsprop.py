@@ -16,8 +16,8 @@ import math
 import numpy as np
 
 from ._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, eps_hyper, lerp, lr_hyper,
-    prepare_grad, wd_hyper, zeros_state,
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lerp,
+    lr_hyper, prepare_grad, wd_hyper, zeros_state,
 )
 
 
@@ -61,10 +61,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
 def cell(p, g, v, b, gbar, c):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
     lr, wd, alpha, one_m_alpha, eps, mu, neg, centered, use_momentum = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
-    if neg != 0:
-        g = -g
-    if wd != 0:
-        g = g + wd * p
+    g = cell_grad(p, g, neg, wd)
     v = alpha * v + one_m_alpha * g * g
     if centered != 0:
         gbar = gbar + one_m_alpha * (g - gbar)

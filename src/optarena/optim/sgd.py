@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, lr_hyper, prepare_grad, wd_hyper,
-    zeros_state,
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper,
+    prepare_grad, wd_hyper, zeros_state,
 )
 
 
@@ -65,10 +65,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
 def cell(p, g, b, s1, s2, c):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
     lr, wd, mu, damp, neg, nesterov, first, has_buf = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
-    if neg != 0:
-        g = -g
-    if wd != 0:
-        g = g + wd * p
+    g = cell_grad(p, g, neg, wd)
     if has_buf != 0:
         b = g if first != 0 else mu * b + damp * g
         g = g + mu * b if nesterov != 0 else b
