@@ -19,6 +19,7 @@ from optarena.arena import RaceResult, race, style
 from optarena.export import (EXTENSIONS, add_export_arguments, animate, export, export_from_args, plot, repr_html,
                              to_frame)
 from optarena.export import _common as C
+from scripts import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -322,10 +323,6 @@ def test_repr_html_renders_twice_in_one_page(rosen, diverging, browser, tmp_path
 
 def test_bench_export_runs():
     _need("matplotlib", "PIL", "imageio", "imageio_ffmpeg")
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_export.py"), "--steps", "10", "--rounds", "1", "--dpi", "30"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
+    out = run_benchmark("bench_export", "--steps", "10", "--rounds", "1", "--dpi", "30", timeout=120)
     for name in ("optarena GIF", "optarena MP4", "naive redraw-every-frame GIF"):
-        assert f"| {name} |" in out.stdout
+        assert f"| {name} |" in out

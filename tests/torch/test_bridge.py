@@ -8,7 +8,6 @@ import io
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,8 +25,8 @@ from optarena.optim.stateful import CLASS_NAMES, FUSED_MIN_SIZE  # noqa: E402
 
 from article_classes import ArticleSGD, ArticleSGDMomentum  # noqa: E402
 from cases import CASES, TORCH_CLASS, case_id, to_torch  # noqa: E402
+from scripts import run_benchmark  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 TORCH_CASES = [c for c in CASES if c[0] != "lion"]
 EPOCHS, BATCHES, BATCH = 2, 6, 16  # 12 steps: past RAdam's first rectified step (t = 6)
 
@@ -566,14 +565,10 @@ def test_clear_import_error_without_torch():
 
 
 def test_bench_torch_runs():
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_torch.py"), "--size", "100000", "--epochs", "2",
-         "--rounds", "2", "--samples", "200", "--evict-mb", "8"],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
+    out = run_benchmark("bench_torch", "--size", "100000", "--epochs", "2", "--rounds", "2", "--samples", "200",
+                        "--evict-mb", "8")
     for row in ("| optarena.torch.Adam |", "| torch Adam (foreach) |", "| torch Adam fused=True |"):
-        assert out.stdout.count(row) == 2, row
+        assert out.count(row) == 2, row
 
 
 # ---------------------------------------------------------------- the kernel's plan stays memory-safe
