@@ -408,6 +408,40 @@ def test_closure():
     assert ours.step() is None
 
 
+def _hook_calls(opt, x):
+    """Everything torch's step hooks see around one ``opt.step()``; a pre-hook swaps in a closure."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+    seen = []
+    handles = [
+        register_optimizer_step_pre_hook(lambda o, a, k: seen.append(("global pre", type(o).__name__))),
+        opt.register_step_pre_hook(lambda o, a, k: (seen.append(("pre", len(a))), ((o, lambda: x), {}))[1]),
+        opt.register_step_post_hook(lambda o, a, k: seen.append(("post", a[1]()))),
+        register_optimizer_step_post_hook(lambda o, a, k: seen.append(("global post", len(a)))),
+    ]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        loss = opt.step()
+    for h in handles:
+        h.remove()
+    labels = {e.key for e in prof.key_averages() if e.key.startswith("Optimizer.step#")}
+    return seen, loss, labels
+
+
+def test_step_hooks_and_profiler_label_as_torch():
+    """Our step wrapper (a C-level profiler label instead of torch's record_function) calls the
+    same hooks in the same order with the same arguments, and profilers see the same label."""
+    m1, ours, m2, ref = _pair("adam", {"learning_rate": 0.01})
+    for m in (m1, m2):
+        F.cross_entropy(m(_batches()[0][0]), _batches()[0][1]).backward()
+    got, loss, labels = _hook_calls(ours, 7.0)
+    want, ref_loss, ref_labels = _hook_calls(ref, 7.0)
+    assert got == [("global pre", "Adam"), ("pre", 1), ("post", 7.0), ("global post", 2)]
+    assert [e if e[0] != "global pre" else e[0] for e in got] == [e if e[0] != "global pre" else e[0] for e in want]
+    assert loss == ref_loss == 7.0  # the closure the pre-hook passed was called
+    assert labels == {"Optimizer.step#Adam.step"} and ref_labels == {"Optimizer.step#Adam.step"}
+    _assert_close(m1, m2, 1e-12)
+
+
 @pytest.mark.parametrize("fused", [None, True])
 def test_optimizer_is_picklable_and_copyable(fused):
     m = _model()
