@@ -116,6 +116,22 @@ def test_model_matches_torch_float64(case, f64_default):
     _assert_state_close(ours, ref, m1, m2, 1e-12)
 
 
+def _spy_on_kernel_launches(monkeypatch, spy):
+    """Calls ``spy(addresses, sizes, chunks, c, counters)`` before every fused kernel launch."""
+    real_launcher = _fused.launcher
+
+    def launcher(*args, **kwargs):
+        launch = real_launcher(*args, **kwargs)
+
+        def spied(*call):
+            spy(*call)
+            launch(*call)
+
+        return spied
+
+    monkeypatch.setattr(_fused, "launcher", launcher)
+
+
 @pytest.mark.parametrize("case", TORCH_CASES, ids=case_id)
 def test_fused_in_place_matches_torch_float32(case, monkeypatch):
     """The model's 66,314 elements (>= FUSED_MIN_SIZE) take the numba kernel, all its tensors in
@@ -130,14 +146,12 @@ def test_fused_in_place_matches_torch_float32(case, monkeypatch):
     big = m1[0].weight
     assert sum(p.numel() for p in m1.parameters()) >= FUSED_MIN_SIZE
     fused_calls = []
-    real_step = _fused.step_many
 
-    def spy(spec, present, addresses, sizes, *rest):
+    def spy(addresses, sizes, *rest):
         fused_calls.append(sorted(sizes.tolist()))
         assert sorted(addresses[:, 0].tolist()) == sorted(p.data_ptr() for p in m1.parameters())  # in place
-        real_step(spec, present, addresses, sizes, *rest)
 
-    monkeypatch.setattr(_fused, "step_many", spy)
+    _spy_on_kernel_launches(monkeypatch, spy)
     ptrs = {n: p.data_ptr() for n, p in m1.named_parameters()}
     state_ptrs = None
     for _ in range(EPOCHS):
@@ -166,13 +180,7 @@ def test_which_path(monkeypatch):
     """The kernel runs for a group whose contiguous tensors hold FUSED_MIN_SIZE elements in all
     (one call for the group), never for a smaller group, never with fused=False."""
     calls = []
-    real_step = _fused.step_many
-
-    def spy(spec, present, addresses, sizes, *rest):
-        calls.append(sorted(sizes.tolist()))
-        real_step(spec, present, addresses, sizes, *rest)
-
-    monkeypatch.setattr(_fused, "step_many", spy)
+    _spy_on_kernel_launches(monkeypatch, lambda addresses, sizes, *rest: calls.append(sorted(sizes.tolist())))
     m = _model(torch.float32, (256, 256, 3))
     x, y = _batches(torch.float32, n_in=256)[0]
     for fused, expected in ((None, [[256, 65536]]), (False, []), (True, [[3, 768], [256, 65536]])):

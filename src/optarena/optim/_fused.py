@@ -29,6 +29,8 @@ from ._spec import Array, HyperValues, OptimizerSpec, State
 
 _CELLS: dict[Any, Any] = {}  # cell or helper -> its compiled form
 _MANY_KERNELS: dict[tuple[str, tuple[bool, ...]], Callable[..., None]] = {}
+_LAUNCHERS: dict[tuple[str, tuple[bool, ...], np.dtype, np.dtype], Callable[..., None]] = {}
+_NO_COUNTERS = np.empty(0, dtype=np.int64)
 _CHUNK = 1 << 16  # elements per work item of step_many: big enough to stream, small enough to balance
 
 
@@ -105,7 +107,7 @@ def _make_many_kernel(cell: Any, present: tuple[bool, bool, bool]) -> Callable[.
                 s2[i] = d
 
     @numba.njit(parallel=True, nogil=True, error_model="numpy")
-    def kernel(addresses, sizes, chunks, c, zero, counters, counter_zero):  # pragma: no cover - compiled
+    def kernel(zero, counter_zero, addresses, sizes, chunks, c, counters):  # pragma: no cover - compiled
         # addresses[j] = (param, grad, slot0, slot1, slot2) of array j; an absent slot repeats
         # the param's address and is never touched (has* are compile-time constants)
         for j in range(counters.size):  # serial, once: the arrays' step counters, + 1
@@ -144,9 +146,20 @@ def many_kernel(spec: OptimizerSpec, present: tuple[bool, ...]) -> Callable[...,
     return _MANY_KERNELS[key]
 
 
+def launcher(spec: OptimizerSpec, present: tuple[bool, ...], dtype: Any,
+             counter_dtype: Any = np.float32) -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]:
+    """``launch(addresses, sizes, chunks, c, counters)``: ``step_many`` for one (spec, slots,
+    dtype), its kernel and typed zeros bound once (the torch bridge keeps it with its plan:
+    looking them up and making NumPy scalars cost ~50 us per step when Python runs cold)."""
+    key = (spec.name, tuple(present), np.dtype(dtype), np.dtype(counter_dtype))
+    if key not in _LAUNCHERS:
+        _LAUNCHERS[key] = functools.partial(many_kernel(spec, present), key[2].type(0), key[3].type(0))
+    return _LAUNCHERS[key]
+
+
 def step_many(spec: OptimizerSpec, present: tuple[bool, ...], addresses: np.ndarray, sizes: np.ndarray,
-              chunks: np.ndarray, c: np.ndarray, dtype: type, counters: np.ndarray | None = None,
-              counter_dtype: type = np.float32) -> None:
+              chunks: np.ndarray, c: np.ndarray, dtype: Any, counters: np.ndarray | None = None,
+              counter_dtype: Any = np.float32) -> None:
     """One step in place on many arrays of one dtype, given by address: ``addresses`` is
     (n, 5) int64 (param, grad, then the spec's slots in order; an absent slot gives any valid
     address, e.g. the param's), ``sizes`` their element counts, ``chunks`` ``chunk_table(sizes)``,
@@ -154,9 +167,8 @@ def step_many(spec: OptimizerSpec, present: tuple[bool, ...], addresses: np.ndar
     ``counters``: addresses of scalars of ``counter_dtype`` (the torch bridge's step tensors),
     incremented by one in the same call. UNSAFE by design: every address must be a live, C-contiguous buffer of the stated
     dtype and size, kept alive by the caller for the call; the torch bridge checks its tensors."""
-    if counters is None:
-        counters = np.empty(0, dtype=np.int64)
-    many_kernel(spec, present)(addresses, sizes, chunks, c, dtype(0), counters, counter_dtype(0))
+    launch = launcher(spec, present, dtype, counter_dtype)
+    launch(addresses, sizes, chunks, c, _NO_COUNTERS if counters is None else counters)
 
 
 def step_coefficients(spec: OptimizerSpec, dtype: Any, state: State, hp: HyperValues) -> tuple[np.ndarray, dict[str, Any]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 from itertools import chain
 from typing import Any, Callable, ClassVar, Iterable, NamedTuple
 
@@ -152,7 +153,10 @@ class _Batch(NamedTuple):
     size_array: np.ndarray  # the same, for the kernel
     chunks: np.ndarray  # _fused.chunk_table(sizes)
     addresses: tuple[tuple[int, int, int], ...]  # each member's state slots (0: absent)
-    counters: np.ndarray  # each member's step counter's address
+    counters: tuple[int, ...]  # each member's step counter's address
+    counter_array: np.ndarray  # the same, for the kernel
+    rows: np.ndarray  # the kernel's (n, 5) address table: all but the gradients' column fixed
+    launch: Callable[..., None]  # _fused.launcher(spec, present, dtype, step counters' dtype)
 
 
 class _FusedPlan(NamedTuple):
@@ -166,7 +170,7 @@ class _FusedPlan(NamedTuple):
     states: tuple[dict[str, Any], ...]
     slots: tuple[tuple[torch.Tensor | None, ...], ...]  # each one's state arrays, in spec.slots order
     steps: tuple[torch.Tensor, ...]  # each one's step counter (0-d, CPU)
-    counter_dtype: type  # theirs, as a NumPy type
+    step_views: tuple[np.ndarray, ...]  # NumPy views of them (read after their address is checked)
     batches: tuple[_Batch, ...]
     rest: list[torch.Tensor]  # left for the readable rule
 
@@ -258,7 +262,10 @@ class Optimizer(_LeanStep):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        with torch.no_grad():
+        # torch.no_grad() without its Python context manager (~40 us when run cold after backward)
+        grad_was_enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        try:
             for i, group in enumerate(self.param_groups):
                 hp = self._group_hp(group, f"{type(self).__name__} param group {i}")
                 group["learning_rate"] = group["lr"]
@@ -269,6 +276,8 @@ class Optimizer(_LeanStep):
                     plan = self._prepare(p, p.grad, hp)
                     self._update(plan, hp)
                     self._finish(plan)
+        finally:
+            torch._C._set_grad_enabled(grad_was_enabled)
         return loss
 
     def _step_fused(self, index: int, params: list[torch.Tensor], hp: dict[str, Any], fused: bool | None) -> list[torch.Tensor]:
@@ -288,7 +297,7 @@ class Optimizer(_LeanStep):
         # owner: a plan copied into another optimizer (a deepcopy that kept __dict__) holds this
         # one's state addresses and must never run there
         held = (plan is not None and plan.owner == id(self) and plan.fused is fused and len(plan.params) == len(params)
-                and all(a is b for a, b in zip(plan.params, params)))
+                and all(map(operator.is_, plan.params, params)))
         launches = self._launches(plan, hp) if held else None
         if launches is None:
             plan = self._plan_fused(params, hp, fused)
@@ -298,11 +307,9 @@ class Optimizer(_LeanStep):
             plans[index] = plan
             launches = self._launches(plan, hp)
             assert launches is not None
-        from ..optim import _fused  # imports numba: only when a fused step is taken
-
         calls, keep = launches  # keep: gradients converted for the kernel, alive until it has run
-        for call in calls:
-            _fused.step_many(self.spec, *call)
+        for launch, *args in calls:
+            launch(*args)
         return list(plan.rest)
 
     def _plan_fused(self, params: list[torch.Tensor], hp: dict[str, Any], fused: bool | None) -> _FusedPlan | None:
@@ -324,21 +331,26 @@ class Optimizer(_LeanStep):
             key = (p.dtype, tuple(k in state for k in self.spec.slots), state["step"].item(),
                    tuple(float(state[k]) for k in self.spec.scalars))
             groups.setdefault(key, []).append(i)
-        from ..optim import _fused
+        from ..optim import _fused  # imports numba: only when a fused step is taken
 
+        counter_dtype = _NUMPY_OF[_scalar_dtype()]
         batches = []
         for (dtype, present, _, _), members in groups.items():
             sizes = tuple(ready[i].numel() for i in members)
             fixed = tuple(tuple(v.data_ptr() if v is not None else 0 for v in slots[i]) + (0,) * (3 - len(slots[i]))
                           for i in members)
-            counters = np.array([states[i]["step"].data_ptr() for i in members], dtype=np.int64)
+            counters = tuple(states[i]["step"].data_ptr() for i in members)
+            # absent slots: any live address, never touched
+            rows = np.array([(ready[i].data_ptr(), 0) + tuple(a or ready[i].data_ptr() for a in f)
+                             for i, f in zip(members, fixed)], dtype=np.int64).reshape(-1, 5)
             batches.append(_Batch(dtype, present, tuple(members), sizes, np.array(sizes, dtype=np.int64),
-                                  _fused.chunk_table(sizes), fixed, counters))
+                                  _fused.chunk_table(sizes), fixed, counters, np.array(counters, dtype=np.int64), rows,
+                                  _fused.launcher(self.spec, present, _NUMPY_OF[dtype], counter_dtype)))
         ready_ids = {id(p) for p in ready}
+        steps = tuple(st["step"] for st in states)
         return _FusedPlan(id(self), fused, tuple(params), tuple(ready), tuple(p.data_ptr() for p in ready),
-                          tuple(states), tuple(slots),
-                          tuple(st["step"] for st in states), _NUMPY_OF[_scalar_dtype()], tuple(batches),
-                          [p for p in params if id(p) not in ready_ids])
+                          tuple(states), tuple(slots), steps, tuple(s.numpy() for s in steps),
+                          tuple(batches), [p for p in params if id(p) not in ready_ids])
 
     def _launches(self, plan: _FusedPlan, hp: dict[str, Any]) -> tuple[list[tuple], list[torch.Tensor]] | None:
         """This step's kernel calls for ``plan`` (each also advances its tensors' step counters),
@@ -350,8 +362,8 @@ class Optimizer(_LeanStep):
         spec, state_of = self.spec, self.state
         calls, keep, bookkeeping = [], [], []
         for batch in plan.batches:
-            rows, t, scalars = [], None, None
-            for i, size, fixed, counter in zip(batch.members, batch.sizes, batch.addresses, batch.counters.tolist()):
+            grads, t, scalars = [], None, None
+            for i, size, fixed, counter in zip(batch.members, batch.sizes, batch.addresses, batch.counters):
                 p, st, slots, step_t = plan.ready[i], plan.states[i], plan.slots[i], plan.steps[i]
                 # every address the kernel will use, read again: p.data = ..., .to(), set_() and
                 # friends keep the tensor objects but move their memory
@@ -363,7 +375,7 @@ class Optimizer(_LeanStep):
                 for k, v, a in zip(spec.slots, slots, fixed):
                     if st.get(k) is not v or (v is not None and (v.data_ptr() != a or v.numel() != size)):
                         return None
-                step = step_t.item()
+                step = float(plan.step_views[i][()])  # its address was checked above
                 mine = tuple([float(st[k]) for k in spec.scalars]) if spec.scalars else ()
                 if t is None:
                     t, scalars = step, mine
@@ -375,20 +387,20 @@ class Optimizer(_LeanStep):
                 if g.dtype is not p.dtype or not g.is_cpu or g.is_neg() or not g.is_contiguous():
                     g = g.to("cpu", p.dtype).resolve_neg().contiguous()
                     keep.append(g)
-                # absent slots: any live address, never touched
-                rows.append((ptr, g.data_ptr()) + tuple(a or ptr for a in fixed))
+                grads.append(g.data_ptr())
             np_dtype = _NUMPY_OF[batch.dtype]
             core = {"step": t, **dict(zip(spec.scalars, scalars))}
             c, new_scalars = _fused.step_coefficients(spec, np_dtype, core, hp)
             # the step counters are advanced by the kernel call itself (one torch op fewer)
-            calls.append((batch.present, np.array(rows, dtype=np.int64), batch.size_array, batch.chunks, c, np_dtype,
-                          batch.counters, plan.counter_dtype))
-            bookkeeping.append((batch, new_scalars))
-        for batch, new_scalars in bookkeeping:
+            bookkeeping.append((batch, grads, new_scalars))
+            calls.append((batch.launch, batch.rows, batch.size_array, batch.chunks, c, batch.counter_array))
+        # every batch checked: only now write (a plan that fails a check changes nothing)
+        for batch, grads, new_scalars in bookkeeping:
+            batch.rows[:, 1] = grads
             for k, v in new_scalars.items():
                 for i in batch.members:
                     plan.states[i][k].fill_(float(v))
-            _bump_version(*(plan.ready[i] for i in batch.members))
+            _bump_version(*[plan.ready[i] for i in batch.members])
         return calls, keep
 
     def _init_state(self, p: torch.Tensor, p_np: np.ndarray, hp: dict[str, Any], native: bool) -> dict[str, Any]:
