@@ -109,6 +109,19 @@ def test_noise_is_seeded_and_shared_by_racers_from_a_start():
     assert not np.allclose(a.positions[0, 0], a.positions[0, 1][::-1])
 
 
+def test_a_starts_noise_does_not_depend_on_the_other_starts_or_the_budget():
+    """Each start's noise stream is its own: raced alone, beside other starts, or for fewer steps,
+    a run sees the same draws (a sweep cut into pieces then equals the whole)."""
+    kw = dict(landscape="rosenbrock", racers=["adam(learning_rate=0.01)"], noise=0.5, seed=3, engine="numpy")
+    both = race(**kw, starts=[[-1.5, 2.0], [0.5, -0.5]], steps=30)
+    alone = race(**kw, starts=[[0.5, -0.5]], steps=30)
+    shorter = race(**kw, starts=[[0.5, -0.5], [1.0, 1.0]], steps=12)
+    np.testing.assert_array_equal(both.positions[0, 1], alone.positions[0, 0])
+    np.testing.assert_array_equal(shorter.positions[0, 0], alone.positions[0, 0, :13])
+    assert not np.allclose(both.positions[0, 0, 1:] - both.positions[0, 0, :-1],
+                           alone.positions[0, 0, 1:] - alone.positions[0, 0, :-1])
+
+
 def test_clipping_only_when_asked_and_recorded():
     free = race("rosenbrock", ["sgd(learning_rate=0.001)"], steps=5)
     clipped = race("rosenbrock", ["sgd(learning_rate=0.001)"], steps=5, clip=1.0)

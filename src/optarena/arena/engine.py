@@ -236,11 +236,18 @@ def race(
     return _run_numpy(*args)
 
 
-def _noise(seed: int, steps: int, n_starts: int, sigma: float) -> np.ndarray | None:
+def _noise(seed: int, steps: int, starts: np.ndarray, sigma: float) -> np.ndarray | None:
+    """(steps, starts, 2) gradient noise: one draw per (step, start), shared by all racers from
+    that start (a fair comparison). Each start's stream is seeded by (seed, the start's
+    coordinates), so a run sees the same noise whatever other starts share its race and
+    however many steps it has: a sweep cut into pieces gives the numbers of the whole."""
     if sigma == 0:
         return None
-    # One draw per (step, start), shared by all racers from that start: a fair comparison.
-    return sigma * np.random.default_rng(seed).standard_normal((steps, n_starts, 2))
+    out = np.empty((steps, len(starts), 2))
+    for s, point in enumerate(np.asarray(starts, dtype=np.float64)):
+        key = [seed, *point.view(np.uint64).tolist()]
+        out[:, s, :] = np.random.default_rng(key).standard_normal((steps, 2))
+    return sigma * out
 
 
 def _bounds(ls: Landscape, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,7 +308,7 @@ def _run_fused(ls, config, S, run_racer, run_start, groups, customs, steps, seed
     N = len(run_racer)
     out = fused.new_outputs(N, steps, record)
     lo, hi = _bounds(ls, S)
-    eps = _noise(seed, steps, len(S), noise)
+    eps = _noise(seed, steps, S, noise)
     target = ls.min_value + config["tolerance"]
     for g in groups:
         idx = g.run_index
@@ -319,7 +326,7 @@ def _run_numpy(ls, config, S, run_racer, run_start, groups, customs, steps, seed
     N = len(run_racer)
     P = S[run_start].copy()
     lo, hi = _bounds(ls, S)
-    eps = _noise(seed, steps, len(S), noise)
+    eps = _noise(seed, steps, S, noise)
     T = steps + 1
     shape = (N, T) if record else (N, 1)
     pos = np.full(shape + (2,), np.nan)
