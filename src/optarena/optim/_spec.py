@@ -51,6 +51,12 @@ class Hyper:
             raise TypeError(f"{where}: {self.name} must be True or False, got {value!r}")
         if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
             raise TypeError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}")
+        if type(value) in (float, int):  # the common case, without NumPy (a sweep checks 10,000s)
+            v = float(value)
+            if not (math.isfinite(v) and (self.low is None or (v > self.low if self.low_open else v >= self.low))
+                    and (self.high is None or (v < self.high if self.high_open else v <= self.high))):
+                raise ValueError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}")
+            return v
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
