@@ -215,8 +215,14 @@ def plot(result: RaceResult, ax: Any = None, start: int = 0) -> Any:
 
 def write_image(result: RaceResult, path: Path, dpi: int = 100, start: int = 0) -> Path:
     """PNG, SVG or PDF (chosen by the suffix)."""
-    fig = figure(result, start, dpi)
-    # Fixed metadata keeps SVG/PDF byte-stable across runs (no creation date).
+    return save_figure(figure(result, start, dpi), path, dpi)
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 100) -> Path:
+    """``fig`` as PNG, SVG or PDF (by the suffix), byte-stable across runs (no creation date)."""
     meta = {"png": {"Software": "optarena"}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
-    fig.savefig(path, dpi=dpi, metadata=meta[path.suffix.lower()[1:]])
+    suffix = path.suffix.lower()[1:]
+    if suffix not in meta:
+        raise ValueError(f"{path}: a picture is written as .png, .svg or .pdf, not .{suffix or '(none)'}")
+    fig.savefig(path, dpi=dpi, metadata=meta[suffix])
     return path
