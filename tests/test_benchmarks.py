@@ -20,3 +20,10 @@ def test_bench_race_runs():
     out = run_benchmark("bench_race", "--runs", "200", "--steps", "50", "--rounds", "1")
     assert "| optarena fused |" in out and "| torch batched in place |" in out
     assert "| optarena race (warm) |" in out
+
+
+def test_bench_sweep_runs():
+    out = run_benchmark("bench_sweep", "--grid", "6", "--basins", "8", "--steps", "30", "--rounds", "1",
+                        "--workers", "1", "--loop-settings", "5")
+    assert "| sweep() here (median of 1) |" in out and "sweep(scheduler='local:1')" in out
+    assert "2. basin map, Adam on Himmelblau, 8 x 8 starts" in out

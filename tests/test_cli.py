@@ -131,3 +131,42 @@ def test_result_methods_delegate_to_export(tmp_path):
     assert "Plotly" in res._repr_html_()
     assert res.export(tmp_path / "r.csv").read_text().startswith("racer,optimizer")
     assert res.animate(tmp_path / "r.gif", fps=5, duration=1, dpi=30).exists()
+
+
+def test_sweep_reports_each_optimizers_best_setting(tmp_path, capsys):
+    path = tmp_path / "sweep.json"
+    argv = ["sweep", "--landscape", "rosenbrock", "--steps", "150", "--axis", "learning_rate=log(1e-4, 1, 9)",
+            "--optimizer", "sgd", "--optimizer", "adam(beta1=0.8)", "--format", "table", "--output", str(path), "--plot", str(tmp_path / "s.png")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    from optarena.measure import SweepResult, sweep
+
+    saved = SweepResult.from_json(path.read_text())
+    again = sweep("rosenbrock", ["sgd", "adam(beta1=0.8)"], ["learning_rate=log(1e-4, 1, 9)"], steps=150)
+    np.testing.assert_array_equal(saved.final_loss, again.final_loss)
+    for row in again.best():
+        assert row["optimizer"] in out and f"learning_rate={row['setting']['learning_rate']:.4g}" in out
+    assert "best by median final_loss" in out and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_basins_and_csv(capsys):
+    assert main(["sweep", "--landscape", "himmelblau", "--optimizer", "sgd(learning_rate=0.01)", "--basins", "9",
+                 "--steps", "200", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 1 and rows[0]["optimizer"] == "sgd(learning_rate=0.01)" and float(rows[0]["diverged_fraction"]) == 0
+    assert main(["sweep", "--landscape", "himmelblau", "--optimizer", "sgd(learning_rate=0.01)", "--basins", "9",
+                 "--steps", "200"]) == 0
+    assert "min 1 (3, 2)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--axis", "beta1=0.9"], "beta1: not a hyperparameter of sgd"),
+    (["--axis", "learning_rate=log(0, 1, 3)"], "lo > 0"),
+    (["--optimizer", "adam", "--axis", "beta1=lin(0.5, 1, 3)"], "beta1 must be"),
+    (["--basins", "1"], "--basins N: N must be in [2, 1000]"),
+    (["--dask", "somewhere"], "scheduler must be 'local:N' or an address"),
+])
+def test_bad_sweeps_are_one_line_and_exit_code_2(args, msg, capsys):
+    assert main(["sweep", "--steps", "5", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and msg in err and "Traceback" not in err

@@ -10,7 +10,7 @@ import optarena
 
 def test_import_is_light():
     code = (
-        "import sys, optarena, optarena.landscapes; "
+        "import sys, optarena, optarena.landscapes, optarena.measure; "
         "heavy = [m for m in ('torch', 'matplotlib', 'fastapi', 'dask', 'numba', 'sympy', 'scipy') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
@@ -28,4 +28,4 @@ def test_all_matches_public_names():
 
 def test_help_is_fast_and_lists_commands():
     out = subprocess.run([sys.executable, "-m", "optarena", "--help"], capture_output=True, text=True, check=True)
-    assert "optimizers" in out.stdout
+    assert "optimizers" in out.stdout and "sweep" in out.stdout

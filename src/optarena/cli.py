@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+import numpy as np
+
 from .export import add_export_arguments
 
 DEFAULT_RACERS = ["sgd", "momentum", "adam"]
@@ -45,6 +47,20 @@ def _point(text: str) -> list[float]:
     return [x, y]
 
 
+def _landscape(args: argparse.Namespace) -> dict[str, Any] | None:
+    """--landscape NAME(params) or --formula TEXT as the engine names a landscape (None: neither)."""
+    from .arena.spec_text import parse_call
+
+    if args.landscape and args.formula:
+        raise UsageError("give --landscape or --formula, not both")
+    if args.landscape:
+        name, params = parse_call(args.landscape)
+        return {"name": name, "params": params}
+    if args.formula:
+        return {"formula": args.formula}
+    return None
+
+
 def race_config(args: argparse.Namespace) -> dict[str, Any]:
     """The race's keyword arguments from --config FILE and the explicit options (which win)."""
     from .arena.spec_text import parse_call
@@ -59,13 +75,9 @@ def race_config(args: argparse.Namespace) -> dict[str, Any]:
         if not cfg:
             raise UsageError(f"--config {args.config}: no race configuration in it")
         cfg.pop("version", None)
-    if args.landscape and args.formula:
-        raise UsageError("give --landscape or --formula, not both")
-    if args.landscape:
-        name, params = parse_call(args.landscape)
-        cfg["landscape"] = {"name": name, "params": params}
-    if args.formula:
-        cfg["landscape"] = {"formula": args.formula}
+    landscape = _landscape(args)
+    if landscape:
+        cfg["landscape"] = landscape
     if args.optimizer:
         cfg["racers"] = list(args.optimizer)
     cfg.setdefault("racers", DEFAULT_RACERS)
@@ -155,6 +167,70 @@ def _cmd_race(args: argparse.Namespace, out: TextIO = sys.stdout, sleep: Callabl
 
         export_from_args(result, args.save, args)
     return 0
+
+
+def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from .arena.engine import _resolve_landscape
+    from .measure import Axis, sweep
+
+    out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
+
+    landscape = _landscape(args)
+    axes: list[Any] = [Axis.parse(a) for a in (args.axis or [])]
+    if args.basins:
+        if not 2 <= args.basins <= 1000:
+            raise UsageError(f"--basins N: N must be in [2, 1000], got {args.basins}")
+        (x0, x1), (y0, y1) = _resolve_landscape(landscape).window
+        axes += [Axis.range("x", x0, x1, args.basins), Axis.range("y", y0, y1, args.basins)]
+    if not axes:
+        axes = [Axis.parse("learning_rate=log(1e-4, 1, 25)")]
+    progress = None
+    if not args.quiet and out.isatty():
+        def progress(done: int, total: int) -> None:
+            print(f"\r{done}/{total} units", end="" if done < total else "\n", file=sys.stderr, flush=True)
+    result = sweep(landscape, args.optimizer or DEFAULT_RACERS, axes,
+                   starts=[_point(s) for s in args.start] if args.start else None, steps=args.steps,
+                   seeds=args.seeds, noise=args.noise, clip=args.clip, tolerance=args.tolerance,
+                   radius=args.radius, scheduler=args.dask, progress=progress)
+    fmt = _format(args)
+    if fmt == "table":
+        _sweep_table(result, args.objective, out)
+    _write(result, fmt, args.output, out)
+    if args.plot:
+        result.plot(args.plot, metric=args.objective)
+        print(f"wrote {args.plot}", file=out)
+    return 0
+
+
+def _sweep_table(result: Any, objective: str, out: TextIO) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .arena.style import colour
+
+    c = result.config
+    title = c["landscape"].get("formula") or c["landscape"]["name"]
+    starts = "a grid of starts" if result.start_axes else f"{len(c['starts'])} start(s)"
+    t = Table(title=f"{title}: {c['steps']} steps, {starts}, {len(c['seeds'])} seed(s); best by median {objective}")
+    for col in ("optimizer", "best setting", f"median {objective}", "diverged"):
+        t.add_column(col, justify="left" if col in ("optimizer", "best setting") else "right")
+    if result.start_axes:
+        t.add_column("ends in (first setting, first seed)", justify="left")
+    for o, row in enumerate(result.best(objective)):
+        name = c["optimizers"][o]["optimizer"]
+        cells = [f"[{colour(name, o)}]{row['optimizer']}[/]",
+                 ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["setting"].items()) or "-",
+                 f"{row['value']:.4g}", f"{100 * row['diverged_fraction']:.0f}%"]
+        if result.start_axes:
+            code = result.basin[o].reshape(-1, result.basin[o].shape[-1])[:, 0]
+            n_start = int(np.prod([len(a.values) for a in result.start_axes]))
+            code = code[:n_start]
+            shares = [f"min {m + 1} ({x:.3g}, {y:.3g}): {100 * np.mean(code == m):.0f}%"
+                      for m, (x, y) in enumerate(result.minima) if np.any(code == m)]
+            shares += [f"elsewhere: {100 * np.mean(code == -1):.0f}%", f"diverged: {100 * np.mean(code == -2):.0f}%"]
+            cells.append("; ".join(shares))
+        t.add_row(*cells)
+    Console(file=out, highlight=False, width=max(100, Console(file=out).width)).print(t)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -340,6 +416,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, help="shorthand for --hp learning_rate=X")
     p.add_argument("--hp", action="append", metavar="NAME=VALUE", help="repeatable hyperparameter, e.g. --hp amsgrad=true")
     p.set_defaults(func=_cmd_code)
+
+    p = sub.add_parser(
+        "sweep", help="sweep settings and starts: fair tuned comparisons, stability maps, basin maps",
+        description="Race every optimizer at every setting of a grid, from every start, with every seed, on the "
+                    "same budget; report each optimizer's best setting by a stated objective. One axis: loss "
+                    "against it; two: a stability map; --basins N: which minimum each start ends in.",
+        epilog="axes: NAME=log(lo, hi, n) | NAME=lin(lo, hi, n) | NAME=v1,v2,... (NAME a hyperparameter, or x / y "
+               "for the start). Examples: --axis 'learning_rate=log(1e-4, 1, 25)'; --axis "
+               "'learning_rate=log(1e-3, 3, 60)' --axis 'momentum=lin(0, 0.99, 60)'; --basins 150.",
+    )
+    p.add_argument("--landscape", metavar="NAME", help="built-in landscape, optionally with parameters (default quadratic)")
+    p.add_argument("--formula", metavar="TEXT", help="your own f(x, y), e.g. 'x**2 + 10*y**2'")
+    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable, fixed settings allowed: 'adam(beta2=0.99)' (default: sgd, momentum, adam)")
+    p.add_argument("--axis", action="append", metavar="NAME=VALUES", help="repeatable grid axis (default learning_rate=log(1e-4, 1, 25))")
+    p.add_argument("--basins", type=int, metavar="N", help="an N x N grid of starts over the landscape's window")
+    p.add_argument("--start", action="append", metavar="X,Y", help="repeatable start point (default: the landscape's)")
+    p.add_argument("--steps", type=int, default=500, help="step budget of every run (default 500)")
+    p.add_argument("--seeds", type=int, default=1, help="noise seeds 0..K-1 (default 1; matters with --noise)")
+    p.add_argument("--noise", type=float, default=0.0, help="sigma of Gaussian noise added to every gradient")
+    p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="'steps to tolerance' counts until loss <= minimum + this")
+    p.add_argument("--radius", type=float, help="a run is in a minimum's basin when it ends this close (default 1%% of the window)")
+    p.add_argument("--objective", choices=["final_loss", "best_loss", "steps_to_tolerance"], default="final_loss",
+                   help="what 'best' minimises: its median over starts and seeds (default final_loss)")
+    p.add_argument("--format", choices=["table", "json", "csv"], help="table (default), json (every run) or csv (one line per setting)")
+    p.add_argument("--output", metavar="FILE", help="write json/csv here (with --format table: the json)")
+    p.add_argument("--plot", metavar="FILE.png", help="loss against the axis, a stability map, or a basin map (.png .svg .pdf)")
+    p.add_argument("--dask", metavar="SCHEDULER", help="run on Dask: local:N (N worker processes on 127.0.0.1) or a scheduler address")
+    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("serve", help="the interactive web arena in your browser",
                        description="Serve the web arena (FastAPI + uvicorn). Binds 127.0.0.1 unless told otherwise.")

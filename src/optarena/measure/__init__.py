@@ -1,0 +1,7 @@
+"""Measurement: sweeps over hyperparameters and starts (fair comparisons, stability maps, basin
+maps), run here or on a Dask cluster. See ``sweep``."""
+
+from .axes import Axis, AxisError
+from .sweeps import DIVERGED, ELSEWHERE, OBJECTIVES, SweepResult, sweep
+
+__all__ = ["Axis", "AxisError", "DIVERGED", "ELSEWHERE", "OBJECTIVES", "SweepResult", "sweep"]
