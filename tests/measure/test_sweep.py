@@ -67,6 +67,16 @@ def test_every_cell_is_its_own_race():
                     assert res.diverged_at[o, i, s, k] == alone.diverged_at[0, 0]
 
 
+def test_schedules_are_swept_with_their_optimizer():
+    sched = "cosine(t_max=40)"
+    res = sweep("rosenbrock", [f"adam(schedule={sched})"], ["learning_rate=0.01,0.1"], steps=40)
+    alone = race("rosenbrock", [f"adam(learning_rate=0.1, schedule={sched})"], steps=40, engine=res.config["engine"])
+    np.testing.assert_array_equal(res.final_position[0, 1, 0, 0], alone.positions[0, 0, -1])
+    plain = sweep("rosenbrock", ["adam"], ["learning_rate=0.1"], steps=40)
+    assert not np.array_equal(plain.final_position[0, 0, 0, 0], alone.positions[0, 0, -1])
+    assert res.config["optimizers"][0]["schedule"]["name"] == "cosine"
+
+
 def test_units_split_and_reassemble(monkeypatch):
     """The grid cut into many small units gives the same arrays as few big ones."""
     args = ("himmelblau", ["sgd(learning_rate=0.01)", "adam(learning_rate=0.05)"], ["x=lin(-4, 4, 7)", "y=lin(-4, 4, 5)"])

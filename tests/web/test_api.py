@@ -91,6 +91,50 @@ def test_rejected_input_is_422_naming_the_field(client, path, body, field):
     assert field in r.text
 
 
+def test_stability_map_is_the_sweeps(client):
+    from optarena.measure import Axis, sweep
+
+    body = {"landscape": {"name": "rosenbrock"}, "racer": {"optimizer": "momentum", "hyperparameters": {"nesterov": True}},
+            "x": {"name": "learning_rate", "lo": 1e-4, "hi": 1e-2, "n": 6, "log": True},
+            "y": {"name": "momentum", "lo": 0.1, "hi": 0.9, "n": 4}, "steps": 150, "objective": "steps_to_tolerance"}
+    r = client.post("/api/sweep", json=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    ref = sweep("rosenbrock", ["momentum(nesterov=true)"], [Axis.range("learning_rate", 1e-4, 1e-2, 6, log=True),
+                                                            Axis.range("momentum", 0.1, 0.9, 4)], steps=150)
+    want = ref.objective("steps_to_tolerance")[0].T  # [y][x], as Plotly draws
+    assert np.array_equal(np.array([[np.inf if v is None else v for v in row] for row in got["z"]]), want)
+    assert got["diverged"] == ref.diverged_fraction()[0].T.tolist()
+    assert got["best"]["setting"] == ref.best("steps_to_tolerance")[0]["setting"]
+    assert got["x"]["values"] == list(ref.axes[0].values) and got["y"]["log"] is False
+
+
+def test_basin_map(client):
+    r = client.post("/api/sweep", json={"landscape": {"name": "himmelblau"}, "basins": 12, "steps": 200,
+                                        "racer": {"optimizer": "sgd", "hyperparameters": {"learning_rate": 0.01}}})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["mode"] == "basins" and len(got["basin"]) == 12 and len(got["basin"][0]) == 12
+    assert {v for row in got["basin"] for v in row} == {0, 1, 2, 3} and len(got["minima"]) == 4
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"x": {"name": "learning_rate", "lo": 0.1, "hi": 1}}, "give x and y"),
+    ({"basins": 20, "start": [0, 0]}, "basin map takes basins only"),
+    ({"basins": 500}, "basins"),
+    ({"basins": 100, "steps": 2000}, "cells x steps"),
+    ({"x": {"name": "momentum", "lo": 0, "hi": 1}, "y": {"name": "momentum", "lo": 0, "hi": 1}}, "different"),
+    ({"x": {"name": "beta1", "lo": 0, "hi": 1}, "y": {"name": "momentum", "lo": 0, "hi": 0.9}}, "beta1: not a hyperparameter"),
+    ({"x": {"name": "learning_rate", "lo": 0, "hi": 1, "log": True}, "y": {"name": "momentum", "lo": 0, "hi": 0.9}}, "lo > 0"),
+    ({"x": {"name": "learning_rate", "lo": 0.1, "hi": 1}, "y": {"name": "momentum", "lo": -0.5, "hi": 0.5}}, "momentum must be"),
+    ({"racer": {"optimizer": "nope"}, "basins": 10}, "unknown optimizer"),
+])
+def test_rejected_maps_are_422_naming_the_field(client, body, field):
+    r = client.post("/api/sweep", json=body)
+    assert r.status_code == 422, r.text
+    assert field in r.text
+
+
 def test_formula_error_carries_its_position(client):
     d = client.post("/api/formula", json={"formula": "x**2 +* y"}).json()["detail"][0]
     assert d["position"] == 6 and d["loc"] == ["body", "formula"] and "expected" in d

@@ -146,3 +146,56 @@ def test_show_code_panel(page):
     page.select_option("#codeFramework", "keras")
     page.wait_for_function("document.getElementById('codeText').textContent.includes('keras.optimizers.Adam')")
     assert "note:" in page.inner_text("#codeNotes")  # keras puts epsilon elsewhere: the gap is stated
+
+
+def test_maps_view_draws_a_stability_map_and_a_click_races_that_setting(page):
+    """Heavy ball on x^2 + y^2: the map's red (diverged) cells are where lr > 1 + momentum, and a
+    clicked cell's setting comes back to the race."""
+    page.click("#viewMaps")
+    page.select_option("#mapRacer", "1")  # the momentum racer
+    page.select_option("#mapX", "learning_rate")
+    page.select_option("#mapY", "momentum")
+    page.fill("#mapXLo", "0.05")
+    page.fill("#mapXHi", "4")
+    page.fill("#mapYLo", "0")
+    page.fill("#mapYHi", "0.8")
+    page.fill("#mapCells", "12")
+    page.click("#mapCompute")
+    page.wait_for_function("window.arena.maps.last() && document.getElementById('mapStatus').textContent.startsWith('best')",
+                           timeout=30000)
+    res = page.evaluate("window.arena.maps.last().res")
+    lrs, moms = res["x"]["values"], res["y"]["values"]
+    for j, m in enumerate(moms):
+        for i, lr in enumerate(lrs):
+            if lr > 1.15 * (1 + m):
+                assert res["diverged"][j][i] == 1.0, (lr, m)
+            elif lr < (1 + m) / 1.15:
+                assert res["diverged"][j][i] == 0.0, (lr, m)
+    assert page.locator("#mapPlot .heatmaplayer").count() >= 1
+    box = page.locator("#mapPlot .nsewdrag").bounding_box()
+    page.evaluate("window.__last = window.arena.race")
+    page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.5)
+    page.wait_for_function("window.arena.race !== window.__last && !window.arena.inflight", timeout=15000)
+    assert not page.locator("#raceView").is_hidden()
+    hp = page.evaluate("window.arena.state.racers[1].hyperparameters")
+    assert hp["learning_rate"] < 0.2 and 0.2 < hp["momentum"] < 0.6
+    assert page.evaluate("window.arena.race.config.racers[1].hyperparameters.learning_rate") == hp["learning_rate"]
+
+
+def test_maps_view_basins_click_moves_the_start(page):
+    page.select_option("#landscape", "himmelblau")
+    page.wait_for_function("!window.arena.inflight", timeout=15000)
+    page.click("#viewMaps")
+    page.select_option("#mapMode", "basins")
+    page.fill("#mapCells", "20")
+    page.click("#mapCompute")
+    page.wait_for_function("window.arena.maps.last() && document.getElementById('mapStatus').textContent.startsWith('minimum 1')",
+                           timeout=30000)
+    assert "diverged" in page.inner_text("#mapStatus")
+    box = page.locator("#mapPlot .nsewdrag").bounding_box()
+    page.evaluate("window.__last = window.arena.race")
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.2)
+    page.wait_for_function("window.arena.race !== window.__last && !window.arena.inflight", timeout=15000)
+    x, y = page.evaluate("window.arena.state.start")
+    assert x > 0 and y > 0  # upper right of the window
+    assert page.evaluate("window.arena.race.config.starts") == [[x, y]]

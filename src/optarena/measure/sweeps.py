@@ -27,7 +27,7 @@ from ..arena.engine import Racer, _check_starts, _resolve_landscape, landscape_r
 from ..arena.result import _csv
 from ..arena.result import _nan_to_none as _flat_nan_to_none
 from ..landscapes import Landscape
-from ..optim import registry
+from ..optim import registry, schedules
 from .axes import START_AXES, Axis, AxisError
 
 MAX_RUNS = 4_000_000  # optimizers x settings x starts x seeds
@@ -265,8 +265,10 @@ def _plan(landscape: Any, optimizers: Sequence[Any], axes: Sequence[Any], starts
             spec.validate(hp, where if setting_axes else f"optimizer {i + 1} ({spec.name})")
             mine.append(hp)
         settings.append(mine)
-        labels.append(r.label or (spec.name if not r.hyperparameters else
-                                  f"{spec.name}({', '.join(f'{k}={v}' for k, v in r.hyperparameters.items())})"))
+        fixed = [f"{k}={v}" for k, v in r.hyperparameters.items()]
+        if r.schedule is not None:
+            fixed.append(f"schedule={r.schedule}" if isinstance(r.schedule, str) else "schedule=" + schedules.make(r.schedule).name)
+        labels.append(r.label or (f"{spec.name}({', '.join(fixed)})" if fixed else spec.name))
     if len(set(labels)) < len(labels):
         labels = [f"{lab} #{k + 1}" for k, lab in enumerate(labels)]
     runs = len(racers) * len(settings[0]) * len(S) * len(seed_list)
@@ -298,7 +300,7 @@ def _units(plan: _Plan, common: dict[str, Any]) -> list[dict[str, Any]]:
             for t0 in range(0, n_starts, per_starts):
                 for k, seed in enumerate(plan.seeds):
                     units.append({
-                        **common, "index": (o, s0, t0, k), "optimizer": spec.name,
+                        **common, "index": (o, s0, t0, k), "optimizer": spec.name, "schedule": r.schedule,
                         "settings": plan.settings[o][s0:s0 + per_settings],
                         "starts": plan.starts[t0:t0 + per_starts].tolist(), "seed": seed,
                     })
@@ -308,7 +310,8 @@ def _units(plan: _Plan, common: dict[str, Any]) -> list[dict[str, Any]]:
 def run_unit(unit: Mapping[str, Any]) -> dict[str, Any]:
     """One block of a sweep: one race without trajectories. Module-level, plain data in and out,
     so a Dask worker can run it."""
-    res = race(unit["landscape"], [Racer(unit["optimizer"], hp) for hp in unit["settings"]], starts=unit["starts"],
+    racers = [Racer(unit["optimizer"], hp, unit.get("schedule")) for hp in unit["settings"]]
+    res = race(unit["landscape"], racers, starts=unit["starts"],
                steps=unit["steps"], seed=unit["seed"], noise=unit["noise"], clip=unit["clip"],
                tolerance=unit["tolerance"], record=False, engine=unit["engine"])
     return {"index": tuple(unit["index"]), "final_loss": res.losses[:, :, 0], "best_loss": res.best_loss,
@@ -404,7 +407,8 @@ def sweep(
     config = {
         "landscape": common["landscape"],
         "optimizers": [{"optimizer": registry.get(r.optimizer).name, "hyperparameters": dict(r.hyperparameters),
-                        "label": lab} for r, lab in zip(plan.racers, plan.labels)],
+                        "schedule": None if r.schedule is None else schedules.make(r.schedule).to_json(), "label": lab}
+                       for r, lab in zip(plan.racers, plan.labels)],
         "axes": [a.to_json() for a in plan.setting_axes + plan.start_axes],
         "starts": None if plan.start_axes else plan.starts.tolist(),
         "steps": int(steps), "seeds": plan.seeds, "noise": float(noise), "clip": None if clip is None else float(clip),

@@ -25,7 +25,7 @@ from ..arena import race
 from ..arena.engine import _resolve_landscape
 from ..arena.style import COLOURS, colour
 from ..optim import registry, schedules
-from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, TrainIn
+from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, SweepIn, TrainIn
 
 STATIC = Path(__file__).parent / "static"
 #: Seconds a race may take before the request is answered 503 (the work itself is bounded by
@@ -130,6 +130,36 @@ def _race_payload(result: Any) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def _sweep(body: SweepIn) -> dict[str, Any]:
+    """A stability or basin map for the page: grids indexed [y][x] as Plotly draws them."""
+    from ..measure import Axis, sweep
+
+    if body.basins is not None:
+        (x0, x1), (y0, y1) = _resolve_landscape(body.landscape.ref()).window
+        axes = [Axis.range("x", x0, x1, body.basins), Axis.range("y", y0, y1, body.basins)]
+        starts = None
+    else:
+        axes = [Axis.range(a.name, a.lo, a.hi, a.n, log=a.log) for a in (body.x, body.y)]
+        starts = None if body.start is None else [list(body.start)]
+    racer = {"optimizer": body.racer.optimizer, "hyperparameters": {k: v for k, v in body.racer.hyperparameters.items()
+                                                                     if k not in (axes[0].name, axes[1].name)},
+             "schedule": body.racer.schedule, "label": body.racer.label}
+    res = sweep(body.landscape.ref(), [racer], axes, starts=starts, steps=body.steps, seeds=[body.seed],
+                noise=body.noise, clip=body.clip, tolerance=body.tolerance)
+    out: dict[str, Any] = {"mode": "basins" if body.basins is not None else "stability",
+                           "x": axes[0].to_json(), "y": axes[1].to_json(), "objective": body.objective,
+                           "minima": res.minima.tolist(), "min_value": res.min_value, "config": res.config}
+    if body.basins is not None:
+        out["basin"] = res.basin[0, :, :, 0].T.tolist()
+        out["final_loss"] = _finite(res.final_loss[0, :, :, 0].T)
+    else:
+        out["z"] = _finite(res.objective(body.objective)[0].T)
+        out["diverged"] = res.diverged_fraction()[0].T.tolist()
+        best = res.best(body.objective)[0]
+        out["best"] = {**best, "value": best["value"] if math.isfinite(best["value"]) else None}
+    return out
+
+
 def create_app(warm: bool = True) -> FastAPI:
     app = FastAPI(
         title="optarena", version=__version__,
@@ -196,6 +226,18 @@ def create_app(warm: bool = True) -> FastAPI:
         if warmer is not None:
             warmer.submit(body)
         return Response(_race_payload(result), media_type="application/json")
+
+    @app.post("/api/sweep", summary="A stability map (two hyperparameters) or a basin map (a grid of starts)",
+              responses={**_BAD_BODY, 503: {"model": Problem, "description": "over the time budget"}})
+    async def run_sweep(body: SweepIn) -> dict[str, Any]:
+        _landscape(body.landscape)
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(None, lambda: _sweep(body)), TIME_BUDGET)
+        except asyncio.TimeoutError:
+            raise HTTPException(status_code=503, detail=f"the map took longer than {TIME_BUDGET:g} s") from None
+        except (ValueError, TypeError, KeyError) as exc:
+            raise _unprocessable(str(exc).splitlines()[0], ["racer"]) from None
 
     training = threading.Lock()  # one training race at a time: it takes the machine's cores
 

@@ -13,6 +13,8 @@ MAX_RUNS = 256
 MAX_GRID = 300
 MAX_FORMULA = 500
 COORD = 1e6
+MAX_MAP = 120  # cells per axis of a stability or basin map
+MAX_MAP_WORK = 4_000_000  # cells x steps (well under a second with the compiled race loop)
 
 Number = Union[bool, float]
 
@@ -108,3 +110,52 @@ class CodeIn(BaseModel):
     optimizer: str = Field(..., min_length=1, max_length=40)
     hyperparameters: dict[str, Number] = Field(default_factory=dict, max_length=16)
     framework: Literal["torch", "keras", "optax"] = "torch"
+
+
+class AxisIn(BaseModel):
+    """One axis of a stability map: a numeric hyperparameter from ``lo`` to ``hi`` in ``n`` cells."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=40, description="a hyperparameter of the racer's optimizer")
+    lo: float = Field(..., ge=-COORD, le=COORD)
+    hi: float = Field(..., ge=-COORD, le=COORD)
+    n: int = Field(40, ge=2, le=MAX_MAP)
+    log: bool = Field(False, description="space the values evenly in log10 (lo and hi must be > 0)")
+
+
+class SweepIn(BaseModel):
+    """A map for one racer on the race's landscape: a stability map over two of its
+    hyperparameters (``x``, ``y``) from one start, or a basin map over an ``basins`` x ``basins``
+    grid of starts across the window."""
+
+    model_config = ConfigDict(extra="forbid")
+    landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))
+    racer: RacerIn = Field(default_factory=lambda: RacerIn(optimizer="momentum"))
+    x: Optional[AxisIn] = None
+    y: Optional[AxisIn] = None
+    basins: Optional[int] = Field(None, ge=10, le=MAX_MAP, description="cells per side of a grid of starts")
+    start: Optional[tuple[float, float]] = Field(None, description="the start of a stability map (default: the landscape's)")
+    steps: int = Field(200, ge=1, le=MAX_STEPS)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    noise: float = Field(0.0, ge=0.0, le=1e3)
+    clip: Optional[float] = Field(None, gt=0.0, le=1e6)
+    tolerance: float = Field(1e-4, gt=0.0, le=1e6)
+    objective: Literal["final_loss", "best_loss", "steps_to_tolerance"] = "final_loss"
+
+    @model_validator(mode="after")
+    def _one_map(self) -> "SweepIn":
+        if self.basins is None:
+            if self.x is None or self.y is None:
+                raise ValueError("give x and y (a stability map) or basins (a basin map)")
+            if self.x.name == self.y.name:
+                raise ValueError("x and y must be different hyperparameters")
+            cells = self.x.n * self.y.n
+        else:
+            if self.x is not None or self.y is not None or self.start is not None:
+                raise ValueError("a basin map takes basins only: its starts are the grid (no x, y or start)")
+            cells = self.basins ** 2
+        if self.start is not None and not all(abs(v) <= COORD for v in self.start):
+            raise ValueError(f"start: coordinates must be finite within +-{COORD:g}")
+        if cells * self.steps > MAX_MAP_WORK:
+            raise ValueError(f"cells x steps = {cells * self.steps:,} is above {MAX_MAP_WORK:,}")
+        return self

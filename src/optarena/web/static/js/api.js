@@ -17,6 +17,7 @@ export const api = {
   grid: (landscape, n = 140) => call("POST", "/api/grid", { landscape, n }),
   formula: (formula) => call("POST", "/api/formula", { formula }),
   race: (request) => call("POST", "/api/race", request),
+  sweep: (request) => call("POST", "/api/sweep", request),
   code: (optimizer, hyperparameters, framework) => call("POST", "/api/code", { optimizer, hyperparameters, framework }),
 };
 

@@ -3,6 +3,7 @@ import { api, errorText } from "./api.js";
 import { decodeState, encodeState, raceRequest } from "./state.js";
 import { drawCharts, drawMap, drawOverlay, mapCoords, placeCursors } from "./plots.js";
 import { createTrainer } from "./nn.js";
+import { createMaps } from "./maps.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...kids) => {
@@ -208,14 +209,30 @@ async function showCode(i) {
   }
 }
 
+const VIEWS = { race: ["raceView", "viewRace"], maps: ["mapView", "viewMaps"], nn: ["nnView", "viewNN"] };
+
 function setView(view) {
+  if (!VIEWS[view]) view = "race";
   app.state.view = view;
-  $("raceView").hidden = view === "nn";
-  $("nnView").hidden = view !== "nn";
-  $("viewRace").classList.toggle("on", view !== "nn");
-  $("viewNN").classList.toggle("on", view === "nn");
-  if (view !== "nn") setTimeout(() => renderAll(), 0);
+  for (const [name, [section, button]] of Object.entries(VIEWS)) {
+    $(section).hidden = name !== view;
+    $(button).classList.toggle("on", name === view);
+  }
+  if (view === "race") setTimeout(() => renderAll(), 0);
+  if (view === "maps") app.maps.fillRacers();
   saveUrl();
+}
+
+// A cell picked on a map: its setting (or start) goes back to the race.
+function pickFromMap({ racer, hyperparameters, start }) {
+  if (start) app.state.start = [Number(start[0].toPrecision(6)), Number(start[1].toPrecision(6))];
+  if (hyperparameters) {
+    const r = app.state.racers[racer];
+    for (const [k, v] of Object.entries(hyperparameters)) r.hyperparameters[k] = Number(Number(v).toPrecision(6));
+    buildRacers();
+  }
+  setView("race");
+  recompute();
 }
 
 function nnRequest() {
@@ -236,7 +253,10 @@ function bindNN() {
   $("nnStart").addEventListener("click", () => app.trainer.run());
   $("nnStop").addEventListener("click", () => app.trainer.stop());
   $("viewRace").addEventListener("click", () => setView("race"));
+  $("viewMaps").addEventListener("click", () => setView("maps"));
   $("viewNN").addEventListener("click", () => setView("nn"));
+  app.maps = createMaps({ $, el, api, errorText, app, onPick: pickFromMap });
+  app.maps.bind();
   $("codeFramework").addEventListener("change", () => showCode(codeRacer));
   $("codeClose").addEventListener("click", () => ($("codePanel").hidden = true));
 }
@@ -372,7 +392,7 @@ function bindButtons() {
   $("dlCsv").addEventListener("click", () => download("optarena-race.csv", toCsv(app.race), "text/csv"));
   $("dlPng").addEventListener("click", () => Plotly.downloadImage($("map"), { format: "png", filename: "optarena-race", width: 1200, height: 900 }));
   window.addEventListener("keydown", (evt) => {
-    if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName) || app.state.view === "nn") return;
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName) || app.state.view !== "race") return;
     if (evt.key === " ") { evt.preventDefault(); setPlaying(!app.playing); }
     else if (evt.key === "ArrowRight") seek(step() + 1);
     else if (evt.key === "ArrowLeft") seek(step() - 1);
@@ -407,7 +427,7 @@ async function main() {
   await loadGrid();
   await recompute();
   buildRacers();
-  if (app.state.view === "nn") setView("nn");
+  if (app.state.view !== "race") setView(app.state.view);
   document.body.dataset.ready = "1";
   requestAnimationFrame(tick);
 }

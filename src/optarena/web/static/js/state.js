@@ -14,7 +14,7 @@ export const DEFAULT_STATE = {
   step: 0,
   speed: 30,
   surface: false,
-  view: "race", // or "nn": the training-race view
+  view: "race", // or "maps" (stability and basin maps), or "nn" (the training-race view)
 };
 
 const clone = (x) => JSON.parse(JSON.stringify(x));

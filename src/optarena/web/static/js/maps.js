@@ -1,0 +1,161 @@
+// The "Maps" view: a stability map over two hyperparameters of one racer, or a basin map over a
+// grid of starts, on the race's landscape. Clicking a cell takes its setting (or start) back to
+// the race.
+const DIVERGED = "#D62728";
+const ELSEWHERE = "#BBBBBB";
+const BASINS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
+
+// A first range for a hyperparameter around its current value, inside its allowed range.
+export function defaultRange(h, value) {
+  if (h.log) {
+    const v = value > 0 ? value : h.default;
+    return { lo: Number((v / 100).toPrecision(3)), hi: Number((v * 30).toPrecision(3)), log: true };
+  }
+  const lo = h.min ?? 0;
+  let hi = h.max ?? Math.max(2 * Math.abs(value), 1);
+  if (h.max_open) hi = Number((lo + 0.99 * (hi - lo)).toPrecision(4));
+  return { lo, hi, log: false };
+}
+
+export function createMaps({ $, el, api, errorText, app, onPick }) {
+  let last = null;
+
+  function numericHypers() {
+    const r = app.state.racers[Number($("mapRacer").value) || 0];
+    return app.optimizers[r.optimizer].hyperparameters.filter((h) => h.type !== "bool");
+  }
+
+  function fillRacers() {
+    const keep = $("mapRacer").value;
+    $("mapRacer").replaceChildren(...app.state.racers.map((r, i) =>
+      el("option", { value: i }, `${i + 1}: ${app.optimizers[r.optimizer].title}`)));
+    if (keep && Number(keep) < app.state.racers.length) $("mapRacer").value = keep;
+    fillAxes();
+  }
+
+  function fillAxes() {
+    const hs = numericHypers();
+    for (const [id, pick] of [["mapX", 0], ["mapY", 1]]) {
+      const keep = $(id).value;
+      $(id).replaceChildren(...hs.map((h) => el("option", { value: h.name }, h.name)));
+      const names = hs.map((h) => h.name);
+      $(id).value = names.includes(keep) ? keep : (names[pick] ?? names[0]);
+    }
+    if ($("mapX").value === $("mapY").value && hs.length > 1) $("mapY").value = hs.find((h) => h.name !== $("mapX").value).name;
+    fillRanges();
+  }
+
+  function fillRanges() {
+    const r = app.state.racers[Number($("mapRacer").value) || 0];
+    const hs = Object.fromEntries(numericHypers().map((h) => [h.name, h]));
+    for (const axis of ["X", "Y"]) {
+      const h = hs[$("map" + axis).value];
+      if (!h) continue;
+      const d = defaultRange(h, r.hyperparameters[h.name] ?? h.default);
+      $("map" + axis + "Lo").value = d.lo;
+      $("map" + axis + "Hi").value = d.hi;
+      $("map" + axis + "Log").checked = d.log;
+    }
+  }
+
+  function request() {
+    const i = Number($("mapRacer").value) || 0;
+    const r = app.state.racers[i];
+    const racer = { optimizer: r.optimizer, hyperparameters: r.hyperparameters };
+    if (r.schedule) racer.schedule = r.schedule;
+    const req = { landscape: app.state.landscape, racer, steps: app.state.steps, seed: app.state.seed,
+      noise: app.state.noise, objective: $("mapObjective").value };
+    if (app.state.clip) req.clip = app.state.clip;
+    const n = Number($("mapCells").value);
+    if ($("mapMode").value === "basins") {
+      req.basins = n;
+    } else {
+      const axis = (a) => ({ name: $("map" + a).value, lo: Number($("map" + a + "Lo").value),
+        hi: Number($("map" + a + "Hi").value), n, log: $("map" + a + "Log").checked });
+      req.x = axis("X");
+      req.y = axis("Y");
+      if (app.state.start) req.start = app.state.start;
+    }
+    return { req, racer: i };
+  }
+
+  async function compute() {
+    const { req, racer } = request();
+    $("mapStatus").textContent = "computing…";
+    $("mapCompute").disabled = true;
+    try {
+      const res = await api.sweep(req);
+      last = { res, racer };
+      draw(res);
+    } catch (err) {
+      $("mapStatus").textContent = "error: " + errorText(err);
+    } finally {
+      $("mapCompute").disabled = false;
+    }
+  }
+
+  function draw(res) {
+    const layout = { margin: { l: 60, r: 20, t: 10, b: 50 }, xaxis: { title: { text: res.x.name } },
+      yaxis: { title: { text: res.y.name } } };
+    const cfg = { displayModeBar: false, responsive: true };
+    let traces;
+    if (res.mode === "basins") {
+      const M = res.minima.length;
+      const colours = [DIVERGED, ELSEWHERE, ...res.minima.map((_, m) => BASINS[m % BASINS.length])];
+      const scale = colours.flatMap((c, k) => [[k / colours.length, c], [(k + 1) / colours.length, c]]);
+      traces = [{ type: "heatmap", x: res.x.values, y: res.y.values, z: res.basin.map((row) => row.map((v) => v + 2)),
+        zmin: -0.5, zmax: colours.length - 0.5, colorscale: scale, showscale: false,
+        hovertemplate: "start (%{x:.3g}, %{y:.3g})<extra></extra>" },
+      { type: "scatter", mode: "markers", x: res.minima.map((m) => m[0]), y: res.minima.map((m) => m[1]),
+        marker: { symbol: "star", size: 14, color: "white", line: { color: "black", width: 1 } },
+        hoverinfo: "skip", showlegend: false }];
+      // square cells, the window filling the plot: clicks anywhere on it land on a start
+      const span = (v) => { const d = (v[1] - v[0]) / 2; return [v[0] - d, v[v.length - 1] + d]; };
+      Object.assign(layout.xaxis, { range: span(res.x.values), constrain: "domain" });
+      Object.assign(layout.yaxis, { range: span(res.y.values), scaleanchor: "x", constrain: "domain" });
+      const flat = res.basin.flat();
+      const share = (v) => Math.round((100 * flat.filter((c) => c === v).length) / flat.length);
+      $("mapStatus").textContent = [...Array(M).keys()].map((m) => `minimum ${m + 1}: ${share(m)}%`).join(", ") +
+        `, elsewhere: ${share(-1)}%, diverged: ${share(-2)}%. Click a start to race from it.`;
+    } else {
+      const steps = res.objective === "steps_to_tolerance";
+      const z = res.z.map((row) => row.map((v) => (v === null ? null : steps ? v : Math.log10(Math.max(v, 1e-16)))));
+      const red = res.diverged.map((row) => row.map((v) => (v > 0.5 ? 1 : null)));
+      traces = [{ type: "heatmap", x: res.x.values, y: res.y.values, z, colorscale: "Viridis",
+        colorbar: { title: { text: steps ? "steps" : "log10 loss" } },
+        hovertemplate: `${res.x.name} %{x:.4g}<br>${res.y.name} %{y:.4g}<br>%{z:.3g}<extra></extra>` },
+      { type: "heatmap", x: res.x.values, y: res.y.values, z: red, colorscale: [[0, DIVERGED], [1, DIVERGED]],
+        showscale: false, hoverinfo: "skip" }];
+      if (res.x.log) layout.xaxis.type = "log";
+      if (res.y.log) layout.yaxis.type = "log";
+      const b = res.best;
+      $("mapStatus").textContent = `best by median ${res.objective.replaceAll("_", " ")}: ` +
+        Object.entries(b.setting).map(([k, v]) => `${k}=${Number(v).toPrecision(3)}`).join(", ") +
+        (b.value === null ? " (none converged)" : ` → ${Number(b.value).toPrecision(3)}`) +
+        ". Red: diverged. Click a cell to race that setting.";
+    }
+    Plotly.react($("mapPlot"), traces, layout, cfg);
+    $("mapPlot").removeAllListeners?.("plotly_click");
+    $("mapPlot").on("plotly_click", (ev) => pick(ev.points[0]));
+  }
+
+  function pick(point) {
+    if (!last || !point) return;
+    const { res, racer } = last;
+    if (res.mode === "basins") onPick({ start: [point.x, point.y] });
+    else onPick({ racer, hyperparameters: { [res.x.name]: point.x, [res.y.name]: point.y } });
+  }
+
+  function bind() {
+    $("mapRacer").addEventListener("change", fillAxes);
+    $("mapX").addEventListener("change", fillRanges);
+    $("mapY").addEventListener("change", fillRanges);
+    $("mapMode").addEventListener("change", () => {
+      const basins = $("mapMode").value === "basins";
+      document.querySelectorAll(".stabilityOnly").forEach((e) => (e.hidden = basins));
+    });
+    $("mapCompute").addEventListener("click", compute);
+  }
+
+  return { bind, fillRacers, compute, last: () => last };
+}
