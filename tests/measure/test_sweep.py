@@ -39,6 +39,8 @@ def test_axes_parse_as_numpy_spaces_them():
     ("learning_rate=exp(1)", "is not a number"),
     ("learning_rate=__import__('os')", "is not a number"),
     ("x=true,1", "start coordinates must be finite numbers"),
+    ("learning_rate=" + "9" * 400, "beyond floating point"),
+    ("learning_rate=lin(-1e308, 1e308, 3)", "beyond floating point"),
 ])
 def test_bad_axes_say_what_is_wrong(text, message):
     with pytest.raises(AxisError, match=message.replace("(", r"\(")):
@@ -75,6 +77,46 @@ def test_schedules_are_swept_with_their_optimizer():
     plain = sweep("rosenbrock", ["adam"], ["learning_rate=0.1"], steps=40)
     assert not np.array_equal(plain.final_position[0, 0, 0, 0], alone.positions[0, 0, -1])
     assert res.config["optimizers"][0]["schedule"]["name"] == "cosine"
+
+
+def test_a_diverged_run_is_never_best_whatever_the_objective():
+    """lr 0.06 reaches the tolerance faster than 0.04 on x^2 + 20 y^2, then diverges (the tiny y
+    grows by |1 - 40 lr| = 1.4 a step): it must not be best by steps, nor by loss."""
+    res = sweep({"formula": "x**2 + 20*y**2"}, ["sgd"], ["learning_rate=0.04,0.06"],
+                starts=[[1, 1e-12], [1, -1e-12], [2, 1e-12]], steps=300, tolerance=1e-3)
+    assert (res.diverged_at[0, 1] >= 0).all() and (res.steps_to_tolerance[0, 1] >= 0).all()  # reached, then left
+    assert (res.steps_to_tolerance[0, 1] < res.steps_to_tolerance[0, 0]).all()
+    for objective in ("steps_to_tolerance", "final_loss", "best_loss"):
+        best = res.best(objective)[0]
+        assert best["setting"] == {"learning_rate": 0.04} and best["diverged_fraction"] == 0.0, objective
+
+
+def test_a_runs_fate_does_not_depend_on_the_starts_beside_it(monkeypatch):
+    """The divergence box holds every start of the sweep, in every unit: cut apart, a far start
+    no longer widens its neighbour's box (it did before: diverged at 359 cut, 728 whole)."""
+    args = ({"formula": "-(x*x + y*y)"}, ["sgd(learning_rate=0.01)"], [])
+    whole = sweep(*args, starts=[[0.5, 0.5], [9e5, 9e5]], steps=1000)
+    monkeypatch.setattr(sweep_module, "UNIT_RUNS", 1)
+    cut = sweep(*args, starts=[[0.5, 0.5], [9e5, 9e5]], steps=1000)
+    np.testing.assert_array_equal(whole.diverged_at, cut.diverged_at)
+    assert whole.diverged_at[0, 0, 0] > 0
+
+
+def test_landscape_objects_sweep_as_themselves():
+    """An object no registry knows, or one that shadows a built-in's name, is swept as it is here;
+    Dask refuses it (its workers rebuild landscapes by name)."""
+    import dataclasses
+
+    from optarena import landscapes
+
+    q = landscapes.get("quadratic")
+    moved = dataclasses.replace(q, f=lambda x, y: (x - 1) ** 2 + (y - 1) ** 2,
+                                grad=lambda x, y: (2 * (x - 1), 2 * (y - 1)), minima=((1.0, 1.0),))
+    res = sweep(moved, ["sgd(learning_rate=0.1)"], [], steps=200)
+    np.testing.assert_allclose(res.final_position[0, 0, 0], [1, 1], atol=1e-8)
+    assert res.basin[0, 0, 0] == 0
+    with pytest.raises(ValueError, match="cannot be sent to Dask workers"):
+        sweep(moved, ["sgd(learning_rate=0.1)"], [], steps=5, scheduler="local:1")
 
 
 def test_units_split_and_reassemble(monkeypatch):
@@ -160,6 +202,8 @@ def test_exchange_formats_round_trip():
     (dict(axes=["x=0,1", "y=0,1"], starts=[[0, 0]]), AxisError, "not both"),
     (dict(axes=["learning_rate=0.1", "learning_rate=0.2"]), AxisError, "given twice"),
     (dict(optimizers=["sgd", "adam"], axes=["x=lin(-1, 1, 2000)", "y=lin(-1, 1, 2000)"]), ValueError, "at most"),
+    (dict(optimizers=["adam"], axes=["learning_rate=lin(0.1, 1, 2000)", "beta1=lin(0, 0.9, 2000)", "beta2=lin(0, 0.9, 2000)"]),
+     ValueError, "8,000,000,000 runs"),  # refused at once, before building the combinations
     (dict(axes=["learning_rate=log(1e-3, 1, 1000)"], starts=[[1, 1]] * 400, steps=100_000), ValueError, "runs x steps"),
     (dict(seeds=0), ValueError, "seeds must be"),
     (dict(steps=0), ValueError, "steps must be"),

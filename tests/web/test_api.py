@@ -128,11 +128,23 @@ def test_basin_map(client):
     ({"x": {"name": "learning_rate", "lo": 0, "hi": 1, "log": True}, "y": {"name": "momentum", "lo": 0, "hi": 0.9}}, "lo > 0"),
     ({"x": {"name": "learning_rate", "lo": 0.1, "hi": 1}, "y": {"name": "momentum", "lo": -0.5, "hi": 0.5}}, "momentum must be"),
     ({"racer": {"optimizer": "nope"}, "basins": 10}, "unknown optimizer"),
+    ({"x": {"name": "x", "lo": 0, "hi": 1}, "y": {"name": "y", "lo": 0, "hi": 1}}, "a grid of starts is a basin map"),
+    ({"x": {"name": "learning rate", "lo": 0, "hi": 1}, "y": {"name": "momentum", "lo": 0, "hi": 1}}, "pattern"),
 ])
 def test_rejected_maps_are_422_naming_the_field(client, body, field):
     r = client.post("/api/sweep", json=body)
     assert r.status_code == 422, r.text
     assert field in r.text
+
+
+@pytest.mark.parametrize("x,y,loc", [
+    ({"name": "learning_rate", "lo": 0, "hi": 1, "log": True}, {"name": "momentum", "lo": 0, "hi": 0.9}, "x"),
+    ({"name": "learning_rate", "lo": 0.1, "hi": 1}, {"name": "momentum", "lo": -0.5, "hi": 0.5}, "y"),
+    ({"name": "beta1", "lo": 0.1, "hi": 1}, {"name": "momentum", "lo": 0, "hi": 0.5}, "x"),
+])
+def test_map_errors_point_at_their_axis(client, x, y, loc):
+    d = client.post("/api/sweep", json={"x": x, "y": y}).json()["detail"][0]
+    assert d["loc"] == ["body", loc], d
 
 
 def test_formula_error_carries_its_position(client):

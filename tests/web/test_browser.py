@@ -199,3 +199,11 @@ def test_maps_view_basins_click_moves_the_start(page):
     x, y = page.evaluate("window.arena.state.start")
     assert x > 0 and y > 0  # upper right of the window
     assert page.evaluate("window.arena.race.config.starts") == [[x, y]]
+
+
+def test_maps_view_offers_a_usable_range_for_a_zero_log_hyperparameter(page):
+    page.click("#viewMaps")
+    page.select_option("#mapRacer", "0")  # SGD: weight_decay is 0 by default, on a log slider
+    page.select_option("#mapX", "weight_decay")
+    lo, hi = float(page.input_value("#mapXLo")), float(page.input_value("#mapXHi"))
+    assert page.is_checked("#mapXLog") and 0 < lo < hi

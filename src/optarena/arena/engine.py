@@ -156,6 +156,7 @@ def race(
     tolerance: float = 1e-4,
     record: bool = True,
     engine: str = "auto",
+    bounds: Any = None,
 ) -> RaceResult:
     """Race ``racers`` on ``landscape`` from every start for exactly ``steps`` steps.
 
@@ -164,6 +165,9 @@ def race(
     ``ESCAPE_WIDTHS`` window widths outside the window) and why it stopped. ``engine``:
     "numpy" steps the functional core; "fused" runs the whole race in one compiled loop (same
     numbers); "auto" picks fused when the work is large or its kernels are already compiled.
+    ``bounds``: the box ((xmin, xmax), (ymin, ymax)) a run must stay in, if not the default (the
+    window stretched to hold every start, padded by ``ESCAPE_WIDTHS`` widths); a sweep passes the
+    box of all its starts, so a run's fate does not depend on which starts share its race.
     """
     ls = _resolve_landscape(landscape)
     rs = [Racer.of(r) for r in racers]
@@ -181,6 +185,7 @@ def race(
     if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance > 0):
         raise ValueError(f"tolerance must be a finite number > 0, got {tolerance!r}")
     S = _check_starts(starts, ls)
+    box = None if bounds is None else _check_bounds(bounds)
     R, n_starts = len(rs), len(S)
     N = R * n_starts
     if record and N * (steps + 1) > MAX_RECORDED:
@@ -207,6 +212,8 @@ def race(
         "starts": S.tolist(), "steps": steps, "seed": int(seed), "noise": float(noise),
         "clip": None if clip is None else float(clip), "tolerance": float(tolerance),
     }
+    if box is not None:
+        config["bounds"] = box.T.tolist()
     run_racer = np.repeat(np.arange(R), n_starts)
     run_start = np.tile(np.arange(n_starts), R)
 
@@ -250,9 +257,23 @@ def _noise(seed: int, steps: int, starts: np.ndarray, sigma: float) -> np.ndarra
     return sigma * out
 
 
-def _bounds(ls: Landscape, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The box a run must stay in: the window (stretched to hold every start) padded by
-    ``ESCAPE_WIDTHS`` window widths."""
+def _check_bounds(bounds: Any) -> np.ndarray:
+    """((xmin, xmax), (ymin, ymax)) as [[xmin, ymin], [xmax, ymax]]."""
+    try:
+        b = np.asarray(bounds, dtype=np.float64)
+    except (TypeError, ValueError):
+        b = np.empty(0)
+    if b.shape != (2, 2) or not np.all(np.isfinite(b)) or not np.all(b[:, 0] < b[:, 1]):
+        raise ValueError(f"bounds must be ((xmin, xmax), (ymin, ymax)) with finite min < max, got {bounds!r}")
+    return b.T.copy()
+
+
+def _bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The box a run must stay in: ``config["bounds"]`` if the race was given one, else the
+    window (stretched to hold every start) padded by ``ESCAPE_WIDTHS`` window widths."""
+    if config is not None and config.get("bounds") is not None:
+        box = _check_bounds(config["bounds"])
+        return box[0], box[1]
     (x0, x1), (y0, y1) = ls.window
     pad = ESCAPE_WIDTHS * np.array([x1 - x0, y1 - y0])
     lo = np.minimum([x0, y0], starts.min(axis=0))
@@ -307,7 +328,7 @@ def _run_fused(ls, config, S, run_racer, run_start, groups, customs, steps, seed
 
     N = len(run_racer)
     out = fused.new_outputs(N, steps, record)
-    lo, hi = _bounds(ls, S)
+    lo, hi = _bounds(ls, S, config)
     eps = _noise(seed, steps, S, noise)
     target = ls.min_value + config["tolerance"]
     for g in groups:
@@ -325,7 +346,7 @@ def _run_fused(ls, config, S, run_racer, run_start, groups, customs, steps, seed
 def _run_numpy(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record) -> RaceResult:
     N = len(run_racer)
     P = S[run_start].copy()
-    lo, hi = _bounds(ls, S)
+    lo, hi = _bounds(ls, S, config)
     eps = _noise(seed, steps, S, noise)
     T = steps + 1
     shape = (N, T) if record else (N, 1)

@@ -58,7 +58,7 @@ class Axis:
         if r:
             kind, lo, hi, n = r.groups()
             return cls.range(name, _number(lo, text), _number(hi, text), _count(n, text), log=kind == "log")
-        return cls(name, tuple(_value(v.strip(), text) for v in body.split(",")))
+        return cls(name, tuple(_value(v.strip(), text) for v in body.split(",")))  # each checked finite
 
     @classmethod
     def range(cls, name: str, lo: float, hi: float, n: int, log: bool = False) -> "Axis":
@@ -67,13 +67,10 @@ class Axis:
             raise AxisError(f"axis {name}: the number of values must be an integer in [1, {MAX_VALUES}], got {n!r}")
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise AxisError(f"axis {name}: the ends must be finite numbers, got {lo!r} and {hi!r}")
-        if log:
-            if lo <= 0 or hi <= 0:
-                raise AxisError(f"axis {name}: log(lo, hi, n) needs lo > 0 and hi > 0, got {lo:g} and {hi:g}")
-            values = np.logspace(math.log10(lo), math.log10(hi), n) if n > 1 else np.array([lo])
-            values[0], values[-1] = lo, hi if n > 1 else lo  # the ends exactly as written
-        else:
-            values = np.linspace(lo, hi, n)
+        with np.errstate(all="ignore"):
+            values = _spaced(name, lo, hi, n, log)
+        if not np.all(np.isfinite(values)):
+            raise AxisError(f"axis {name}: {'log' if log else 'lin'}({lo:g}, {hi:g}, {n}) gives values beyond floating point")
         return cls(name, tuple(float(v) for v in values), log)
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +79,16 @@ class Axis:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Axis":
         return cls(str(d["name"]), tuple(d["values"]), bool(d.get("log", False)))
+
+
+def _spaced(name: str, lo: float, hi: float, n: int, log: bool) -> np.ndarray:
+    if not log:
+        return np.linspace(lo, hi, n)
+    if lo <= 0 or hi <= 0:
+        raise AxisError(f"axis {name}: log(lo, hi, n) needs lo > 0 and hi > 0, got {lo:g} and {hi:g}")
+    values = np.logspace(math.log10(lo), math.log10(hi), n) if n > 1 else np.array([lo])
+    values[0], values[-1] = lo, hi if n > 1 else lo  # the ends exactly as written
+    return values
 
 
 def _is_number(v: Any) -> bool:
@@ -106,4 +113,6 @@ def _value(s: str, text: str) -> Any:
     if not _NUMBER.match(s):
         raise AxisError(f"axis {text!r}: {s!r} is not a number, true or false")
     v = float(s)
-    return int(v) if re.fullmatch(r"[-+]?\d+", s) else v
+    if not math.isfinite(v):
+        raise AxisError(f"axis {text!r}: {s[:20]!r}... is beyond floating point")
+    return int(s) if re.fullmatch(r"[-+]?\d+", s) else v

@@ -18,7 +18,7 @@ import numpy as np
 from ..arena.style import colour
 from ..export._deps import need
 from ..export.images import save_figure
-from .sweeps import DIVERGED, ELSEWHERE, SweepResult
+from .sweeps import DIVERGED, ELSEWHERE, SweepResult, run_values
 
 DIVERGED_COLOUR = "#D62728"
 ELSEWHERE_COLOUR = "#BBBBBB"
@@ -96,15 +96,8 @@ def _line(ax: Any, result: SweepResult, metric: str) -> None:
 
 
 def _values(result: SweepResult, metric: str) -> np.ndarray:
-    """Per run, lower is better: loss above the minimum (floored for a log axis) or steps; +inf
-    for a diverged run or one that never reached the tolerance."""
-    if metric == "steps_to_tolerance":
-        return np.where(result.steps_to_tolerance >= 0, result.steps_to_tolerance, np.inf).astype(float)
-    if metric not in ("final_loss", "best_loss"):
-        raise ValueError(f"metric must be final_loss, best_loss or steps_to_tolerance, got {metric!r}")
-    v = getattr(result, metric) - result.min_value
-    v = np.where(np.isfinite(v) & (result.diverged_at < 0), np.maximum(v, 1e-16), np.inf)
-    return v
+    """Per run, as ``objective`` counts it (losses floored at 1e-16 for a log axis)."""
+    return run_values(result, metric, floor=None if metric == "steps_to_tolerance" else 1e-16)
 
 
 def _ylabel(metric: str) -> str:

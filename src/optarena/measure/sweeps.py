@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..arena.engine import Racer, _check_starts, _resolve_landscape, landscape_ref, race
+from ..arena.engine import Racer, _bounds, _check_starts, _resolve_landscape, landscape_ref, race
 from ..arena.result import _csv
 from ..arena.result import _nan_to_none as _flat_nan_to_none
 from ..landscapes import Landscape
@@ -84,14 +84,7 @@ class SweepResult:
         """(optimizer, *setting axes): the median over starts and seeds of ``name`` (lower is
         better; a diverged run counts as +inf loss, a run that never reached the tolerance as +inf
         steps), so a setting that diverges on most starts can never look best."""
-        if name not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}")
-        if name == "steps_to_tolerance":
-            v = np.where(self.steps_to_tolerance >= 0, self.steps_to_tolerance, np.inf).astype(np.float64)
-        else:
-            v = getattr(self, name) - self.min_value
-            v = np.where(np.isfinite(v) & (self.diverged_at < 0), v, np.inf)
-        return np.median(v, axis=self._runs_axes())
+        return np.median(run_values(self, name, floor=None), axis=self._runs_axes())
 
     def diverged_fraction(self) -> np.ndarray:
         return np.mean(self.diverged_at >= 0, axis=self._runs_axes())
@@ -179,6 +172,20 @@ class SweepResult:
         return plot_sweep(self, path, metric=metric, **options)
 
 
+def run_values(result: SweepResult, name: str, floor: float | None = None) -> np.ndarray:
+    """Per run, lower is better: loss above the minimum (at least ``floor`` if given) or steps to
+    tolerance; +inf for a run that diverged (even after reaching the tolerance) or never reached it."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}")
+    ok = result.diverged_at < 0
+    if name == "steps_to_tolerance":
+        return np.where(ok & (result.steps_to_tolerance >= 0), result.steps_to_tolerance, np.inf).astype(np.float64)
+    v = getattr(result, name) - result.min_value
+    if floor is not None:
+        v = np.maximum(v, floor)
+    return np.where(ok & np.isfinite(v), v, np.inf)
+
+
 def _finite_or_none(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
@@ -247,6 +254,12 @@ def _plan(landscape: Any, optimizers: Sequence[Any], axes: Sequence[Any], starts
         S = _check_starts(starts, ls)
     seed_list = _seeds(seeds)
 
+    n_settings = math.prod(len(a.values) for a in setting_axes)
+    runs = len(racers) * n_settings * len(S) * len(seed_list)
+    if runs > MAX_RUNS:
+        raise ValueError(f"optimizers x settings x starts x seeds = {runs:,} runs; at most {MAX_RUNS:,}")
+    if runs * steps > MAX_RUN_STEPS:
+        raise ValueError(f"runs x steps = {runs * steps:,}; at most {MAX_RUN_STEPS:,} (fewer steps or a coarser grid)")
     settings, labels = [], []
     for i, r in enumerate(racers):
         spec = registry.get(r.optimizer)
@@ -271,11 +284,6 @@ def _plan(landscape: Any, optimizers: Sequence[Any], axes: Sequence[Any], starts
         labels.append(r.label or (f"{spec.name}({', '.join(fixed)})" if fixed else spec.name))
     if len(set(labels)) < len(labels):
         labels = [f"{lab} #{k + 1}" for k, lab in enumerate(labels)]
-    runs = len(racers) * len(settings[0]) * len(S) * len(seed_list)
-    if runs > MAX_RUNS:
-        raise ValueError(f"optimizers x settings x starts x seeds = {runs:,} runs; at most {MAX_RUNS:,}")
-    if runs * steps > MAX_RUN_STEPS:
-        raise ValueError(f"runs x steps = {runs * steps:,}; at most {MAX_RUN_STEPS:,} (fewer steps or a coarser grid)")
     return _Plan(ls, racers, labels, setting_axes, start_axes, settings, S, seed_list)
 
 
@@ -307,13 +315,32 @@ def _units(plan: _Plan, common: dict[str, Any]) -> list[dict[str, Any]]:
     return units
 
 
+def _check_sendable(ls: Landscape, ref: dict[str, Any]) -> None:
+    """A Dask worker rebuilds the landscape from its name (or formula): refuse one that would
+    come back different (an object made here, or one shadowing a registered name)."""
+    try:
+        again = _resolve_landscape(ref)
+    except (ValueError, TypeError, KeyError):
+        again = None
+    (x0, x1), (y0, y1) = ls.window
+    xs, ys = np.meshgrid(np.linspace(x0, x1, 5), np.linspace(y0, y1, 5))
+    with np.errstate(all="ignore"):
+        same = again is not None and again.window == ls.window and np.allclose(
+            np.asarray(again.f(xs, ys), dtype=float), np.asarray(ls.f(xs, ys), dtype=float), rtol=1e-12, atol=0,
+            equal_nan=True)
+    if not same:
+        raise ValueError(f"landscape {ls.name!r} cannot be sent to Dask workers: they rebuild a landscape from its "
+                         "registered name or formula, and this one is neither (register it, pass its formula, or "
+                         "run the sweep here)")
+
+
 def run_unit(unit: Mapping[str, Any]) -> dict[str, Any]:
     """One block of a sweep: one race without trajectories. Module-level, plain data in and out,
     so a Dask worker can run it."""
     racers = [Racer(unit["optimizer"], hp, unit.get("schedule")) for hp in unit["settings"]]
     res = race(unit["landscape"], racers, starts=unit["starts"],
                steps=unit["steps"], seed=unit["seed"], noise=unit["noise"], clip=unit["clip"],
-               tolerance=unit["tolerance"], record=False, engine=unit["engine"])
+               tolerance=unit["tolerance"], record=False, engine=unit["engine"], bounds=unit.get("bounds"))
     return {"index": tuple(unit["index"]), "final_loss": res.losses[:, :, 0], "best_loss": res.best_loss,
             "steps_to_tolerance": res.steps_to_tolerance, "diverged_at": res.diverged_at,
             "final_position": res.positions[:, :, 0, :]}
@@ -356,11 +383,17 @@ def sweep(
         radius = 0.01 * max(x1 - x0, y1 - y0)
     if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
         raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
+    lo, hi = _bounds(ls, plan.starts)  # one box for every unit: a run's fate never depends on its neighbours
     common = {"landscape": landscape_ref(ls), "steps": int(steps), "noise": noise, "clip": clip,
-              "tolerance": tolerance, "engine": engine}
+              "tolerance": tolerance, "engine": engine, "bounds": [[lo[0], hi[0]], [lo[1], hi[1]]]}
     if engine not in ("auto", "numpy", "fused"):
         raise ValueError(f"engine must be 'auto', 'numpy' or 'fused', got {engine!r}")
     units = _units(plan, common)
+    if scheduler is None:  # here: the landscape object itself (it may be one no registry knows)
+        for u in units:
+            u["landscape"] = ls
+    else:
+        _check_sendable(ls, common["landscape"])
     # One engine for every unit, wherever it runs: the race's "auto" picks by what is compiled in
     # the process, and the two engines agree to ~1e-11, not to the bit. The compiled loop when it
     # can run here (each optimizer's kernel is compiled now, by a one-step race that also checks

@@ -237,7 +237,10 @@ def create_app(warm: bool = True) -> FastAPI:
         except asyncio.TimeoutError:
             raise HTTPException(status_code=503, detail=f"the map took longer than {TIME_BUDGET:g} s") from None
         except (ValueError, TypeError, KeyError) as exc:
-            raise _unprocessable(str(exc).splitlines()[0], ["racer"]) from None
+            msg = str(exc).splitlines()[0]
+            axis = next((a for a in ("x", "y") if getattr(body, a) is not None and
+                         (f"axis {getattr(body, a).name}" in msg or f": {getattr(body, a).name} must be" in msg)), None)
+            raise _unprocessable(msg, [axis] if axis else ["racer"]) from None
 
     training = threading.Lock()  # one training race at a time: it takes the machine's cores
 

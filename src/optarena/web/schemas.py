@@ -116,11 +116,18 @@ class AxisIn(BaseModel):
     """One axis of a stability map: a numeric hyperparameter from ``lo`` to ``hi`` in ``n`` cells."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(..., min_length=1, max_length=40, description="a hyperparameter of the racer's optimizer")
+    name: str = Field(..., min_length=1, max_length=40, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                      description="a hyperparameter of the racer's optimizer (not x or y: a grid of starts is a basin map)")
     lo: float = Field(..., ge=-COORD, le=COORD)
     hi: float = Field(..., ge=-COORD, le=COORD)
     n: int = Field(40, ge=2, le=MAX_MAP)
     log: bool = Field(False, description="space the values evenly in log10 (lo and hi must be > 0)")
+
+    @model_validator(mode="after")
+    def _not_a_start(self) -> "AxisIn":
+        if self.name in ("x", "y"):
+            raise ValueError("x and y name the start point: a grid of starts is a basin map (give basins)")
+        return self
 
 
 class SweepIn(BaseModel):

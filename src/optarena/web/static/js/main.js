@@ -225,7 +225,7 @@ function setView(view) {
 
 // A cell picked on a map: its setting (or start) goes back to the race.
 function pickFromMap({ racer, hyperparameters, start }) {
-  if (start) app.state.start = [Number(start[0].toPrecision(6)), Number(start[1].toPrecision(6))];
+  if (start) app.state.start = [start[0], start[1]]; // exact: the cell's noise is seeded by its start's bits
   if (hyperparameters) {
     const r = app.state.racers[racer];
     for (const [k, v] of Object.entries(hyperparameters)) r.hyperparameters[k] = Number(Number(v).toPrecision(6));

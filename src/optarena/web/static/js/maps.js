@@ -9,6 +9,7 @@ const BASINS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"
 export function defaultRange(h, value) {
   if (h.log) {
     const v = value > 0 ? value : h.default;
+    if (!(v > 0)) return { lo: 1e-5, hi: 0.1, log: true }; // e.g. weight_decay 0: decades above zero
     return { lo: Number((v / 100).toPrecision(3)), hi: Number((v * 30).toPrecision(3)), log: true };
   }
   const lo = h.min ?? 0;
