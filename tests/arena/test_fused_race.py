@@ -67,3 +67,23 @@ def test_a_racer_does_not_depend_on_its_neighbours(case, engine):
     together = race(racers=[me, neighbour], **kw)
     alone = race(racers=[me], **kw)
     np.testing.assert_array_equal(together.positions[0], alone.positions[0])
+
+
+def test_compiled_landscapes_are_cached_by_code_not_by_name():
+    """An object that shares a built-in's name gets its own compiled loop (the cache was keyed by
+    name: it raced the built-in's function); a built-in made again reuses its kernels."""
+    import dataclasses
+
+    from optarena import landscapes
+    from optarena.arena import fused
+
+    q = landscapes.get("quadratic")
+    race(q, ["sgd(learning_rate=0.1)"], steps=50, engine="fused")
+    moved = dataclasses.replace(q, f=lambda x, y: (x - 1) ** 2 + (y - 1) ** 2,
+                                grad=lambda x, y: (2 * (x - 1), 2 * (y - 1)), minima=((1.0, 1.0),))
+    res = race(moved, ["sgd(learning_rate=0.1)"], steps=200, engine="fused")
+    np.testing.assert_allclose(res.positions[0, 0, -1], [1.0, 1.0], atol=1e-8)
+    a = landscapes.get("ill_conditioned", kappa=20.0, theta=10.0)
+    b = landscapes.get("ill_conditioned", kappa=20.0, theta=10.0)
+    assert fused.landscape_key(a) == fused.landscape_key(b)
+    assert fused.landscape_key(a) != fused.landscape_key(landscapes.get("ill_conditioned", kappa=20.0, theta=11.0))

@@ -28,7 +28,19 @@ _KERNELS: dict[Any, Callable[..., None]] = {}
 
 
 def landscape_key(ls: Landscape) -> Any:
-    return (ls.name, ls.title, tuple(sorted(ls.params.items())), id(ls.f) if ls.name == "formula" else None)
+    """What a compiled landscape is cached under: its functions' code and closure values, so a
+    parametrised built-in made again with the same parameters reuses its kernels, while an object
+    that only shares a built-in's name (or title) never does."""
+    return (ls.name, ls.title, tuple(sorted(ls.params.items())), _code_key(ls.f), _code_key(ls.grad))
+
+
+def _code_key(fn: Any) -> Any:
+    cells = tuple(c.cell_contents for c in (getattr(fn, "__closure__", None) or ()))
+    try:
+        hash(cells)
+        return (fn.__code__, cells)
+    except (TypeError, AttributeError, ValueError):  # unhashable closure values, no code: the object
+        return fn  # itself (kept alive by the key, so its id cannot be reused by another)
 
 
 def compiled_landscape(ls: Landscape) -> tuple[Any, Any] | None:
