@@ -53,3 +53,17 @@ def test_three_setting_axes_have_no_picture():
     res = sweep("quadratic", ["adam"], ["learning_rate=0.1,0.2", "beta1=0.8,0.9", "beta2=0.99,0.999"], steps=10)
     with pytest.raises(ValueError, match="one or two setting axes"):
         res.plot()
+
+
+def test_notebook_display_and_frame():
+    res = sweep("rosenbrock", ["sgd", "adam"], ["learning_rate=log(1e-4, 1, 5)"], steps=50)
+    page = res._repr_html_()
+    assert page.count("<tr>") == 1 + 2 and '<img src="data:image/png;base64,' in page
+    for row in res.best():
+        assert row["optimizer"] in page and f"learning_rate={row['setting']['learning_rate']:.4g}" in page
+    frame = res.to_frame()
+    assert len(frame) == 2 * 5 and list(frame.columns[:2]) == ["optimizer", "learning_rate"]
+    shown = [None if v != v else v for v in frame["median_final_loss"].tolist()]  # NaN where the summary has None
+    assert shown == [r["median_final_loss"] for r in res.summary()]
+    flat = sweep("quadratic", ["adam"], ["learning_rate=0.1,0.2", "beta1=0.8,0.9", "beta2=0.99,0.999"], steps=5)
+    assert "<img" not in flat._repr_html_() and "<table>" in flat._repr_html_()  # three axes: no picture

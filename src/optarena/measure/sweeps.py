@@ -164,6 +164,35 @@ class SweepResult:
             lines.append(",".join("" if r[c] is None else _csv(str(r[c])) for c in cols))
         return "\n".join(lines) + "\n"
 
+    def to_frame(self) -> Any:
+        """``summary()`` as a pandas DataFrame (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("SweepResult.to_frame needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.summary())
+
+    def _repr_html_(self) -> str:
+        """Jupyter: each optimizer's best setting by median final loss, and the sweep's picture
+        when it has one (a PNG inlined, no network)."""
+        import base64
+        import html
+        import io
+
+        obj = "final_loss"  # best() by another objective is one call away
+        rows = "".join(
+            f"<tr><td>{html.escape(r['optimizer'])}</td><td>{html.escape(', '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in r['setting'].items()) or '-')}</td>"
+            f"<td>{r['value']:.4g}</td><td>{100 * r['diverged_fraction']:.0f}%</td></tr>" for r in self.best(obj))
+        table = (f"<table><thead><tr><th>optimizer</th><th>best setting</th><th>median {obj}</th><th>diverged</th></tr>"
+                 f"</thead><tbody>{rows}</tbody></table>")
+        try:
+            fig = self.plot()
+        except (ImportError, ValueError):  # no matplotlib, or no picture for 0 or 3+ setting axes
+            return table
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        return table + f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}" alt="sweep">'
+
     def plot(self, path: Any = None, metric: str = "final_loss", **options: Any) -> Any:
         """A figure: loss against one axis, a stability map over two, or a basin map over x and y
         (``optarena.measure.plot``; needs matplotlib). Written to ``path`` when given."""
