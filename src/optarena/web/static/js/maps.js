@@ -133,7 +133,8 @@ export function createMaps({ $, el, api, errorText, app, onPick }) {
       $("mapStatus").textContent = `best by median ${res.objective.replaceAll("_", " ")}: ` +
         Object.entries(b.setting).map(([k, v]) => `${k}=${Number(v).toPrecision(3)}`).join(", ") +
         (b.value === null ? " (none converged)" : ` → ${Number(b.value).toPrecision(3)}`) +
-        ". Red: diverged. Click a cell to race that setting.";
+        ". Red: diverged" + (steps ? `; white: not within tolerance in ${app.state.steps} steps` : "") +
+        ". Click a cell to race that setting.";
     }
     Plotly.react($("mapPlot"), traces, layout, cfg);
     $("mapPlot").removeAllListeners?.("plotly_click");
