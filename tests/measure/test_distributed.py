@@ -13,16 +13,17 @@ from optarena.measure.distributed import client_for, map_units
 KEYS = ("final_loss", "best_loss", "steps_to_tolerance", "diverged_at", "final_position", "basin")
 
 
-def test_dask_sweep_equals_the_local_one(monkeypatch):
+@pytest.mark.parametrize("engine", ["auto", "fused"])  # auto: NumPy for a sweep this small
+def test_dask_sweep_equals_the_local_one(monkeypatch, engine):
     args = dict(landscape="rosenbrock", optimizers=["sgd", "adam(beta1=0.8)"], axes=["learning_rate=log(1e-4, 1, 7)"],
-                starts=[[-1.5, 2.0], [0.0, 0.0]], steps=150, seeds=[0, 5], noise=0.2)
+                starts=[[-1.5, 2.0], [0.0, 0.0]], steps=150, seeds=[0, 5], noise=0.2, engine=engine)
     here = sweep(**args)
     monkeypatch.setattr(sweep_module, "UNIT_RUNS", 4)  # many units, spread over the workers
     seen = []
     there = sweep(**args, scheduler="local:2", progress=lambda done, total: seen.append((done, total)))
     for key in KEYS:
         np.testing.assert_array_equal(getattr(here, key), getattr(there, key))
-    assert there.config == here.config
+    assert there.config == here.config and here.config["engine"] == ("numpy" if engine == "auto" else "fused")
     assert seen[-1][0] == seen[-1][1] == len(seen) > 2
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..arena.engine import Racer, _bounds, _check_starts, _resolve_landscape, landscape_ref, race
+from ..arena.engine import FUSED_MIN_WORK, Racer, _bounds, _check_starts, _resolve_landscape, landscape_ref, race
 from ..arena.result import _csv
 from ..arena.result import _nan_to_none as _flat_nan_to_none
 from ..landscapes import Landscape
@@ -396,9 +396,10 @@ def sweep(
     ``axes``: ``Axis`` objects or text (``'learning_rate=log(1e-4, 1, 25)'``, ``'beta1=0.5,0.9'``);
     ``x`` and ``y`` axes make a grid of starts (a basin map). ``seeds`` matter with ``noise``.
     ``radius``: how close to a listed minimum a run must end to count as in its basin (default
-    1% of the window's larger side). ``engine``: "auto" takes the compiled race loop whenever it
-    can run (compiling each optimizer's kernel once per process, ~2 s) and NumPy otherwise, the
-    same for every unit, so a sweep gives the same bits here and on Dask. ``scheduler``: None runs here; a ``distributed.Client``, a
+    1% of the window's larger side). ``engine``: "auto" takes the compiled race loop when the
+    sweep's work repays compiling it (~2 s per optimizer and landscape, once per process) and it
+    can run, NumPy otherwise; the same for every unit, so a sweep gives the same bits here and
+    on Dask. ``scheduler``: None runs here; a ``distributed.Client``, a
     scheduler address, or ``'local:N'`` (a LocalCluster of N worker processes on 127.0.0.1) runs
     the units on Dask (``pip install 'optarena[dask]'``). ``progress(done, total)`` is called
     as units finish.
@@ -424,10 +425,12 @@ def sweep(
     else:
         _check_sendable(ls, common["landscape"])
     # One engine for every unit, wherever it runs: the race's "auto" picks by what is compiled in
-    # the process, and the two engines agree to ~1e-11, not to the bit. The compiled loop when it
-    # can run here (each optimizer's kernel is compiled now, by a one-step race that also checks
-    # the options), else NumPy.
-    chosen = "fused" if engine == "auto" else engine
+    # the process, and the two engines agree to ~1e-11, not to the bit. Here "auto" decides by the
+    # sweep's total work alone: the compiled loop when it is big enough to repay compiling (each
+    # optimizer's kernel is compiled now, by a one-step race that also checks the options) and
+    # can run, else NumPy.
+    total = len(plan.racers) * len(plan.settings[0]) * len(plan.starts) * len(plan.seeds) * int(steps)
+    chosen = engine if engine != "auto" else "fused" if total >= FUSED_MIN_WORK else "numpy"
     for o in range(len(plan.racers)):
         first = next(u for u in units if u["index"][0] == o)
         probe = dict(first, settings=first["settings"][:1], starts=first["starts"][:1], steps=1, engine=chosen)

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..arena import Racer, race
+from ..arena import Racer
 from ..arena.engine import _resolve_landscape
 from ..optim import registry, stateful
 
@@ -54,12 +54,14 @@ class Table:
 
 
 def _sweep(name: str, hp: dict[str, Any], landscape: Any, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Final loss above the minimum and steps to target for every learning rate, one batched race."""
-    racers = [Racer(name, {**hp, "learning_rate": float(lr)}) for lr in LRS]
-    res = race(landscape, racers, steps=steps, tolerance=TARGET, record=False)
-    final = res.final_loss[:, 0] - res.min_value
-    final = np.where(np.isfinite(final), np.maximum(final, 0.0), np.inf)
-    return final, res.steps_to_tolerance[:, 0]
+    """Final loss above the minimum (+inf when diverged) and steps to target for every learning
+    rate from the landscape's start: ``optarena.measure.sweep`` over LRS."""
+    from ..measure import Axis, sweep
+
+    res = sweep(landscape, [Racer(name, hp)], [Axis("learning_rate", tuple(float(v) for v in LRS), log=True)],
+                steps=steps, tolerance=TARGET)
+    final = res.objective("final_loss")[0]
+    return np.where(np.isfinite(final), np.maximum(final, 0.0), np.inf), res.steps_to_tolerance[0, :, 0, 0]
 
 
 def _decades_within_2x(final: np.ndarray) -> float:
