@@ -170,3 +170,27 @@ def test_bad_sweeps_are_one_line_and_exit_code_2(args, msg, capsys):
     assert main(["sweep", "--steps", "5", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and msg in err and "Traceback" not in err
+
+
+def test_sweep_json_replays_with_config(tmp_path, capsys):
+    path = tmp_path / "s.json"
+    assert main(["sweep", "--landscape", "booth", "--optimizer", "adam(beta1=0.8, schedule=cosine(t_max=60))",
+                 "--axis", "learning_rate=log(1e-3, 1, 5)", "--start=-2,3", "--start", "1,1", "--steps", "60",
+                 "--seeds", "2", "--noise", "0.3", "--format", "json", "--output", str(path)]) == 0
+    again = tmp_path / "again.json"
+    assert main(["sweep", "--config", str(path), "--format", "json", "--output", str(again)]) == 0
+    from optarena.measure import SweepResult
+
+    a, b = SweepResult.from_json(path.read_text()), SweepResult.from_json(again.read_text())
+    assert a.config == b.config and a.final_loss.shape == (1, 5, 2, 2)
+    np.testing.assert_array_equal(a.final_loss, b.final_loss)
+    np.testing.assert_array_equal(a.final_position, b.final_position)
+    shorter = tmp_path / "shorter.json"
+    assert main(["sweep", "--config", str(path), "--steps", "30", "--output", str(shorter)]) == 0  # options override
+    assert SweepResult.from_json(shorter.read_text()).config["steps"] == 30
+    capsys.readouterr()
+    assert main(["sweep", "--config", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read a JSON sweep file" in capsys.readouterr().err
+    (tmp_path / "race.json").write_text('{"config": {"racers": []}}')
+    assert main(["sweep", "--config", str(tmp_path / "race.json")]) == 2
+    assert "not a sweep configuration" in capsys.readouterr().err

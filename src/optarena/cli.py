@@ -171,27 +171,39 @@ def _cmd_race(args: argparse.Namespace, out: TextIO = sys.stdout, sleep: Callabl
 
 def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from .arena.engine import _resolve_landscape
-    from .measure import Axis, sweep
+    from .measure import Axis, sweep, sweep_kwargs
 
     out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
 
+    kwargs: dict[str, Any] = {}
+    if args.config:  # a saved sweep's JSON; the options given here override it
+        try:
+            kwargs = sweep_kwargs(json.loads(Path(args.config).read_text()))
+        except (OSError, json.JSONDecodeError, AttributeError) as exc:
+            raise UsageError(f"--config {args.config}: cannot read a JSON sweep file ({exc})") from None
     landscape = _landscape(args)
+    if landscape:
+        kwargs["landscape"] = landscape
     axes: list[Any] = [Axis.parse(a) for a in (args.axis or [])]
     if args.basins:
         if not 2 <= args.basins <= 1000:
             raise UsageError(f"--basins N: N must be in [2, 1000], got {args.basins}")
-        (x0, x1), (y0, y1) = _resolve_landscape(landscape).window
+        (x0, x1), (y0, y1) = _resolve_landscape(kwargs.get("landscape")).window
         axes += [Axis.range("x", x0, x1, args.basins), Axis.range("y", y0, y1, args.basins)]
-    if not axes:
-        axes = [Axis.parse("learning_rate=log(1e-4, 1, 25)")]
+    if axes:
+        kwargs["axes"] = axes
+    if args.optimizer:
+        kwargs["optimizers"] = args.optimizer
+    if args.start:
+        kwargs["starts"] = [_point(s) for s in args.start]
+    for key in ("steps", "seeds", "noise", "clip", "tolerance", "radius"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
     progress = None
     if not args.quiet and out.isatty():
         def progress(done: int, total: int) -> None:
             print(f"\r{done}/{total} units", end="" if done < total else "\n", file=sys.stderr, flush=True)
-    result = sweep(landscape, args.optimizer or DEFAULT_RACERS, axes,
-                   starts=[_point(s) for s in args.start] if args.start else None, steps=args.steps,
-                   seeds=args.seeds, noise=args.noise, clip=args.clip, tolerance=args.tolerance,
-                   radius=args.radius, scheduler=args.dask, progress=progress)
+    result = sweep(**kwargs, scheduler=args.dask, progress=progress)
     fmt = _format(args)
     if fmt == "table":
         _sweep_table(result, args.objective, out)
@@ -432,11 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", action="append", metavar="NAME=VALUES", help="repeatable grid axis (default learning_rate=log(1e-4, 1, 25))")
     p.add_argument("--basins", type=int, metavar="N", help="an N x N grid of starts over the landscape's window")
     p.add_argument("--start", action="append", metavar="X,Y", help="repeatable start point (default: the landscape's)")
-    p.add_argument("--steps", type=int, default=500, help="step budget of every run (default 500)")
-    p.add_argument("--seeds", type=int, default=1, help="noise seeds 0..K-1 (default 1; matters with --noise)")
-    p.add_argument("--noise", type=float, default=0.0, help="sigma of Gaussian noise added to every gradient")
+    p.add_argument("--steps", type=int, help="step budget of every run (default 500)")
+    p.add_argument("--seeds", type=int, help="noise seeds 0..K-1 (default 1; matters with --noise)")
+    p.add_argument("--noise", type=float, help="sigma of Gaussian noise added to every gradient (default 0)")
     p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="'steps to tolerance' counts until loss <= minimum + this")
+    p.add_argument("--tolerance", type=float, help="'steps to tolerance' counts until loss <= minimum + this (default 1e-4)")
     p.add_argument("--radius", type=float, help="a run is in a minimum's basin when it ends this close (default 1%% of the window)")
     p.add_argument("--objective", choices=["final_loss", "best_loss", "steps_to_tolerance"], default="final_loss",
                    help="what 'best' minimises: its median over starts and seeds (default final_loss)")
@@ -444,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write json/csv here (with --format table: the json)")
     p.add_argument("--plot", metavar="FILE.png", help="loss against the axis, a stability map, or a basin map (.png .svg .pdf)")
     p.add_argument("--dask", metavar="SCHEDULER", help="run on Dask: local:N (N worker processes on 127.0.0.1) or a scheduler address")
+    p.add_argument("--config", metavar="FILE", help="rerun a sweep from its JSON (--format json); options given here override it")
     p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(func=_cmd_sweep)
 

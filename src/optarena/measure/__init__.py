@@ -2,6 +2,6 @@
 maps), run here or on a Dask cluster. See ``sweep``."""
 
 from .axes import Axis, AxisError
-from .sweeps import DIVERGED, ELSEWHERE, OBJECTIVES, SweepResult, sweep
+from .sweeps import DIVERGED, ELSEWHERE, OBJECTIVES, SweepResult, sweep, sweep_kwargs
 
-__all__ = ["Axis", "AxisError", "DIVERGED", "ELSEWHERE", "OBJECTIVES", "SweepResult", "sweep"]
+__all__ = ["Axis", "AxisError", "DIVERGED", "ELSEWHERE", "OBJECTIVES", "SweepResult", "sweep", "sweep_kwargs"]

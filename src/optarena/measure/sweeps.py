@@ -363,6 +363,24 @@ def _check_sendable(ls: Landscape, ref: dict[str, Any]) -> None:
                          "run the sweep here)")
 
 
+def sweep_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``sweep()``'s keyword arguments from a ``SweepResult.config`` (or the JSON of a whole
+    result): ``sweep(**sweep_kwargs(cfg))`` reruns it, the same numbers."""
+    cfg = dict(config.get("config", config)) if isinstance(config, Mapping) else {}
+    if "optimizers" not in cfg or "axes" not in cfg:
+        raise ValueError("not a sweep configuration: it needs 'optimizers' and 'axes' (the 'config' of a saved sweep)")
+    out: dict[str, Any] = {
+        "landscape": cfg.get("landscape"),
+        "optimizers": [o if isinstance(o, str) else {k: v for k, v in dict(o).items() if v is not None or k == "optimizer"}
+                       for o in cfg["optimizers"]],
+        "axes": [Axis.from_json(a) for a in cfg["axes"]],
+    }
+    for key in ("starts", "steps", "seeds", "noise", "clip", "tolerance", "radius", "engine"):
+        if cfg.get(key) is not None:
+            out[key] = cfg[key]
+    return out
+
+
 def run_unit(unit: Mapping[str, Any]) -> dict[str, Any]:
     """One block of a sweep: one race without trajectories. Module-level, plain data in and out,
     so a Dask worker can run it."""
