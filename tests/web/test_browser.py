@@ -207,3 +207,30 @@ def test_maps_view_offers_a_usable_range_for_a_zero_log_hyperparameter(page):
     page.select_option("#mapX", "weight_decay")
     lo, hi = float(page.input_value("#mapXLo")), float(page.input_value("#mapXHi"))
     assert page.is_checked("#mapXLog") and 0 < lo < hi
+
+
+def test_a_maps_link_redraws_the_same_map(page, browser):
+    page.click("#viewMaps")
+    page.select_option("#mapRacer", "2")  # Adam
+    page.select_option("#mapX", "learning_rate")
+    page.select_option("#mapY", "beta1")
+    page.fill("#mapXLo", "0.01")
+    page.fill("#mapXHi", "1")
+    page.fill("#mapYLo", "0.5")
+    page.fill("#mapYHi", "0.95")
+    page.fill("#mapCells", "10")
+    page.select_option("#mapObjective", "best_loss")
+    page.click("#mapCompute")
+    page.wait_for_function("window.arena.maps.last() && document.getElementById('mapStatus').textContent.startsWith('best')",
+                           timeout=30000)
+    first = page.evaluate("window.arena.maps.last().res")
+    other = browser.new_page()
+    other.goto(page.url)
+    other.wait_for_selector("body[data-ready='1']", timeout=30000)
+    other.wait_for_function("window.arena.maps.last() && document.getElementById('mapStatus').textContent.startsWith('best')",
+                            timeout=30000)
+    again = other.evaluate("window.arena.maps.last().res")
+    assert not other.locator("#mapView").is_hidden()
+    assert (again["x"], again["y"], again["objective"], again["z"]) == (first["x"], first["y"], "best_loss", first["z"])
+    assert again["config"]["optimizers"][0]["optimizer"] == "adam"
+    other.close()

@@ -255,7 +255,7 @@ function bindNN() {
   $("viewRace").addEventListener("click", () => setView("race"));
   $("viewMaps").addEventListener("click", () => setView("maps"));
   $("viewNN").addEventListener("click", () => setView("nn"));
-  app.maps = createMaps({ $, el, api, errorText, app, onPick: pickFromMap });
+  app.maps = createMaps({ $, el, api, errorText, app, onPick: pickFromMap, onState: saveUrl });
   app.maps.bind();
   $("codeFramework").addEventListener("change", () => showCode(codeRacer));
   $("codeClose").addEventListener("click", () => ($("codePanel").hidden = true));
@@ -428,6 +428,7 @@ async function main() {
   await recompute();
   buildRacers();
   if (app.state.view !== "race") setView(app.state.view);
+  if (app.state.view === "maps" && app.maps.restore()) app.maps.compute(); // a shared link redraws its map
   document.body.dataset.ready = "1";
   requestAnimationFrame(tick);
 }

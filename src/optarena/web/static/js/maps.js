@@ -18,8 +18,36 @@ export function defaultRange(h, value) {
   return { lo, hi, log: false };
 }
 
-export function createMaps({ $, el, api, errorText, app, onPick }) {
+export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
   let last = null;
+
+  // The map's controls as they are, kept in the page state (so in the URL), and put back from it.
+  function save() {
+    const axis = (a) => ({ name: $("map" + a).value, lo: Number($("map" + a + "Lo").value),
+      hi: Number($("map" + a + "Hi").value), log: $("map" + a + "Log").checked });
+    app.state.map = { racer: Number($("mapRacer").value) || 0, mode: $("mapMode").value, cells: Number($("mapCells").value),
+      objective: $("mapObjective").value, x: axis("X"), y: axis("Y") };
+    onState();
+  }
+
+  function restore() {
+    const m = app.state.map;
+    if (!m) return false;
+    if (m.racer < app.state.racers.length) $("mapRacer").value = m.racer;
+    fillAxes();
+    $("mapMode").value = m.mode;
+    $("mapMode").dispatchEvent(new Event("change"));
+    $("mapCells").value = m.cells;
+    $("mapObjective").value = m.objective;
+    for (const [a, v] of [["X", m.x], ["Y", m.y]]) {
+      if (!v || ![...$("map" + a).options].some((o) => o.value === v.name)) continue;
+      $("map" + a).value = v.name;
+      $("map" + a + "Lo").value = v.lo;
+      $("map" + a + "Hi").value = v.hi;
+      $("map" + a + "Log").checked = v.log;
+    }
+    return true;
+  }
 
   function numericHypers() {
     const r = app.state.racers[Number($("mapRacer").value) || 0];
@@ -81,6 +109,7 @@ export function createMaps({ $, el, api, errorText, app, onPick }) {
   }
 
   async function compute() {
+    save();
     const { req, racer } = request();
     $("mapStatus").textContent = "computing…";
     $("mapCompute").disabled = true;
@@ -159,5 +188,5 @@ export function createMaps({ $, el, api, errorText, app, onPick }) {
     $("mapCompute").addEventListener("click", compute);
   }
 
-  return { bind, fillRacers, compute, last: () => last };
+  return { bind, fillRacers, restore, compute, last: () => last };
 }

@@ -15,6 +15,7 @@ export const DEFAULT_STATE = {
   speed: 30,
   surface: false,
   view: "race", // or "maps" (stability and basin maps), or "nn" (the training-race view)
+  map: null, // the Maps view's controls when a map was last computed
 };
 
 const clone = (x) => JSON.parse(JSON.stringify(x));
