@@ -165,6 +165,7 @@ def test_sweep_basins_and_csv(capsys):
     (["--optimizer", "adam", "--axis", "beta1=lin(0.5, 1, 3)"], "beta1 must be"),
     (["--basins", "1"], "--basins N: N must be in [2, 1000]"),
     (["--dask", "somewhere"], "scheduler must be 'local:N' or an address"),
+    (["--plot", "map.gif"], "a picture is written as .png, .svg or .pdf"),
 ])
 def test_bad_sweeps_are_one_line_and_exit_code_2(args, msg, capsys):
     assert main(["sweep", "--steps", "5", *args]) == 2

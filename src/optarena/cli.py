@@ -175,6 +175,8 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
 
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot {args.plot}: a picture is written as .png, .svg or .pdf")  # before any work
     kwargs: dict[str, Any] = {}
     if args.config:  # a saved sweep's JSON; the options given here override it
         try:
