@@ -123,7 +123,12 @@ class _LeanStep(torch.optim.Optimizer):
     """Installs ``_hooked_step`` where torch would install its own step wrapper."""
 
     def _patch_step_function(self) -> None:
-        if not hasattr(torch._C._profiler, "_RecordFunctionFast"):  # pragma: no cover - torch moved it
+        from torch.optim import optimizer as torch_optimizer
+
+        private = (hasattr(torch._C._profiler, "_RecordFunctionFast")
+                   and hasattr(torch_optimizer, "_global_optimizer_pre_hooks")
+                   and hasattr(torch_optimizer, "_global_optimizer_post_hooks"))
+        if not private:  # pragma: no cover - torch moved what the wrapper uses: take torch's own
             return super()._patch_step_function()
         self._zero_grad_profile_name = f"Optimizer.zero_grad#{type(self).__name__}.zero_grad"
         cls = type(self)
