@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-import numpy as np
-
 from .export import add_export_arguments
 
 DEFAULT_RACERS = ["sgd", "momentum", "adam"]
@@ -236,13 +234,10 @@ def _sweep_table(result: Any, objective: str, out: TextIO) -> None:
                  ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["setting"].items()) or "-",
                  f"{row['value']:.4g}", f"{100 * row['diverged_fraction']:.0f}%"]
         if result.start_axes:
-            code = result.basin[o].reshape(-1, result.basin[o].shape[-1])[:, 0]
-            n_start = int(np.prod([len(a.values) for a in result.start_axes]))
-            code = code[:n_start]
-            shares = [f"min {m + 1} ({x:.3g}, {y:.3g}): {100 * np.mean(code == m):.0f}%"
-                      for m, (x, y) in enumerate(result.minima) if np.any(code == m)]
-            shares += [f"elsewhere: {100 * np.mean(code == -1):.0f}%", f"diverged: {100 * np.mean(code == -2):.0f}%"]
-            cells.append("; ".join(shares))
+            names = {-1: "elsewhere", -2: "diverged"}  # measure.ELSEWHERE, measure.DIVERGED
+            cells.append("; ".join(
+                f"{names[m] if m in names else f'min {m + 1} ({result.minima[m][0]:.3g}, {result.minima[m][1]:.3g})'}: "
+                f"{100 * v:.0f}%" for m, v in result.basin_shares(o).items()))
         t.add_row(*cells)
     Console(file=out, highlight=False, width=max(100, Console(file=out).width)).print(t)
 

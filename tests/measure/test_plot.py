@@ -67,3 +67,25 @@ def test_notebook_display_and_frame():
     assert shown == [r["median_final_loss"] for r in res.summary()]
     flat = sweep("quadratic", ["adam"], ["learning_rate=0.1,0.2", "beta1=0.8,0.9", "beta2=0.99,0.999"], steps=5)
     assert "<img" not in flat._repr_html_() and "<table>" in flat._repr_html_()  # three axes: no picture
+
+
+def test_basin_shares_and_a_landscape_no_registry_knows(tmp_path):
+    """The shares the table and the picture show are the basin map's; a landscape object the
+    registries do not know is drawn from the object itself (its name found nothing before)."""
+    import dataclasses
+
+    from optarena import landscapes
+    from optarena.measure import DIVERGED, ELSEWHERE
+
+    q = landscapes.get("quadratic")
+    bowl = dataclasses.replace(q, name="my_bowl", title="my bowl", f=lambda x, y: (x - 1) ** 2 + (y - 1) ** 2,
+                               grad=lambda x, y: (2 * (x - 1), 2 * (y - 1)), minima=((1.0, 1.0),))
+    res = sweep(bowl, ["sgd(learning_rate=0.3)", "sgd(learning_rate=1.2)"], ["x=lin(-3, 3, 9)", "y=lin(-3, 3, 7)"], steps=60)
+    assert res.surface() is bowl and res.basin_map(0).shape == (9, 7)
+    for o in range(2):
+        code = res.basin[o, :, :, 0]
+        expected = {k: float(np.mean(code == k)) for k in (0, ELSEWHERE, DIVERGED) if k < 0 or np.any(code == k)}
+        assert res.basin_shares(o) == expected
+    assert res.basin_shares(0)[0] == 1.0 and res.basin_shares(1)[DIVERGED] == 1.0
+    fig = res.plot(tmp_path / "bowl.png")
+    assert "100% min 1" in fig.axes[0].get_title() and "100% diverged" in fig.axes[1].get_title()

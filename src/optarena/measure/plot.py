@@ -152,26 +152,21 @@ def _single(c: str) -> Any:
 def _basins(ax: Any, result: SweepResult, o: int) -> None:
     from matplotlib.colors import ListedColormap
 
-    from ..arena.engine import _resolve_landscape
-
     x_axis, y_axis = result.start_axes
-    b = result.basin[o]
-    b = b.reshape(-1, len(x_axis.values), len(y_axis.values), b.shape[-1])[0]  # first setting
-    code = b[..., 0]  # first seed
+    code = result.basin_map(o)
     M = len(result.minima)
     colours = [DIVERGED_COLOUR, ELSEWHERE_COLOUR] + [BASIN_COLOURS[m % len(BASIN_COLOURS)] for m in range(M)]
     img = code + 2  # DIVERGED -> 0, ELSEWHERE -> 1, minimum m -> m + 2
     ex, ey = _edges(x_axis.values, False), _edges(y_axis.values, False)
     ax.pcolormesh(ex, ey, img.T, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(colours) - 0.5, shading="flat")
-    ls = _resolve_landscape(result.config["landscape"])
+    ls = result.surface()  # the object swept, which may be one no registry knows
     X, Y, Z = ls.grid(120, ((ex[0], ex[-1]), (ey[0], ey[-1])))
     Zs = np.log1p(np.maximum(Z - ls.min_value, 0))
     ax.contour(X, Y, Zs, levels=14, colors="white", linewidths=0.5, alpha=0.6)
     for m, (mx, my) in enumerate(result.minima):
         ax.plot([mx], [my], "*", color=BASIN_COLOURS[m % len(BASIN_COLOURS)], ms=13, mec="black", mew=0.8)
-    share = [(np.mean(code == m), m) for m in range(M)]
-    parts = [f"{100 * s:.0f}% min {m + 1}" for s, m in share if s > 0]
-    parts += [f"{100 * np.mean(code == ELSEWHERE):.0f}% elsewhere", f"{100 * np.mean(code == DIVERGED):.0f}% diverged"]
+    names = {ELSEWHERE: "elsewhere", DIVERGED: "diverged"}
+    parts = [f"{100 * v:.0f}% {names.get(m, f'min {m + 1}')}" for m, v in result.basin_shares(o).items()]
     ax.set_title(f"{result.optimizers[o]}\n" + ", ".join(parts), fontsize=8)
     ax.set_xlabel("x start")
     ax.set_ylabel("y start")

@@ -61,6 +61,27 @@ class SweepResult:
     min_value: float
     minima: np.ndarray
     radius: float
+    #: The landscape object swept (not saved: a result read from JSON rebuilds it from the config).
+    landscape: Any = field(default=None, repr=False, compare=False)
+
+    def surface(self) -> Landscape:
+        return self.landscape if self.landscape is not None else _resolve_landscape(self.config["landscape"])
+
+    def basin_map(self, optimizer: int = 0) -> np.ndarray:
+        """(x, y) basin codes of a grid of starts: the first setting, the first seed."""
+        if not self.start_axes:
+            raise ValueError("this sweep has no grid of starts (x and y axes)")
+        nx, ny = (len(a.values) for a in self.start_axes)
+        b = self.basin[optimizer]
+        return b.reshape(-1, nx, ny, b.shape[-1])[0, :, :, 0]
+
+    def basin_shares(self, optimizer: int = 0) -> dict[int, float]:
+        """Share of the grid's starts ending in each basin code (minimum index, ELSEWHERE,
+        DIVERGED), for ``basin_map``: minima nobody reached are left out, the other two kept."""
+        code = self.basin_map(optimizer)
+        shares = {m: float(np.mean(code == m)) for m in range(len(self.minima))}
+        shares = {m: v for m, v in shares.items() if v > 0}
+        return {**shares, ELSEWHERE: float(np.mean(code == ELSEWHERE)), DIVERGED: float(np.mean(code == DIVERGED))}
 
     @property
     def setting_axes(self) -> list[Axis]:
@@ -502,5 +523,5 @@ def sweep(
         final_loss=out["final_loss"].reshape(shape), best_loss=out["best_loss"].reshape(shape),
         steps_to_tolerance=out["steps_to_tolerance"].reshape(shape), diverged_at=out["diverged_at"].reshape(shape),
         final_position=pos.reshape(shape + (2,)), basin=basin.reshape(shape), min_value=float(ls.min_value),
-        minima=mins, radius=float(radius),
+        minima=mins, radius=float(radius), landscape=ls,
     )
