@@ -249,16 +249,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_race_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--landscape", metavar="NAME", help="built-in landscape, optionally with parameters: 'ill_conditioned(kappa=50, theta=30)'")
+def _add_terrain_arguments(p: argparse.ArgumentParser) -> None:
+    """What race and sweep share: the landscape, starts, noise, clipping and tolerance."""
+    p.add_argument("--landscape", metavar="NAME", help="built-in landscape, optionally with parameters: "
+                                                       "'ill_conditioned(kappa=50, theta=30)' (default quadratic)")
     p.add_argument("--formula", metavar="TEXT", help="your own f(x, y), e.g. 'x**2 + 10*y**2'")
-    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable: 'adam(learning_rate=0.1)', 'momentum(momentum=0.5, schedule=cosine(t_max=100))'")
     p.add_argument("--start", action="append", metavar="X,Y", help="repeatable start point (default: the landscape's)")
-    p.add_argument("--steps", type=int, help="step budget, the same for every racer (default 100; at most 100000)")
-    p.add_argument("--seed", type=int, help="seed of the gradient noise (default 0)")
     p.add_argument("--noise", type=float, help="sigma of Gaussian noise added to every gradient (default 0)")
     p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")
-    p.add_argument("--tolerance", type=float, help="'steps to tol' counts until loss <= minimum + this (default 1e-4)")
+    p.add_argument("--tolerance", type=float, help="'steps to tolerance' counts until loss <= minimum + this (default 1e-4)")
+
+
+def _add_race_arguments(p: argparse.ArgumentParser) -> None:
+    _add_terrain_arguments(p)
+    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable: 'adam(learning_rate=0.1)', 'momentum(momentum=0.5, schedule=cosine(t_max=100))'")
+    p.add_argument("--steps", type=int, help="step budget, the same for every racer (default 100; at most 100000)")
+    p.add_argument("--seed", type=int, help="seed of the gradient noise (default 0)")
     p.add_argument("--config", metavar="FILE", help="replay a race from its JSON (options given here override it)")
 
 
@@ -435,17 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
                "for the start). Examples: --axis 'learning_rate=log(1e-4, 1, 25)'; --axis "
                "'learning_rate=log(1e-3, 3, 60)' --axis 'momentum=lin(0, 0.99, 60)'; --basins 150.",
     )
-    p.add_argument("--landscape", metavar="NAME", help="built-in landscape, optionally with parameters (default quadratic)")
-    p.add_argument("--formula", metavar="TEXT", help="your own f(x, y), e.g. 'x**2 + 10*y**2'")
+    _add_terrain_arguments(p)
     p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable, fixed settings allowed: 'adam(beta2=0.99)' (default: sgd, momentum, adam)")
     p.add_argument("--axis", action="append", metavar="NAME=VALUES", help="repeatable grid axis (default learning_rate=log(1e-4, 1, 25))")
     p.add_argument("--basins", type=int, metavar="N", help="an N x N grid of starts over the landscape's window")
-    p.add_argument("--start", action="append", metavar="X,Y", help="repeatable start point (default: the landscape's)")
     p.add_argument("--steps", type=int, help="step budget of every run (default 500)")
     p.add_argument("--seeds", type=int, help="noise seeds 0..K-1 (default 1; matters with --noise)")
-    p.add_argument("--noise", type=float, help="sigma of Gaussian noise added to every gradient (default 0)")
-    p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")
-    p.add_argument("--tolerance", type=float, help="'steps to tolerance' counts until loss <= minimum + this (default 1e-4)")
     p.add_argument("--radius", type=float, help="a run is in a minimum's basin when it ends this close (default 1%% of the window)")
     p.add_argument("--objective", choices=["final_loss", "best_loss", "steps_to_tolerance"], default="final_loss",
                    help="what 'best' minimises: its median over starts and seeds (default final_loss)")
