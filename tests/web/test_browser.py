@@ -148,22 +148,28 @@ def test_show_code_panel(page):
     assert "note:" in page.inner_text("#codeNotes")  # keras puts epsilon elsewhere: the gap is stated
 
 
+MAP_DRAWN = "window.arena.maps.last() && document.getElementById('mapStatus').textContent.startsWith('best')"
+
+
+def _stability_map(page, racer, x, y, cells, objective="final_loss"):
+    """Draws a stability map in the Maps view; x and y are (name, lo, hi); returns the server's map."""
+    page.click("#viewMaps")
+    page.select_option("#mapRacer", racer)
+    for axis, (name, lo, hi) in (("X", x), ("Y", y)):
+        page.select_option(f"#map{axis}", name)
+        page.fill(f"#map{axis}Lo", str(lo))
+        page.fill(f"#map{axis}Hi", str(hi))
+    page.fill("#mapCells", str(cells))
+    page.select_option("#mapObjective", objective)
+    page.click("#mapCompute")
+    page.wait_for_function(MAP_DRAWN, timeout=30000)
+    return page.evaluate("window.arena.maps.last().res")
+
+
 def test_maps_view_draws_a_stability_map_and_a_click_races_that_setting(page):
     """Heavy ball on x^2 + y^2: the map's red (diverged) cells are where lr > 1 + momentum, and a
     clicked cell's setting comes back to the race."""
-    page.click("#viewMaps")
-    page.select_option("#mapRacer", "1")  # the momentum racer
-    page.select_option("#mapX", "learning_rate")
-    page.select_option("#mapY", "momentum")
-    page.fill("#mapXLo", "0.05")
-    page.fill("#mapXHi", "4")
-    page.fill("#mapYLo", "0")
-    page.fill("#mapYHi", "0.8")
-    page.fill("#mapCells", "12")
-    page.click("#mapCompute")
-    page.wait_for_function("window.arena.maps.last() && document.getElementById('mapStatus').textContent.startsWith('best')",
-                           timeout=30000)
-    res = page.evaluate("window.arena.maps.last().res")
+    res = _stability_map(page, "1", ("learning_rate", 0.05, 4), ("momentum", 0, 0.8), 12)  # the momentum racer
     lrs, moms = res["x"]["values"], res["y"]["values"]
     for j, m in enumerate(moms):
         for i, lr in enumerate(lrs):
@@ -210,25 +216,11 @@ def test_maps_view_offers_a_usable_range_for_a_zero_log_hyperparameter(page):
 
 
 def test_a_maps_link_redraws_the_same_map(page, browser):
-    page.click("#viewMaps")
-    page.select_option("#mapRacer", "2")  # Adam
-    page.select_option("#mapX", "learning_rate")
-    page.select_option("#mapY", "beta1")
-    page.fill("#mapXLo", "0.01")
-    page.fill("#mapXHi", "1")
-    page.fill("#mapYLo", "0.5")
-    page.fill("#mapYHi", "0.95")
-    page.fill("#mapCells", "10")
-    page.select_option("#mapObjective", "best_loss")
-    page.click("#mapCompute")
-    page.wait_for_function("window.arena.maps.last() && document.getElementById('mapStatus').textContent.startsWith('best')",
-                           timeout=30000)
-    first = page.evaluate("window.arena.maps.last().res")
+    first = _stability_map(page, "2", ("learning_rate", 0.01, 1), ("beta1", 0.5, 0.95), 10, "best_loss")  # Adam
     other = browser.new_page()
     other.goto(page.url)
     other.wait_for_selector("body[data-ready='1']", timeout=30000)
-    other.wait_for_function("window.arena.maps.last() && document.getElementById('mapStatus').textContent.startsWith('best')",
-                            timeout=30000)
+    other.wait_for_function(MAP_DRAWN, timeout=30000)
     again = other.evaluate("window.arena.maps.last().res")
     assert not other.locator("#mapView").is_hidden()
     assert (again["x"], again["y"], again["objective"], again["z"]) == (first["x"], first["y"], "best_loss", first["z"])
