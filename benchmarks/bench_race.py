@@ -21,6 +21,8 @@ import numpy as np
 from optarena import landscapes
 from optarena.arena import race
 
+from _timing import median_seconds
+
 RACERS = ["sgd(learning_rate=0.001)", "momentum(learning_rate=0.001)", "adam(learning_rate=0.01)",
           "rmsprop(learning_rate=0.01)", "adagrad(learning_rate=0.1)"]
 
@@ -78,14 +80,6 @@ def torch_adam(starts: np.ndarray, steps: int, lr: float = 1e-3) -> np.ndarray:
     return p.numpy()
 
 
-def _time(fn, rounds: int) -> float:
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
 
 def throughput(runs: int, steps: int, rounds: int) -> None:
     starts = np.random.default_rng(0).uniform(-2, 2, size=(runs, 2))
@@ -99,7 +93,7 @@ def throughput(runs: int, steps: int, rounds: int) -> None:
         "NumPy vectorised in place": (lambda: numpy_adam(starts, base_steps), runs * base_steps),
         "torch batched in place": (lambda: torch_adam(starts, base_steps), runs * base_steps),
     }
-    rates = {k: work / _time(fn, rounds) for k, (fn, work) in rows.items()}
+    rates = {k: work / median_seconds(fn, rounds) for k, (fn, work) in rows.items()}
     ours = rates["optarena fused"]
     print(f"\n### Throughput: {runs:,} Adam runs x {steps:,} steps on Rosenbrock (baselines: {base_steps} steps)\n")
     print("| implementation | run-steps/s | optarena fused / it |")
@@ -135,7 +129,7 @@ def latency(rounds: int) -> None:
                 opt.step()
                 traj.append(p.detach().clone())
 
-    t_torch = _time(torch_loop, 1)
+    t_torch = median_seconds(torch_loop, 1)
     print("\n### Latency: 5 optimizers x 1,000 steps on Rosenbrock, with trajectories\n")
     print("| implementation | median (ms) | p95 (ms) | optarena / it |")
     print("|---|---:|---:|---:|")

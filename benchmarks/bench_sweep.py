@@ -17,7 +17,6 @@ already uses every core); Dask is for more cores than one machine has.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
@@ -26,14 +25,8 @@ from optarena.arena import race
 from optarena.arena.engine import Racer
 from optarena.measure import Axis, sweep
 
+from _timing import median_seconds
 
-def timed(fn, rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -50,12 +43,12 @@ def main() -> None:
     runs = args.grid * args.grid
     stab = lambda **kw: sweep("rosenbrock", ["momentum"], axes, steps=args.steps, **kw)  # noqa: E731
     stab()  # warm: kernels compiled
-    here = timed(stab, args.rounds)
+    here = median_seconds(stab, args.rounds)
     t0 = time.perf_counter()
     stab(scheduler=f"local:{args.workers}")
     dask_s = time.perf_counter() - t0
     settings = [{"learning_rate": lr, "momentum": m} for lr in axes[0].values for m in axes[1].values][:args.loop_settings]
-    loop = timed(lambda: [race("rosenbrock", [Racer("momentum", hp)], steps=args.steps, record=False) for hp in settings],
+    loop = median_seconds(lambda: [race("rosenbrock", [Racer("momentum", hp)], steps=args.steps, record=False) for hp in settings],
                  1)
     loop_rate = len(settings) * args.steps / loop
     rate = runs * args.steps / here
@@ -71,7 +64,7 @@ def main() -> None:
     basin = lambda: sweep("himmelblau", ["adam(learning_rate=0.05)"], [Axis.range("x", -5, 5, n), Axis.range("y", -5, 5, n)],  # noqa: E731
                           steps=args.steps)
     res = basin()
-    b = timed(basin, args.rounds)
+    b = median_seconds(basin, args.rounds)
     share = np.bincount(res.basin.ravel() + 2, minlength=6) / res.basin.size
     print(f"\n2. basin map, Adam on Himmelblau, {n} x {n} starts, {args.steps} steps: {b:.3f} s "
           f"({n * n * args.steps / b:.3g} run-steps per second); diverged {share[0]:.0%}, elsewhere {share[1]:.0%}, "
