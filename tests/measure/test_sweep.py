@@ -229,3 +229,15 @@ def test_objects_cannot_be_swept():
 
     with pytest.raises(TypeError, match="registered ones"):
         sweep("quadratic", [Mine()], ["learning_rate=0.1"], steps=5)
+
+
+def test_a_small_sweep_never_loads_the_compiler():
+    """Too little work to repay compiling: NumPy runs it, and numba is not even imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from optarena.measure import sweep; "
+            "r = sweep('rosenbrock', ['sgd'], ['learning_rate=0.001,0.01'], steps=50); "
+            "print(r.config['engine'], 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["numpy", "False"]

@@ -337,19 +337,20 @@ def _plan(landscape: Any, optimizers: Sequence[Any], axes: Sequence[Any], starts
     return _Plan(ls, racers, labels, setting_axes, start_axes, settings, S, seed_list)
 
 
-def _units(plan: _Plan, common: dict[str, Any]) -> list[dict[str, Any]]:
+def _units(plan: _Plan, common: dict[str, Any], fused: bool) -> list[dict[str, Any]]:
     """Blocks of settings x blocks of starts x one seed, each a plain, picklable dict."""
     n_settings, n_starts = len(plan.settings[0]), len(plan.starts)
     per_starts = min(n_starts, UNIT_RUNS)
     if common["noise"]:  # the race holds (steps, starts, 2) noise draws: at most 64 MB of them
         per_starts = max(1, min(per_starts, (4 << 20) // common["steps"]))
     per_settings = max(1, UNIT_RUNS // per_starts)
-    try:  # the compiled race loop holds a (steps, settings, 16) coefficient table: keep units within it
-        from ..arena.fused import MAX_TABLE
+    if fused:  # the compiled race loop holds a (steps, settings, 16) coefficient table: keep units within it
+        try:  # (imports numba: only when the compiled loop is to run)
+            from ..arena.fused import MAX_TABLE
 
-        per_settings = max(1, min(per_settings, MAX_TABLE // (16 * common["steps"])))
-    except ImportError:  # pragma: no cover - without numba the NumPy engine has no such table
-        pass
+            per_settings = max(1, min(per_settings, MAX_TABLE // (16 * common["steps"])))
+        except ImportError:  # pragma: no cover - without numba the NumPy engine runs, with no such table
+            pass
     per_settings = -(-n_settings // -(-n_settings // per_settings))  # even blocks: none left small
     units = []
     for o, r in enumerate(plan.racers):
@@ -457,19 +458,19 @@ def sweep(
               "tolerance": tolerance, "engine": engine, "bounds": [[lo[0], hi[0]], [lo[1], hi[1]]]}
     if engine not in ("auto", "numpy", "fused"):
         raise ValueError(f"engine must be 'auto', 'numpy' or 'fused', got {engine!r}")
-    units = _units(plan, common)
-    if scheduler is None:  # here: the landscape object itself (it may be one no registry knows)
-        for u in units:
-            u["landscape"] = ls
-    else:
-        _check_sendable(ls, common["landscape"])
     # One engine for every unit, wherever it runs: the race's "auto" picks by what is compiled in
     # the process, and the two engines agree to ~1e-11, not to the bit. Here "auto" decides by the
     # sweep's total work alone: the compiled loop when it is big enough to repay compiling (each
     # optimizer's kernel is compiled now, by a one-step race that also checks the options) and
     # can run, else NumPy.
-    total = len(plan.racers) * len(plan.settings[0]) * len(plan.starts) * len(plan.seeds) * int(steps)
-    chosen = engine if engine != "auto" else "fused" if total >= FUSED_MIN_WORK else "numpy"
+    O, n_settings, n_starts, K = len(plan.racers), len(plan.settings[0]), len(plan.starts), len(plan.seeds)
+    chosen = engine if engine != "auto" else "fused" if O * n_settings * n_starts * K * int(steps) >= FUSED_MIN_WORK else "numpy"
+    units = _units(plan, common, fused=chosen == "fused")
+    if scheduler is None:  # here: the landscape object itself (it may be one no registry knows)
+        for u in units:
+            u["landscape"] = ls
+    else:
+        _check_sendable(ls, common["landscape"])
     for o in range(len(plan.racers)):
         first = next(u for u in units if u["index"][0] == o)
         probe = dict(first, settings=first["settings"][:1], starts=first["starts"][:1], steps=1, engine=chosen)
@@ -485,7 +486,6 @@ def sweep(
 
     from .distributed import map_units
 
-    O, n_settings, n_starts, K = len(plan.racers), len(plan.settings[0]), len(plan.starts), len(plan.seeds)
     out = {
         "final_loss": np.full((O, n_settings, n_starts, K), np.nan), "best_loss": np.full((O, n_settings, n_starts, K), np.inf),
         "steps_to_tolerance": np.full((O, n_settings, n_starts, K), -1, np.int64),
