@@ -175,3 +175,28 @@ def test_bad_requests(kwargs, msg):
 def test_status_lines_equal_status_line():
     res = race("rosenbrock", ["sgd(learning_rate=10)", "adam(learning_rate=0.05)"], steps=30)
     assert res.status_lines() == [res.status_line(k) for k in range(31)]
+
+
+@pytest.mark.parametrize("engine", ["numpy", "fused"])
+def test_should_stop_cancels_a_race_between_steps_or_chunks(engine):
+    # A server that has given up on a request stops its race: the callback is asked while the race
+    # runs (not only before it), and the race raises instead of returning a half-filled result.
+    from optarena.arena import Cancelled
+
+    calls = []
+
+    def stop_on_third_call():
+        calls.append(1)
+        return len(calls) >= 3
+
+    starts = np.random.default_rng(0).uniform(-3, 3, (200, 2)) if engine == "fused" else STARTS
+    with pytest.raises(Cancelled):
+        race("rosenbrock", ["adam", "sgd"], starts=starts, steps=20_000 if engine == "fused" else 500,
+             engine=engine, should_stop=stop_on_third_call, record=False)
+    from optarena.arena.fused import THREADS
+
+    # asked repeatedly, and the race ended at the first True (a second thread may be asking too)
+    assert 3 <= len(calls) <= 3 + (THREADS - 1 if engine == "fused" else 0)
+    done = race("rosenbrock", ["adam"], steps=50, engine=engine, should_stop=lambda: False)
+    plain = race("rosenbrock", ["adam"], steps=50, engine=engine)
+    np.testing.assert_array_equal(done.positions, plain.positions)

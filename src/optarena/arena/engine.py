@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,6 +27,10 @@ MAX_RECORDED = 20_000_000  # runs x (steps + 1) kept with full trajectories
 MAX_START = 1e6
 #: A run has diverged when it leaves the window by more than this many window widths.
 ESCAPE_WIDTHS = 100.0
+
+
+class Cancelled(RuntimeError):
+    """The race (or sweep) was stopped by its ``should_stop`` callback before it finished."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,7 @@ def race(
     record: bool = True,
     engine: str = "auto",
     bounds: Any = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RaceResult:
     """Race ``racers`` on ``landscape`` from every start for exactly ``steps`` steps.
 
@@ -168,6 +173,8 @@ def race(
     ``bounds``: the box ((xmin, xmax), (ymin, ymax)) a run must stay in, if not the default (the
     window stretched to hold every start, padded by ``ESCAPE_WIDTHS`` widths); a sweep passes the
     box of all its starts, so a run's fate does not depend on which starts share its race.
+    ``should_stop``: asked between steps (NumPy) or between compiled chunks of runs; when it
+    returns True the race raises ``Cancelled`` (a server stops work it has given up on).
     """
     ls = _resolve_landscape(landscape)
     rs = [Racer.of(r) for r in racers]
@@ -229,7 +236,8 @@ def race(
         grp.settings.append(hp)
         grp.runs.append(idx)
 
-    args = (ls, config, S, run_racer, run_start, list(groups.values()), customs, steps, seed, noise, clip, record)
+    stop = should_stop or _never
+    args = (ls, config, S, run_racer, run_start, list(groups.values()), customs, steps, seed, noise, clip, record, stop)
     if engine not in ("auto", "numpy", "fused"):
         raise ValueError(f"engine must be 'auto', 'numpy' or 'fused', got {engine!r}")
     use_fused = engine == "fused" or (engine == "auto" and _fused_pays(*args))
@@ -241,6 +249,10 @@ def race(
         else:
             return _run_fused(*args)
     return _run_numpy(*args)
+
+
+def _never() -> bool:
+    return False
 
 
 def _noise(seed: int, steps: int, starts: np.ndarray, sigma: float) -> np.ndarray | None:
@@ -285,7 +297,7 @@ def _bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | None 
 FUSED_MIN_WORK = 2_000_000
 
 
-def _fused_pays(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record) -> bool:
+def _fused_pays(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record, stop) -> bool:
     """Big races always; small ones only when every kernel they need is compiled already."""
     if customs or not groups or any(g.spec.cell is None for g in groups):
         return False
@@ -323,7 +335,7 @@ def _fused_unavailable(ls, groups, customs, steps, n_starts, noise) -> str | Non
     return None
 
 
-def _run_fused(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record) -> RaceResult:
+def _run_fused(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record, stop) -> RaceResult:
     from . import fused
 
     N = len(run_racer)
@@ -336,14 +348,14 @@ def _run_fused(ls, config, S, run_racer, run_start, groups, customs, steps, seed
         P0 = S[run_start[idx]]
         state0 = g.spec.init(P0, expand(g.hp(per_run=True), 2, P0.dtype))
         res = fused.run_group(g.spec, ls, g.hp(per_run=False), g.schedule, g.setting_of_run, P0, state0, eps,
-                              run_start[idx], clip, lo, hi, target, steps, record)
+                              run_start[idx], clip, lo, hi, target, steps, record, stop)
         for k, v in res.items():
             out[k][idx] = v
     return RaceResult.build(ls, config, run_racer, run_start, out["pos"], out["loss"], out["gnorm"], out["dstep"],
                             out["best"], out["reach"], out["div"], out["reason"])
 
 
-def _run_numpy(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record) -> RaceResult:
+def _run_numpy(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record, stop) -> RaceResult:
     N = len(run_racer)
     P = S[run_start].copy()
     lo, hi = _bounds(ls, S, config)
@@ -386,6 +398,8 @@ def _run_numpy(ls, config, S, run_racer, run_start, groups, customs, steps, seed
             reach[hit] = t
             if t == steps:
                 break
+            if stop():
+                raise Cancelled(f"race stopped at step {t} of {steps}")
             if eps is not None:
                 G = G + eps[t][run_start]
             if clip is not None:

@@ -67,6 +67,9 @@ MIN_WORK_PER_THREAD = 200_000
 #: Runs stepped together inside one thread: independent runs fill the pipeline (and SIMD
 #: lanes) while each run's step waits on its own sqrt/divide chain.
 CHUNK = 64
+#: Run-steps per kernel call at most (a chunk of runs is never split): ~10 ms of work, so a
+#: cancelled race stops within that and the Python between calls costs nothing measurable.
+TASK_WORK = 2_000_000
 
 
 _ROWS: dict[int, Any] = {}
@@ -204,8 +207,13 @@ def coefficient_table(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, st
 def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: Any, hidx: np.ndarray,
               P0: np.ndarray, state0: dict[str, Any], noise: np.ndarray | None, sidx: np.ndarray,
               clip: float | None, lo: np.ndarray, hi: np.ndarray, target: float, steps: int,
-              record: bool) -> dict[str, np.ndarray]:
-    """Run one group's runs (rows of P0, settings ``hp[...][hidx]``) for the whole race."""
+              record: bool, should_stop: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
+    """Run one group's runs (rows of P0, settings ``hp[...][hidx]``) for the whole race.
+
+    The runs go to the kernel in tasks of whole chunks; ``should_stop`` is asked before each task
+    (a task is at most ``TASK_WORK`` run-steps, a few ms), and ``Cancelled`` raised when it fires."""
+    from .engine import Cancelled
+
     funcs = compiled_landscape(ls)
     assert funcs is not None
     present = tuple(name in state0 for name in spec.slots) + (False,) * (3 - len(spec.slots))
@@ -226,14 +234,29 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
             out["gnorm"], out["dstep"], out["best"], out["reach"], out["div"], out["reason"])
     kernel = _KERNELS[key]
     threads = min(THREADS, max(1, (n * steps) // MIN_WORK_PER_THREAD))
+    # Many whole-chunk tasks on a few threads balance runs that diverge early (cheap) against ones
+    # that run the full budget (the kernel releases the GIL); small tasks also bound how long a
+    # cancelled race keeps a core busy.
+    chunks = (n + CHUNK - 1) // CHUNK
+    n_tasks = max(8 * threads if threads > 1 else 1, -(-n * steps // TASK_WORK))
+    bounds = np.unique(np.linspace(0, chunks, min(chunks, n_tasks) + 1).astype(int)) * CHUNK
+    stopped = False
+
+    def task(a: int, b: int) -> None:
+        nonlocal stopped
+        if stopped or (should_stop is not None and should_stop()):
+            stopped = True
+            return
+        kernel(*args, int(a), int(min(b, n)))
+
     if threads == 1:
-        kernel(*args, 0, n)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            task(a, b)
     else:
-        # Many whole-chunk tasks on a few threads balance runs that diverge early (cheap) against
-        # ones that run the full budget; the kernel releases the GIL.
-        tasks = np.unique(np.linspace(0, (n + CHUNK - 1) // CHUNK, 8 * threads + 1).astype(int)) * CHUNK
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda a, b: kernel(*args, int(a), int(min(b, n))), tasks[:-1], tasks[1:]))
+            list(pool.map(task, bounds[:-1], bounds[1:]))
+    if stopped:
+        raise Cancelled(f"race stopped before its last {len(bounds) - 1}-task batch finished")
     return out
 
 
