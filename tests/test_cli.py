@@ -165,7 +165,7 @@ def test_sweep_basins_and_csv(capsys):
     (["--optimizer", "adam", "--axis", "beta1=lin(0.5, 1, 3)"], "beta1 must be"),
     (["--basins", "1"], "--basins N: N must be in [2, 1000]"),
     (["--dask", "somewhere"], "scheduler must be 'local:N' or an address"),
-    (["--plot", "map.gif"], "a picture is written as .png, .svg or .pdf"),
+    (["--plot", "map.gif"], "--plot map.gif: the extension must be one of .png, .svg, .pdf"),
 ])
 def test_bad_sweeps_are_one_line_and_exit_code_2(args, msg, capsys):
     assert main(["sweep", "--steps", "5", *args]) == 2
@@ -195,3 +195,184 @@ def test_sweep_json_replays_with_config(tmp_path, capsys):
     (tmp_path / "race.json").write_text('{"config": {"racers": []}}')
     assert main(["sweep", "--config", str(tmp_path / "race.json")]) == 2
     assert "not a sweep configuration" in capsys.readouterr().err
+
+
+# -- output files: checked before any work, replaced only on success, announced ------------------
+
+def _never(*args, **kwargs):
+    raise AssertionError("the work started before a bad destination was refused")
+
+
+@pytest.mark.parametrize("argv,work,msg", [
+    (["race", "--output", "{tmp}/missing/x.json"], "optarena.arena.race", "--output {tmp}/missing/x.json: directory {tmp}/missing does not exist"),
+    (["race", "--format", "csv", "--output", "{tmp}"], "optarena.arena.race", "--output {tmp}: is a directory"),
+    (["race", "--save", "{tmp}/x.bmp"], "optarena.arena.race", "--save {tmp}/x.bmp: the extension must be one of"),
+    (["race", "--no-record", "--save", "{tmp}/x.png"], "optarena.arena.race", "no trajectories to draw"),
+    (["race", "--output", "{tmp}/a.json", "--save", "{tmp}/a.json"], "optarena.arena.race", "--output and --save both name"),
+    (["export", "{tmp}/missing/x.png"], "optarena.arena.race", "directory {tmp}/missing does not exist"),
+    (["sweep", "--output", "{tmp}/missing/s.json"], "optarena.measure.sweep", "directory {tmp}/missing does not exist"),
+    (["sweep", "--plot", "{tmp}"], "optarena.measure.sweep", "--plot {tmp}: the extension must be one of .png, .svg, .pdf"),
+    (["train", "--plot", "{tmp}/curves.jpg"], "optarena.nn.train_race", "--plot {tmp}/curves.jpg: the extension must be one of"),
+    (["train", "--output", "{tmp}/missing/t.json"], "optarena.nn.train_race", "directory {tmp}/missing does not exist"),
+    (["table", "--output", "{tmp}/missing/t.md"], "optarena.nn.table.measure", "directory {tmp}/missing does not exist"),
+])
+def test_bad_destinations_are_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, work, msg):
+    module, name = work.rsplit(".", 1)
+    if module.startswith("optarena.nn"):
+        pytest.importorskip("torch")
+    monkeypatch.setattr(__import__(module, fromlist=[name]), name, _never)
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and msg.format(tmp=tmp_path) in err, err
+
+
+def test_existing_outputs_are_announced_then_replaced(tmp_path, capsys):
+    old, save = tmp_path / "race.json", tmp_path / "race.csv"
+    old.write_text("{}")
+    assert main(["race", "--steps", "5", "--quiet", "--output", str(old), "--save", str(save)]) == 0
+    out, err = capsys.readouterr()
+    assert err == f"optarena race: {old} exists; it will be replaced when the run succeeds\n"
+    assert f"wrote {old}\n" in out and f"wrote {save}\n" in out
+    assert json.loads(old.read_text())["config"]["steps"] == 5 and save.read_text().startswith("racer,")
+
+
+# -- memory: refused up front, with the estimate and the way out -------------------------------
+
+def test_a_race_too_big_to_write_is_refused_with_the_estimate(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("optarena.arena.race", _never)
+    starts = [f"--start={i},1" for i in range(64)]
+    assert main(["race", "--steps", "100000", *starts, "--output", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "192 runs x 100,001 recorded steps" in err and "GiB to write them as JSON" in err
+    assert "above the 2 GiB limit" in err and "--no-record" in err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_race_the_engine_would_not_record_is_refused_naming_no_record(monkeypatch, capsys):
+    from optarena.arena.engine import MAX_RECORDED
+
+    monkeypatch.setattr("optarena.arena.race", _never)
+    starts = [f"--start={i},1" for i in range(MAX_RECORDED // (3 * 100_001) + 1)]
+    assert main(["race", "--steps", "100000", "--quiet", *starts]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"above the {MAX_RECORDED:,} run-steps a race keeps" in err and "--no-record" in err
+
+
+def _strict_json(text):
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_no_record_writes_a_valid_summary_equal_to_the_recorded_races(tmp_path, capsys):
+    from optarena.arena import race
+
+    args = ["--optimizer", "adam(learning_rate=0.1)", "--optimizer", "sgd(learning_rate=1.5)",  # sgd diverges
+            "--start", "1,1", "--start=-2,0.5", "--steps", "40"]
+    kept = race("quadratic", ["adam(learning_rate=0.1)", "sgd(learning_rate=1.5)"], starts=[[1, 1], [-2, 0.5]], steps=40)
+    expected = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+                for row in kept.summary()]
+    assert any(row["final_loss"] is None for row in expected)
+
+    js, cs = tmp_path / "s.json", tmp_path / "s.csv"
+    assert main(["race", "--no-record", *args, "--format", "table", "--output", str(js)]) == 0
+    assert "final loss" in capsys.readouterr().out  # the table works, and --output gets the JSON
+    data = _strict_json(js.read_text())
+    assert data["format"] == "optarena.race-summary/1" and data["summary"] == expected
+    assert data["config"] == kept.config
+    assert main(["race", "--no-record", *args, "--output", str(cs)]) == 0
+    rows = list(csv.DictReader(io.StringIO(cs.read_text())))
+    assert len(rows) == 4
+    for row, want in zip(rows, expected):
+        assert row["racer"] == want["racer"] and [float(row["x0"]), float(row["y0"])] == want["start"]
+        assert (float(row["final_loss"]) if row["final_loss"] else None) == want["final_loss"]
+        assert int(row["steps_to_tolerance"]) == want["steps_to_tolerance"] and int(row["diverged_at"]) == want["diverged_at"]
+        assert row["stop_reason"] == want["stop_reason"]
+    capsys.readouterr()
+    assert main(["race", "--config", str(js), "--format", "json"]) == 0  # the summary's config replays the race
+    assert _strict_json(capsys.readouterr().out)["runs"] == json.loads(kept.to_json())["runs"]
+
+
+# -- inputs and ports: one-line errors, exit 2 --------------------------------------------------
+
+@pytest.mark.parametrize("command", ["race", "sweep"])
+def test_config_nested_too_deeply_is_one_line(tmp_path, capsys, command):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000)
+    assert main([command, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nested too deeply" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["race", "sweep"])
+def test_config_larger_than_the_limit_is_refused_unread(tmp_path, monkeypatch, capsys, command):
+    from optarena import _files
+
+    monkeypatch.setattr(_files, "MAX_INPUT_BYTES", 1000)
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"steps": 5, "pad": "x" * 1000}))
+    assert main([command, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "larger than 1,000 bytes, the most an input file may hold" in err
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_serve_port_out_of_range_is_one_line(monkeypatch, capsys, port):
+    monkeypatch.setattr("optarena.web.server.serve", _never)
+    assert main(["serve", "--port", port, "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"optarena serve: error: --port must be in [1, 65535], got {port}\n"
+
+
+def test_serve_on_a_port_in_use_says_so_before_anything_else(monkeypatch, capsys):
+    import socket
+
+    monkeypatch.setattr("optarena.web.server.serve", _never)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--no-browser"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"optarena serve: error: port {port} on 127.0.0.1 is taken (try --port {port + 1})\n"
+
+
+# -- sweep --dask local:N: at most one worker per core, a quiet shutdown -------------------------
+
+def test_local_workers_are_capped_to_the_cores_with_a_warning(capsys):
+    from optarena.measure.distributed import local_workers
+
+    assert local_workers(2, available=2) == 2 and capsys.readouterr().err == ""
+    assert local_workers(64, available=2) == 2
+    err = capsys.readouterr().err
+    assert err == "optarena: local:64 asks for 64 worker processes but this machine gives 2 core(s); starting 2\n"
+
+
+def test_quiet_hides_dask_logs_only_while_it_lasts():
+    import logging
+
+    from optarena.measure.distributed import _quiet
+
+    seen = io.StringIO()
+    handler = logging.StreamHandler(seen)
+    logging.getLogger().addHandler(handler)  # Dask's records reach the root logger's handlers too
+    try:
+        with _quiet():
+            logging.getLogger("distributed.nanny").warning("Worker process still alive after 4.0 seconds, killing")
+            logging.getLogger("optarena.elsewhere").warning("kept")
+        logging.getLogger("distributed.nanny").warning("after")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert seen.getvalue() == "kept\nafter\n"
+
+
+def test_sweep_on_more_local_workers_than_cores_warns_once_and_shuts_down_quietly():
+    pytest.importorskip("distributed")
+    from optarena.measure.distributed import cores
+
+    n = cores() + 2
+    res = _run("sweep", "--steps", "30", "--axis", "learning_rate=log(1e-3, 1, 4)", "--quiet", "--dask", f"local:{n}")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == f"optarena: local:{n} asks for {n} worker processes but this machine gives {cores()} core(s); starting {cores()}\n"
+    assert "learning_rate=" in res.stdout

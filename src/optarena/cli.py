@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 from .export import add_export_arguments
 
 DEFAULT_RACERS = ["sgd", "momentum", "adam"]
+PICTURES = (".png", ".svg", ".pdf")
+
+#: A race the CLI runs with trajectories may need at most this much memory for them and their
+#: output (README, "Output files"); beyond it the CLI refuses before any work.
+MAX_RACE_BYTES = 2 * 2**30
+NUMBERS_PER_STEP = 5  # recorded per run and step: x, y, loss, gradient norm, step size (float64 each)
+#: Peak memory per recorded number while its JSON or CSV text is built and written, measured on
+#: 3-racer races of 3,000 steps (to_json(indent=1) ~175 B, to_csv ~83 B; the files ~28 and ~24 B).
+WRITE_BYTES_PER_NUMBER = {"json": 180, "csv": 85}
 
 
 class UsageError(Exception):
@@ -65,10 +75,7 @@ def race_config(args: argparse.Namespace) -> dict[str, Any]:
 
     cfg: dict[str, Any] = {}
     if args.config:
-        try:
-            data = json.loads(Path(args.config).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"--config {args.config}: cannot read a JSON race file ({exc})") from None
+        data = _read_json(args.config, "race")
         cfg = dict(data.get("config", data)) if isinstance(data, dict) else {}
         if not cfg:
             raise UsageError(f"--config {args.config}: no race configuration in it")
@@ -87,6 +94,74 @@ def race_config(args: argparse.Namespace) -> dict[str, Any]:
     return cfg
 
 
+def _read_json(path: str, what: str) -> Any:
+    """--config FILE: at most MAX_INPUT_BYTES of JSON; anything else is a one-line error."""
+    from ._files import read_bounded
+
+    try:
+        return json.loads(read_bounded(path))
+    except RecursionError:
+        raise UsageError(f"--config {path}: cannot read a JSON {what} file (nested too deeply)") from None
+    except (OSError, ValueError) as exc:  # also a bad encoding, a parse error and a file too large
+        raise UsageError(f"--config {path}: cannot read a JSON {what} file ({exc})") from None
+
+
+def _check_outputs(*dests: tuple[str, str | None, Sequence[str] | None]) -> list[str]:
+    """Every (option, path, extensions) the command will write, checked before any work; returns
+    the paths that exist (they are replaced only when the command succeeds)."""
+    from ._files import destination_problem
+
+    seen: dict[str, str] = {}
+    for option, path, suffixes in dests:
+        if path is None:
+            continue
+        problem = destination_problem(path, suffixes)
+        if problem:
+            raise UsageError(f"{option} {path}: {problem}".strip())
+        key = os.path.realpath(path)
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {option} both name {path}: give them different files")
+        seen[key] = option or path
+    return [path for _, path, _ in dests if path is not None and Path(path).is_file()]
+
+
+def _say_replaced(args: argparse.Namespace, paths: list[str]) -> None:
+    for path in paths:
+        print(f"optarena {args.command}: {path} exists; it will be replaced when the run succeeds", file=sys.stderr)
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _check_race_size(cfg: dict[str, Any], writes: Sequence[str], way_out: str) -> None:
+    """Refuse, before any work, a recorded race whose trajectories and output would not fit in
+    MAX_RACE_BYTES or that the engine would not record; ``writes``: the text forms to be written."""
+    import numpy as np
+
+    from .arena.engine import MAX_RECORDED, MAX_STEPS
+
+    steps, racers, starts = cfg.get("steps", 100), cfg.get("racers"), cfg.get("starts")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS or not isinstance(racers, (list, tuple)):
+        return  # the race itself names what is wrong
+    try:
+        n_starts = 1 if starts is None else np.asarray(starts, dtype=np.float64).reshape(-1, 2).shape[0]
+    except (TypeError, ValueError):
+        return
+    runs = len(racers) * n_starts
+    numbers = runs * (steps + 1) * NUMBERS_PER_STEP
+    arrays = numbers * 8
+    fmt = max(writes, key=WRITE_BYTES_PER_NUMBER.__getitem__, default=None)
+    text = numbers * WRITE_BYTES_PER_NUMBER[fmt] if fmt else 0
+    what = f"{runs} runs x {steps + 1:,} recorded steps"
+    if runs * (steps + 1) > MAX_RECORDED:
+        raise UsageError(f"this race would record {what}, above the {MAX_RECORDED:,} run-steps a race keeps: {way_out}")
+    if arrays + text > MAX_RACE_BYTES:
+        parts = f"{_size(arrays)} for {what}" + (f" + {_size(text)} to write them as {fmt.upper()}" if text else "")
+        raise UsageError(f"this race would need about {_size(arrays + text)} of memory ({parts}), above the "
+                         f"{MAX_RACE_BYTES / 2**30:g} GiB limit: {way_out}")
+
+
 def _format(args: argparse.Namespace) -> str:
     """--format, else guessed from --output's extension, else the table."""
     if args.format:
@@ -96,16 +171,24 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def _write(result: Any, fmt: str, output: str | None, out: TextIO) -> None:
-    """JSON or CSV to --output or stdout; with the table on screen, --output gets the JSON."""
-    if fmt == "table":
-        if output:
-            Path(output).write_text(result.to_json(indent=1))
+    """JSON or CSV to --output (whole or not at all) or stdout; with the table on screen, --output
+    gets the JSON."""
+    from ._files import atomic_write
+
+    if fmt == "table" and not output:
         return
-    text = result.to_json(indent=1) if fmt == "json" else result.to_csv()
+    text = result.to_json(indent=1) if fmt in ("json", "table") else result.to_csv()
     if output:
-        Path(output).write_text(text)
+        atomic_write(output, text)
+        _wrote(output, out, None)
     else:
         out.write(text if text.endswith("\n") else text + "\n")
+
+
+def _wrote(path: Any, out: TextIO, args: argparse.Namespace | None) -> None:
+    """``wrote FILE`` on ``out``, or on stderr when stdout carries the JSON/CSV itself."""
+    data_on_stdout = args is not None and _format(args) != "table" and not args.output
+    print(f"wrote {path}", file=sys.stderr if data_on_stdout else out)
 
 
 def _live(result: Any, out: TextIO, delay: float, sleep: Callable[[float], None]) -> None:
@@ -149,21 +232,33 @@ def _table(result: Any, out: TextIO) -> None:
     Console(file=out, highlight=False, width=max(100, Console(file=out).width)).print(t)
 
 
-def _cmd_race(args: argparse.Namespace, out: TextIO = sys.stdout, sleep: Callable[[float], None] = time.sleep) -> int:
+def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
     from .arena import race
+    from .export import EXTENSIONS, SUMMARIES, export_from_args
+
+    out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
 
     cfg = race_config(args)
-    result = race(**cfg)
     fmt = _format(args)
+    record = not args.no_record
+    if args.save and not record and Path(args.save).suffix.lower() not in SUMMARIES:
+        raise UsageError(f"--save {args.save}: with --no-record there are no trajectories to draw; "
+                         f"only {' or '.join(SUMMARIES)} (the summary) can be saved")
+    replaced = _check_outputs(("--output", args.output, None), ("--save", args.save, EXTENSIONS))
+    if record:
+        writes = ["csv" if fmt == "csv" else "json"] if fmt != "table" or args.output else []
+        writes += [Path(args.save).suffix[1:].lower()] if args.save and Path(args.save).suffix.lower() in SUMMARIES else []
+        _check_race_size(cfg, writes, "race fewer --steps or --start points, or pass --no-record (the summary only)")
+    _say_replaced(args, replaced)
+    result = race(**cfg, record=record)
     if fmt == "table":
-        if not args.quiet:
+        if not args.quiet and record:
             _live(result, out, args.delay, sleep)
         _table(result, out)
     _write(result, fmt, args.output, out)
     if args.save:
-        from .export import export_from_args
-
         export_from_args(result, args.save, args)
+        _wrote(args.save, out, args)
     return 0
 
 
@@ -173,13 +268,13 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
 
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"--plot {args.plot}: a picture is written as .png, .svg or .pdf")  # before any work
+    replaced = _check_outputs(("--output", args.output, None), ("--plot", args.plot, PICTURES))  # before any work
     kwargs: dict[str, Any] = {}
     if args.config:  # a saved sweep's JSON; the options given here override it
+        data = _read_json(args.config, "sweep")
         try:
-            kwargs = sweep_kwargs(json.loads(Path(args.config).read_text()))
-        except (OSError, json.JSONDecodeError, AttributeError) as exc:
+            kwargs = sweep_kwargs(data)
+        except AttributeError as exc:
             raise UsageError(f"--config {args.config}: cannot read a JSON sweep file ({exc})") from None
     landscape = _landscape(args)
     if landscape:
@@ -199,19 +294,32 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
     for key in ("steps", "seeds", "noise", "clip", "tolerance", "radius"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
+    _say_replaced(args, replaced)
     progress = None
     if not args.quiet and out.isatty():
         def progress(done: int, total: int) -> None:
             print(f"\r{done}/{total} units", end="" if done < total else "\n", file=sys.stderr, flush=True)
-    result = sweep(**kwargs, scheduler=args.dask, progress=progress)
+    journal = _journal(args)
+    result = sweep(**kwargs, scheduler=args.dask, progress=progress, journal=journal, resume=args.resume)
     fmt = _format(args)
     if fmt == "table":
         _sweep_table(result, args.objective, out)
     _write(result, fmt, args.output, out)
+    if journal:
+        journal.unlink(missing_ok=True)  # the output holds it all now
     if args.plot:
         result.plot(args.plot, metric=args.objective)
-        print(f"wrote {args.plot}", file=out)
+        _wrote(args.plot, out, args)
     return 0
+
+
+def _journal(args: argparse.Namespace) -> Path | None:
+    """Where sweep and train append finished units: FILE.journal next to --output FILE."""
+    if not args.output:
+        if args.resume:
+            raise UsageError("--resume continues from the journal next to --output FILE: give --output")
+        return None
+    return Path(args.output + ".journal")
 
 
 def _sweep_table(result: Any, objective: str, out: TextIO) -> None:
@@ -243,10 +351,38 @@ def _sweep_table(result: Any, objective: str, out: TextIO) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be in [1, 65535], got {args.port}")
+    if not 1 <= args.workers <= 64:
+        raise UsageError(f"--workers must be in [1, 64], got {args.workers}")
+    _check_port(args.host, args.port)  # before serve() says where the arena is
     from .web.server import serve
 
-    serve(host=args.host, port=args.port, open_browser=not args.no_browser)
+    serve(host=args.host, port=args.port, open_browser=not args.no_browser, workers=args.workers)
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind every address ``host`` names as the server will (SO_REUSEADDR, as asyncio does), then let go."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise UsageError(f"--host {host}: cannot listen there ({exc.strerror or exc})") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    other = port + 1 if port < 65535 else port - 1
+                    raise UsageError(f"port {port} on {host} is taken (try --port {other})") from None
+                raise UsageError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
 
 
 def _add_terrain_arguments(p: argparse.ArgumentParser) -> None:
@@ -276,6 +412,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from .nn import train_race
 
     racers = args.optimizer or DEFAULT_RACERS
+    _say_replaced(args, _check_outputs(("--output", args.output, None), ("--plot", args.plot, PICTURES)))
     total = len(racers) * args.seeds * args.epochs
     console = Console(file=out, highlight=False)
     fmt = _format(args)
@@ -291,8 +428,9 @@ def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 f"racer {i + 1}/{len(racers)} seed {seed} epoch {epoch}: val loss {m['val_loss']:.4f}, "
                 f"accuracy {m['val_accuracy']:.3f}"))
 
+        journal = _journal(args)
         result = train_race(args.dataset, args.model, racers, epochs=args.epochs, seeds=args.seeds,
-                             batch_size=args.batch_size, on_epoch=on_epoch)
+                             batch_size=args.batch_size, on_epoch=on_epoch, journal=journal, resume=args.resume)
     if fmt == "table":
         t = Table(title=f"{args.model} on {args.dataset}: {args.epochs} epochs, median of {args.seeds} seed(s)")
         for col in ("racer", "train loss", "val loss", "val accuracy", "s / epoch", "state bytes / param"):
@@ -303,21 +441,27 @@ def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                       f"{row['state_bytes_per_param']:g}")
         console.print(t)
     _write(result, fmt, args.output, out)
+    if journal:
+        journal.unlink(missing_ok=True)  # the output holds it all now
     if args.plot:
         result.plot(args.plot)
+        _wrote(args.plot, out, args)
     return 0
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
+    from ._files import atomic_write
     from .nn.table import measure
 
+    _say_replaced(args, _check_outputs(("--output", args.output, None)))
     command = "optarena table " + " ".join(_shell_quote(a) for a in (args.argv or []))
     table = measure(args.optimizer or DEFAULT_RACERS, digits=not args.no_digits, seeds=args.seeds,
                     epochs=args.epochs, steps=args.steps, command=command.strip())
     text = table.to_json() if args.format == "json" else table.markdown()
-    if args.output:
-        Path(args.output).write_text(text + "\n")
     print(text)
+    if args.output:
+        atomic_write(args.output, text + "\n")
+        print(f"wrote {args.output}", file=sys.stderr)  # stdout holds the table itself
     return 0
 
 
@@ -350,9 +494,15 @@ def _kv(item: str) -> tuple[str, Any]:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .arena import race
-    from .export import export_from_args
+    from .export import EXTENSIONS, SUMMARIES, export_from_args
 
-    path = export_from_args(race(**race_config(args)), args.out, args)
+    cfg = race_config(args)
+    replaced = _check_outputs(("", args.out, EXTENSIONS))
+    ext = Path(args.out).suffix.lower()
+    _check_race_size(cfg, [ext[1:]] if ext in SUMMARIES else [],
+                     "race fewer --steps or --start points (optarena race --no-record writes the summary only)")
+    _say_replaced(args, replaced)
+    path = export_from_args(race(**cfg), args.out, args)
     print(f"wrote {path}")
     return 0
 
@@ -376,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", metavar="FILE", help="also export the race: .png .svg .pdf .gif .mp4 .html .csv .json")
     p.add_argument("--delay", type=float, default=0.02, help="seconds per step of the live status line on a terminal")
     p.add_argument("--quiet", action="store_true", help="no status lines, only the summary")
+    p.add_argument("--no-record", action="store_true",
+                   help="keep no trajectories: any number of steps and starts; json/csv/--save .json .csv hold the summary")
     add_export_arguments(p)
     p.set_defaults(func=_cmd_race)
 
@@ -404,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write json/csv here (with --format table: the json)")
     p.add_argument("--plot", metavar="FILE.png", help="write loss and accuracy curves")
     p.add_argument("--quiet", action="store_true", help="no live progress")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed run: with --output FILE, each finished run is saved to FILE.journal as it "
+                        "ends (removed once FILE is written); without --output there is nothing to resume")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
@@ -456,13 +611,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dask", metavar="SCHEDULER", help="run on Dask: local:N (N worker processes on 127.0.0.1) or a scheduler address")
     p.add_argument("--config", metavar="FILE", help="rerun a sweep from its JSON (--format json); options given here override it")
     p.add_argument("--quiet", action="store_true", help="no progress")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed sweep: with --output FILE, each finished unit is saved to FILE.journal as "
+                        "it ends (removed once FILE is written); without --output there is nothing to resume")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("serve", help="the interactive web arena in your browser",
                        description="Serve the web arena (FastAPI + uvicorn). Binds 127.0.0.1 unless told otherwise.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="port to listen on, 1 to 65535 (default 8000)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1); each is restarted if it dies")
     p.set_defaults(func=_cmd_serve)
     return parser
 
@@ -494,6 +653,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, TypeError, KeyError, OSError, ImportError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"optarena {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except RecursionError:  # e.g. an input nested thousands deep that got past the readers' checks
+        print(f"optarena {args.command}: error: input nested too deeply", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130

@@ -212,10 +212,8 @@ def test_exchange_formats_round_trip():
     (dict(optimizers=[]), ValueError, "at least one"),
 ])
 def test_bad_sweeps_fail_before_any_work(kwargs, error, message, monkeypatch):
-    from optarena.measure import distributed
-
     calls = []
-    monkeypatch.setattr(distributed, "map_units", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(sweep_module, "_run_units", lambda *a, **k: calls.append(a))
     args = {"landscape": "quadratic", "optimizers": ["sgd"], "axes": ["learning_rate=0.1"], "steps": 10, **kwargs}
     with pytest.raises(error, match=message):
         sweep(**args)

@@ -73,3 +73,52 @@ def test_cli_train_json_and_plot(tmp_path):
     data = json.loads(out.read_text())
     assert data["format"] == "optarena.train/1" and len(data["metrics"]["val_loss"][0][0]) == 3
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+RESUMABLE = dict(dataset="iris", model="logreg", epochs=2, seeds=2,
+                 racers=["sgd(learning_rate=0.1)", "adam(learning_rate=0.01)", "momentum"])
+
+
+def stopped_run(journal, after):
+    """A training race with a journal, stopped before its ``after + 1``-th epoch."""
+    asked = []
+    res = train_race(**RESUMABLE, journal=journal, should_stop=lambda: asked.append(1) or len(asked) > after)
+    assert res.config["stopped_early"]
+    return res
+
+
+def test_a_stopped_training_race_resumes_to_the_uninterrupted_one(tmp_path):
+    whole = train_race(**RESUMABLE)
+    journal = tmp_path / "j"
+    stopped_run(journal, after=7)  # seed 0's three runs (6 epochs) and one epoch of seed 1's first
+    assert journal.read_bytes().count(b"\n") == 1 + 3  # finished runs only: the header and three
+    seen, asked = [], []
+    resumed = train_race(**RESUMABLE, journal=journal, resume=True, on_epoch=lambda i, s, e, m: seen.append((i, s, e)),
+                         should_stop=lambda: asked.append(1) or False)
+    for m in ("train_loss", "val_loss", "val_accuracy"):
+        assert resumed.metrics[m].tobytes() == whole.metrics[m].tobytes(), m
+    assert resumed.state_bytes == whole.state_bytes and resumed.n_params == whole.n_params
+    assert resumed.config == whole.config
+    assert len(asked) == 3 * 2  # only seed 1's runs were trained, 2 epochs each
+    # every epoch reported once, the journalled runs' replayed
+    assert sorted(seen) == sorted((i, s, e) for i in range(3) for s in range(2) for e in range(3))
+    # a journal of another race is refused, naming what differs
+    with pytest.raises(ValueError, match="epochs is 2 there, 3 here"):
+        train_race(**{**RESUMABLE, "epochs": 3}, journal=journal, resume=True)
+    with pytest.raises(ValueError, match="resume it"):
+        train_race(**RESUMABLE, journal=journal)
+
+
+def test_cli_train_resumes_and_removes_its_journal(tmp_path, capsys):
+    from optarena.cli import main
+
+    out = tmp_path / "t.json"
+    cli = ["train", "--dataset", "iris", "--model", "logreg", "--epochs", "2", "--seeds", "2", "--format", "json",
+           "--quiet", "--output", str(out)] + [a for r in RESUMABLE["racers"] for a in ("--optimizer", r)]
+    stopped_run(tmp_path / "t.json.journal", after=3)
+    assert main(cli) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(cli + ["--resume"]) == 0
+    assert not (tmp_path / "t.json.journal").exists()
+    whole = train_race(**RESUMABLE)
+    assert json.loads(out.read_text())["metrics"]["val_loss"] == whole.to_dict()["metrics"]["val_loss"]

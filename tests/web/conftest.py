@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(port: int, log: Path | None = None) -> Iterator[subprocess.Popen]:
+def serving(port: int, log: Path | None = None, workers: int = 1) -> Iterator[subprocess.Popen]:
     """``optarena serve`` in its own process, answering on ``port``; Ctrl-C'd (killed if it
     hangs) on the way out. Its own process: the pytest process must stay free of uvicorn, whose
     logging set-up closes every logging handler in the process (absl's, imported with jax or
@@ -38,7 +38,8 @@ def serving(port: int, log: Path | None = None) -> Iterator[subprocess.Popen]:
     died there), and of the server's compiles, which hold a GIL.
     Its output goes to pipes, or to ``log`` for a long-lived server (a full pipe would block it)."""
     out = open(log, "w") if log else subprocess.PIPE
-    proc = subprocess.Popen([sys.executable, "-m", "optarena", "serve", "--no-browser", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "optarena", "serve", "--no-browser", "--port", str(port),
+                             "--workers", str(workers)],
                             stdout=out, stderr=subprocess.STDOUT if log else subprocess.PIPE, text=True)
     try:
         yield proc

@@ -15,6 +15,9 @@ import numpy as np
 
 STOP_REASONS = ("completed", "diverged: non-finite", "diverged: left the window")
 FORMAT = "optarena.race/1"
+SUMMARY_FORMAT = "optarena.race-summary/1"  # a race run with record=False: its summary, no trajectories
+SUMMARY_COLUMNS = ("racer", "optimizer", "start", "x0", "y0", "final_loss", "best_loss", "steps_to_tolerance",
+                   "distance_to_minimum", "diverged_at", "stop_reason")
 
 
 def _nan_to_none(a: np.ndarray) -> list:
@@ -28,7 +31,9 @@ class RaceResult:
     ``positions`` (R, S, T+1, 2); ``losses``, ``grad_norms``, ``step_sizes`` (R, S, T+1), NaN
     after a run diverged; ``diverged_at`` (R, S), -1 when it did not; ``stop_reason`` (R, S).
     ``best_loss`` and ``steps_to_tolerance`` (first step with loss <= min + tolerance, -1 if
-    never) are tracked over every step even when trajectories are not recorded.
+    never) are tracked over every step even when trajectories are not recorded. Without
+    trajectories (``race(..., record=False)``) the step axis holds the last step only and
+    ``to_json`` / ``to_csv`` write the summary.
     """
 
     config: dict[str, Any]
@@ -69,6 +74,11 @@ class RaceResult:
     @property
     def steps(self) -> int:
         return int(self.config["steps"])
+
+    @property
+    def recorded(self) -> bool:
+        """Whether every step's numbers were kept (``race(..., record=True)``), not just the last."""
+        return self.positions.shape[2] == self.steps + 1
 
     @property
     def final_loss(self) -> np.ndarray:
@@ -151,6 +161,12 @@ class RaceResult:
 
     # -- the exchange format -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """Config and every run's trajectories; without them (record=False), config and summary."""
+        if not self.recorded:
+            summary = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+                       for row in self.summary()]
+            return {"format": SUMMARY_FORMAT, "config": self.config, "min_value": self.min_value,
+                    "minima": self.minima.tolist(), "summary": summary}
         runs = []
         for i, label in enumerate(self.labels):
             for s in range(len(self.config["starts"])):
@@ -173,6 +189,9 @@ class RaceResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RaceResult":
+        if d.get("format") == SUMMARY_FORMAT:
+            raise ValueError("a race summary holds no trajectories to read back (it was raced with record=False); "
+                             "its config replays the race: race(**summary['config'])")
         if d.get("format") != FORMAT:
             raise ValueError(f"not an optarena race file (format {d.get('format')!r}, expected {FORMAT!r})")
         cfg = d["config"]
@@ -200,7 +219,9 @@ class RaceResult:
         return cls.from_dict(json.loads(text))
 
     def to_csv(self) -> str:
-        """One row per (racer, start, step)."""
+        """One row per (racer, start, step); without trajectories, one per (racer, start): the summary."""
+        if not self.recorded:
+            return self._summary_csv()
         lines = ["racer,optimizer,start,step,x,y,loss,grad_norm,step_size"]
         for i, label in enumerate(self.labels):
             for s in range(self.positions.shape[1]):
@@ -209,6 +230,19 @@ class RaceResult:
                     vals = (x, y, self.losses[i, s, t], self.grad_norms[i, s, t], self.step_sizes[i, s, t])
                     cells = ",".join("" if not math.isfinite(v) else repr(float(v)) for v in vals)
                     lines.append(f"{_csv(label)},{self.optimizers[i]},{s},{t},{cells}")
+        return "\n".join(lines) + "\n"
+
+    def _summary_csv(self) -> str:
+        def num(v: float) -> str:
+            return repr(float(v)) if math.isfinite(v) else ""
+
+        S = len(self.config["starts"])
+        lines = [",".join(SUMMARY_COLUMNS)]
+        for k, row in enumerate(self.summary()):  # racer-major, then start
+            lines.append(",".join([
+                _csv(row["racer"]), _csv(row["optimizer"]), str(k % S), num(row["start"][0]), num(row["start"][1]),
+                num(row["final_loss"]), num(row["best_loss"]), str(row["steps_to_tolerance"]),
+                num(row["distance_to_minimum"]), str(row["diverged_at"]), _csv(row["stop_reason"])]))
         return "\n".join(lines) + "\n"
 
 

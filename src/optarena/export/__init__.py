@@ -13,13 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import EXTRA, need
 
 IMAGES = (".png", ".svg", ".pdf")
 VIDEOS = (".gif", ".mp4")
-EXTENSIONS = IMAGES + VIDEOS + (".html", ".csv", ".json")
+SUMMARIES = (".csv", ".json")
+EXTENSIONS = IMAGES + VIDEOS + (".html",) + SUMMARIES
 
 __all__ = ["EXTENSIONS", "EXTRA", "add_export_arguments", "animate", "export", "export_from_args", "plot",
            "repr_html", "to_frame"]
@@ -31,17 +33,21 @@ def export(result: RaceResult, path: str | Path, *, fps: int = 20, duration: flo
 
     ``fps`` and ``duration`` (seconds; default one frame per step, at most 200) shape GIF, MP4
     and the HTML timeline; ``dpi`` sets image and video resolution (11 x 5 inches); ``start``
-    picks which start point is drawn when the race has several.
+    picks which start point is drawn when the race has several. The file is written whole or
+    not at all (an existing one is replaced only on success).
     """
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in EXTENSIONS:
         raise ValueError(f"cannot export to {path.name!r}: the extension must be one of {', '.join(EXTENSIONS)}")
+    if not result.recorded and ext not in SUMMARIES:
+        raise ValueError(f"cannot draw {path.name!r}: the race kept no trajectories (record=False); "
+                         f"only {' and '.join(SUMMARIES)} (its summary) can be written")
     C.check_options(result, fps, duration, dpi, start)
     if ext == ".csv":
-        path.write_text(result.to_csv(), encoding="utf-8")
+        atomic_write(path, result.to_csv())
     elif ext == ".json":
-        path.write_text(result.to_json(indent=1), encoding="utf-8")
+        atomic_write(path, result.to_json(indent=1))
     elif ext in IMAGES:
         from .images import write_image
 

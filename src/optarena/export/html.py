@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import atomic_write
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import need
@@ -240,5 +241,5 @@ def page(result: RaceResult, fps: int = 20, duration: float | None = None, start
 
 
 def write_html(result: RaceResult, path: Path, fps: int = 20, duration: float | None = None, start: int = 0) -> Path:
-    path.write_text(page(result, fps, duration, start), encoding="utf-8")
+    atomic_write(path, page(result, fps, duration, start))
     return path

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .._files import atomic_path
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import need
@@ -219,10 +220,12 @@ def write_image(result: RaceResult, path: Path, dpi: int = 100, start: int = 0) 
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 100) -> Path:
-    """``fig`` as PNG, SVG or PDF (by the suffix), byte-stable across runs (no creation date)."""
+    """``fig`` as PNG, SVG or PDF (by the suffix), byte-stable across runs (no creation date),
+    written whole or not at all."""
     meta = {"png": {"Software": "optarena"}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
     suffix = path.suffix.lower()[1:]
     if suffix not in meta:
         raise ValueError(f"{path}: a picture is written as .png, .svg or .pdf, not .{suffix or '(none)'}")
-    fig.savefig(path, dpi=dpi, metadata=meta[suffix])
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, metadata=meta[suffix])
     return path

@@ -10,6 +10,7 @@ import itertools
 from pathlib import Path
 from typing import Any, Iterator
 
+from .._files import atomic_path
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import need
@@ -38,7 +39,8 @@ def write_gif(result: RaceResult, path: Path, fps: int = 20, duration: float | N
         sc.close()
     # Pillow merges identical consecutive frames (adding up their durations), e.g. when more
     # frames than steps are asked for: the timing is kept.
-    q[0].save(path, format="GIF", save_all=True, append_images=q[1:], duration=1000.0 / fps, loop=0)
+    with atomic_path(path) as tmp:
+        q[0].save(tmp, format="GIF", save_all=True, append_images=q[1:], duration=1000.0 / fps, loop=0)
     return path
 
 
@@ -51,20 +53,21 @@ def write_mp4(result: RaceResult, path: Path, fps: int = 20, duration: float | N
     try:
         first = next(frames)
         W, H = first.width + first.width % 2, first.height + first.height % 2  # yuv420p needs even sides
-        writer = iio_ffmpeg.write_frames(
-            str(path), (W, H), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-            macro_block_size=1, quality=None, ffmpeg_log_level="error",
-            output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"])
-        writer.send(None)
-        try:
-            for im in itertools.chain([first], frames):
-                if im.size != (W, H):  # pad with white
-                    padded = Image.new("RGB", (W, H), "white")
-                    padded.paste(im, (0, 0))
-                    im = padded
-                writer.send(im.tobytes())
-        finally:
-            writer.close()
+        with atomic_path(path) as tmp:
+            writer = iio_ffmpeg.write_frames(
+                str(tmp), (W, H), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
+                macro_block_size=1, quality=None, ffmpeg_log_level="error",
+                output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"])
+            writer.send(None)
+            try:
+                for im in itertools.chain([first], frames):
+                    if im.size != (W, H):  # pad with white
+                        padded = Image.new("RGB", (W, H), "white")
+                        padded.paste(im, (0, 0))
+                        im = padded
+                    writer.send(im.tobytes())
+            finally:
+                writer.close()
     finally:
         sc.close()
     return path

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -14,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..arena.engine import Racer, _labels
+from ..measure.sweeps import _Journal
 from ..optim import registry, schedules
 from . import _deps
 from .data import DATASETS, load
@@ -76,6 +78,7 @@ class TrainResult:
 
     def plot(self, path: str) -> None:
         """Validation loss and accuracy per epoch (median over seeds), one colour per optimizer."""
+        from .._files import atomic_path
         from ..export._deps import need
         from ..arena.style import colour
 
@@ -102,7 +105,8 @@ class TrainResult:
         cfg = self.config
         fig.suptitle(f"{cfg['model']} on {cfg['dataset']}: median of {cfg['seeds']} seed(s)")
         fig.tight_layout()
-        fig.savefig(path)
+        with atomic_path(path) as tmp:  # the file is replaced only once the picture is whole
+            fig.savefig(tmp)
 
 
 def _state_bytes(opt: Any) -> int:
@@ -124,10 +128,24 @@ def train_race(
     batch_size: int = 32,
     on_epoch: Callable[[int, int, int, dict[str, float]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> TrainResult:
     """Train ``model`` on ``dataset`` once per racer and seed (seed s: initial weights and batch
     order; identical for every racer). ``on_epoch(racer, seed, epoch, metrics)`` streams progress;
-    ``should_stop()`` ends the race early (the result then holds the epochs done, NaN after)."""
+    ``should_stop()`` ends the race early (the result then holds the epochs done, NaN after).
+
+    ``journal``: a file each finished run (one racer, one seed) is appended to; with a journal
+    each run trains to its end before the next starts (without, every racer advances one epoch
+    before any starts the next), the same numbers either way. With ``resume=True`` the runs it
+    holds are not trained again (``on_epoch`` replays their epochs) and the losses and
+    accuracies equal those of a race never interrupted; the journal must be of this very race
+    (else ``ValueError``, naming the first setting that differs). A journal holding runs is
+    refused without ``resume``. It is left in place: remove it once the result is saved.
+    """
+    if resume and journal is None:
+        raise ValueError("resume=True needs the journal to resume from")
+    log = _Journal(journal, resume) if journal is not None else None  # an earlier run's journal: refused now
     torch = _deps.torch()
     from .. import torch as bridge
 
@@ -162,24 +180,45 @@ def train_race(
             out = net(x_va)
             return float(loss_fn(out, y_va)), float((out.argmax(1) == y_va).float().mean())
 
+    config = {"dataset": dataset, "model": model, "epochs": epochs, "seeds": seeds, "batch_size": batch_size,
+              "racers": [{"optimizer": spec.name, "hyperparameters": hp, "schedule": sched.to_json(), "label": lab}
+                         for (spec, hp, sched), lab in zip(specs, labels)]}
     stopped = False
-    for s in range(seeds):
-        base = build(model, data, seed=s)
-        n_params = sum(p.numel() for p in base.parameters())
-        # every racer advances one epoch before any starts the next, so live curves grow together
-        runs = []
-        for i, (spec, hp, sched) in enumerate(specs):
-            net = copy.deepcopy(base)
-            runs.append((net, bridge.optimizer_class(spec.name)(net.parameters(), **hp), hp["learning_rate"], sched,
-                         torch.Generator().manual_seed(s), [0]))
-            with torch.no_grad():
-                metrics["train_loss"][i, s, 0] = float(loss_fn(net(x_tr), y_tr))
-            metrics["val_loss"][i, s, 0], metrics["val_accuracy"][i, s, 0] = evaluate(net)
-            metrics["seconds"][i, s, 0] = 0.0
-            if on_epoch is not None:
-                on_epoch(i, s, 0, {m: float(metrics[m][i, s, 0]) for m in METRICS})
-        for e in range(1, E):
-            for i, (net, opt, base_lr, sched, gen, k) in enumerate(runs):
+    try:
+        finished = log.start("train", config) if log is not None else {}
+        for (i, s), part in finished.items():
+            if not (0 <= i < R and 0 <= s < seeds) or any(np.shape(part.get(m)) != (E,) for m in METRICS):
+                raise ValueError(f"{log.path}: run {[i, s]} is not one of this race's; remove the file to start over")
+        for s in range(seeds):
+            base = build(model, data, seed=s)
+            n_params = sum(p.numel() for p in base.parameters())
+            runs = {}
+            for i, (spec, hp, sched) in enumerate(specs):
+                if (i, s) in finished:  # trained before the kill: its numbers from the journal
+                    part = finished[i, s]
+                    for m in METRICS:
+                        metrics[m][i, s] = part[m]
+                    if s == 0:
+                        state_bytes[i] = int(part["state_bytes"])
+                    if on_epoch is not None:
+                        for e in range(E):
+                            on_epoch(i, s, e, {m: float(metrics[m][i, s, e]) for m in METRICS})
+                    continue
+                net = copy.deepcopy(base)
+                runs[i] = (net, bridge.optimizer_class(spec.name)(net.parameters(), **hp), hp["learning_rate"], sched,
+                           torch.Generator().manual_seed(s), [0])
+                with torch.no_grad():
+                    metrics["train_loss"][i, s, 0] = float(loss_fn(net(x_tr), y_tr))
+                metrics["val_loss"][i, s, 0], metrics["val_accuracy"][i, s, 0] = evaluate(net)
+                metrics["seconds"][i, s, 0] = 0.0
+                if on_epoch is not None:
+                    on_epoch(i, s, 0, {m: float(metrics[m][i, s, 0]) for m in METRICS})
+            # without a journal every racer advances one epoch before any starts the next, so live
+            # curves grow together; with one, each run ends (and is saved) before the next starts
+            order = ([(i, e) for e in range(1, E) for i in runs] if log is None
+                     else [(i, e) for i in runs for e in range(1, E)])
+            for i, e in order:
+                net, opt, base_lr, sched, gen, k = runs[i]
                 if should_stop is not None and should_stop():
                     stopped = True
                     break
@@ -202,14 +241,16 @@ def train_race(
                 metrics["val_loss"][i, s, e], metrics["val_accuracy"][i, s, e] = evaluate(net)
                 if on_epoch is not None:
                     on_epoch(i, s, e, {m: float(metrics[m][i, s, e]) for m in METRICS})
+                if log is not None and e == E - 1:
+                    log.add((i, s), {**{m: metrics[m][i, s] for m in METRICS}, "state_bytes": _state_bytes(opt)})
+            if s == 0:
+                for i, (_, opt, *_) in runs.items():
+                    state_bytes[i] = _state_bytes(opt)
             if stopped:
                 break
-        if s == 0:
-            state_bytes = [_state_bytes(opt) for _, opt, *_ in runs]
-        if stopped:
-            break
-    config = {"dataset": dataset, "model": model, "epochs": epochs, "seeds": seeds, "batch_size": batch_size,
-              "racers": [{"optimizer": spec.name, "hyperparameters": hp, "schedule": sched.to_json(), "label": lab}
-                         for (spec, hp, sched), lab in zip(specs, labels)], "stopped_early": stopped}
+    finally:
+        if log is not None:
+            log.close()
+    config["stopped_early"] = stopped
     return TrainResult(config, labels, [spec.name for spec, _, _ in specs], metrics, state_bytes, n_params)
 

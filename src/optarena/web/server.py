@@ -1,20 +1,40 @@
-"""``optarena serve``: uvicorn on loopback, a browser opened on the page unless asked not to."""
+"""``optarena serve``: uvicorn on loopback, supervised, a browser opened on the page unless asked not to.
+
+The page is always served by worker processes under uvicorn's supervisor, even with one worker:
+if a worker dies (a native crash in a library, the OOM killer), the supervisor starts another on
+the same socket within a second or two and the other workers go on answering, so one bad
+request can never take the arena down for the room.
+"""
 
 from __future__ import annotations
 
+import socket
 import threading
 import webbrowser
 
+#: Seconds a worker may leave the supervisor's ping unanswered before it is replaced. Generous:
+#: compiling a new optimizer x landscape pair holds the GIL for a few seconds, which is not a hang.
+HEALTHCHECK_S = 30.0
+APP = "optarena.web.app:create_app"
 
-def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True) -> None:
+
+def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, workers: int = 1,
+          sock: socket.socket | None = None) -> None:
+    """Serve the arena until Ctrl-C. ``sock``: an already bound socket (the CLI binds first, so a
+    taken port is reported before anything starts)."""
     try:
         import uvicorn
+        from uvicorn.supervisors import Multiprocess
     except ImportError:
         raise RuntimeError("the web arena needs fastapi and uvicorn: pip install 'optarena[web]'") from None
-    from .app import create_app
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
 
+    config = uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers, log_level="warning",
+                            timeout_worker_healthcheck=HEALTHCHECK_S)  # type: ignore[call-arg]
+    sock = sock or config.bind_socket()
     url = f"http://{host}:{port}/"
-    print(f"optarena arena on {url}  (Ctrl-C stops it)", flush=True)
+    print(f"optarena arena on {url}  ({workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it)", flush=True)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    Multiprocess(config, sockets=[sock]).run()
