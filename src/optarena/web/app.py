@@ -12,10 +12,11 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -25,11 +26,12 @@ from ..arena import race
 from ..arena.engine import _resolve_landscape
 from ..arena.style import COLOURS, colour
 from ..optim import registry, schedules
+from . import guard
 from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, SweepIn, TrainIn
 
 STATIC = Path(__file__).parent / "static"
-#: Seconds a race may take before the request is answered 503 (the work itself is bounded by
-#: the schema's limits; this guards against a slow machine).
+#: Seconds a race or map may take before the request is answered 503 and its work is stopped
+#: (the work itself is bounded by the schema's limits; this guards against a slow machine).
 TIME_BUDGET = 10.0
 
 
@@ -37,7 +39,9 @@ class Problem(BaseModel):
     detail: str
 
 
-_BAD_BODY = {400: {"model": Problem, "description": "the body is not valid JSON"}}
+_BAD_BODY = {400: {"model": Problem, "description": "the body is not valid JSON"},
+             413: {"model": Problem, "description": f"the body is above {guard.MAX_BODY:,} bytes"}}
+_OVER_TIME = {503: {"model": Problem, "description": f"over the {TIME_BUDGET:g} s time budget: the work is stopped"}}
 
 
 def _plotly_js() -> Path:
@@ -102,10 +106,8 @@ def _race_kwargs(body: RaceIn, steps: int | None = None) -> dict[str, Any]:
 
 def _race_payload(result: Any) -> bytes:
     """The race as the page needs it: RaceResult's exchange format plus colours, the status line
-    of every step and the distance to the nearest minimum. orjson writes the arrays directly
+    of every step and the distance to the nearest minimum. ``guard.dumps`` writes the arrays
     (NaN as null); FastAPI's generic encoder would walk every number and take 10x longer."""
-    import orjson
-
     seen: dict[str, int] = {}
     colours = []
     for name in result.optimizers:
@@ -127,10 +129,29 @@ def _race_payload(result: Any) -> bytes:
         "format": "optarena.race/1", "config": result.config, "min_value": result.min_value,
         "minima": result.minima, "runs": runs, "colours": colours, "status": result.status_lines(0), "distance": dist,
     }
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+    return guard.dumps(payload)
 
 
-def _sweep(body: SweepIn) -> dict[str, Any]:
+async def _bounded(work: Callable[[Callable[[], bool]], Any], what: str) -> Any:
+    """Run ``work(should_stop)`` in a worker thread for at most TIME_BUDGET seconds; past that the
+    client gets 503 and ``should_stop`` turns True, so the work stops too (between steps or
+    compiled chunks) instead of burning a core for nobody."""
+    stop = threading.Event()
+    future = asyncio.get_running_loop().run_in_executor(None, work, stop.is_set)
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), TIME_BUDGET)
+    except asyncio.TimeoutError:
+        stop.set()
+        future.add_done_callback(_quiet)
+        raise HTTPException(status_code=503, detail=f"the {what} took longer than {TIME_BUDGET:g} s and was stopped") from None
+
+
+def _quiet(future: Any) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a stopped race's Cancelled is expected, not logged
+
+
+def _sweep(body: SweepIn, should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
     """A stability or basin map for the page: grids indexed [y][x] as Plotly draws them."""
     from ..measure import Axis, sweep
 
@@ -145,7 +166,7 @@ def _sweep(body: SweepIn) -> dict[str, Any]:
                                                                      if k not in (axes[0].name, axes[1].name)},
              "schedule": body.racer.schedule, "label": body.racer.label}
     res = sweep(body.landscape.ref(), [racer], axes, starts=starts, steps=body.steps, seeds=[body.seed],
-                noise=body.noise, clip=body.clip, tolerance=body.tolerance)
+                noise=body.noise, clip=body.clip, tolerance=body.tolerance, should_stop=should_stop)
     out: dict[str, Any] = {"mode": "basins" if body.basins is not None else "stability",
                            "x": axes[0].to_json(), "y": axes[1].to_json(), "objective": body.objective,
                            "minima": res.minima.tolist(), "min_value": res.min_value, "config": res.config}
@@ -164,8 +185,14 @@ def create_app(warm: bool = True) -> FastAPI:
     app = FastAPI(
         title="optarena", version=__version__,
         description="Race optimizers identical to torch.optim on loss landscapes. "
-                    "Every list and limit comes from optarena's registries.",
+                    "Every list and limit comes from optarena's registries and the request schemas. "
+                    f"Request bodies: at most {guard.MAX_BODY:,} bytes (413 beyond); NaN, Infinity and lone "
+                    f"surrogates are refused with 422 naming the field; races and maps stop after {TIME_BUDGET:g} s (503).",
+        docs_url=None, redoc_url=None,  # Swagger UI and ReDoc load from a CDN: the page works offline, so they are off
     )
+    app.add_middleware(guard.BodyLimit)
+    app.router.route_class = guard.GuardedRoute
+    app.add_exception_handler(RequestValidationError, guard.on_validation_error)  # type: ignore[arg-type]
     warmer = _Warmer() if warm else None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -211,16 +238,15 @@ def create_app(warm: bool = True) -> FastAPI:
                 "colour": _finite(shown), "log": ls.log_colour}
 
     @app.post("/api/race", summary="Run a race; trajectories, losses, gradient norms, divergence",
+              description=f"Limits: see the RaceIn schema (steps, racers, starts, racers x starts); {TIME_BUDGET:g} s "
+                          "per request, after which the race is stopped and the answer is 503.",
               responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **_BAD_BODY,
-                         503: {"model": Problem, "description": "over the time budget"}},
+                         **_OVER_TIME},
               response_class=Response)
     async def run_race(body: RaceIn) -> Response:
         _landscape(body.landscape)  # formula errors point at their position
-        loop = asyncio.get_running_loop()
         try:
-            result = await asyncio.wait_for(loop.run_in_executor(None, lambda: race(**_race_kwargs(body))), TIME_BUDGET)
-        except asyncio.TimeoutError:
-            raise HTTPException(status_code=503, detail=f"the race took longer than {TIME_BUDGET:g} s") from None
+            result = await _bounded(lambda stop: race(**_race_kwargs(body), should_stop=stop), "race")
         except (ValueError, TypeError, KeyError) as exc:
             raise _unprocessable(str(exc).splitlines()[0], ["racers"]) from None
         if warmer is not None:
@@ -228,14 +254,13 @@ def create_app(warm: bool = True) -> FastAPI:
         return Response(_race_payload(result), media_type="application/json")
 
     @app.post("/api/sweep", summary="A stability map (two hyperparameters) or a basin map (a grid of starts)",
-              responses={**_BAD_BODY, 503: {"model": Problem, "description": "over the time budget"}})
+              description=f"Limits: see the SweepIn schema (cells per side, cells x steps); {TIME_BUDGET:g} s per "
+                          "request, after which the map is stopped and the answer is 503.",
+              responses={**_BAD_BODY, **_OVER_TIME})
     async def run_sweep(body: SweepIn) -> dict[str, Any]:
         _landscape(body.landscape)
-        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(None, lambda: _sweep(body)), TIME_BUDGET)
-        except asyncio.TimeoutError:
-            raise HTTPException(status_code=503, detail=f"the map took longer than {TIME_BUDGET:g} s") from None
+            return await _bounded(lambda stop: _sweep(body, stop), "map")  # type: ignore[no-any-return]
         except (ValueError, TypeError, KeyError) as exc:
             msg = str(exc).splitlines()[0]
             axis = next((a for a in ("x", "y") if getattr(body, a) is not None and
@@ -290,14 +315,12 @@ def create_app(warm: bool = True) -> FastAPI:
         worker = loop.run_in_executor(None, run)
 
         async def events() -> Any:
-            import orjson
-
             try:
-                yield b"data: " + orjson.dumps({"type": "start", "labels": labels, "colours": colours,
-                                                "epochs": body.epochs, "seeds": body.seeds}) + b"\n\n"
+                yield b"data: " + guard.dumps({"type": "start", "labels": labels, "colours": colours,
+                                               "epochs": body.epochs, "seeds": body.seeds}) + b"\n\n"
                 while True:
                     item = await queue.get()
-                    yield b"data: " + orjson.dumps(item) + b"\n\n"
+                    yield b"data: " + guard.dumps(item) + b"\n\n"
                     if item["type"] in ("done", "error"):
                         break
             finally:

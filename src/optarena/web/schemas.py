@@ -1,10 +1,16 @@
-"""The API's request models: every limit is here, documented in /openapi.json."""
+"""The API's request models: every limit is here, documented in /openapi.json.
+
+Numbers are strict: ``true`` is not 1 (``"steps": true`` would race one step) and an integer field
+takes no 5.0. Hyperparameters keep booleans (``nesterov``); every other number is ``Real``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+
+from ..landscapes.formula import MAX_TOKENS
 
 MAX_STEPS = 5000
 MAX_RACERS = 12
@@ -16,7 +22,9 @@ COORD = 1e6
 MAX_MAP = 120  # cells per axis of a stability or basin map
 MAX_MAP_WORK = 4_000_000  # cells x steps (well under a second with the compiled race loop)
 
-Number = Union[bool, float]
+Real = Annotated[float, Strict()]
+Int = Annotated[int, Strict()]
+Number = Union[bool, Real]
 
 
 class LandscapeIn(BaseModel):
@@ -24,9 +32,9 @@ class LandscapeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: Optional[str] = Field(None, max_length=40, description="registry name, see GET /api/landscapes")
-    params: dict[str, float] = Field(default_factory=dict, max_length=8, description="e.g. {kappa: 50, theta: 30}")
-    formula: Optional[str] = Field(None, min_length=1, max_length=MAX_FORMULA, description="f(x, y), e.g. x**2 + 10*y**2")
-    window: Optional[tuple[tuple[float, float], tuple[float, float]]] = Field(
+    params: dict[str, Real] = Field(default_factory=dict, max_length=8, description="e.g. {kappa: 50, theta: 30}")
+    formula: Optional[str] = Field(None, min_length=1, max_length=MAX_FORMULA, description=f"f(x, y), e.g. x**2 + 10*y**2; at most {MAX_FORMULA} characters and {MAX_TOKENS} tokens")
+    window: Optional[tuple[tuple[Real, Real], tuple[Real, Real]]] = Field(
         None, description="((xmin, xmax), (ymin, ymax)) for a formula")
 
     @model_validator(mode="after")
@@ -49,7 +57,7 @@ class RacerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     optimizer: str = Field(..., min_length=1, max_length=40, description="registry name, see GET /api/optimizers")
     hyperparameters: dict[str, Number] = Field(default_factory=dict, max_length=16)
-    schedule: Optional[dict[str, Union[str, float]]] = Field(
+    schedule: Optional[dict[str, Union[str, Real]]] = Field(
         None, max_length=6, description="{name: constant|step|exponential|cosine|warmup_cosine, ...fields}")
     label: Optional[str] = Field(None, max_length=60)
 
@@ -61,15 +69,18 @@ def _default_racers() -> list[RacerIn]:
 class RaceIn(BaseModel):
     """A race: defaults reproduce the article's demo (quadratic, SGD, momentum, Adam, 100 steps)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"description": (
+        "A race: defaults reproduce the article's demo (quadratic, SGD, momentum, Adam, 100 steps). "
+        f"Limits: at most {MAX_RACERS} racers, {MAX_STARTS} starts, {MAX_RUNS} runs (racers x starts), "
+        f"{MAX_STEPS:,} steps.")})
     landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))
     racers: list[RacerIn] = Field(default_factory=_default_racers, min_length=1, max_length=MAX_RACERS)
-    starts: Optional[list[tuple[float, float]]] = Field(None, min_length=1, max_length=MAX_STARTS)
-    steps: int = Field(100, ge=1, le=MAX_STEPS)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    noise: float = Field(0.0, ge=0.0, le=1e3)
-    clip: Optional[float] = Field(None, gt=0.0, le=1e6)
-    tolerance: float = Field(1e-4, gt=0.0, le=1e6)
+    starts: Optional[list[tuple[Real, Real]]] = Field(None, min_length=1, max_length=MAX_STARTS)
+    steps: Int = Field(100, ge=1, le=MAX_STEPS)
+    seed: Int = Field(0, ge=0, le=2**31 - 1)
+    noise: Real = Field(0.0, ge=0.0, le=1e3)
+    clip: Optional[Real] = Field(None, gt=0.0, le=1e6)
+    tolerance: Real = Field(1e-4, gt=0.0, le=1e6)
 
     @model_validator(mode="after")
     def _limits(self) -> "RaceIn":
@@ -85,12 +96,13 @@ class RaceIn(BaseModel):
 class GridIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))
-    n: int = Field(120, ge=10, le=MAX_GRID, description="grid points per axis")
+    n: Int = Field(120, ge=10, le=MAX_GRID, description="grid points per axis")
 
 
 class FormulaIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    formula: str = Field(..., max_length=MAX_FORMULA)
+    formula: str = Field(..., max_length=MAX_FORMULA,
+                         description=f"f(x, y); at most {MAX_FORMULA} characters and {MAX_TOKENS} tokens")
 
 
 class TrainIn(BaseModel):
@@ -100,9 +112,9 @@ class TrainIn(BaseModel):
     dataset: Literal["digits", "breast_cancer", "wine", "iris", "moons", "spirals"] = "digits"
     model: Literal["logreg", "mlp", "cnn"] = "mlp"
     racers: list[RacerIn] = Field(default_factory=_default_racers, min_length=1, max_length=6)
-    epochs: int = Field(10, ge=1, le=50)
-    seeds: int = Field(1, ge=1, le=3)
-    batch_size: int = Field(32, ge=8, le=1024)
+    epochs: Int = Field(10, ge=1, le=50)
+    seeds: Int = Field(1, ge=1, le=3)
+    batch_size: Int = Field(32, ge=8, le=1024)
 
 
 class CodeIn(BaseModel):
@@ -118,9 +130,9 @@ class AxisIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(..., min_length=1, max_length=40, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                       description="a hyperparameter of the racer's optimizer (not x or y: a grid of starts is a basin map)")
-    lo: float = Field(..., ge=-COORD, le=COORD)
-    hi: float = Field(..., ge=-COORD, le=COORD)
-    n: int = Field(40, ge=2, le=MAX_MAP)
+    lo: Real = Field(..., ge=-COORD, le=COORD)
+    hi: Real = Field(..., ge=-COORD, le=COORD)
+    n: Int = Field(40, ge=2, le=MAX_MAP)
     log: bool = Field(False, description="space the values evenly in log10 (lo and hi must be > 0)")
 
     @model_validator(mode="after")
@@ -135,18 +147,20 @@ class SweepIn(BaseModel):
     hyperparameters (``x``, ``y``) from one start, or a basin map over an ``basins`` x ``basins``
     grid of starts across the window."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"description": (
+        "A stability map over two hyperparameters of one racer (x, y) from one start, or a basin map over a "
+        f"basins x basins grid of starts. Limits: at most {MAX_MAP} cells a side and {MAX_MAP_WORK:,} cells x steps.")})
     landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))
     racer: RacerIn = Field(default_factory=lambda: RacerIn(optimizer="momentum"))
     x: Optional[AxisIn] = None
     y: Optional[AxisIn] = None
-    basins: Optional[int] = Field(None, ge=10, le=MAX_MAP, description="cells per side of a grid of starts")
-    start: Optional[tuple[float, float]] = Field(None, description="the start of a stability map (default: the landscape's)")
-    steps: int = Field(200, ge=1, le=MAX_STEPS)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    noise: float = Field(0.0, ge=0.0, le=1e3)
-    clip: Optional[float] = Field(None, gt=0.0, le=1e6)
-    tolerance: float = Field(1e-4, gt=0.0, le=1e6)
+    basins: Optional[Int] = Field(None, ge=10, le=MAX_MAP, description="cells per side of a grid of starts")
+    start: Optional[tuple[Real, Real]] = Field(None, description="the start of a stability map (default: the landscape's)")
+    steps: Int = Field(200, ge=1, le=MAX_STEPS)
+    seed: Int = Field(0, ge=0, le=2**31 - 1)
+    noise: Real = Field(0.0, ge=0.0, le=1e3)
+    clip: Optional[Real] = Field(None, gt=0.0, le=1e6)
+    tolerance: Real = Field(1e-4, gt=0.0, le=1e6)
     objective: Literal["final_loss", "best_loss", "steps_to_tolerance"] = "final_loss"
 
     @model_validator(mode="after")
