@@ -148,8 +148,8 @@ def main() -> None:
     print(f"{args.size:,} float32 parameters, median of {args.rounds} interleaved rounds; "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), numba {numba.__version__} "
           f"({numba.get_num_threads()} threads)\n")
-    print(f"| optimizer | implementation | step (ms) | ours / it | GB/s |")
-    print(f"|---|---|---:|---:|---:|")
+    print("| optimizer | implementation | step (ms) | ours / it | GB/s |")
+    print("|---|---|---:|---:|---:|")
     for name in ("sgd", "momentum", "adam"):
         med = bench(name, args.size, args.rounds, args.slice)
         ours = med["optarena"]

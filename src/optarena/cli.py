@@ -71,7 +71,6 @@ def _landscape(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def race_config(args: argparse.Namespace) -> dict[str, Any]:
     """The race's keyword arguments from --config FILE and the explicit options (which win)."""
-    from .arena.spec_text import parse_call
 
     cfg: dict[str, Any] = {}
     if args.config:

@@ -8,7 +8,7 @@ import pytest
 
 from optarena.measure import sweep
 from optarena.measure import sweeps as sweep_module
-from optarena.measure.distributed import client_for, map_units
+from optarena.measure.distributed import client_for, iter_units
 
 KEYS = ("final_loss", "best_loss", "steps_to_tolerance", "diverged_at", "final_position", "basin")
 
@@ -40,7 +40,7 @@ def test_local_cluster_listens_on_loopback_only():
         assert len(listening) >= 3  # scheduler, its HTTP routes, the workers (and their nannies)
         assert {c.laddr.ip for c in listening} == {"127.0.0.1"}, listening
         assert 8787 not in {c.laddr.port for c in listening}
-        assert sorted(map_units(abs, [-1, -2, 3], client)) == [1, 2, 3]
+        assert sorted(iter_units(abs, [-1, -2, 3], client)) == [1, 2, 3]
 
 
 @pytest.mark.parametrize("scheduler,message", [

@@ -71,7 +71,7 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path, small_unit
 
     ran = []
     real = sweep_module.run_unit
-    monkeypatch.setattr(sweep_module, "run_unit", lambda unit, *a: ran.append(unit) or real(unit, *a))
+    monkeypatch.setattr(sweep_module, "run_unit", lambda unit, *a, **k: ran.append(unit) or real(unit, *a, **k))
     assert main(cli + ["--output", str(out), "--resume"]) == 0
     total = 2 * 4 * 4  # optimizers x blocks of 2 settings x seeds (4 runs a unit)
     assert 3 <= done < total
@@ -153,8 +153,9 @@ def test_should_stop_ends_a_sweep_between_units_and_inside_one(tmp_path, small_u
     stopped_after(3, journal=journal)
     assert len(lines(journal)) == 1 + 3 + 1  # the header, the 3 units done, the last newline
     asked = []
-    with pytest.raises(Cancelled, match="race stopped"):  # asked inside the first unit's race too
+    with pytest.raises(Cancelled, match="sweep stopped after 0 of") as info:  # asked inside the first unit's race too
         sweep(**ARGS, should_stop=lambda: asked.append(1) or len(asked) > 10)
+    assert "race stopped at step" in str(info.value.__cause__)
 
 
 def test_a_dask_sweep_keeps_a_journal(tmp_path, small_units):

@@ -131,24 +131,33 @@ def client_for(scheduler: Any) -> Iterator[Any]:
         yield client
 
 
-def map_units(fn: Callable[[Any], Any], units: Sequence[Any], scheduler: Any = None,
-              progress: Callable[[int, int], None] | None = None) -> list[Any]:
-    """``[fn(u) for u in units]``, here or on Dask, in any order of completion; ``progress(done,
-    total)`` after each unit."""
-    total = len(units)
+def iter_units(fn: Callable[[Any], Any], units: Sequence[Any], scheduler: Any = None,
+               should_stop: Callable[[], bool] | None = None) -> Iterator[Any]:
+    """``fn(u)`` for every unit, here (in order) or on Dask (in order of completion), yielded as
+    each finishes, so a caller can save it at once. ``should_stop()`` is asked before each unit
+    here and after each one from Dask; when it returns True, ``Cancelled`` is raised (Dask's
+    remaining units are cancelled then, and when a unit fails)."""
+    from ..arena.engine import Cancelled
+
+    def stop_if_asked(done: int) -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled(f"stopped after {done} of {len(units)} units")
+
     if scheduler is None:
-        out = []
-        for u in units:
-            out.append(fn(u))
-            if progress:
-                progress(len(out), total)
-        return out
+        for done, u in enumerate(units):
+            stop_if_asked(done)
+            yield fn(u)
+        return
+    if not units:
+        return
     distributed = _distributed()
     with client_for(scheduler) as client:
         futures = client.map(fn, list(units), pure=False)
-        out = []
-        for fut in distributed.as_completed(futures):
-            out.append(fut.result())
-            if progress:
-                progress(len(out), total)
-        return out
+        try:
+            for done, fut in enumerate(distributed.as_completed(futures), 1):
+                yield fut.result()
+                if done < len(units):
+                    stop_if_asked(done)
+        except BaseException:
+            client.cancel(futures)  # stopped, or a unit failed: nothing left running for us
+            raise

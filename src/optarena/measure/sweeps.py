@@ -16,13 +16,12 @@ finished unit is appended to a file as it comes in, so a killed sweep resumes wh
 
 from __future__ import annotations
 
-import base64
+import functools
 import itertools
 import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -34,6 +33,7 @@ from ..arena.result import _nan_to_none as _flat_nan_to_none
 from ..landscapes import Landscape
 from ..optim import registry, schedules
 from .axes import START_AXES, Axis, AxisError
+from .journal import Journal
 
 MAX_RUNS = 4_000_000  # optimizers x settings x starts x seeds
 MAX_RUN_STEPS = 20_000_000_000  # runs x steps (about a minute here with the compiled race loop)
@@ -390,147 +390,6 @@ def _check_sendable(ls: Landscape, ref: dict[str, Any]) -> None:
                          "run the sweep here)")
 
 
-# ------------------------------------------------------------------------------------ journal
-
-JOURNAL_FORMAT = "optarena.journal/1"
-
-
-class _Journal:
-    """An append-only file of finished units, so that work killed half-way is not lost.
-
-    Line 1 is a header: the format, the kind of work and its full config. Every further line is
-    one finished unit, ``{"unit": key, "data": {...}}``, written with one ``write`` and synced to
-    disk before the next unit starts; arrays are stored as their raw little-endian bytes
-    (base64), so a resumed run reassembles them bit for bit, NaN and infinities included. A kill
-    mid-write leaves a torn last line: resuming drops it.
-
-    ``_Journal(path, resume)`` refuses at once (before any work) a file holding an earlier run
-    unless ``resume``; ``start(kind, config)`` checks the file against this run, or writes the
-    header, and returns the finished units by key; ``add(key, data)`` appends one.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], resume: bool) -> None:
-        self.path = Path(path)
-        self.resume = bool(resume)
-        self._file: Any = None
-        if not self.resume and self.path.is_file() and self.path.stat().st_size:
-            self._refuse_old()
-
-    def _refuse_old(self) -> None:
-        raise ValueError(f"{self.path} holds the finished units of an earlier run: resume it (resume=True, "
-                         "CLI: --resume) or remove the file")
-
-    def start(self, kind: str, config: Mapping[str, Any]) -> dict[tuple, dict[str, Any]]:
-        config = json.loads(json.dumps(config))  # as it reads back from the file
-        f = open(self.path, "a+b")
-        try:
-            try:
-                import fcntl
-
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except ImportError:  # pragma: no cover - no fcntl (Windows): no guard against two writers
-                pass
-            except OSError:
-                raise ValueError(f"{self.path} is in use by another run") from None
-            f.seek(0)
-            data = f.read()
-            if data and not self.resume:
-                self._refuse_old()
-            header, done, end = self._read(data)
-            if header is not None:
-                if header.get("format") != JOURNAL_FORMAT or header.get("kind") != kind:
-                    raise ValueError(f"{self.path} is not a journal of an optarena {kind} "
-                                     f"(format {header.get('format')!r}, kind {header.get('kind')!r})")
-                diff = _first_difference(header.get("config"), config)
-                if diff is not None:
-                    where, there, here = diff
-                    raise ValueError(f"{self.path} was written by another {kind}: {where} is {_short(there)} there, "
-                                     f"{_short(here)} here; run the same {kind} to resume it, or remove the file")
-            f.truncate(end)  # drop a torn last line, so the next line starts on a line of its own
-            if header is None:
-                self._write(f, {"format": JOURNAL_FORMAT, "kind": kind, "config": config})
-        except BaseException:
-            f.close()
-            raise
-        self._file = f
-        return done
-
-    def _read(self, data: bytes) -> tuple[dict[str, Any] | None, dict[tuple, dict[str, Any]], int]:
-        """(header, finished units by key, bytes of whole lines) of the file's contents."""
-        header, done, end = None, {}, 0
-        lines = data.split(b"\n")[:-1]  # after the last newline: nothing, or a torn write
-        for n, line in enumerate(lines):
-            try:
-                rec = json.loads(line)
-                if n == 0:
-                    if not isinstance(rec, dict):
-                        raise TypeError
-                    header = rec
-                else:
-                    done[tuple(rec["unit"])] = {k: _unpack(v) for k, v in rec["data"].items()}
-            except (ValueError, TypeError, KeyError):
-                if n == len(lines) - 1:  # the last line: a write the kill (or a crash) cut short
-                    break
-                raise ValueError(f"{self.path}: line {n + 1} is damaged; remove the file to start over") from None
-            end += len(line) + 1
-        return header, done, end
-
-    @staticmethod
-    def _write(f: Any, record: Mapping[str, Any]) -> None:
-        f.write((json.dumps(record, separators=(",", ":")) + "\n").encode())  # one write: a kill tears one line at most
-        f.flush()
-        os.fsync(f.fileno())
-
-    def add(self, key: Sequence[Any], data: Mapping[str, Any]) -> None:
-        self._write(self._file, {"unit": list(key), "data": {k: _pack(v) for k, v in data.items()}})
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def _pack(v: Any) -> Any:
-    if isinstance(v, (np.ndarray, np.generic)):
-        a = np.asarray(v)
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
-        return {"dtype": a.dtype.str, "shape": list(a.shape), "b64": base64.b64encode(a.tobytes()).decode("ascii")}
-    return v
-
-
-def _unpack(v: Any) -> Any:
-    if isinstance(v, dict) and "b64" in v:
-        dtype = np.dtype(v["dtype"])
-        raw = np.frombuffer(base64.b64decode(v["b64"], validate=True), dtype=dtype)
-        return raw.reshape(v["shape"]).astype(dtype.newbyteorder("="))
-    return v
-
-
-def _first_difference(a: Any, b: Any, where: str = "") -> tuple[str, Any, Any] | None:
-    """(the path of the first difference, its value in a, in b), or None when equal."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in [*a, *(k for k in b if k not in a)]:
-            path = f"{where}.{k}" if where else str(k)
-            if k not in a or k not in b:
-                return path, a.get(k, "(missing)"), b.get(k, "(missing)")
-            diff = _first_difference(a[k], b[k], path)
-            if diff is not None:
-                return diff
-        return None
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
-            diff = _first_difference(x, y, f"{where}[{i}]")
-            if diff is not None:
-                return diff
-        return None
-    return None if type(a) is type(b) and a == b else (where or "config", a, b)
-
-
-def _short(v: Any) -> str:
-    text = json.dumps(v) if not isinstance(v, str) or v == "(missing)" else repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def sweep_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     """``sweep()``'s keyword arguments from a ``SweepResult.config`` (or the JSON of a whole
     result): ``sweep(**sweep_kwargs(cfg))`` reruns it, the same numbers."""
@@ -565,38 +424,20 @@ def run_unit(unit: Mapping[str, Any], should_stop: Callable[[], bool] | None = N
 def _run_units(units: Sequence[dict[str, Any]], scheduler: Any, done: int, total: int,
                progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool] | None,
                finish: Callable[[dict[str, Any]], None]) -> None:
-    """Run ``units`` here or on Dask, handing each result to ``finish`` as it comes in (in any
-    order) and asking ``should_stop`` between units; ``done`` of ``total`` were finished before."""
-    def stop_if_asked() -> None:
-        if should_stop is not None and should_stop():
-            raise Cancelled(f"sweep stopped after {done} of {total} units")
+    """Run ``units`` here or on Dask, handing each result to ``finish`` as it comes in and asking
+    ``should_stop`` between units (here, inside their races too); ``done`` of ``total`` were
+    finished before."""
+    from .distributed import iter_units
 
-    if scheduler is None:
-        for u in units:
-            stop_if_asked()
-            finish(run_unit(u, should_stop))
+    fn = run_unit if scheduler is not None else functools.partial(run_unit, should_stop=should_stop)
+    try:
+        for part in iter_units(fn, units, scheduler, should_stop):
+            finish(part)
             done += 1
             if progress:
                 progress(done, total)
-        return
-    if not units:
-        return
-    from .distributed import _distributed, client_for
-
-    distributed = _distributed()
-    with client_for(scheduler) as client:
-        futures = client.map(run_unit, list(units), pure=False)
-        try:
-            for fut in distributed.as_completed(futures):
-                finish(fut.result())
-                done += 1
-                if progress:
-                    progress(done, total)
-                if done < total:
-                    stop_if_asked()
-        except BaseException:
-            client.cancel(futures)  # stopped, or a unit failed: nothing left running for us
-            raise
+    except Cancelled as exc:  # between units or inside one's race: say where the sweep stands
+        raise Cancelled(f"sweep stopped after {done} of {total} units") from exc
 
 
 def sweep(
@@ -643,7 +484,7 @@ def sweep(
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if resume and journal is None:
         raise ValueError("resume=True needs the journal to resume from")
-    log = _Journal(journal, resume) if journal is not None else None  # an earlier run's journal: refused now
+    log = Journal(journal, resume) if journal is not None else None  # an earlier run's journal: refused now
     plan = _plan(landscape, optimizers, axes, starts, int(steps), seeds)
     ls = plan.ls
     (x0, x1), (y0, y1) = ls.window

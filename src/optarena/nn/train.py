@@ -9,13 +9,13 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..arena.engine import Racer, _labels
-from ..measure.sweeps import _Journal
+from ..measure.journal import Journal
 from ..optim import registry, schedules
 from . import _deps
 from .data import DATASETS, load
@@ -145,7 +145,7 @@ def train_race(
     """
     if resume and journal is None:
         raise ValueError("resume=True needs the journal to resume from")
-    log = _Journal(journal, resume) if journal is not None else None  # an earlier run's journal: refused now
+    log = Journal(journal, resume) if journal is not None else None  # an earlier run's journal: refused now
     torch = _deps.torch()
     from .. import torch as bridge
 
