@@ -478,7 +478,9 @@ def _cmd_code(args: argparse.Namespace) -> int:
     hp.update(dict(_kv(item) for item in args.hp or []))
     if args.learning_rate is not None:
         hp["learning_rate"] = args.learning_rate
-    print(format_snippet(generate(name, hp, args.framework)))
+    schedule = hp.pop("schedule", None)
+    hp.pop("label", None)  # a racer's label names it in a race; the code has no use for it
+    print(format_snippet(generate(name, hp, args.framework, schedule)))
     return 0
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .optim import registry
+from .optim import registry, schedules
 
 FRAMEWORKS = ("torch", "keras", "optax")
 
@@ -182,7 +182,7 @@ NADAM_DTYPE_NOTE = ("torch keeps NAdam's mu_product in the default dtype: with f
                     "Rosenbrock from (-1.2, 1)); call torch.set_default_dtype(torch.float64) to match to rounding")
 
 
-def _torch(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
+def _torch(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], list[str], list[str]]:
     cls, defaults = _TORCH[name]
     hp = {**hp, "betas": (hp["beta1"], hp["beta2"])} if "beta1" in hp else hp
     rename = {"learning_rate": "lr", "epsilon": "eps", **{k: k for k in defaults if k not in ("lr", "eps")}}
@@ -216,10 +216,11 @@ _OPTAX: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _optax(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
+def _optax(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], list[str], list[str]]:
     fn, defaults = _OPTAX[name]
     kw = _pick(hp, _OPTAX_RENAME, defaults)
-    lr, wd = hp["learning_rate"], hp.get("weight_decay", 0.0)
+    lr, wd = lr_code or hp["learning_rate"], hp.get("weight_decay", 0.0)
+    kw["learning_rate"] = lr
     pre: list[str] = []
     notes: list[str] = []
     if hp.get("maximize"):
@@ -234,7 +235,7 @@ def _optax(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
             notes.append("optax applies the learning rate before the momentum trace: the same numbers at a constant "
                          "learning rate only")
     if name == "adagrad" and hp["lr_decay"]:
-        kw["learning_rate"] = f"lambda count: {_fmt(lr)} / (1 + count * {_fmt(hp['lr_decay'])})"
+        kw["learning_rate"] = f"lambda count: {_fmt(hp['learning_rate'])} / (1 + count * {_fmt(hp['lr_decay'])})"
     if name in ("adamw", "lion") or (name == "nadam" and hp["decoupled_weight_decay"]) or (name == "adadelta" and wd):
         kw["weight_decay"] = wd
         fn = "nadamw" if name == "nadam" else fn
@@ -278,9 +279,11 @@ _KERAS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _keras(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
+def _keras(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], list[str], list[str]]:
     cls, defaults = _KERAS[name]
     kw = _pick(hp, _KERAS_RENAME, defaults)
+    if lr_code:
+        kw["learning_rate"] = lr_code
     notes: list[str] = []
     wd = hp.get("weight_decay", 0.0)
     if _decoupled(name, hp) and (wd or name in ("adamw", "lion")):
@@ -301,6 +304,89 @@ def _keras(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
     return ["import keras"], [f"optimizer = keras.optimizers.{cls}({_args(kw)})"], notes
 
 
+# --- schedules --------------------------------------------------------------------------------
+# optarena's schedules are torch's lr_scheduler closed forms (optim/schedules.py). torch gets its
+# scheduler; optax and keras get a learning-rate schedule that gives the same rate at every step:
+# their built-in cosine schedules hold eta_min after t_max where torch's cosine rises again, so
+# those two are written out.
+_KERAS_COSINE = '''
+class TorchCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """torch's CosineAnnealingLR: eta_min + (lr - eta_min) (1 + cos(pi k / t_max)) / 2 at step k."""
+
+    def __init__(self, lr, t_max, eta_min=0.0, offset=0):
+        self.lr, self.t_max, self.eta_min, self.offset = lr, t_max, eta_min, offset
+
+    def __call__(self, step):
+        k = keras.ops.cast(step, keras.config.floatx()) - self.offset  # (keras.ops.maximum would give float32)
+        return self.eta_min + (self.lr - self.eta_min) * (1 + keras.ops.cos(math.pi * k / self.t_max)) / 2
+'''
+_KERAS_WARMUP = '''
+class TorchWarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup from start_factor * lr to lr over `warmup` steps, then torch's cosine."""
+
+    def __init__(self, lr, warmup, total, start_factor, eta_min=0.0):
+        self.lr, self.warmup, self.start_factor = lr, warmup, start_factor
+        self.cosine = TorchCosine(lr, total - warmup, eta_min, offset=warmup)
+
+    def __call__(self, step):
+        k = keras.ops.cast(step, keras.config.floatx())
+        warm = self.lr * (self.start_factor + (1 - self.start_factor) * k / self.warmup)
+        return keras.ops.where(k < self.warmup, warm, self.cosine(step))
+'''
+
+
+def _schedule(framework: str, sched: schedules.Schedule, lr: float) -> tuple[list[str], list[str], list[str]]:
+    """(imports, lines defining ``scheduler`` (torch) or ``schedule`` (optax, keras), step comment)."""
+    f = {k: v for k, v in sched.to_json().items() if k != "name"}
+    name = sched.name
+    if framework == "torch":
+        lrs = "torch.optim.lr_scheduler"
+        if name == "step":
+            make = f"{lrs}.StepLR(optimizer, step_size={int(f['step_size'])}, gamma={_fmt(f['gamma'])})"
+        elif name == "exponential":
+            make = f"{lrs}.ExponentialLR(optimizer, gamma={_fmt(f['gamma'])})"
+        elif name == "cosine":
+            make = f"{lrs}.CosineAnnealingLR(optimizer, T_max={int(f['t_max'])}, eta_min={_fmt(f['eta_min'])})"
+        else:
+            w, t = int(f["warmup"]), int(f["total"])
+            return [], ["scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [",
+                        f"    {lrs}.LinearLR(optimizer, start_factor={_fmt(f['start_factor'])}, end_factor=1.0, "
+                        f"total_iters={w}),",
+                        f"    {lrs}.CosineAnnealingLR(optimizer, T_max={t - w}, eta_min={_fmt(f['eta_min'])}),",
+                        f"], milestones=[{w}])"], ["# scheduler.step()  # once after each optimizer.step()"]
+        return [], [f"scheduler = {make}"], ["# scheduler.step()  # once after each optimizer.step()"]
+    if framework == "optax":
+        # optax.exponential_decay computes in float32 even with x64 on: written out instead
+        if name == "step":
+            return [], [f"schedule = lambda count: {_fmt(lr)} * {_fmt(f['gamma'])} ** (count // {int(f['step_size'])})"
+                        "  # torch's StepLR"], []
+        if name == "exponential":
+            return [], [f"schedule = lambda count: {_fmt(lr)} * {_fmt(f['gamma'])} ** count  # torch's ExponentialLR"], []
+        cos = "lambda k, t, lr, lo: lo + (lr - lo) * (1 + jnp.cos(jnp.pi * k / t)) / 2  # torch's CosineAnnealingLR"
+        if name == "cosine":
+            return ["import jax.numpy as jnp"], [
+                f"cosine = {cos}",
+                f"schedule = lambda count: cosine(count, {int(f['t_max'])}, {_fmt(lr)}, {_fmt(f['eta_min'])})"], []
+        w, t, sf = int(f["warmup"]), int(f["total"]), _fmt(f["start_factor"])
+        return ["import jax.numpy as jnp"], [
+            f"cosine = {cos}",
+            f"schedule = lambda count: jnp.where(count < {w}, {_fmt(lr)} * ({sf} + (1 - {sf}) * count / {w}),",
+            f"                                   cosine(jnp.maximum(count - {w}, 0), {t - w}, {_fmt(lr)}, "
+            f"{_fmt(f['eta_min'])}))"], []
+    ks = "keras.optimizers.schedules"
+    if name == "step":
+        return [], [f"schedule = {ks}.ExponentialDecay({_fmt(lr)}, decay_steps={int(f['step_size'])}, "
+                    f"decay_rate={_fmt(f['gamma'])}, staircase=True)"], []
+    if name == "exponential":
+        return [], [f"schedule = {ks}.ExponentialDecay({_fmt(lr)}, decay_steps=1, decay_rate={_fmt(f['gamma'])})"], []
+    if name == "cosine":
+        return ["import math"], [_KERAS_COSINE.strip(), "",
+                                 f"schedule = TorchCosine({_fmt(lr)}, {int(f['t_max'])}, {_fmt(f['eta_min'])})"], []
+    return ["import math"], [_KERAS_COSINE.strip(), "", _KERAS_WARMUP.strip(), "",
+                             f"schedule = TorchWarmupCosine({_fmt(lr)}, {int(f['warmup'])}, {int(f['total'])}, "
+                             f"{_fmt(f['start_factor'])}, {_fmt(f['eta_min'])})"], []
+
+
 _USAGE = {
     "torch": ["# params: the tensors to train, e.g. params = model.parameters()"],
     "optax": ["# params: a pytree of arrays (jax.config.update('jax_enable_x64', True) for float64)"],
@@ -318,8 +404,11 @@ _BUILDERS = {"torch": _torch, "optax": _optax, "keras": _keras}
 _TITLE = {"torch": "PyTorch", "optax": "optax", "keras": "Keras"}
 
 
-def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framework: str = "torch") -> Snippet:
-    """The snippet that builds optimizer ``name`` with ``hyperparameters`` in ``framework``.
+def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framework: str = "torch",
+             schedule: Any = None) -> Snippet:
+    """The snippet that builds optimizer ``name`` with ``hyperparameters`` in ``framework``, and
+    its learning-rate ``schedule`` (anything ``schedules.make`` takes) as that framework's
+    scheduler or schedule, giving the same learning rate at every step.
 
     Hyperparameters are validated by the registry (unknown names, bad values raise its errors).
     """
@@ -330,12 +419,36 @@ def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framew
     batched = sorted(k for k, v in hp.items() if not isinstance(v, (bool, float)))
     if batched:
         raise ValueError(f"{spec.title}: code needs one value per hyperparameter, got an array for {batched[0]!r}")
-    imports, build, notes = _BUILDERS[framework](spec.name, hp)
+    sched = schedules.make(schedule)
+    s_imports: list[str] = []
+    s_lines: list[str] = []
+    s_step: list[str] = []
+    lr_code = None
+    if not isinstance(sched, schedules.Constant):
+        if spec.name == "adagrad" and hp["lr_decay"] and framework != "torch":
+            raise ValueError(f"code for {framework}: Adagrad's lr_decay and a schedule together have no "
+                             "counterpart there; drop one of them (torch takes both)")
+        if framework == "keras" and _damped(hp):
+            raise ValueError("code for keras: dampening is folded into keras's learning rate, which a schedule "
+                             "takes over; drop one of them (torch and optax take both)")
+        s_imports, s_lines, s_step = _schedule(framework, sched, hp["learning_rate"])
+        lr_code = None if framework == "torch" else "schedule"
+    imports, build, notes = _BUILDERS[framework](spec.name, hp, lr_code)
+    imports = imports + [i for i in s_imports if i not in imports]
+    build = build + s_lines if framework == "torch" else s_lines + build
     gaps = [g for g in GAPS if g.framework == framework and spec.name in g.optimizers and g.applies(hp)]
     notes = [g.note() for g in gaps] + notes
-    header = f"# optarena's {_call_text(spec.name, _non_default(spec.name, hp))} in {_TITLE[framework]}"
-    code = "\n".join([header, *imports, "", *_USAGE[framework], *build, *_STEP[framework]]) + "\n"
+    call = _call_text(spec.name, {**_non_default(spec.name, hp),
+                                  **({"schedule": _call_text(sched.name, _non_default_schedule(sched))}
+                                     if s_lines else {})})
+    header = f"# optarena's {call} in {_TITLE[framework]}"
+    code = "\n".join([header, *imports, "", *_USAGE[framework], *build, *_STEP[framework], *s_step]) + "\n"
     return Snippet(code, notes, framework, spec.name, not gaps)
+
+
+def _non_default_schedule(sched: schedules.Schedule) -> dict[str, Any]:
+    default = type(sched)().to_json()
+    return {k: v for k, v in sched.to_json().items() if k != "name" and v != default[k]}
 
 
 def format_snippet(snippet: Snippet) -> str:

@@ -203,6 +203,11 @@ def test_code_endpoint(client):
     assert keras["notes"] and keras["exact"] is False
     assert client.post("/api/code", json={"optimizer": "nope"}).status_code == 422
     assert client.post("/api/code", json={"optimizer": "adam", "framework": "jax"}).status_code == 422
+    cosine = client.post("/api/code", json={"optimizer": "adam", "hyperparameters": {"learning_rate": 0.1},
+                                            "schedule": {"name": "cosine", "t_max": 50}}).json()
+    assert "CosineAnnealingLR(optimizer, T_max=50" in cosine["code"] and "lr=0.1" in cosine["code"]
+    bad = client.post("/api/code", json={"optimizer": "adam", "schedule": {"name": "cosine", "t_max": -1}})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "schedule"]
 
 
 def test_warmer_compiles_the_race_loop_after_a_request():

@@ -335,7 +335,11 @@ def create_app(warm: bool = True) -> FastAPI:
         from ..codegen import generate
 
         try:
-            snip = generate(body.optimizer, body.hyperparameters, body.framework)
+            schedules.make(body.schedule)
+        except (ValueError, TypeError) as exc:
+            raise _unprocessable(str(exc).splitlines()[0], ["schedule"]) from None
+        try:
+            snip = generate(body.optimizer, body.hyperparameters, body.framework, body.schedule)
         except (ValueError, TypeError) as exc:
             raise _unprocessable(str(exc).splitlines()[0], ["optimizer"]) from None
         return {"code": snip.code, "notes": list(snip.notes), "exact": snip.exact, "framework": body.framework}

@@ -121,6 +121,8 @@ class CodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     optimizer: str = Field(..., min_length=1, max_length=40)
     hyperparameters: dict[str, Number] = Field(default_factory=dict, max_length=16)
+    schedule: Optional[dict[str, Union[str, Real]]] = Field(
+        None, max_length=6, description="the racer's schedule, emitted as the framework's scheduler")
     framework: Literal["torch", "keras", "optax"] = "torch"
 
 
