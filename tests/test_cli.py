@@ -51,8 +51,45 @@ def test_live_status_line_on_a_terminal(capsys):
     args = cli.build_parser().parse_args(["race", "--steps", "5"])
     assert cli._cmd_race(args, out=out, sleep=sleeps.append) == 0
     text = out.getvalue()
-    assert text.count("\r\033[K") == 6 and len(sleeps) == 6
+    assert text.count("\r\033[K") == 6 and len(sleeps) == 5  # a pause between frames, none after the last
     assert "\rStep 0 / 5 | SGD Loss: 9.0000" in text.replace("\033[K", "")
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_long_race_replays_within_a_bounded_time_and_a_key_skips_it():
+    # Issue 11 item 4: 3,000 steps took 61.5 s on a terminal (0.02 s a step), 100,000 would take 33 min.
+    from optarena import cli
+
+    args = cli.build_parser().parse_args(["race", "--landscape", "rosenbrock", "--steps", "3000"])
+    out, sleeps = _Tty(), []
+    assert cli._cmd_race(args, out=out, sleep=sleeps.append) == 0
+    frames = out.getvalue().split("\r\033[K")[1:]
+    assert sum(sleeps) <= cli.REPLAY_SECONDS and len(frames) <= cli.REPLAY_SECONDS / 0.02 + 1
+    assert frames[0].startswith("Step 0 / 3000") and frames[-1].startswith("Step 3000 / 3000")
+    steps = [int(f.split()[1]) for f in frames]
+    assert steps == sorted(steps) and steps[-1] == 3000
+
+    pressed = iter([False, False, True])
+    out, sleeps = _Tty(), []
+    result = cli.race_config(args)
+    from optarena.arena import race
+
+    cli._live(race(**result), out, 0.02, sleeps.append, skip=lambda: next(pressed))
+    frames = out.getvalue().split("\r\033[K")[1:]
+    assert len(sleeps) == 2 and len(frames) == 4 and frames[-1].startswith("Step 3000 / 3000")  # skipped to the end
+
+
+def test_piped_output_is_the_first_and_last_status_line_unless_every_step_is_asked():
+    res = _run("race", "--landscape", "rosenbrock", "--steps", "3000")
+    status = [ln for ln in res.stdout.splitlines() if ln.startswith("Step ")]
+    assert [s.split(" |")[0] for s in status] == ["Step 0 / 3000", "Step 3000 / 3000"]
+    res = _run("race", "--steps", "40", "--every-step")
+    status = [ln for ln in res.stdout.splitlines() if ln.startswith("Step ")]
+    assert [s.split(" |")[0] for s in status] == [f"Step {k} / 40" for k in range(41)]
 
 
 def test_json_holds_everything_and_replays(tmp_path):

@@ -190,22 +190,67 @@ def _wrote(path: Any, out: TextIO, args: argparse.Namespace | None) -> None:
     print(f"wrote {path}", file=sys.stderr if data_on_stdout else out)
 
 
-def _live(result: Any, out: TextIO, delay: float, sleep: Callable[[float], None]) -> None:
-    """Replay the status line: in place on a terminal, plain lines otherwise."""
+#: Longest replay of the status line on a terminal, in seconds, however many steps the race has.
+REPLAY_SECONDS = 3.0
+
+
+def _live(result: Any, out: TextIO, delay: float, sleep: Callable[[float], None], every_step: bool = False,
+          skip: Callable[[], bool] | None = None) -> None:
+    """Replay the status line. On a terminal: in place, ``delay`` seconds a frame, at most
+    REPLAY_SECONDS in all (a long race shows every k-th step), ending early when ``skip()`` says
+    a key was pressed; the last step is always shown. Piped: the first and the last step's lines,
+    or every step's with ``every_step``."""
     n = result.steps
-    if out.isatty():
-        for k in range(n + 1):
-            out.write("\r\033[K" + result.status_line(k))
-            out.flush()
-            if delay:
-                sleep(delay)
-        out.write("\n")
-    else:
-        every = max(1, n // 100)
-        for k in range(0, n + 1, every):
+    if not out.isatty():
+        for k in (range(n + 1) if every_step else (0, n)):
             out.write(result.status_line(k) + "\n")
-        if n % every:
-            out.write(result.status_line(n) + "\n")
+        return
+    frames = n + 1 if delay <= 0 or delay * (n + 1) <= REPLAY_SECONDS else max(2, int(REPLAY_SECONDS / delay))
+    shown = sorted({round(k * n / (frames - 1)) for k in range(frames)}) if frames > 1 else [n]
+    for k in shown:
+        out.write("\r\033[K" + result.status_line(k))
+        out.flush()
+        if k == n or (skip is not None and skip()):
+            break
+        if delay:
+            sleep(delay)
+    if k != n:  # skipped: land on the result
+        out.write("\r\033[K" + result.status_line(n))
+    out.write("\n")
+
+
+class _KeyPress:
+    """``with _KeyPress() as pressed: ... pressed()``: True once any key was typed on the terminal
+    (read without waiting for Enter; the terminal's settings are restored on the way out)."""
+
+    def __enter__(self) -> Callable[[], bool]:
+        self.saved = None
+        try:
+            import termios
+            import tty
+
+            if sys.stdin.isatty():
+                self.saved = termios.tcgetattr(sys.stdin)
+                tty.setcbreak(sys.stdin)
+        except (ImportError, OSError, ValueError):  # no terminal to read keys from: nothing skips
+            self.saved = None
+        return self.pressed
+
+    def pressed(self) -> bool:
+        if self.saved is None:
+            return False
+        import select
+
+        if select.select([sys.stdin], [], [], 0)[0]:
+            sys.stdin.read(1)
+            return True
+        return False
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.saved is not None:
+            import termios
+
+            termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self.saved)
 
 
 def _table(result: Any, out: TextIO) -> None:
@@ -252,7 +297,8 @@ def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callab
     result = race(**cfg, record=record)
     if fmt == "table":
         if not args.quiet and record:
-            _live(result, out, args.delay, sleep)
+            with _KeyPress() as pressed:
+                _live(result, out, args.delay, sleep, args.every_step, pressed)
         _table(result, out)
     _write(result, fmt, args.output, out)
     if args.save:
@@ -525,7 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json", "csv"], help="table (default), json (trajectories + full config) or csv")
     p.add_argument("--output", metavar="FILE", help="write json/csv here (with --format table: the json)")
     p.add_argument("--save", metavar="FILE", help="also export the race: .png .svg .pdf .gif .mp4 .html .csv .json")
-    p.add_argument("--delay", type=float, default=0.02, help="seconds per step of the live status line on a terminal")
+    p.add_argument("--delay", type=float, default=0.02,
+                   help="seconds per frame of the live status line on a terminal; the replay takes at most "
+                        f"{REPLAY_SECONDS:g} s (long races show every k-th step); any key skips to the end")
+    p.add_argument("--every-step", action="store_true",
+                   help="piped output: one status line per step (default: the first and the last)")
     p.add_argument("--quiet", action="store_true", help="no status lines, only the summary")
     p.add_argument("--no-record", action="store_true",
                    help="keep no trajectories: any number of steps and starts; json/csv/--save .json .csv hold the summary")
