@@ -200,3 +200,14 @@ def test_should_stop_cancels_a_race_between_steps_or_chunks(engine):
     done = race("rosenbrock", ["adam"], steps=50, engine=engine, should_stop=lambda: False)
     plain = race("rosenbrock", ["adam"], steps=50, engine=engine)
     np.testing.assert_array_equal(done.positions, plain.positions)
+
+
+def test_racers_of_one_optimizer_are_named_by_what_differs():
+    # Issue 11 item 10: "Adam #1" / "Adam #2" everywhere said nothing about which was which.
+    res = race("booth", ["adam(learning_rate=0.1)", "adam(learning_rate=0.01)", "sgd",
+                         "momentum(schedule=cosine(t_max=50))", "momentum"], steps=3)
+    assert res.labels == ["Adam lr=0.1", "Adam lr=0.01", "SGD", "Momentum cosine", "Momentum constant"]
+    assert res.status_line(0).split(" | ")[1].startswith("Adam lr=0.1 Loss:")
+    assert [r["racer"] for r in res.summary()][:2] == ["Adam lr=0.1", "Adam lr=0.01"]
+    same = race("booth", ["adam", "adam", "adam(label=fast)"], steps=3)
+    assert same.labels == ["Adam #1", "Adam #2", "fast"]  # nothing differs: numbered

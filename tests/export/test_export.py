@@ -54,7 +54,8 @@ def test_legend_names_only_what_differs_from_the_defaults(diverging):
     res = race("quadratic", ["adam", "momentum(learning_rate=0.0005, schedule=cosine(t_max=50))"], steps=5)
     assert C.legend_label(res, 0) == "Adam"
     assert C.legend_label(res, 1).startswith("Momentum (learning_rate=0.0005, schedule=cosine(t_max=50")
-    assert C.legend_label(diverging, 2) == "Adam #2 (learning_rate=0.3, beta1=0.8)"
+    assert diverging.labels[1:] == ["Adam lr=0.1, beta1=0.9", "Adam lr=0.3, beta1=0.8"]  # what differs
+    assert C.legend_label(diverging, 2) == "Adam (learning_rate=0.3, beta1=0.8)"
 
 
 def test_non_positive_losses_are_shifted_for_the_log_axis():

@@ -132,7 +132,14 @@ def _check_starts(starts: Any, ls: Landscape) -> np.ndarray:
     return s
 
 
+#: Short names for the settings a label shows.
+_SHORT = {"learning_rate": "lr", "weight_decay": "wd", "momentum": "mom"}
+
+
 def _labels(racers: list[Racer]) -> list[str]:
+    """What each racer is called in tables, legends and status lines: its label, else its
+    optimizer's title, and where titles repeat, what differs between those racers
+    ("Adam lr=0.1" / "Adam lr=0.01"); "#k" only when nothing differs."""
     base = []
     for r in racers:
         if r.label:
@@ -141,12 +148,44 @@ def _labels(racers: list[Racer]) -> list[str]:
             base.append(type(r.custom).__name__)
         else:
             base.append(registry.get(r.optimizer).title)
+    out = list(base)
+    for title in {b for b in base if base.count(b) > 1}:
+        idx = [i for i, b in enumerate(base) if b == title]
+        settings = [_setting(racers[i]) for i in idx]
+        keys = sorted({k for s in settings for k in s}, key=lambda k: (k != "learning_rate", k != "schedule", k))
+        differ = [k for k in keys if len({repr(s.get(k)) for s in settings}) > 1]
+        for i, s in zip(idx, settings):
+            parts = [_part(k, s.get(k)) for k in differ]
+            out[i] = f"{title} {', '.join(parts)}" if parts else title
     seen: dict[str, int] = {}
-    out = []
-    for b in base:
-        seen[b] = seen.get(b, 0) + 1
-        out.append(b if base.count(b) == 1 else f"{b} #{seen[b]}")
-    return out
+    final = []
+    for lab in out:  # identical racers (or settings that print alike): numbered
+        seen[lab] = seen.get(lab, 0) + 1
+        final.append(lab if out.count(lab) == 1 else f"{lab} #{seen[lab]}")
+    return final
+
+
+def _setting(r: Racer) -> dict[str, Any]:
+    if r.custom is not None:
+        return {}
+    spec = registry.get(r.optimizer)
+    try:
+        hp = dict(spec.validate(r.hyperparameters))
+    except (ValueError, TypeError):  # the race reports it, naming the racer
+        hp = dict(r.hyperparameters)
+    try:
+        sched = schedules.make(r.schedule)
+        hp["schedule"] = None if isinstance(sched, schedules.Constant) else sched.name
+    except (ValueError, TypeError):
+        hp["schedule"] = repr(r.schedule)
+    return hp
+
+
+def _part(key: str, value: Any) -> str:
+    if key == "schedule":
+        return value or "constant"
+    shown = f"{value:.3g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
+    return f"{_SHORT.get(key, key)}={shown}"
 
 
 def race(

@@ -44,15 +44,19 @@ def legend_label(result: RaceResult, i: int) -> str:
 
     r = result.config["racers"][i]
     try:
-        defaults = registry.get(r["optimizer"]).defaults
+        spec = registry.get(r["optimizer"])
+        defaults, title = spec.defaults, spec.title
     except ValueError:  # a custom optimizer object: no schema to compare against
-        defaults = {}
+        defaults, title = {}, None
     diff = [f"{k}={_fmt(v)}" for k, v in (r.get("hyperparameters") or {}).items() if k in defaults and defaults[k] != v]
     sched = r.get("schedule") or {}
     if sched.get("name", "constant") != "constant":
         args = ", ".join(f"{k}={_fmt(v)}" for k, v in sched.items() if k != "name")
         diff.append(f"schedule={sched['name']}({args})")
-    return f"{result.labels[i]} ({', '.join(diff)})" if diff else result.labels[i]
+    label = result.labels[i]
+    if title and label.startswith(title + " ") and diff:  # "Adam lr=0.3": the legend spells out the same
+        label = title
+    return f"{label} ({', '.join(diff)})" if diff else label
 
 
 def check_options(result: RaceResult, fps: int, duration: float | None, dpi: int, start: int) -> None:
