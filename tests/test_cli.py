@@ -413,3 +413,32 @@ def test_sweep_on_more_local_workers_than_cores_warns_once_and_shuts_down_quietl
     assert res.returncode == 0, res.stderr
     assert res.stderr == f"optarena: local:{n} asks for {n} worker processes but this machine gives {cores()} core(s); starting {cores()}\n"
     assert "learning_rate=" in res.stdout
+
+
+def test_version():
+    from optarena import __version__
+
+    res = _run("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"optarena {__version__}"
+
+
+def test_an_eight_colour_terminal_tells_the_articles_three_apart(monkeypatch):
+    # Issue 11 item 12: in an 8-colour terminal SGD's blue and Adam's green both became cyan.
+    from rich.color import Color, ColorType
+
+    from optarena import cli
+    from optarena.arena import race
+    from optarena.arena.style import colour
+
+    article = ("sgd", "momentum", "adam")
+    before = [Color.parse(colour(n)).downgrade(ColorType.STANDARD).number for n in article]
+    assert len(set(before)) < 3  # what the hex colours become there: the bug
+    monkeypatch.delenv("COLORTERM", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")  # rich: the standard 8/16 colours
+    res = race(steps=3)
+    out = _Tty()
+    cli._table(res, out)
+    styles = {line.split("\x1b[")[1].split("m")[0] for line in out.getvalue().splitlines()
+              if any(lab in line for lab in res.labels) and "\x1b[" in line}
+    assert len(styles) == 3

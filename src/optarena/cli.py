@@ -253,12 +253,22 @@ class _KeyPress:
             termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self.saved)
 
 
+def _colours(out: TextIO) -> Callable[[str, int], str]:
+    """Each optimizer's colour as the terminal behind ``out`` can tell them apart."""
+    from functools import partial
+
+    from rich.console import Console
+
+    from .arena.style import terminal_colour
+
+    return partial(terminal_colour, color_system=Console(file=out).color_system)  # type: ignore[return-value]
+
+
 def _table(result: Any, out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .arena.style import colour
-
+    colour = _colours(out)
     landscape = result.config["landscape"]
     title = landscape.get("formula") or landscape["name"]
     t = Table(title=f"{title}: {result.steps} steps, tolerance {result.config['tolerance']:g}")
@@ -371,8 +381,7 @@ def _sweep_table(result: Any, objective: str, out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .arena.style import colour
-
+    colour = _colours(out)
     c = result.config
     title = c["landscape"].get("formula") or c["landscape"]["name"]
     starts = "a grid of starts" if result.start_axes else f"{len(c['starts'])} start(s)"
@@ -555,7 +564,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="optarena", description="Optimizers identical to torch.optim, racing on loss landscapes.")
+    parser.add_argument("--version", action="version", version=f"optarena {__version__}")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("optimizers", help="list the registered optimizers and their defaults")
     p.set_defaults(func=_cmd_optimizers)
