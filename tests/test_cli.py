@@ -442,3 +442,25 @@ def test_an_eight_colour_terminal_tells_the_articles_three_apart(monkeypatch):
     styles = {line.split("\x1b[")[1].split("m")[0] for line in out.getvalue().splitlines()
               if any(lab in line for lab in res.labels) and "\x1b[" in line}
     assert len(styles) == 3
+
+
+def test_what_makes_a_first_run_wait_is_said_on_a_terminal_only(monkeypatch):
+    # Issue 11 item 8: long first runs were silent. The core says on the 'optarena' logger when it
+    # compiles (tests/arena/test_fused_race.py); the CLI shows that on a terminal's stderr.
+    import logging
+
+    from optarena import cli
+
+    def busy(args):
+        logging.getLogger("optarena").info("compiling the race loop for Adam x Rosenbrock (once; kept for later runs)")
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_optimizers", busy)
+    for tty in (True, False):
+        err = _Tty() if tty else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        assert cli.main(["optimizers"]) == 0
+        said = "optarena optimizers: compiling the race loop for Adam x Rosenbrock (once; kept for later runs) ..."
+        assert (said in err.getvalue()) is tty
+    assert not any(isinstance(h, logging.StreamHandler) and h.stream is err
+                   for h in logging.getLogger("optarena").handlers)  # removed again

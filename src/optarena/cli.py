@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -711,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    told = _tell_slow_work(args.command)
     try:
         return int(args.func(args))
     except (UsageError, ValueError, TypeError, KeyError, OSError, ImportError) as exc:
@@ -722,6 +724,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+    finally:
+        if told is not None:
+            logging.getLogger("optarena").removeHandler(told)
+
+
+def _tell_slow_work(command: str) -> logging.Handler | None:
+    """On a terminal, say on stderr what makes a first run wait (compiling a race loop, seconds;
+    loading it from the disk cache next time), as the core reports it on the ``optarena`` logger."""
+    if not sys.stderr.isatty():
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"optarena {command}: %(message)s ..."))
+    log = logging.getLogger("optarena")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
 
 
 if __name__ == "__main__":  # pragma: no cover

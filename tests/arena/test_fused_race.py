@@ -87,3 +87,45 @@ def test_compiled_landscapes_are_cached_by_code_not_by_name():
     b = landscapes.get("ill_conditioned", kappa=20.0, theta=10.0)
     assert fused.landscape_key(a) == fused.landscape_key(b)
     assert fused.landscape_key(a) != fused.landscape_key(landscapes.get("ill_conditioned", kappa=20.0, theta=11.0))
+
+
+def test_a_second_process_loads_the_compiled_race_loop_from_disk(tmp_path):
+    # Issue 11 item 8: every new process recompiled (11.3 s for the README's basin sweep, each time).
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import json, logging, sys
+import numpy as np
+from optarena.arena import race, fused
+records = []
+logging.getLogger("optarena").addHandler(type("H", (logging.Handler,), {"emit": lambda self, r: records.append(r.getMessage())})())
+logging.getLogger("optarena").setLevel(logging.INFO)
+res = race("himmelblau", ["adam(learning_rate=0.05)"], starts=np.random.default_rng(1).uniform(-4, 4, (40, 2)),
+           steps=300, engine="fused")
+(kernel,) = fused._KERNELS.values()
+print(json.dumps({"hits": sum(kernel.stats.cache_hits.values()), "misses": sum(kernel.stats.cache_misses.values()),
+                  "said": records, "final": res.positions[:, :, -1].tolist()}))
+"""
+    env = {**os.environ, "OPTARENA_CACHE_DIR": str(tmp_path)}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                      check=True, timeout=600).stdout) for _ in range(2)]
+    assert runs[0]["misses"] == 1 and runs[0]["hits"] == 0 and runs[0]["said"][0].startswith("compiling the race loop")
+    assert runs[1]["hits"] == 1 and runs[1]["misses"] == 0 and runs[1]["said"][0].startswith("loading the race loop")
+    assert runs[0]["final"] == runs[1]["final"]  # the same machine code, the same numbers
+    assert len(list(tmp_path.glob("kernels-*/race_*.py"))) == 1
+
+
+def test_an_empty_cache_dir_compiles_in_memory_with_the_same_numbers(monkeypatch):
+    from optarena.arena import fused
+
+    cached = race({"name": "ill_conditioned", "params": {"kappa": 3}}, ["rmsprop"], starts=[(1.0, 1.0), (-2.0, 0.5)], steps=30, engine="fused")
+    monkeypatch.setenv("OPTARENA_CACHE_DIR", "")
+    assert fused.cache_dir() is None
+    monkeypatch.setattr(fused, "_KERNELS", {})  # compile again, in memory this time
+    fresh = race({"name": "ill_conditioned", "params": {"kappa": 3}}, ["rmsprop"], starts=[(1.0, 1.0), (-2.0, 0.5)], steps=30, engine="fused")
+    np.testing.assert_array_equal(cached.positions, fresh.positions)
+    (kernel,) = fused._KERNELS.values()
+    assert kernel.py_func.__module__ is None or not kernel.py_func.__module__.startswith("optarena_race_")
