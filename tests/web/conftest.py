@@ -90,3 +90,34 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@contextlib.contextmanager
+def open_page(browser, server_url: str, width: int = 1400, height: int = 950, link: str = "", **context_args) -> Iterator:
+    """The page (``link``, e.g. a ``#s=`` state, after its address), loaded and ready, in a fresh
+    browser context of the given viewport. Nothing may leave the machine (requests elsewhere are
+    aborted and listed) and no console error may show: both are checked on the way out."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_args)
+    pg = context.new_page()
+    pg.errors = []
+    pg.outside = []
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+
+    def guard(route):
+        url = route.request.url
+        if url.startswith(server_url) or url.startswith("data:") or url.startswith("blob:"):
+            route.continue_()
+        else:
+            pg.outside.append(url)
+            route.abort()
+
+    pg.route("**/*", guard)
+    try:
+        pg.goto(server_url + "/" + link)
+        pg.wait_for_selector("body[data-ready='1']", timeout=30000)
+        yield pg
+        assert pg.errors == [], pg.errors
+        assert pg.outside == [], pg.outside
+    finally:
+        context.close()

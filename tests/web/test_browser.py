@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, open_page
 
 NUM = re.compile(r"(\w+) Loss: ([0-9.]+)")
 
@@ -17,28 +17,8 @@ def _losses(status: str) -> dict[str, float]:
 
 @pytest.fixture
 def page(browser, server_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 950})
-    pg = context.new_page()
-    pg.errors = []
-    pg.outside = []
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-
-    def guard(route):
-        url = route.request.url
-        if url.startswith(server_url) or url.startswith("data:") or url.startswith("blob:"):
-            route.continue_()
-        else:
-            pg.outside.append(url)
-            route.abort()
-
-    pg.route("**/*", guard)
-    pg.goto(server_url + "/")
-    pg.wait_for_selector("body[data-ready='1']", timeout=30000)
-    yield pg
-    assert pg.errors == [], pg.errors
-    assert pg.outside == [], pg.outside
-    context.close()
+    with open_page(browser, server_url, 1400, 950) as pg:
+        yield pg
 
 
 def _recomputed(page, action) -> str:

@@ -18,7 +18,9 @@ export const api = {
   formula: (formula) => call("POST", "/api/formula", { formula }),
   race: (request) => call("POST", "/api/race", request),
   sweep: (request) => call("POST", "/api/sweep", request),
-  code: (optimizer, hyperparameters, framework) => call("POST", "/api/code", { optimizer, hyperparameters, framework }),
+  // schedule: the racer's, as a race sends it ({name, ...fields}); left out when constant
+  code: (optimizer, hyperparameters, framework, schedule = null) =>
+    call("POST", "/api/code", { optimizer, hyperparameters, framework, ...(schedule ? { schedule } : {}) }),
 };
 
 export function errorText(err) {

@@ -1,7 +1,7 @@
 // UI glue: controls <-> state <-> server <-> plots. Rendering lives in plots.js, state in state.js.
 import { api, errorText } from "./api.js";
 import { decodeState, encodeState, raceRequest } from "./state.js";
-import { drawCharts, drawMap, drawOverlay, mapCoords, placeCursors } from "./plots.js";
+import { drawCharts, drawMap, drawOverlay, drawSurfacePaths, mapCoords, placeCursors, raceImage } from "./plots.js";
 import { createTrainer } from "./nn.js";
 import { createMaps } from "./maps.js";
 
@@ -49,6 +49,7 @@ async function recompute() {
     app.pos = Math.min(app.pos, race.config.steps);
     $("timeline").max = race.config.steps;
     renderAll();
+    if (!$("codePanel").hidden) showCode(codeRacer); // the code follows the racer's current settings
   } catch (err) {
     $("raceError").textContent = errorText(err);
     $("raceError").hidden = false;
@@ -73,12 +74,15 @@ function renderFrame(force) {
   if (!force && k === app.lastFrame) return;
   app.lastFrame = k;
   const r = app.race;
-  $("status").textContent = r.status[Math.min(k, r.status.length - 1)];
+  const line = r.status[Math.min(k, r.status.length - 1)];
+  $("status").textContent = line;
+  $("status").title = line; // the line keeps one row (ellipsis); the whole of it is here
   $("timeline").value = k;
   $("stepLabel").textContent = `${k} / ${r.config.steps}`;
   const s = r.config.starts[0];
   $("startLabel").textContent = `start (${s[0].toFixed(3)}, ${s[1].toFixed(3)})`;
   drawOverlay($("map"), r, visible(), k, app.state.surface);
+  if (app.state.surface && app.grid) drawSurfacePaths($("map"), app.grid, r, visible(), k);
   placeCursors(charts(), k);
 }
 
@@ -173,6 +177,8 @@ function racerPanel(racer, i) {
   del.addEventListener("click", () => {
     if (app.state.racers.length === 1) return;
     app.state.racers.splice(i, 1);
+    if (codeRacer > i) codeRacer -= 1;
+    else if (codeRacer === i) $("codePanel").hidden = true;
     buildRacers();
     recompute();
   });
@@ -195,18 +201,51 @@ function racerPanel(racer, i) {
 }
 
 let codeRacer = 0;
+let codeAsked = 0;
+// The code of racer i as it is now (hyperparameters and schedule); an answer to an older question
+// is dropped, so a fast slider never leaves an older setting on show.
 async function showCode(i) {
+  if (i >= app.state.racers.length) { $("codePanel").hidden = true; return; }
   codeRacer = i;
   const r = app.state.racers[i];
+  const asked = ++codeAsked;
+  const wasHidden = $("codePanel").hidden;
   $("codePanel").hidden = false;
+  $("codeFor").textContent = `racer ${i + 1}: ${app.optimizers[r.optimizer].title}` + (r.schedule ? `, ${r.schedule.name} schedule` : "");
+  $("codePanel").style.setProperty("--c", app.race ? app.race.colours[i] : "#888");
+  if (wasHidden) $("codePanel").scrollIntoView({ block: "nearest" });
   try {
-    const snip = await api.code(r.optimizer, r.hyperparameters, $("codeFramework").value);
+    const snip = await api.code(r.optimizer, r.hyperparameters, $("codeFramework").value, r.schedule || null);
+    if (asked !== codeAsked) return;
     $("codeText").textContent = snip.code;
     $("codeNotes").textContent = snip.notes.map((n) => "note: " + n).join("\n");
   } catch (err) {
+    if (asked !== codeAsked) return;
     $("codeText").textContent = errorText(err);
     $("codeNotes").textContent = "";
   }
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // no clipboard API (plain http on another host, or no permission): the old way
+    const area = el("textarea", { style: "position:fixed; left:-9999px; top:0" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch { ok = false; }
+    area.remove();
+    return ok;
+  }
+}
+
+function flash(button, text, back) {
+  button.textContent = text;
+  setTimeout(() => (button.textContent = back), 1500);
 }
 
 const VIEWS = { race: ["raceView", "viewRace"], maps: ["mapView", "viewMaps"], nn: ["nnView", "viewNN"] };
@@ -258,6 +297,11 @@ function bindNN() {
   app.maps = createMaps({ $, el, api, errorText, app, onPick: pickFromMap, onState: saveUrl });
   app.maps.bind();
   $("codeFramework").addEventListener("change", () => showCode(codeRacer));
+  $("codeCopy").addEventListener("click", async () => {
+    if (await copyText($("codeText").textContent)) { flash($("codeCopy"), "copied ✓", "copy"); return; }
+    getSelection().selectAllChildren($("codeText")); // the user can still press Ctrl+C
+    flash($("codeCopy"), "selected: Ctrl+C", "copy");
+  });
   $("codeClose").addEventListener("click", () => ($("codePanel").hidden = true));
 }
 
@@ -282,9 +326,20 @@ function buildLandscapeParams() {
   }
 }
 
+// The formula around the error's position with a caret under it, cut to fit the side panel.
+function caretExcerpt(text, pos, width = 36) {
+  if (text.length <= width) return `${text}\n${" ".repeat(pos)}^`;
+  const from = Math.max(0, Math.min(pos - Math.floor(width / 2), text.length - width));
+  const pre = from > 0 ? "…" : "", post = from + width < text.length ? "…" : "";
+  return `${pre}${text.slice(from, from + width)}${post}\n${" ".repeat(pre.length + pos - from)}^`;
+}
+
 let formulaTimer = null;
 function onFormula() {
   clearTimeout(formulaTimer);
+  const empty = !$("formula").value.trim();
+  $("formulaHint").hidden = !empty;
+  if (empty) { $("formulaError").hidden = true; return; } // nothing typed yet is not an error
   formulaTimer = setTimeout(async () => {
     const text = $("formula").value;
     try {
@@ -297,7 +352,7 @@ function onFormula() {
     } catch (err) {
       const d = Array.isArray(err.detail) ? err.detail[0] : null;
       const pos = d && Number.isInteger(d.position) ? d.position : null;
-      $("formulaError").textContent = (d ? d.msg : errorText(err)) + (pos !== null ? `\n${text}\n${" ".repeat(pos)}^` : "");
+      $("formulaError").textContent = (d ? d.msg : errorText(err)) + (pos !== null ? "\n" + caretExcerpt(text, pos) : "");
       $("formulaError").hidden = false;
     }
   }, 180);
@@ -320,11 +375,22 @@ function bindRaceInputs() {
     app.state[key] = v;
     recompute();
   });
-  num("steps", "steps", (v) => Math.max(1, Math.min(5000, Math.round(Number(v) || 100))));
+  const clampSteps = (v) => {
+    const max = Number($("steps").max), asked = String(v).trim() === "" ? NaN : Math.round(Number(v));
+    const now = Number.isInteger(app.state.steps) && app.state.steps >= 1 && app.state.steps <= max ? app.state.steps : 100;
+    const steps = Number.isFinite(asked) ? Math.max(1, Math.min(max, asked)) : now;
+    $("steps").value = steps; // the field shows what races, never a number that does not
+    const note = $("stepsNote");
+    note.hidden = steps === asked;
+    note.textContent = asked > max ? `at most ${max.toLocaleString("en")} steps: racing ${max.toLocaleString("en")}`
+      : Number.isFinite(asked) ? `at least 1 step: racing ${steps}` : `not a number: still racing ${steps}`;
+    return steps;
+  };
+  num("steps", "steps", clampSteps);
   num("noise", "noise", (v) => Math.max(0, Number(v) || 0));
   num("seed", "seed", (v) => Math.max(0, Math.round(Number(v) || 0)));
   num("clip", "clip", (v) => (Number(v) > 0 ? Number(v) : null));
-  $("steps").value = app.state.steps;
+  app.state.steps = clampSteps(app.state.steps); // a link may ask for more than the server races
   $("noise").value = app.state.noise;
   $("seed").value = app.state.seed;
   $("clip").value = app.state.clip ?? "";
@@ -347,11 +413,31 @@ function bindMap() {
   window.addEventListener("mouseup", () => { dragging = false; });
 }
 
-function download(name, text, type) {
-  const a = el("a", { href: URL.createObjectURL(new Blob([text], { type })), download: name });
+function download(name, content, type) {
+  const blob = content instanceof Blob ? content : new Blob([content], { type });
+  const a = el("a", { href: URL.createObjectURL(blob), download: name });
   document.body.append(a);
   a.click();
   a.remove();
+}
+
+async function downloadPng() {
+  if (!app.race) return;
+  const button = $("dlPng");
+  button.disabled = true;
+  try {
+    const k = step();
+    const { canvas, regions } = await raceImage({ map: $("map"), charts: charts(), race: app.race, visible: visible(), k,
+      surface: app.state.surface, status: $("status").textContent });
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    app.png = { step: k, regions }; // where each part lies in the image: for tests and the curious
+    download(`optarena-race-step${k}.png`, blob, "image/png");
+  } catch (err) {
+    $("raceError").textContent = "PNG: " + errorText(err);
+    $("raceError").hidden = false;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function toCsv(race) {
@@ -384,20 +470,18 @@ function bindButtons() {
   });
   $("copyLink").addEventListener("click", async () => {
     saveUrl();
-    try { await navigator.clipboard.writeText(location.href); $("copyLink").textContent = "copied ✓"; }
-    catch { $("copyLink").textContent = "link in address bar"; }
-    setTimeout(() => ($("copyLink").textContent = "copy link"), 1500);
+    flash($("copyLink"), (await copyText(location.href)) ? "copied ✓" : "link in address bar", "copy link");
   });
   $("dlJson").addEventListener("click", () => download("optarena-race.json", JSON.stringify(app.race), "application/json"));
   $("dlCsv").addEventListener("click", () => download("optarena-race.csv", toCsv(app.race), "text/csv"));
-  $("dlPng").addEventListener("click", () => Plotly.downloadImage($("map"), { format: "png", filename: "optarena-race", width: 1200, height: 900 }));
+  $("dlPng").addEventListener("click", downloadPng);
   window.addEventListener("keydown", (evt) => {
     if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName) || app.state.view !== "race") return;
-    if (evt.key === " ") { evt.preventDefault(); setPlaying(!app.playing); }
-    else if (evt.key === "ArrowRight") seek(step() + 1);
-    else if (evt.key === "ArrowLeft") seek(step() - 1);
-    else if (evt.key === "Home") seek(0);
-    else if (evt.key === "End") seek(app.race.config.steps);
+    const keys = { " ": () => setPlaying(!app.playing), ArrowRight: () => seek(step() + 1), ArrowLeft: () => seek(step() - 1),
+      Home: () => seek(0), End: () => seek(app.race ? app.race.config.steps : 0) };
+    if (!keys[evt.key] || evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    evt.preventDefault(); // the arena handles the key: the page does not scroll too
+    keys[evt.key]();
   });
 }
 
@@ -412,6 +496,7 @@ async function main() {
     sel.value = "__formula__";
     $("formulaBox").hidden = false;
     $("formula").value = app.state.landscape.formula;
+    $("formulaHint").hidden = !!app.state.landscape.formula.trim();
   } else {
     sel.value = app.state.landscape.name;
   }

@@ -5,17 +5,44 @@ const DIVERGED = "#D62728";
 const ELSEWHERE = "#BBBBBB";
 const BASINS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
 
-// A first range for a hyperparameter around its current value, inside its allowed range.
+// A first range for a hyperparameter around its current value, inside its allowed range. A
+// learning rate spans lr/100 .. lr x 1000: the map should show where the racer diverges.
 export function defaultRange(h, value) {
+  const within = (v) => (h.max !== null && h.max !== undefined ? Math.min(v, h.max) : v);
   if (h.log) {
     const v = value > 0 ? value : h.default;
     if (!(v > 0)) return { lo: 1e-5, hi: 0.1, log: true }; // e.g. weight_decay 0: decades above zero
-    return { lo: Number((v / 100).toPrecision(3)), hi: Number((v * 30).toPrecision(3)), log: true };
+    const up = h.name === "learning_rate" ? 1000 : 30;
+    return { lo: Number((v / 100).toPrecision(3)), hi: Number(within(v * up).toPrecision(3)), log: true };
   }
   const lo = h.min ?? 0;
-  let hi = h.max ?? Math.max(2 * Math.abs(value), 1);
-  if (h.max_open) hi = Number((lo + 0.99 * (hi - lo)).toPrecision(4));
+  let hi;
+  if (h.max !== null && h.max !== undefined) hi = h.max_open ? Number((lo + 0.99 * (h.max - lo)).toPrecision(4)) : h.max;
+  // a coefficient like momentum (no upper limit, default below 1) only diverges from 1 on
+  else if (lo >= 0 && (h.default ?? 0) < 1 && Math.abs(value) < 1) hi = 0.99;
+  else hi = Math.max(2 * Math.abs(value), 1);
   return { lo, hi, log: false };
+}
+
+// The axes ("x", "y") on whose first or last value the best cell sits with nothing as good off
+// that edge, where the range could go further (not at the hyperparameter's own limit): a wider
+// range may do better.
+export function bestAtEdge(res, hypers) {
+  const z = res.z, best = res.best.value;
+  if (best === null || best === undefined) return [];
+  const asGood = (v) => v !== null && v - best <= 0.01 * Math.abs(best) + 1e-12;
+  const out = [];
+  for (const [name, axis] of [["x", res.x], ["y", res.y]]) {
+    const vals = axis.values, v = Number(res.best.setting[axis.name]);
+    const i = vals.indexOf(v);
+    if (i !== 0 && i !== vals.length - 1) continue;
+    const h = hypers[axis.name] || {};
+    const lower = v === Math.min(vals[0], vals[vals.length - 1]);
+    if (lower ? h.min !== null && h.min !== undefined && v <= h.min : h.max !== null && h.max !== undefined && v >= h.max) continue;
+    const offEdge = z.some((row, yj) => row.some((c, xi) => (name === "x" ? xi : yj) !== i && asGood(c)));
+    if (!offEdge) out.push(axis.name);
+  }
+  return out;
 }
 
 export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
@@ -74,10 +101,11 @@ export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
     fillRanges();
   }
 
-  function fillRanges() {
+  // A first range for the axes named (both by default): choosing y keeps the x range typed.
+  function fillRanges(axes = ["X", "Y"]) {
     const r = app.state.racers[Number($("mapRacer").value) || 0];
     const hs = Object.fromEntries(numericHypers().map((h) => [h.name, h]));
-    for (const axis of ["X", "Y"]) {
+    for (const axis of axes) {
       const h = hs[$("map" + axis).value];
       if (!h) continue;
       const d = defaultRange(h, r.hyperparameters[h.name] ?? h.default);
@@ -146,7 +174,8 @@ export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
       const flat = res.basin.flat();
       const share = (v) => Math.round((100 * flat.filter((c) => c === v).length) / flat.length);
       $("mapStatus").textContent = [...Array(M).keys()].map((m) => `minimum ${m + 1}: ${share(m)}%`).join(", ") +
-        `, elsewhere: ${share(-1)}%, diverged: ${share(-2)}%. Click a start to race from it.`;
+        `, did not converge within the budget (${app.state.steps} steps): ${share(-1)}%, diverged: ${share(-2)}%.` +
+        " Click a start to race from it.";
     } else {
       const steps = res.objective === "steps_to_tolerance";
       const z = res.z.map((row) => row.map((v) => (v === null ? null : steps ? v : Math.log10(Math.max(v, 1e-16)))));
@@ -159,9 +188,12 @@ export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
       if (res.x.log) layout.xaxis.type = "log";
       if (res.y.log) layout.yaxis.type = "log";
       const b = res.best;
+      const hypers = Object.fromEntries(app.optimizers[app.state.racers[last.racer]?.optimizer || "sgd"].hyperparameters.map((h) => [h.name, h]));
+      const edge = bestAtEdge(res, hypers);
       $("mapStatus").textContent = `best by median ${res.objective.replaceAll("_", " ")}: ` +
         Object.entries(b.setting).map(([k, v]) => `${k}=${Number(v).toPrecision(3)}`).join(", ") +
         (b.value === null ? " (none converged)" : ` → ${Number(b.value).toPrecision(3)}`) +
+        (edge.length ? ` (best at the edge of the range: widen it, ${edge.join(" and ")})` : "") +
         ". Red: diverged" + (steps ? `; white: not within tolerance in ${app.state.steps} steps` : "") +
         ". Click a cell to race that setting.";
     }
@@ -179,8 +211,8 @@ export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
 
   function bind() {
     $("mapRacer").addEventListener("change", fillAxes);
-    $("mapX").addEventListener("change", fillRanges);
-    $("mapY").addEventListener("change", fillRanges);
+    $("mapX").addEventListener("change", () => fillRanges(["X"]));
+    $("mapY").addEventListener("change", () => fillRanges(["Y"]));
     $("mapMode").addEventListener("change", () => {
       const basins = $("mapMode").value === "basins";
       document.querySelectorAll(".stabilityOnly").forEach((e) => (e.hidden = basins));

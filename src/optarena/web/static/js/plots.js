@@ -29,24 +29,35 @@ function ghostTraces(race, visible) {
   });
 }
 
+// The path of one run up to step k on the surface (z as the surface colours it), the current point
+// marked: the path stops at the last finite point.
+function surfacePath(run, k, grid, race) {
+  const n = Math.min(k, run.positions.length - 1);
+  const x = [], y = [], z = [];
+  for (let t = 0; t <= n; t++) {
+    const p = run.positions[t];
+    const l = run.losses[t];
+    if (!p || p[0] === null || l === null) break;
+    x.push(p[0]); y.push(p[1]);
+    z.push(grid.log ? Math.log10(Math.max(l - race.min_value, 0) + 1e-12) : l);
+  }
+  const size = x.map((_, t) => (t === x.length - 1 ? 7 : 0));
+  return { x, y, z, size };
+}
+
+const surfaceRuns = (race, visible) => race.runs.filter((run) => run.start === 0 && visible[run.racer]);
+
 export function drawMap(div, grid, race, visible, k, surface) {
   const ls = grid.landscape;
   if (surface) {
     const traces = [{ type: "surface", x: grid.x, y: grid.y, z: grid.colour, colorscale: "Viridis", showscale: false, opacity: 0.9 }];
-    race.runs.forEach((run) => {
-      if (run.start !== 0 || !visible[run.racer]) return;
-      const n = Math.min(k, run.positions.length - 1);
-      const xs = [], ys = [], zs = [];
-      for (let t = 0; t <= n; t++) {
-        const p = run.positions[t];
-        if (!p || p[0] === null) break;
-        xs.push(p[0]); ys.push(p[1]);
-        const l = run.losses[t];
-        zs.push(grid.log ? Math.log10(Math.max(l - race.min_value, 0) + 1e-12) : l);
-      }
-      traces.push({ type: "scatter3d", mode: "lines", name: run.label, x: xs, y: ys, z: zs, line: { color: race.colours[run.racer], width: 6 } });
+    surfaceRuns(race, visible).forEach((run) => {
+      const p = surfacePath(run, k, grid, race);
+      traces.push({ type: "scatter3d", mode: "lines+markers", name: run.label, x: p.x, y: p.y, z: p.z,
+        line: { color: race.colours[run.racer], width: 6 }, marker: { size: p.size, color: race.colours[run.racer] } });
     });
-    return Plotly.react(div, traces, { margin: { l: 0, r: 0, t: 0, b: 0 }, scene: { xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } }, zaxis: { title: { text: grid.log ? "log10(f - min)" : "f" } } } }, CONFIG);
+    div.dataset.surfaceK = k;
+    return Plotly.react(div, traces, { margin: { l: 0, r: 0, t: 0, b: 0 }, uirevision: "surface", scene: { xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } }, zaxis: { title: { text: grid.log ? "log10(f - min)" : "f" } } } }, CONFIG);
   }
   const contour = {
     type: "contour", x: grid.x, y: grid.y, z: grid.colour, colorscale: "Viridis", ncontours: 30, showscale: true,
@@ -62,6 +73,16 @@ export function drawMap(div, grid, race, visible, k, surface) {
   const startTrace = { type: "scatter", mode: "markers", name: "start", x: [start[0]], y: [start[1]], marker: { symbol: "circle-open", size: 14, color: "black", line: { width: 2 } }, hoverinfo: "name" };
   const layout = { ...MAP_LAYOUT, xaxis: { ...MAP_LAYOUT.xaxis, range: ls.window[0] }, yaxis: { ...MAP_LAYOUT.yaxis, range: ls.window[1] } };
   return Plotly.react(div, [contour, minima, startTrace, ...ghostTraces(race, visible)], layout, CONFIG);
+}
+
+// Per animation frame on the 3-D surface: each path trace (1.. after the surface) up to step k.
+export function drawSurfacePaths(div, grid, race, visible, k) {
+  if (!div.data || !div.data[0] || div.data[0].type !== "surface" || Number(div.dataset.surfaceK) === k) return;
+  const paths = surfaceRuns(race, visible).map((run) => surfacePath(run, k, grid, race));
+  if (!paths.length) return;
+  div.dataset.surfaceK = k;
+  Plotly.restyle(div, { x: paths.map((p) => p.x), y: paths.map((p) => p.y), z: paths.map((p) => p.z),
+    "marker.size": paths.map((p) => p.size) }, paths.map((_, j) => j + 1));
 }
 
 // Per animation frame: paths up to step k, current points and divergence marks on a canvas laid
@@ -134,6 +155,18 @@ export function drawOverlay(div, race, visible, k, surface) {
     }
   }
   labels.replaceChildren(...marks);
+  // a label that would run past the plot area's right edge (over the colour bar) is put on the
+  // point's left; stacked labels at one spot are moved apart
+  const placed = [];
+  for (const m of marks) {
+    const left = parseFloat(m.style.left), width = m.offsetWidth, height = m.offsetHeight;
+    const toLeft = left + 8 + width > w;
+    if (toLeft) m.style.transform = "translate(calc(-100% - 8px), -100%)";
+    let top = parseFloat(m.style.top);
+    while (placed.some((q) => Math.abs(q - top) < height) && top + height < h) top += height;
+    placed.push(top);
+    m.style.top = `${top}px`;
+  }
 }
 
 export function drawCharts(divs, race, visible) {
@@ -174,4 +207,81 @@ export function mapCoords(div, evt) {
   const px = evt.clientX - r.left, py = evt.clientY - r.top;
   if (px < 0 || py < 0 || px > r.width || py > r.height) return null;
   return [fl.xaxis.p2l(px), fl.yaxis.p2l(py)];
+}
+
+// ---------- the PNG download: one image of what the screen shows -----------------------------------
+
+// The contour figure with the moving part of the race drawn in as traces: the paths up to step k,
+// the current points (a cross where a racer diverged) and the "diverged at step" labels.
+function contourFigure(div, race, visible, k) {
+  const data = div.data.map((t) => ({ ...t }));
+  const annotations = [];
+  const [xr, yr] = [div.layout.xaxis.range, div.layout.yaxis.range];
+  const clamp = (v, r) => Math.min(Math.max(v, r[0]), r[1]);
+  for (const run of race.runs) {
+    if (run.start !== 0 || !visible[run.racer]) continue;
+    const col = race.colours[run.racer];
+    const xs = [], ys = [];
+    for (let t = 0; t <= Math.min(k, run.positions.length - 1); t++) {
+      const p = run.positions[t];
+      if (!p || p[0] === null) break;
+      xs.push(p[0]); ys.push(p[1]);
+    }
+    if (!xs.length) continue;
+    data.push({ type: "scatter", mode: "lines", x: xs, y: ys, showlegend: false, hoverinfo: "skip", line: { color: col, width: 3 } });
+    const diverged = run.diverged_at >= 0 && k >= run.diverged_at;
+    const last = [clamp(xs[xs.length - 1], xr), clamp(ys[ys.length - 1], yr)];
+    data.push({ type: "scatter", mode: "markers", x: [last[0]], y: [last[1]], showlegend: false, hoverinfo: "skip",
+      marker: diverged ? { symbol: "x-thin-open", size: 16, color: col, line: { width: 4, color: col } }
+        : { symbol: "circle", size: 12, color: col, line: { width: 2, color: "white" } } });
+    if (diverged) {
+      const right = last[0] > (xr[0] + xr[1]) / 2;
+      annotations.push({ x: last[0], y: last[1], text: `${run.label} diverged at step ${run.diverged_at}`, showarrow: false,
+        xanchor: right ? "right" : "left", yanchor: "bottom", xshift: right ? -8 : 8, font: { color: col, size: 14 },
+        bgcolor: "rgba(255,255,255,0.7)" });
+    }
+  }
+  return { data, layout: { ...div.layout, annotations } };
+}
+
+// Plots as PNG data URLs, composed on a canvas under the status line: the map (with the paths),
+// then the linked charts with the timeline cursor at step k.
+export async function raceImage({ map, charts, race, visible, k, surface, status, width = 1500 }) {
+  const mapH = Math.round(width * 0.62), chartW = Math.floor(width / charts.length), chartH = 300;
+  const font = "600 20px ui-monospace, Menlo, monospace", lineH = 28, pad = 16;
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d");
+  ctx.font = font;
+  const lines = [];
+  for (const part of status.split(" | ")) {
+    const cur = lines.length ? lines[lines.length - 1] : null;
+    if (cur !== null && ctx.measureText(cur + " | " + part).width <= width - 2 * pad) lines[lines.length - 1] = cur + " | " + part;
+    else lines.push(part);
+  }
+  const band = pad * 2 + lines.length * lineH;
+  const mapFig = surface ? map : contourFigure(map, race, visible, k);
+  const urls = await Promise.all([
+    Plotly.toImage(mapFig, { format: "png", width, height: mapH }),
+    ...charts.map((c) => Plotly.toImage({ data: c.data, layout: { ...c.layout, shapes: [
+      { type: "line", xref: "x", yref: "paper", x0: k, x1: k, y0: 0, y1: 1, line: { color: "#555", width: 1.5 } }] } },
+    { format: "png", width: chartW, height: chartH })),
+  ]);
+  const images = await Promise.all(urls.map((u) => new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("a plot could not be drawn as an image"));
+    img.src = u;
+  })));
+  canvas.width = width;
+  canvas.height = band + mapH + chartH;
+  ctx.fillStyle = "white";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = "#1d1d22";
+  ctx.font = font;
+  ctx.textBaseline = "top";
+  lines.forEach((line, j) => ctx.fillText(line, pad, pad + j * lineH));
+  ctx.drawImage(images[0], 0, band);
+  images.slice(1).forEach((img, j) => ctx.drawImage(img, j * chartW, band + mapH));
+  const regions = { status: [0, 0, width, band], map: [0, band, width, mapH], charts: [0, band + mapH, width, chartH] };
+  return { canvas, regions };
 }
