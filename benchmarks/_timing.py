@@ -1,17 +1,11 @@
-"""Shared by the benchmark scripts (run as `python benchmarks/bench_*.py`, so this folder is on the path)."""
+"""Shared by the benchmark scripts (run as `python benchmarks/bench_*.py`, so this folder is on the path).
+
+The method lives in the package (optarena._timing), so that `optarena table` measures as the
+benchmarks do.
+"""
 
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Callable
+from optarena._timing import interleaved_medians, median_seconds
 
-
-def median_seconds(fn: Callable[[], object], rounds: int) -> float:
-    """Median wall time of ``rounds`` calls of ``fn``."""
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+__all__ = ["interleaved_medians", "median_seconds"]

@@ -459,12 +459,14 @@ def _add_race_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="replay a race from its JSON (options given here override it)")
 
 
-def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def _cmd_train(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from .nn import train_race
+
+    out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
 
     racers = args.optimizer or DEFAULT_RACERS
     _say_replaced(args, _check_outputs(("--output", args.output, None), ("--plot", args.plot, PICTURES)))
@@ -479,8 +481,12 @@ def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         def on_epoch(i: int, seed: int, epoch: int, m: dict[str, float]) -> None:
             if epoch == 0:  # the untrained network's numbers: nothing trained yet
                 return
+            if m["diverged_at"] >= 0:  # its remaining epochs will not be trained: done with them too
+                progress.update(task, advance=1 + args.epochs - epoch,
+                                description=f"racer {i + 1}/{len(racers)} seed {seed}: diverged at epoch {epoch}")
+                return
             progress.update(task, advance=1, description=(
-                f"racer {i + 1}/{len(racers)} seed {seed} epoch {epoch}: val loss {m['val_loss']:.4f}, "
+                f"racer {i + 1}/{len(racers)} seed {seed} epoch {epoch}: val loss {m['val_loss']:.4g}, "
                 f"accuracy {m['val_accuracy']:.3f}"))
 
         journal = _journal(args)
@@ -488,12 +494,16 @@ def _cmd_train(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                              batch_size=args.batch_size, on_epoch=on_epoch, journal=journal, resume=args.resume)
     if fmt == "table":
         t = Table(title=f"{args.model} on {args.dataset}: {args.epochs} epochs, median of {args.seeds} seed(s)")
-        for col in ("racer", "train loss", "val loss", "val accuracy", "s / epoch", "state bytes / param"):
-            t.add_column(col, justify="left" if col == "racer" else "right")
+        for col in ("racer", "train loss", "val loss", "val accuracy", "s / epoch", "state bytes / param", "outcome"):
+            t.add_column(col, justify="left" if col in ("racer", "outcome") else "right", no_wrap=col in ("racer", "outcome"))
+
+        def num(v: float | None, fmt: str) -> str:  # None: a seed diverged (or stopped) before the last epoch
+            return "-" if v is None else format(v, fmt)
+
         for row in result.summary():
-            t.add_row(row["racer"], f"{row['final_train_loss']:.4f}", f"{row['final_val_loss']:.4f}",
-                      f"{row['final_val_accuracy']:.3f}", f"{row['seconds_per_epoch']:.3f}",
-                      f"{row['state_bytes_per_param']:g}")
+            t.add_row(row["racer"], num(row["final_train_loss"], ".4g"), num(row["final_val_loss"], ".4g"),
+                      num(row["final_val_accuracy"], ".3f"), num(row["seconds_per_epoch"], ".3f"),
+                      f"{row['state_bytes_per_param']:g}", row["diverged"] or "trained")
         console.print(t)
     _write(result, fmt, args.output, out)
     if journal:

@@ -9,7 +9,9 @@ import pytest
 
 import optarena as oa
 from optarena import landscapes
+from optarena.arena import Racer
 from optarena.nn import table
+from optarena.optim import registry
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +21,53 @@ def measured():
 
 def test_state_bytes_and_hyperparameter_counts(measured):
     assert [r["state_bytes_per_param"] for r in measured.rows] == [0, 4, 8, 12]
-    assert [r["hyperparameters"] for r in measured.rows] == [6, 6, 7, 7]
+    # the article: SGD "learning rate only", momentum "LR + momentum", Adam "LR + 2 betas"; amsgrad is a switch
+    assert [r["hyperparameters"] for r in measured.rows] == [1, 2, 3, 3]
+    assert measured.rows[2]["tunable_hyperparameters"] == ["learning_rate", "beta1", "beta2"]
+    assert "| 1 |" in measured.markdown().splitlines()[2] and table.TUNABLE_RULE in measured.markdown()
+
+
+@pytest.mark.parametrize("racer,names", [
+    ("sgd(maximize=true)", ["learning_rate"]),  # switches are not tuned
+    ("momentum(nesterov=true)", ["learning_rate", "momentum"]),
+    ("sgd(momentum=0.9, weight_decay=1e-4)", ["learning_rate", "momentum", "weight_decay"]),  # set: on, counted
+    ("adamw", ["learning_rate", "beta1", "beta2", "weight_decay"]),  # its decay is on by default
+    ("rmsprop", ["learning_rate", "alpha"]),
+])
+def test_tunable_hyperparameters_are_those_whose_term_is_on(racer, names):
+    r = Racer.of(racer)
+    spec = registry.get(r.optimizer)
+    assert table.tunable(spec, spec.validate(r.hyperparameters)) == names
+
+
+def test_speed_is_timed_as_the_benchmarks_time_it(measured):
+    numba = pytest.importorskip("numba")
+    for line, row in zip(measured.markdown().splitlines()[2:], measured.rows):
+        # the implementation the optimizers pick by default at 2^20 float32 parameters, named in the cell
+        assert row["implementation"] == "fused kernel" and line.endswith(" (fused kernel) |"), line
+        assert set(row["ms_per_step_1m_by_implementation"]) == {"fused kernel", "NumPy"}
+        assert row["ms_per_step_1m"] == row["ms_per_step_1m_by_implementation"]["fused kernel"]
+    note = measured.meta["speed"]["what"]
+    assert f"numba, {numba.get_num_threads()} threads" in note and "median of 15 rounds interleaved" in note
+    assert "ms / step: " + note in measured.markdown()
+
+
+def test_interleaved_medians_warm_up_then_take_turns():
+    from optarena import _timing
+
+    calls, now = [], [0.0]
+
+    def contender(name, seconds):
+        def run():
+            calls.append(name)
+            now[0] += seconds.pop(0) if calls.count(name) > 2 else 100.0  # warm-up calls: slow, not timed
+        return run
+
+    med = _timing.interleaved_medians({"a": contender("a", [1.0, 5.0, 2.0]), "b": contender("b", [3.0, 3.0, 9.0])},
+                                      rounds=3, clock=lambda: now[0])
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3
+    assert med == {"a": 2.0, "b": 3.0}
+    assert _timing.median_seconds(lambda: None, 1) >= 0
 
 
 def test_steps_to_target_match_a_direct_loop(measured):

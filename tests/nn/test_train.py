@@ -122,3 +122,84 @@ def test_cli_train_resumes_and_removes_its_journal(tmp_path, capsys):
     assert not (tmp_path / "t.json.journal").exists()
     whole = train_race(**RESUMABLE)
     assert json.loads(out.read_text())["metrics"]["val_loss"] == whole.to_dict()["metrics"]["val_loss"]
+
+
+def strict_json(text):
+    """``json.loads`` refusing NaN and infinities, as strict JSON readers do."""
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+# the issue's racer: momentum above 1 on the digits MLP; its loss grows ~40x an epoch, then overflows
+DIVERGING = "momentum(learning_rate=0.0025, momentum=1.27)"
+
+
+def test_cli_train_reports_a_divergence_and_writes_strict_json(tmp_path, capsys):
+    from optarena.cli import main
+
+    out = tmp_path / "t.json"
+    # the issue's command; --format table with --output: the table on screen, the JSON in the file
+    assert main(["train", "--optimizer", DIVERGING, "--optimizer", "adam", "--epochs", "10", "--format", "table",
+                 "--output", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    momentum_row = next(line for line in table.splitlines() if "Momentum" in line)
+    assert "diverged at epoch 2" in momentum_row, table
+    assert "trained" in next(line for line in table.splitlines() if "Adam" in line)
+
+    from optarena.nn.train import DIVERGENCE_FACTOR
+
+    data = strict_json(out.read_text())
+    assert data["diverged_at"] == [[2], [-1]]
+    assert data["config"]["divergence_factor"] == DIVERGENCE_FACTOR
+    loss = data["metrics"]["train_loss"]
+    # epoch 2 is the first whose training loss exceeds the factor times the untrained network's
+    assert loss[0][0][1] <= DIVERGENCE_FACTOR * loss[0][0][0] < loss[0][0][2]
+    assert all(data["metrics"][m][0][0][3:] == [None] * 8 for m in ("train_loss", "val_loss", "val_accuracy", "seconds"))
+    momentum, adam = data["summary"]
+    assert momentum["diverged"] == "diverged at epoch 2" and momentum["final_val_loss"] is None
+    assert adam["diverged_at"] == [-1] and None not in loss[1][0] and adam["final_val_loss"] < loss[1][0][0]
+    # the other racer went on: its epochs are those of Adam racing alone (3 epochs: the same batches)
+    alone = train_race("digits", "mlp", ["adam"], epochs=3)
+    for m in ("train_loss", "val_loss", "val_accuracy"):
+        assert data["metrics"][m][1][0][:4] == alone.to_dict()["metrics"][m][0][0], m
+
+
+def test_a_network_that_overflows_stops_without_numpy_warnings():
+    # the momentum buffer grows ~2x a step: float32 overflows inside the first epoch (180 batches)
+    asked = []
+    res = train_race("digits", "logreg", ["momentum(learning_rate=0.001, momentum=1.99)"], epochs=2, batch_size=8,
+                     should_stop=lambda: asked.append(1) or False)  # warnings are errors in this suite
+    assert res.diverged_at.tolist() == [[1]]
+    assert not np.isfinite(res.metrics["train_loss"][0, 0, 1])
+    assert np.isnan(res.metrics["val_loss"][0, 0, 2]) and len(asked) == 1  # epoch 2 was never trained
+    strict_json(res.to_json())
+    assert "nan" not in res.to_json()
+
+
+def test_a_divergence_survives_the_journal_and_is_drawn(tmp_path):
+    from optarena.nn.train import diverged_text
+
+    kw = dict(dataset="iris", model="logreg", racers=["sgd(learning_rate=1e38)", "adam(learning_rate=0.1)"], epochs=3,
+              seeds=2)
+    journal = tmp_path / "j"
+    whole = train_race(**kw, journal=journal)
+    assert whole.diverged_at.tolist() == [[1, 1], [-1, -1]]
+    assert [r["diverged"] for r in whole.summary()] == ["diverged at epoch 1 (2 of 2 seeds)", ""]
+    seen, asked = [], []
+    resumed = train_race(**kw, journal=journal, resume=True, should_stop=lambda: asked.append(1) or False,
+                         on_epoch=lambda i, s, e, m: seen.append((i, s, e, m["diverged_at"])))
+    assert asked == [] and resumed.diverged_at.tolist() == whole.diverged_at.tolist()
+    assert resumed.to_json() == whole.to_json()
+    # the diverged runs replay up to their divergence, which their last report carries
+    assert [x for x in seen if x[0] == 0] == [(0, s, e, 1 if e == 1 else -1) for s in range(2) for e in range(2)]
+
+    fig = whole.figure()
+    train_ax = fig.axes[0]
+    sgd_curve = train_ax.get_lines()[0]
+    assert list(sgd_curve.get_xdata()) == [0]  # ends before the epoch it diverged at
+    assert sgd_curve.get_label() == "SGD (diverged at epoch 1 (2 of 2 seeds))"
+    assert [t.get_text() for t in train_ax.texts] == [diverged_text([1, 1])]
+    whole.plot(str(tmp_path / "t.png"))
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

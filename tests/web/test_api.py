@@ -184,6 +184,32 @@ def test_training_streams_epochs_then_done(client):
     assert events[-1]["type"] == "done" and not events[-1]["stopped"]
 
 
+def test_training_streams_a_divergence_as_strict_json(client):
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    import json as _json
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    events = []
+    with client.stream("POST", "/api/train", json={"dataset": "iris", "model": "logreg", "epochs": 2, "racers": [
+            {"optimizer": "sgd", "hyperparameters": {"learning_rate": 1e38}}, {"optimizer": "adam"}]}) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(_json.loads(line[6:], parse_constant=refuse))
+    epochs = [e for e in events if e["type"] == "epoch"]
+    # SGD's loss overflows in epoch 1: its last event says so; Adam goes on to the end
+    assert [(e["racer"], e["epoch"], e["diverged_at"]) for e in epochs] == [
+        (0, 0, -1), (1, 0, -1), (0, 1, 1), (1, 1, -1), (1, 2, -1)]
+    assert epochs[2]["train_loss"] is None  # infinite: null, never NaN/Infinity in the stream
+    done = events[-1]
+    assert done["type"] == "done"
+    sgd, adam = done["summary"]
+    assert sgd["diverged"] == "diverged at epoch 1" and sgd["diverged_at"] == [1] and sgd["final_val_loss"] is None
+    assert adam["diverged"] == "" and adam["final_val_loss"] > 0
+
+
 @pytest.mark.parametrize("body,field", [
     ({"dataset": "iris", "model": "cnn"}, "cnn"),
     ({"dataset": "mnist"}, "dataset"),

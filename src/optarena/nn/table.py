@@ -4,8 +4,9 @@ For each optimizer: optimizer-state bytes per parameter (measured on a float32 a
 reach a target loss on a suite of landscapes (each with the learning rate that minimises its
 final loss: the tuning objective is stated, the same for everyone), epochs to a target
 validation loss on digits (median over seeds), learning-rate sensitivity (how many decades of
-learning rate end within 2x of the best final loss), the number of hyperparameters, and the
-wall time of one step on 1M parameters.
+learning rate end within 2x of the best final loss), the number of tunable hyperparameters
+(``tunable``), and the wall time of one step on 1M parameters, timed as the benchmarks time it
+(``optarena._timing``: interleaved rounds, median) with the implementation measured named.
 """
 
 from __future__ import annotations
@@ -14,20 +15,27 @@ import json
 import platform
 import statistics
 import sys
-import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from functools import partial
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .._timing import interleaved_medians
 from ..arena import Racer
 from ..arena.engine import _resolve_landscape
 from ..optim import registry, stateful
+from ..optim._spec import OptimizerSpec
 
 SUITE = ("quadratic", {"name": "ill_conditioned", "params": {"kappa": 10.0, "theta": 30.0}}, "rosenbrock", "booth", "himmelblau")
 LRS = np.logspace(-5, 0.5, 34)
 STEPS = 1000
 TARGET = 1e-3  # loss above the minimum
+SPEED_SIZE = 1 << 20  # float32 parameters stepped by the speed column
+SPEED_ROUNDS = 15
+#: Numerical stabilisers: they keep a division finite, nobody tunes them (the article does not count them).
+STABILISERS = frozenset({"epsilon"})
+FUSED, NUMPY = "fused kernel", "NumPy"
 
 
 @dataclass
@@ -37,16 +45,21 @@ class Table:
 
     def markdown(self) -> str:
         head = ("| optimizer | state bytes / param | steps to f - f* <= 1e-3 (median of suite) | epochs to digits "
-                "val loss <= {t} | decades of lr within 2x of best | hyperparameters | ms / step (1M params) |")
+                "val loss <= {t} | decades of lr within 2x of best | tunable hyperparameters | ms / step (1M params) |")
         lines = [head.format(t=self.meta.get("digits_target", "?")), "|---|---:|---:|---:|---:|---:|---:|"]
         for r in self.rows:
             steps = "never" if r["steps_to_target"] is None else f"{r['steps_to_target']:g}"
             ep = r["epochs_to_target_digits"]
             ep = "n/a" if ep is None else ("never" if ep < 0 else f"{ep:g}")
             lines.append(f"| {r['title']} | {r['state_bytes_per_param']:g} | {steps} | {ep} | "
-                         f"{r['lr_decades_within_2x']:.2f} | {r['hyperparameters']} | {r['ms_per_step_1m']:.2f} |")
+                         f"{r['lr_decades_within_2x']:.2f} | {r['hyperparameters']} | "
+                         f"{r['ms_per_step_1m']:.2f} ({r['implementation']}) |")
         lines.append("")
         lines.append(f"Made by `{self.meta['command']}` with {self.meta['versions']}.")
+        lines.append("")
+        lines.append(f"Tunable hyperparameters: {TUNABLE_RULE}; here: " + "; ".join(
+            f"{r['title']} {', '.join(r['tunable_hyperparameters'])}" for r in self.rows) + ".")
+        lines.append(f"ms / step: {self.meta['speed']['what']}.")
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -79,17 +92,52 @@ def _state_bytes(name: str, hp: dict[str, Any]) -> float:
     return sum(a.nbytes for a in arrays) / p.size
 
 
-def _ms_per_step(name: str, hp: dict[str, Any]) -> float:
-    opt = stateful.optimizer_class(name)(**hp)
-    p = np.zeros(1 << 20, np.float32)
-    g = np.random.default_rng(0).standard_normal(p.size, dtype=np.float32)
-    opt.update(p, g)
-    ts = []
-    for _ in range(15):
-        t0 = time.perf_counter()
-        opt.update(p, g)
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e3
+TUNABLE_RULE = ("the numbers one tunes at these settings, as the article counts them (SGD \"learning rate only\", "
+                "momentum \"LR + momentum\", Adam \"LR + 2 betas\"): switches (nesterov, amsgrad, maximize...) are "
+                "not counted, nor terms that are off at 0 (weight_decay, dampening, SGD's momentum: counted once "
+                "set), nor the stabiliser epsilon")
+
+
+def tunable(spec: OptimizerSpec, hp: dict[str, Any]) -> list[str]:
+    """The tunable hyperparameters of ``spec`` at the validated values ``hp`` (see TUNABLE_RULE):
+    numeric ones whose term is on (non-zero), stabilisers excepted."""
+    return [h.name for h in spec.hypers if h.kind == "float" and h.name not in STABILISERS and np.any(hp[h.name] != 0)]
+
+
+def _speed(rows: list[dict[str, Any]], rounds: int = SPEED_ROUNDS) -> dict[str, Any]:
+    """ms per step on SPEED_SIZE float32 parameters, for every row, of the implementation that
+    ``fused=None`` (the default) picks there, and of each implementation available: all timed
+    in the same interleaved rounds (``optarena._timing``, as benchmarks/bench_optim.py). Fills
+    the rows; returns what was measured, for the table's note."""
+    from ..optim.stateful import _numba_available
+
+    g = np.random.default_rng(0).standard_normal(SPEED_SIZE, dtype=np.float32)
+    contenders: dict[tuple[int, str], Callable[[], object]] = {}
+    chosen = []
+    for k, row in enumerate(rows):
+        spec, hp = registry.get(row["optimizer"]), row["hyperparameter_values"]
+        cls = stateful.optimizer_class(spec.name)
+        impls = [NUMPY] + ([FUSED] if spec.cell is not None and _numba_available() else [])
+        for impl in impls:
+            contenders[k, impl] = partial(cls(**hp, fused=impl == FUSED).update, np.zeros(SPEED_SIZE, np.float32), g)
+        chosen.append(FUSED if cls(**hp)._use_fused(g, g, hp) else NUMPY)  # decided by size, dtype and layout
+    med = interleaved_medians(contenders, rounds)
+    for k, row in enumerate(rows):
+        row["implementation"] = chosen[k]
+        row["ms_per_step_1m"] = med[k, chosen[k]] * 1e3
+        row["ms_per_step_1m_by_implementation"] = {impl: t * 1e3 for (j, impl), t in med.items() if j == k}
+    threads = ""
+    if FUSED in chosen:
+        import numba
+
+        threads = f" (numba, {numba.get_num_threads()} threads)"
+    others = [f"{r['title']} {impl} {t:.2f}" for r in rows for impl, t in r["ms_per_step_1m_by_implementation"].items()
+              if impl != r["implementation"]]
+    what = (f"one update of 2^20 float32 parameters by the implementation the optimizers pick by default (named in "
+            f"the cell; {FUSED}{threads} or {NUMPY}), median of {rounds} rounds interleaved over every optimizer "
+            f"and implementation, as benchmarks/bench_optim.py times it"
+            + (f"; the other implementation in the same rounds: {', '.join(others)} ms" if others else ""))
+    return {"size": SPEED_SIZE, "rounds": rounds, "what": what}
 
 
 def measure(racers: Sequence[Any] = ("sgd", "momentum", "adam"), digits: bool = True, seeds: int = 2,
@@ -102,9 +150,11 @@ def measure(racers: Sequence[Any] = ("sgd", "momentum", "adam"), digits: bool = 
             raise TypeError("the table measures registered optimizers")
         spec = registry.get(r.optimizer)
         hp = spec.validate(r.hyperparameters)
+        names = tunable(spec, hp)
         rows.append({"optimizer": spec.name, "title": spec.title, "hyperparameter_values": hp,
                      "state_bytes_per_param": _state_bytes(spec.name, hp),
-                     "hyperparameters": len(spec.hypers), "ms_per_step_1m": _ms_per_step(spec.name, hp)})
+                     "hyperparameters": len(names), "tunable_hyperparameters": names})
+    speed = _speed(rows)
     for row, r in zip(rows, rs):
         per_landscape, decades = {}, []
         for item in SUITE:
@@ -141,7 +191,8 @@ def measure(racers: Sequence[Any] = ("sgd", "momentum", "adam"), digits: bool = 
         versions += f", torch {torch.__version__}"
     meta = {"command": command or "optarena table", "versions": versions, "suite": [str(s) for s in SUITE],
             "learning_rates": LRS.tolist(), "steps": steps, "target_gap": TARGET, "digits_target": digits_target,
-            "digits_seeds": seeds, "digits_epochs": epochs, "machine": platform.machine(), "argv": sys.argv}
+            "digits_seeds": seeds, "digits_epochs": epochs, "machine": platform.machine(), "argv": sys.argv,
+            "speed": speed, "tunable_hyperparameters": TUNABLE_RULE}
     return Table(rows, meta)
 
 
