@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -98,6 +100,8 @@ def test_a_second_process_loads_the_compiled_race_loop_from_disk(tmp_path):
 
     script = """
 import json, logging, sys
+import sys
+
 import numpy as np
 from optarena.arena import race, fused
 records = []
@@ -129,3 +133,22 @@ def test_an_empty_cache_dir_compiles_in_memory_with_the_same_numbers(monkeypatch
     np.testing.assert_array_equal(cached.positions, fresh.positions)
     (kernel,) = fused._KERNELS.values()
     assert kernel.py_func.__module__ is None or not kernel.py_func.__module__.startswith("optarena_race_")
+
+
+def test_a_cache_entry_that_cannot_be_loaded_is_compiled_afresh(tmp_path, monkeypatch):
+    # An earlier build left ~/.cache entries that numba could not load ('<dynamic>' module): every
+    # race that met them failed. A broken entry must cost a compile, never the race.
+    from optarena.arena import fused
+
+    monkeypatch.setenv("OPTARENA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fused, "_KERNELS", {})
+    starts = [(1.0, 1.0), (-2.0, 0.5)]
+    good = race("booth", ["adagrad"], starts=starts, steps=25, engine="fused")
+    (index,) = tmp_path.glob("kernels-*/__pycache__/race_*.nbi")
+    (data,) = tmp_path.glob("kernels-*/__pycache__/race_*.nbc")
+    data.write_bytes(data.read_bytes()[:100])  # cut: unpickling it fails
+    monkeypatch.setattr(fused, "_KERNELS", {})
+    for mod in [m for m in sys.modules if m.startswith("optarena_race_")]:
+        monkeypatch.delitem(sys.modules, mod)
+    again = race("booth", ["adagrad"], starts=starts, steps=25, engine="fused")
+    np.testing.assert_array_equal(good.positions, again.positions)

@@ -76,3 +76,17 @@ def test_a_single_worker_is_restarted_after_a_crash():
         time.sleep(0.2)
         wait_until_answering(url, timeout=30, proc=proc)
         assert [w.pid for w in _workers(proc)] != [worker.pid] and proc.poll() is None
+
+
+def test_the_listening_socket_says_tcp_so_answers_are_not_held_back():
+    # uvicorn's own socket has protocol 0, so asyncio never set TCP_NODELAY on its connections and
+    # every answer on a kept-alive connection waited ~40 ms for the client's delayed ACK.
+    import socket
+
+    from optarena.web.server import listen_socket
+
+    sock = listen_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP and sock.type == socket.SOCK_STREAM and sock.get_inheritable()
+    finally:
+        sock.close()

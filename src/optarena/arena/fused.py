@@ -113,6 +113,9 @@ has0, has1, has2, record, CHUNK = {has0}, {has1}, {has2}, {record}, {chunk}
 @numba.njit(nogil=True, error_model="numpy", cache={cache})
 {body}"""
 _PARTS: dict[str, tuple[Any, ...]] = {}
+#: Part of every kernel's hash: changed when the way kernels are made changes, so entries written
+#: by an earlier way are never loaded.
+CACHE_FORMAT = "optarena.kernel/2"
 LOG = logging.getLogger("optarena")
 _KERNEL_BODY = """\
 def kernel(P0, S0, C, hidx, noise, sidx, clip, lo, hi, target, pos, loss, gnorm, dstep, best, reach, div, reason,
@@ -258,7 +261,7 @@ def _importable(fn: Any) -> bool:
 
 
 def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, bool, bool], record: bool,
-                 n_coeffs: int, what: str = "a race") -> Callable[..., None]:
+                 n_coeffs: int, what: str = "a race", use_cache: bool = True) -> Callable[..., None]:
     """The race loop for these parts: loaded from the disk cache when an earlier process compiled
     it, else compiled (seconds) and saved. Says which on the ``optarena`` logger (INFO), so a face
     can tell its user why the first run waits."""
@@ -269,9 +272,9 @@ def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, bool, bool],
     fields = dict(has0=has0, has1=has1, has2=has2, record=record, chunk=CHUNK, body=_KERNEL_BODY)
     # numba's disk cache re-imports the module of every function it compiled in: parts made at run
     # time with no importable module (a typed formula's lambdified code) compile in memory instead
-    folder = cache_dir() if all(_importable(fn) for fn in (cell, f, grad, row)) else None
+    folder = cache_dir() if use_cache and all(_importable(fn) for fn in (cell, f, grad, row)) else None
     digest = hashlib.sha256(b"\0".join([
-        _KERNEL_SOURCE.format(digest="", cache=True, **fields).encode(), str(n_coeffs).encode(),
+        CACHE_FORMAT.encode(), _KERNEL_SOURCE.format(digest="", cache=True, **fields).encode(), str(n_coeffs).encode(),
         _fingerprint(cell), _fingerprint(f), _fingerprint(grad), sys.version.encode()])).hexdigest()[:24]
     _PARTS[digest] = (cell, f, grad, row)
     source = _KERNEL_SOURCE.format(digest=digest, cache=folder is not None, **fields)
@@ -327,9 +330,10 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     present = tuple(name in state0 for name in spec.slots) + (False,) * (3 - len(spec.slots))
     C = coefficient_table(spec, hp, schedule, steps)
     key = (spec.name, present, landscape_key(ls), record)
-    if key not in _KERNELS:
-        _KERNELS[key] = _make_kernel(_fused.compiled_cell(spec), funcs[0], funcs[1], present, record,  # type: ignore[arg-type]
-                                     C.shape[2], what=f"{spec.title} x {ls.title}")
+    new = key not in _KERNELS
+    parts = (_fused.compiled_cell(spec), funcs[0], funcs[1], present, record, C.shape[2])
+    if new:
+        _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}")  # type: ignore[arg-type]
     n = len(P0)
     S0 = np.zeros((3, n, 2))
     for i, name in enumerate(spec.slots):
@@ -341,6 +345,13 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
             0.0 if clip is None else float(clip), lo, hi, float(target), out["pos"], out["loss"],
             out["gnorm"], out["dstep"], out["best"], out["reach"], out["div"], out["reason"])
     kernel = _KERNELS[key]
+    if new:  # compile or load it now, on no runs: a cache entry that cannot be loaded is compiled afresh
+        try:
+            kernel(*args, 0, 0)
+        except Exception as exc:  # numba's loader raises what unpickling raises (ImportError, EOFError, ...)
+            LOG.warning("the cached race loop for %s x %s could not be loaded (%s: %s); compiling it afresh",
+                        spec.title, ls.title, type(exc).__name__, exc)
+            kernel = _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}", use_cache=False)  # type: ignore[arg-type]
     threads = min(THREADS, max(1, (n * steps) // MIN_WORK_PER_THREAD))
     # Many whole-chunk tasks on a few threads balance runs that diverge early (cheap) against ones
     # that run the full budget (the kernel releases the GIL); small tasks also bound how long a
