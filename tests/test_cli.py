@@ -464,3 +464,59 @@ def test_what_makes_a_first_run_wait_is_said_on_a_terminal_only(monkeypatch):
         assert (said in err.getvalue()) is tty
     assert not any(isinstance(h, logging.StreamHandler) and h.stream is err
                    for h in logging.getLogger("optarena").handlers)  # removed again
+
+
+# -- issue 11 items 6, 11, 12: measures follow the landscape; default racers; readable numbers ----
+
+def test_landscapes_lists_no_minimum_for_the_saddles(capsys):
+    # Item 6: both saddles were listed with "minimum 0 at (0, 0)".
+    assert main(["landscapes"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    for name in ("saddle", "monkey_saddle"):
+        assert "minimum 0 at" not in lines[name]
+        assert "no minimum" in lines[name] and "unbounded below" in lines[name] and "escaped once loss < -1" in lines[name]
+    assert "minimum 0 at (1, 1)" in lines["rosenbrock"]
+
+
+def test_race_on_the_saddle_shows_steps_to_escape_and_why_the_rest_is_missing(capsys):
+    from optarena.arena import race
+
+    assert main(["race", "--landscape", "saddle", "--optimizer", "momentum", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "steps to escape" in out and "not measured, no minimum" in out and "unbounded below" in out
+    res = race("saddle", ["momentum"])
+    loss = res.positions[0, 0, :, 0] ** 2 - res.positions[0, 0, :, 1] ** 2  # recomputed from the path
+    escape = int(np.nonzero(loss < -1.0)[0][0])
+    row = next(line for line in out.splitlines() if "Momentum" in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    # racer, start, final, best, steps to tol, steps to escape, dist. to min, diverged at
+    assert cells[4] == "-" and cells[5] == str(escape) and cells[6] == "-"
+
+
+def test_race_without_optimizers_runs_the_landscapes_default_racers(tmp_path):
+    # Item 11: the article's defaults diverged on Rosenbrock by step 4.
+    from optarena import landscapes
+
+    path = tmp_path / "r.json"
+    assert main(["race", "--landscape", "rosenbrock", "--quiet", "--output", str(path)]) == 0
+    d = json.loads(path.read_text())
+    want = landscapes.get("rosenbrock").default_racer_specs()
+    assert [(r["optimizer"], r["hyperparameters"]["learning_rate"]) for r in d["config"]["racers"]] == \
+        [(r["optimizer"], r["hyperparameters"]["learning_rate"]) for r in want]
+    assert all(run["diverged_at"] == -1 for run in d["runs"])
+    assert all(run["losses"][-1] < run["losses"][0] for run in d["runs"])
+
+
+def test_diverged_rows_say_diverged_not_nan(capsys):
+    # Item 12: diverged rows showed "nan" for final loss and distance.
+    assert main(["race", "--landscape", "rosenbrock", "--optimizer", "sgd(learning_rate=0.01)", "--quiet"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "SGD" in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert "nan" not in row and cells[2] == "diverged" and cells[5] == "diverged" and cells[6] != "-"
+
+
+def test_huge_losses_print_in_scientific_notation(capsys):
+    # Item 12: a loss of 200 digits in the status line.
+    assert main(["race", "--start", "2000,0", "--steps", "1", "--optimizer", "sgd(learning_rate=1e-300)"]) == 0
+    out = capsys.readouterr().out
+    assert "Step 1 / 1 | SGD Loss: 4.0000e+06" in out and "4000000.0000" not in out

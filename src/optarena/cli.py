@@ -44,7 +44,17 @@ def _cmd_landscapes(args: argparse.Namespace) -> int:
 
     for name in landscapes.names():
         ls = landscapes.get(name)
-        print(f"{name:18s} {ls.title:28s} minimum {ls.min_value:g} at {', '.join(f'({x:g}, {y:g})' for x, y in ls.minima[:4])}")
+        kind = ls.minimum_kind
+        if kind == "minimum":
+            what = f"minimum {ls.min_value:g} at {', '.join(f'({x:g}, {y:g})' for x, y in ls.minima[:4])}"
+        elif kind == "lower_bound":
+            what = f"lower bound {ls.min_value:g} (no single minimum point: {ls.minimum_note})"
+        else:
+            what = f"no minimum ({ls.minimum_note})"
+        if ls.saddle is not None:
+            what += (f"; saddle at ({ls.saddle[0]:g}, {ls.saddle[1]:g}), f = {ls.saddle_value:g}: "
+                     f"escaped once loss < {ls.escape_below:g}")
+        print(f"{name:18s} {ls.title:28s} {what}")
     return 0
 
 
@@ -85,7 +95,10 @@ def race_config(args: argparse.Namespace) -> dict[str, Any]:
         cfg["landscape"] = landscape
     if args.optimizer:
         cfg["racers"] = list(args.optimizer)
-    cfg.setdefault("racers", DEFAULT_RACERS)
+    if "racers" not in cfg:  # the landscape's default race; on the quadratic, the article's demo
+        from .arena.engine import _resolve_landscape
+
+        cfg["racers"] = _resolve_landscape(cfg.get("landscape")).default_racer_specs()
     if args.start:
         cfg["starts"] = [_point(s) for s in args.start]
     for key in ("steps", "seed", "noise", "clip", "tolerance"):
@@ -269,22 +282,44 @@ def _table(result: Any, out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .arena.result import ESCAPE_UNKNOWN
+
     colour = _colours(out)
     landscape = result.config["landscape"]
     title = landscape.get("formula") or landscape["name"]
-    t = Table(title=f"{title}: {result.steps} steps, tolerance {result.config['tolerance']:g}")
-    for col in ("racer", "start", "final loss", "best loss", "steps to tol", "dist. to min", "diverged at"):
+    # What the landscape cannot measure is "-", and the caption says why.
+    notes = []
+    kind, saddle = result.minimum_kind, result.has_saddle
+    if kind != "minimum":
+        missing = "steps to tol and dist. to min" if kind == "none" else "dist. to min"
+        notes.append(f"{missing}: not measured, {result.measure_note()}")
+    if saddle:
+        notes.append(f"steps to escape: first step with loss < {result.escape_below:g} (saddle value "
+                     f"{result.saddle_value:g} minus margin {result.escape_margin:g})")
+    t = Table(title=f"{title}: {result.steps} steps, tolerance {result.config['tolerance']:g}",
+              caption="\n".join(notes) or None, caption_justify="left")
+    cols = ["racer", "start", "final loss", "best loss", "steps to tol", *(["steps to escape"] if saddle else []),
+            "dist. to min", "diverged at"]
+    for col in cols:
         t.add_column(col, justify="left" if col == "racer" else "right")
+    escape = result.steps_to_escape.ravel()  # racer-major, then start: the summary's order
+
+    def count(v: int | None) -> str:
+        return "-" if v is None or v < 0 else str(v)
+
     for i, row in enumerate(result.summary()):
         k = result.optimizers.index(row["optimizer"]) if row["optimizer"] in result.optimizers else 0
-        t.add_row(
-            f"[{colour(row['optimizer'], k)}]{row['racer']}[/]", f"({row['start'][0]:g}, {row['start'][1]:g})",
-            f"{row['final_loss']:.4g}", f"{row['best_loss']:.4g}",
-            str(row["steps_to_tolerance"]) if row["steps_to_tolerance"] >= 0 else "-",
-            f"{row['distance_to_minimum']:.3g}",
-            str(row["diverged_at"]) if row["diverged_at"] >= 0 else "-",
-        )
-    Console(file=out, highlight=False, width=max(100, Console(file=out).width)).print(t)
+        dead = row["diverged_at"] >= 0
+        dist = row["distance_to_minimum"]
+        cells = [f"[{colour(row['optimizer'], k)}]{row['racer']}[/]", f"({row['start'][0]:g}, {row['start'][1]:g})",
+                 "diverged" if dead else f"{row['final_loss']:.4g}", f"{row['best_loss']:.4g}",
+                 count(row["steps_to_tolerance"])]
+        if saddle:
+            cells.append("escaped" if escape[i] == ESCAPE_UNKNOWN else count(row["steps_to_escape"]))
+        cells += ["diverged" if dead else "-" if dist is None else f"{dist:.3g}", count(row["diverged_at"])]
+        t.add_row(*cells)
+    wide = 100 + 17 * saddle  # room for the escape column without wrapping the others
+    Console(file=out, highlight=False, width=max(wide, Console(file=out).width)).print(t)
 
 
 def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:

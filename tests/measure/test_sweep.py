@@ -239,3 +239,25 @@ def test_a_small_sweep_never_loads_the_compiler():
             "print(r.config['engine'], 'numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["numpy", "False"]
+
+
+# -- issue 11 item 6: a landscape without a minimum has no steps to tolerance --------------------
+
+def test_steps_to_tolerance_is_refused_where_the_landscape_has_no_minimum():
+    from optarena import landscapes
+
+    res = sweep("saddle", ["sgd"], ["learning_rate=log(1e-3, 1e-1, 3)"], steps=30)
+    for use in (lambda: res.best("steps_to_tolerance"), lambda: res.objective("steps_to_tolerance"),
+                lambda: sweep_module.check_objective("steps_to_tolerance", landscapes.get("saddle"))):
+        with pytest.raises(ValueError, match="needs a landscape with a known minimum.*unbounded below"):
+            use()
+    # final loss is still an objective: the loss itself, no minimum subtracted
+    alone = race("saddle", ["sgd(learning_rate=0.1)"], steps=30)
+    assert res.best("final_loss")[0]["value"] == pytest.approx(alone.final_loss[0, 0], rel=1e-9)
+    d = json.loads(res.to_json())  # strict JSON: no NaN for the missing minimum
+    assert d["min_value"] is None and d["minima"] == []
+    assert all(row["median_steps_to_tolerance"] is None for row in res.summary())
+    back = SweepResult.from_json(res.to_json())
+    with pytest.raises(ValueError, match="known minimum"):
+        back.best("steps_to_tolerance")
+    sweep_module.check_objective("steps_to_tolerance", landscapes.get("rosenbrock"))  # fine there

@@ -249,3 +249,67 @@ def test_warmer_compiles_the_race_loop_after_a_request():
         while not fused.is_warm(spec, ls, present, True):
             assert time.time() < deadline, "the warm-up never compiled the loop"
             time.sleep(0.2)
+
+
+# -- issue 11 items 6 and 11: what a landscape cannot measure is null; default racers listed ------
+
+def test_landscapes_list_their_default_racers_and_what_they_claim(client):
+    lss = {l["name"]: l for l in client.get("/api/landscapes").json()}
+    for name, l in lss.items():
+        ls = landscapes.get(name)
+        assert l["default_racers"] == ls.default_racer_specs()
+        assert [r["optimizer"] for r in l["default_racers"]] == ["sgd", "momentum", "adam"]
+        assert l["minimum_kind"] == ls.minimum_kind
+    assert all(r["hyperparameters"] == {} for r in lss["quadratic"]["default_racers"])  # the article's
+    sad = lss["saddle"]
+    assert sad["minima"] == [] and sad["min_value"] is None and "unbounded below" in sad["minimum_note"]
+    assert sad["saddle"] == [0.0, 0.0] and sad["saddle_value"] == 0.0 and sad["escape_margin"] == 1.0
+    # the page's default race there: none diverges
+    body = {"landscape": {"name": "rosenbrock"}, "racers": lss["rosenbrock"]["default_racers"]}
+    assert all(run["diverged_at"] == -1 for run in client.post("/api/race", json=body).json()["runs"])
+
+
+def test_race_on_the_saddle_sends_no_minimum_distance_or_tolerance(client):
+    r = client.post("/api/race", json={"landscape": {"name": "saddle"}, "racers": [{"optimizer": "momentum"}]})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["min_value"] is None and body["minima"] == [] and body["distance"] is None
+    assert body["minimum"]["kind"] == "none" and body["minimum"]["escape_below"] == -1.0
+    run = body["runs"][0]
+    p = np.array([[np.nan if v is None else v for v in pt] for pt in run["positions"]], dtype=float)
+    with np.errstate(invalid="ignore"):
+        below = np.nonzero(p[:, 0] ** 2 - p[:, 1] ** 2 < -1.0)[0]
+    assert run["steps_to_tolerance"] is None and run["steps_to_escape"] == int(below[0])
+    ros = client.post("/api/race", json={"landscape": {"name": "rosenbrock"}, "steps": 5}).json()
+    assert ros["min_value"] == 0.0 and len(ros["distance"][0]) == 6 and ros["runs"][0]["steps_to_escape"] is None
+
+
+def test_grid_of_a_formula_without_a_minimum_claims_none(client):
+    pytest.importorskip("sympy")
+    g = client.post("/api/grid", json={"landscape": {"formula": "1/x"}, "n": 20})
+    assert g.status_code == 200
+    land = g.json()["landscape"]
+    assert land["minima"] == [] and land["min_value"] is None and "not finite" in land["minimum_note"]
+
+
+def test_repeated_optimizers_have_the_same_names_and_colours_on_the_page_and_in_exports(client):
+    # Issue 11 item 10 / issue 12's one presentation: two Adams are told apart by what differs, and
+    # the page, the PNG/GIF/HTML exports and the training view colour every racer alike.
+    from optarena.arena.style import racer_colours
+    from optarena.export import _common
+
+    racers = [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.1}}, {"optimizer": "sgd"},
+              {"optimizer": "adam", "hyperparameters": {"learning_rate": 0.01}}]
+    page = client.post("/api/race", json={"racers": racers, "steps": 5}).json()
+    res = race("quadratic", racers, steps=5)
+    assert [r["label"] for r in page["runs"]] == res.labels == ["Adam lr=0.1", "SGD", "Adam lr=0.01"]
+    assert page["colours"] == _common.colours(res) == racer_colours(["adam", "sgd", "adam"])
+    assert len(set(page["colours"])) == 3 and page["colours"][:2] == [racer_colours(["adam"])[0], racer_colours(["sgd"])[0]]
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    import json as _json
+
+    with client.stream("POST", "/api/train", json={"dataset": "iris", "model": "logreg", "epochs": 1,
+                                                   "racers": racers}) as r:
+        start = next(_json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: "))
+    assert start["labels"] == res.labels and start["colours"] == page["colours"]

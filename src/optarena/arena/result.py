@@ -17,11 +17,24 @@ STOP_REASONS = ("completed", "diverged: non-finite", "diverged: left the window"
 FORMAT = "optarena.race/1"
 SUMMARY_FORMAT = "optarena.race-summary/1"  # a race run with record=False: its summary, no trajectories
 SUMMARY_COLUMNS = ("racer", "optimizer", "start", "x0", "y0", "final_loss", "best_loss", "steps_to_tolerance",
-                   "distance_to_minimum", "diverged_at", "stop_reason")
+                   "steps_to_escape", "distance_to_minimum", "diverged_at", "stop_reason", "note")
+#: ``steps_to_escape`` of a run that escaped in a race without trajectories: when is not known.
+ESCAPE_UNKNOWN = -2
+#: Losses at least this large in magnitude are written in scientific notation in the status line.
+SCIENTIFIC = 1e6
 
 
 def _nan_to_none(a: np.ndarray) -> list:
     return [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in a.tolist()]
+
+
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def loss_text(v: float) -> str:
+    """A loss as the status line shows it: ``9.0000``, or ``-3.2768e+04`` from 1e6 in magnitude."""
+    return f"{v:.4e}" if abs(v) >= SCIENTIFIC else f"{v:.4f}"
 
 
 @dataclass
@@ -34,6 +47,13 @@ class RaceResult:
     never) are tracked over every step even when trajectories are not recorded. Without
     trajectories (``race(..., record=False)``) the step axis holds the last step only and
     ``to_json`` / ``to_csv`` write the summary.
+
+    What is measured follows what the landscape claims (``minimum_kind``): with no minimum
+    (``minima`` empty, ``min_value`` NaN: a saddle, an unverified formula) there is no steps to
+    tolerance, distance to the minimum or loss - min, and ``no_minimum`` says why; with a lower
+    bound only (``minima`` empty, ``min_value`` finite) no distance. A landscape with a saddle
+    (``saddle_value``, ``escape_margin``) gets ``steps_to_escape`` instead: the first step whose
+    loss is below saddle_value - escape_margin.
     """
 
     config: dict[str, Any]
@@ -49,6 +69,9 @@ class RaceResult:
     stop_reason: np.ndarray
     min_value: float
     minima: np.ndarray
+    no_minimum: str = ""
+    saddle_value: float = math.nan
+    escape_margin: float = math.nan
 
     @classmethod
     def build(cls, ls, config, run_racer, run_start, pos, loss, gnorm, dstep, best, reach, div, reason) -> "RaceResult":
@@ -68,7 +91,10 @@ class RaceResult:
             diverged_at=div.reshape(shp),
             stop_reason=np.asarray(STOP_REASONS, dtype=object)[reason].reshape(shp),
             min_value=float(ls.min_value),
-            minima=np.asarray(ls.minima, dtype=np.float64),
+            minima=np.asarray(ls.minima, dtype=np.float64).reshape(-1, 2),
+            no_minimum=ls.minimum_note,
+            saddle_value=ls.saddle_value,
+            escape_margin=float(ls.escape_margin) if ls.saddle is not None else math.nan,
         )
 
     @property
@@ -86,11 +112,53 @@ class RaceResult:
         return self.losses[..., -1]
 
     @property
+    def minimum_kind(self) -> str:
+        """``"minimum"``, ``"lower_bound"`` or ``"none"``, as the landscape claimed."""
+        if len(self.minima):
+            return "minimum"
+        return "lower_bound" if math.isfinite(self.min_value) else "none"
+
+    @property
+    def has_saddle(self) -> bool:
+        return math.isfinite(self.saddle_value) and math.isfinite(self.escape_margin)
+
+    @property
+    def escape_below(self) -> float:
+        """The loss a run must get below to have escaped the saddle (NaN without one)."""
+        return self.saddle_value - self.escape_margin
+
+    @property
     def final_distance(self) -> np.ndarray:
-        """Distance from the final point to the nearest listed minimum."""
+        """Distance from the final point to the nearest listed minimum (NaN: none is listed)."""
         p = self.positions[..., -1, :]
+        if not len(self.minima):
+            return np.full(p.shape[:-1], np.nan)
         d = np.linalg.norm(p[..., None, :] - self.minima, axis=-1)
         return d.min(axis=-1)
+
+    @property
+    def steps_to_escape(self) -> np.ndarray:
+        """(R, S): the first step whose loss is below ``escape_below``; -1 if none (or no saddle);
+        ``ESCAPE_UNKNOWN`` for a run that escaped in a race without trajectories."""
+        R, S = self.best_loss.shape
+        out = np.full((R, S), -1, dtype=np.int64)
+        if not self.has_saddle:
+            return out
+        with np.errstate(invalid="ignore"):
+            if not self.recorded:
+                return np.where(self.best_loss < self.escape_below, ESCAPE_UNKNOWN, -1).astype(np.int64)
+            below = self.losses < self.escape_below  # NaN after divergence: never below
+        first = np.argmax(below, axis=-1)
+        return np.where(below.any(axis=-1), first, -1).astype(np.int64)
+
+    def measure_note(self) -> str:
+        """Why measures are missing from the summary (``""`` when none is): the landscape's reason."""
+        kind = self.minimum_kind
+        if kind == "none":
+            return f"no minimum: {self.no_minimum or 'none is known'}"
+        if kind == "lower_bound":
+            return f"no single minimum point: {self.no_minimum or 'only a lower bound is known'}"
+        return ""
 
     def status_line(self, step: int, start: int = 0) -> str:
         """The article's line: ``Step k / N | SGD Loss: 9.0000 | Momentum Loss: ...``."""
@@ -100,7 +168,7 @@ class RaceResult:
             if 0 <= k <= step:
                 parts.append(f"{label} Loss: diverged at step {k}")
             else:
-                parts.append(f"{label} Loss: {self.losses[i, start, step]:.4f}")
+                parts.append(f"{label} Loss: {loss_text(self.losses[i, start, step])}")
         return " | ".join(parts)
 
     def status_lines(self, start: int = 0) -> list[str]:
@@ -108,25 +176,45 @@ class RaceResult:
         cols = []
         for i, label in enumerate(self.labels):
             k = int(self.diverged_at[i, start])
-            col = [f"{label} Loss: {v:.4f}" for v in self.losses[i, start].tolist()]
+            col = [f"{label} Loss: {loss_text(v)}" for v in self.losses[i, start].tolist()]
             if k >= 0:
                 col[k:] = [f"{label} Loss: diverged at step {k}"] * (len(col) - k)
             cols.append(col)
         return [" | ".join([f"Step {t} / {self.steps}", *parts]) for t, parts in enumerate(zip(*cols))]
 
     def summary(self) -> list[dict[str, Any]]:
-        """One row per (racer, start): final/best loss, steps to tolerance, distance, divergence."""
+        """One row per (racer, start): final/best loss, steps to tolerance, steps to escape,
+        distance, divergence. A measure the landscape does not support is None, and ``note``
+        says why (no minimum, no single minimum point, escape step not recorded)."""
+        kind = self.minimum_kind
+        escape = self.steps_to_escape
+        distance = self.final_distance
+        base_note = self.measure_note()
         rows = []
         for i, label in enumerate(self.labels):
             for s in range(len(self.config["starts"])):
+                esc = int(escape[i, s]) if self.has_saddle else None
+                note = base_note
+                if esc == ESCAPE_UNKNOWN:
+                    esc = None
+                    note = "; ".join(filter(None, [note, "escaped, at a step not recorded (race with record=True)"]))
                 rows.append({
                     "racer": label, "optimizer": self.optimizers[i], "start": self.config["starts"][s],
                     "final_loss": float(self.final_loss[i, s]), "best_loss": float(self.best_loss[i, s]),
-                    "steps_to_tolerance": int(self.steps_to_tolerance[i, s]),
-                    "distance_to_minimum": float(self.final_distance[i, s]),
+                    "steps_to_tolerance": None if kind == "none" else int(self.steps_to_tolerance[i, s]),
+                    "steps_to_escape": esc,
+                    "distance_to_minimum": None if kind != "minimum" else float(distance[i, s]),
                     "diverged_at": int(self.diverged_at[i, s]), "stop_reason": str(self.stop_reason[i, s]),
+                    "note": note,
                 })
         return rows
+
+    def minimum_json(self) -> dict[str, Any]:
+        """What the landscape claimed about its minimum, and the escape measure, for the JSON."""
+        return {"kind": self.minimum_kind, "note": self.no_minimum if self.minimum_kind != "minimum" else "",
+                "saddle_value": _finite_or_none(self.saddle_value) if self.has_saddle else None,
+                "escape_margin": _finite_or_none(self.escape_margin) if self.has_saddle else None,
+                "escape_below": _finite_or_none(self.escape_below) if self.has_saddle else None}
 
     # -- sharing: notebooks, images, video (optarena.export does the work) ---------------
     def _repr_html_(self) -> str:
@@ -162,11 +250,14 @@ class RaceResult:
     # -- the exchange format -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Config and every run's trajectories; without them (record=False), config and summary."""
+        head = {"config": self.config, "min_value": _finite_or_none(self.min_value), "minima": self.minima.tolist(),
+                "minimum": self.minimum_json()}
         if not self.recorded:
             summary = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
                        for row in self.summary()]
-            return {"format": SUMMARY_FORMAT, "config": self.config, "min_value": self.min_value,
-                    "minima": self.minima.tolist(), "summary": summary}
+            return {"format": SUMMARY_FORMAT, **head, "summary": summary}
+        kind = self.minimum_kind
+        escape = self.steps_to_escape
         runs = []
         for i, label in enumerate(self.labels):
             for s in range(len(self.config["starts"])):
@@ -177,12 +268,12 @@ class RaceResult:
                     "grad_norms": _nan_to_none(self.grad_norms[i, s]),
                     "step_sizes": _nan_to_none(self.step_sizes[i, s]),
                     "best_loss": _nan_to_none(self.best_loss[i, s:s + 1])[0],
-                    "steps_to_tolerance": int(self.steps_to_tolerance[i, s]),
+                    "steps_to_tolerance": None if kind == "none" else int(self.steps_to_tolerance[i, s]),
+                    "steps_to_escape": int(escape[i, s]) if self.has_saddle else None,
                     "diverged_at": int(self.diverged_at[i, s]),
                     "stop_reason": str(self.stop_reason[i, s]),
                 })
-        return {"format": FORMAT, "config": self.config, "min_value": self.min_value,
-                "minima": self.minima.tolist(), "runs": runs}
+        return {"format": FORMAT, **head, "runs": runs}
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
@@ -195,6 +286,7 @@ class RaceResult:
         if d.get("format") != FORMAT:
             raise ValueError(f"not an optarena race file (format {d.get('format')!r}, expected {FORMAT!r})")
         cfg = d["config"]
+        m = d.get("minimum") or {}  # files written before measures followed the landscape have none
         R, S = len(cfg["racers"]), len(cfg["starts"])
         runs = sorted(d["runs"], key=lambda r: (r["racer"], r["start"]))
 
@@ -208,10 +300,15 @@ class RaceResult:
             positions=arr("positions", (2,)), losses=arr("losses"), grad_norms=arr("grad_norms"),
             step_sizes=arr("step_sizes"),
             best_loss=np.array([np.nan if r["best_loss"] is None else r["best_loss"] for r in runs]).reshape(R, S),
-            steps_to_tolerance=np.array([r["steps_to_tolerance"] for r in runs], dtype=np.int64).reshape(R, S),
+            steps_to_tolerance=np.array([-1 if r["steps_to_tolerance"] is None else r["steps_to_tolerance"]
+                                         for r in runs], dtype=np.int64).reshape(R, S),
             diverged_at=np.array([r["diverged_at"] for r in runs], dtype=np.int64).reshape(R, S),
             stop_reason=np.array([r["stop_reason"] for r in runs], dtype=object).reshape(R, S),
-            min_value=float(d["min_value"]), minima=np.asarray(d["minima"], dtype=np.float64),
+            min_value=math.nan if d["min_value"] is None else float(d["min_value"]),
+            minima=np.asarray(d["minima"], dtype=np.float64).reshape(-1, 2),
+            no_minimum=str(m.get("note") or ""),
+            saddle_value=math.nan if m.get("saddle_value") is None else float(m["saddle_value"]),
+            escape_margin=math.nan if m.get("escape_margin") is None else float(m["escape_margin"]),
         )
 
     @classmethod
@@ -233,16 +330,20 @@ class RaceResult:
         return "\n".join(lines) + "\n"
 
     def _summary_csv(self) -> str:
-        def num(v: float) -> str:
-            return repr(float(v)) if math.isfinite(v) else ""
+        def num(v: float | None) -> str:
+            return repr(float(v)) if v is not None and math.isfinite(v) else ""
+
+        def count(v: int | None) -> str:
+            return "" if v is None else str(v)
 
         S = len(self.config["starts"])
         lines = [",".join(SUMMARY_COLUMNS)]
         for k, row in enumerate(self.summary()):  # racer-major, then start
             lines.append(",".join([
                 _csv(row["racer"]), _csv(row["optimizer"]), str(k % S), num(row["start"][0]), num(row["start"][1]),
-                num(row["final_loss"]), num(row["best_loss"]), str(row["steps_to_tolerance"]),
-                num(row["distance_to_minimum"]), str(row["diverged_at"]), _csv(row["stop_reason"])]))
+                num(row["final_loss"]), num(row["best_loss"]), count(row["steps_to_tolerance"]),
+                count(row["steps_to_escape"]), num(row["distance_to_minimum"]), str(row["diverged_at"]),
+                _csv(row["stop_reason"]), _csv(row["note"])]))
         return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,9 @@
-"""One colour per optimizer name, used by the terminal, the web page, exports and plots."""
+"""Colours for every face: one per optimizer name, and per racer of a race (``racer_colours``),
+used by the terminal, the web page, exports and plots alike."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 # Colour-blind-aware (Okabe-Ito first, then Tableau); the article's three get the first three.
 COLOURS: dict[str, str] = {
@@ -22,6 +25,20 @@ _TERMINAL_EXTRA = ["bright_blue", "bright_green", "white", "bright_white"]
 def colour(name: str, index: int = 0) -> str:
     """The colour of optimizer ``name``; unknown names (custom optimizers) cycle a fixed list."""
     return COLOURS.get(name.lower(), _EXTRA[index % len(_EXTRA)])
+
+
+def racer_colours(optimizers: Sequence[str]) -> list[str]:
+    """Each racer's colour, in race order: its optimizer's, except that a racer whose colour is
+    taken (a repeated optimizer) gets the first colour no racer has yet. Every face draws a race
+    with these."""
+    pool = list(COLOURS.values()) + _EXTRA
+    out: list[str] = []
+    for i, name in enumerate(optimizers):
+        c = colour(name, i)
+        if c in out:
+            c = next((p for p in pool if p not in out), c)
+        out.append(c)
+    return out
 
 
 def terminal_colour(name: str, index: int = 0, color_system: str | None = "truecolor") -> str:

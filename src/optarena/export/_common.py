@@ -23,15 +23,8 @@ def landscape(result: RaceResult) -> Landscape:
 
 
 def colours(result: RaceResult) -> list[str]:
-    """Each racer's colour: its optimizer's, except that a repeated optimizer gets an unused one."""
-    pool = list(style.COLOURS.values()) + [style.colour("custom", j) for j in range(8)]
-    out: list[str] = []
-    for i, name in enumerate(result.optimizers):
-        c = style.colour(name, i)
-        if c in out:
-            c = next((p for p in pool if p not in out), c)
-        out.append(c)
-    return out
+    """Each racer's colour (``style.racer_colours``: the same on every face)."""
+    return style.racer_colours(result.optimizers)
 
 
 def _fmt(v: Any) -> str:
@@ -81,11 +74,13 @@ def frame_steps(steps: int, fps: int, duration: float | None) -> np.ndarray:
 
 @dataclass
 class LossScale:
-    """Losses as drawn on a log axis: raw when all positive, else shifted by ``offset``."""
+    """Losses as drawn: on a log axis raw when all positive, else shifted by ``offset``; on a
+    linear axis (``log`` False) raw, where the landscape claims no minimum to shift by."""
 
     offset: float
     eps: float
     label: str
+    log: bool = True
 
     def __call__(self, loss: np.ndarray) -> np.ndarray:
         if self.offset == 0 and self.eps == 0:
@@ -94,13 +89,18 @@ class LossScale:
             return np.maximum(loss - self.offset, 0.0) + self.eps
 
 
-def loss_scale(result: RaceResult, start: int) -> LossScale:
+def loss_scale(result: RaceResult, start: int, linear: bool = False) -> LossScale:
+    """How the loss panel draws losses. With ``linear`` (an axis that can be linear), a landscape
+    that claims no minimum (a saddle, an unverified formula) gets the plain loss on a linear axis:
+    there is no "loss - min". Otherwise non-positive losses are shifted onto a log axis, by the
+    minimum (or lower bound), or by the lowest loss reached where there is none or a run went lower."""
     loss = result.losses[:, start]
     low = float(np.nanmin(loss)) if np.isfinite(loss).any() else 1.0
     if low > 0:
         return LossScale(0.0, 0.0, "loss (log scale)")
-    # Shift by the landscape's minimum, or below it where a run went lower (e.g. the saddle).
-    offset = min(result.min_value, low)
+    if linear and not math.isfinite(result.min_value):
+        return LossScale(0.0, 0.0, "loss", log=False)
+    offset = min(result.min_value, low) if math.isfinite(result.min_value) else low
     eps = 1e-12 * max(1.0, abs(offset))
     shift = "" if offset == 0 else f" − ({offset:.4g})"
     return LossScale(offset, eps, f"loss{shift} + {eps:.0e} (log scale)")
@@ -110,6 +110,11 @@ def map_values(ls: Landscape, Z: np.ndarray) -> tuple[np.ndarray, str]:
     """The contour's values and their label: log10(f - min + small) for steep landscapes."""
     if not ls.log_colour:
         return Z, "f(x, y)"
+    if not math.isfinite(ls.min_value):  # no minimum claimed: measured from the lowest value shown
+        low = float(np.nanmin(Z)) if np.isfinite(Z).any() else 0.0
+        d = np.maximum(Z - low, 0.0)
+        small = max(1e-12, 1e-6 * float(np.nanmax(d)) if np.isfinite(d).any() else 1e-12)
+        return np.log10(d + small), "log10(f − lowest f shown)"
     d = np.maximum(Z - ls.min_value, 0.0)
     small = max(1e-12, 1e-6 * float(np.nanmax(d)))
     return np.log10(d + small), "log10(f − min)"

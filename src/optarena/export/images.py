@@ -40,7 +40,7 @@ class Scene:
         self.result, self.start = result, start
         self.ls = C.landscape(result)
         self.cols = C.colours(result)
-        self.scale = C.loss_scale(result, start)
+        self.scale = C.loss_scale(result, start, linear=True)  # the axis below can be linear
         if ax is None:
             self.fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
             FigureCanvasAgg(self.fig)
@@ -116,13 +116,19 @@ class Scene:
     def _loss_background(self) -> None:
         ax, r = self.ax_loss, self.result
         L = self.scale(r.losses[:, self.start])
-        finite = L[np.isfinite(L) & (L > 0)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.1, 10.0)
-        if hi <= lo * 1.0001:
-            lo, hi = lo / 2, hi * 2
-        ax.set_yscale("log")
         ax.set_xlim(0, r.steps)
-        ax.set_ylim(lo / 10 ** (0.05 * np.log10(hi / lo) + 0.05), hi * 10 ** (0.05 * np.log10(hi / lo) + 0.05))
+        if not self.scale.log:  # plain loss (no minimum to measure from), negative values included
+            finite = L[np.isfinite(L)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
+            pad = 0.05 * (hi - lo) or 0.5 * max(1.0, abs(hi))
+            ax.set_ylim(lo - pad, hi + pad)
+        else:
+            finite = L[np.isfinite(L) & (L > 0)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.1, 10.0)
+            if hi <= lo * 1.0001:
+                lo, hi = lo / 2, hi * 2
+            ax.set_yscale("log")
+            ax.set_ylim(lo / 10 ** (0.05 * np.log10(hi / lo) + 0.05), hi * 10 ** (0.05 * np.log10(hi / lo) + 0.05))
         ax.set_xlabel("step")
         ax.set_ylabel(self.scale.label)
         ax.set_title("Loss per step", fontsize=11)

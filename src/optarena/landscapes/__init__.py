@@ -24,8 +24,10 @@ __all__ = [
 def from_formula(text: str, window: tuple[Point, Point] | None = None) -> Landscape:
     """A landscape from a formula in x and y, e.g. ``"x**2 + 10*y**2"`` (needs sympy).
 
-    Cached: building one parses, differentiates and searches a grid for the minimum (~tens of
-    ms), and the web arena asks for the same formula on every slider move. Landscapes are frozen,
+    Its minimum is claimed only when found and verified (``minimum_kind``; see
+    ``formula._verified_minimum``). Cached: building one parses, differentiates and searches the
+    window for that minimum (~tens of ms), and the web arena asks for the same formula on every
+    slider move. Landscapes are frozen,
     so sharing them is safe; rejected formulas are not cached (they raise).
     """
     win = None if window is None else (tuple(map(float, window[0])), tuple(map(float, window[1])))

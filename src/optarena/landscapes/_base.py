@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 Array = np.ndarray
 Point = tuple[float, float]
+Racers = tuple[tuple[str, Mapping[str, Any]], ...]
+
+#: What a landscape declares about its lowest value (``Landscape.minimum_kind``).
+MINIMUM, LOWER_BOUND, NO_MINIMUM = "minimum", "lower_bound", "none"
+#: The seed article's racers at their default settings: the default race of a landscape that
+#: names no racers of its own (the article's demo on the quadratic).
+ARTICLE_RACERS: Racers = (("sgd", {}), ("momentum", {}), ("adam", {}))
+
+
+def article_racers(sgd: float, momentum: float, adam: float) -> Racers:
+    """The article's three optimizers at these learning rates (their other settings: defaults)."""
+    return (("sgd", {"learning_rate": sgd}), ("momentum", {"learning_rate": momentum}),
+            ("adam", {"learning_rate": adam}))
 
 
 @dataclass(frozen=True)
@@ -18,6 +32,22 @@ class Landscape:
     ``f(x, y)`` and ``grad(x, y) -> (df/dx, df/dy)`` take NumPy arrays of any (broadcastable)
     shape and are written with arithmetic and NumPy ufuncs only, so numba can compile them for
     scalars too (the race engine's fused loop does). ``window`` is ((xmin, xmax), (ymin, ymax)).
+
+    What it says about its lowest value (``minimum_kind``) decides which measures races report:
+
+    * ``"minimum"``: global ``minima`` listed, ``min_value`` their value; steps to tolerance,
+      distance to the minimum and loss - min are measured.
+    * ``"lower_bound"``: no minimum point is listed (``minima == ()``) but f >= ``min_value``
+      everywhere (e.g. the minimizers form a line); steps to tolerance and loss - bound are
+      measured, distance to a minimum is not.
+    * ``"none"``: nothing is claimed (``minima == ()``, ``min_value`` NaN): the surface is
+      unbounded below (a saddle), or a typed formula's minimum could not be verified.
+      ``no_minimum`` says why; none of those measures is reported.
+
+    A ``saddle`` point makes races report escape: the first step whose loss is below
+    f(saddle) - ``escape_margin``. ``default_racers`` are the racers of the landscape's default
+    race, as (optimizer, hyperparameters) pairs, chosen so that each makes visible progress and
+    none diverges from the default start within the default 100 steps.
     """
 
     name: str
@@ -34,10 +64,65 @@ class Landscape:
     source: str = ""
     params: dict[str, float] = field(default_factory=dict)
     local_minima: tuple[Point, ...] = ()
+    no_minimum: str = ""
+    saddle: Point | None = None
+    escape_margin: float = 1.0
+    default_racers: Racers = ARTICLE_RACERS
+
+    def __post_init__(self) -> None:
+        value = float(self.min_value)
+        if self.minima and not math.isfinite(value):
+            raise ValueError(f"landscape {self.name!r}: listed minima need a finite min_value, got {self.min_value!r}")
+        if not self.minima and not math.isfinite(value):
+            value = math.nan  # -inf (unbounded below) and NaN (unknown) both mean: nothing claimed
+        object.__setattr__(self, "min_value", value)
+        if self.saddle is not None:
+            sx, sy = (float(v) for v in self.saddle)
+            if not (math.isfinite(sx) and math.isfinite(sy)):
+                raise ValueError(f"landscape {self.name!r}: saddle must be a finite point, got {self.saddle!r}")
+            object.__setattr__(self, "saddle", (sx, sy))
+        m = self.escape_margin
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not (math.isfinite(m) and m > 0):
+            raise ValueError(f"landscape {self.name!r}: escape_margin must be a finite number > 0, got {m!r}")
+        if not self.default_racers:
+            raise ValueError(f"landscape {self.name!r}: default_racers must name at least one racer")
 
     @property
     def default_start(self) -> Point:
         return self.starts[0]
+
+    @property
+    def minimum_kind(self) -> str:
+        """``"minimum"``, ``"lower_bound"`` or ``"none"`` (see the class docstring)."""
+        if self.minima:
+            return MINIMUM
+        return LOWER_BOUND if math.isfinite(self.min_value) else NO_MINIMUM
+
+    @property
+    def minimum_note(self) -> str:
+        """Why a measure of the minimum is missing; ``""`` when there is a minimum."""
+        kind = self.minimum_kind
+        if kind == MINIMUM:
+            return ""
+        if self.no_minimum:
+            return self.no_minimum
+        if kind == LOWER_BOUND:
+            return f"f >= {self.min_value:g}, but no single point is listed as the minimum"
+        return "no minimum is known"
+
+    @property
+    def saddle_value(self) -> float:
+        """f at the saddle point (NaN without one)."""
+        return math.nan if self.saddle is None else float(self.f(*self.saddle))
+
+    @property
+    def escape_below(self) -> float:
+        """The loss a run must get below to have escaped the saddle (NaN without one)."""
+        return self.saddle_value - float(self.escape_margin)
+
+    def default_racer_specs(self) -> list[dict[str, Any]]:
+        """The default race's racers as ``race()`` takes them: ``{"optimizer", "hyperparameters"}``."""
+        return [{"optimizer": name, "hyperparameters": dict(hp)} for name, hp in self.default_racers]
 
     def value(self, points: Array) -> Array:
         """f at points of shape (..., 2)."""
@@ -51,8 +136,10 @@ class Landscape:
         return np.stack(np.broadcast_arrays(gx, gy), axis=-1).astype(np.float64, copy=False)
 
     def nearest_minimum_distance(self, points: Array) -> Array:
-        """Distance from each point (..., 2) to the closest listed global minimum."""
+        """Distance from each point (..., 2) to the closest listed global minimum (NaN: none listed)."""
         p = np.asarray(points, dtype=np.float64)
+        if not self.minima:
+            return np.full(p.shape[:-1], np.nan)
         mins = np.asarray(self.minima, dtype=np.float64)  # (M, 2)
         d = np.linalg.norm(p[..., None, :] - mins, axis=-1)
         return d.min(axis=-1)
@@ -68,8 +155,14 @@ class Landscape:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "title": self.title, "window": [list(w) for w in self.window],
-            "minima": [list(m) for m in self.minima], "min_value": self.min_value,
+            "minima": [list(m) for m in self.minima],
+            "min_value": self.min_value if math.isfinite(self.min_value) else None,
+            "minimum_kind": self.minimum_kind, "minimum_note": self.minimum_note,
+            "local_minima": [list(m) for m in self.local_minima],
+            "saddle": None if self.saddle is None else list(self.saddle),
+            "saddle_value": None if self.saddle is None else self.saddle_value,
+            "escape_margin": None if self.saddle is None else float(self.escape_margin),
             "starts": [list(s) for s in self.starts], "start_source": self.start_source,
             "log_colour": self.log_colour, "formula": self.formula, "source": self.source,
-            "params": dict(self.params),
+            "params": dict(self.params), "default_racers": self.default_racer_specs(),
         }

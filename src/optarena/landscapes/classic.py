@@ -8,6 +8,11 @@ Simulation Experiments (Surjanovic & Bingham); Moré, Garbow & Hillstrom, "Testi
 optimization software", ACM TOMS 7(1), 1981 (MGH, standard starts); the pytorch_optimizer
 visualisation gallery (kozistr/pytorch_optimizer, ``docs/visualization.md``).
 
+Default racers: each landscape's default race (the article's SGD, momentum and Adam from the
+default start for 100 steps) uses learning rates picked on a log grid so that every racer makes
+visible progress, none diverges, and each stays stable at three times its rate (the saddles,
+unbounded below, excepted: there a faster racer escapes further, not less stably).
+
 Bukin N.6 is deliberately absent: ``100 sqrt(|y - 0.01 x^2|)`` is not Lipschitz on its ridge, so
 no finite (Clarke) subgradient exists there and any "gradient" we shipped would be wrong.
 """
@@ -19,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._base import Landscape
+from ._base import Landscape, article_racers
 
 PI = np.pi
 E = np.e
@@ -53,6 +58,7 @@ ROSENBROCK = Landscape(
     start_source=f"(-1.2, 1): {MGH} (problem 1); (-2, 2): {GALLERY}",
     log_colour=True, formula=r"(1-x)^2 + 100\,(y-x^2)^2",
     source=f"{WIKI}; window as in the {GALLERY}",
+    default_racers=article_racers(0.001, 0.001, 0.1),
 )
 
 
@@ -82,6 +88,7 @@ BEALE = Landscape(
     "makes gradients huge",
     log_colour=True,
     formula=r"(1.5-x+xy)^2 + (2.25-x+xy^2)^2 + (2.625-x+xy^3)^2", source=WIKI,
+    default_racers=article_racers(0.005, 0.005, 0.01),
 )
 
 
@@ -100,6 +107,7 @@ RASTRIGIN = Landscape(
     window=((-5.12, 5.12), (-5.12, 5.12)), minima=((0.0, 0.0),), min_value=0.0,
     starts=((-2.0, 3.5),), start_source=GALLERY,
     formula=r"20 + \sum_{i} \left(x_i^2 - 10\cos(2\pi x_i)\right)", source=WIKI,
+    default_racers=article_racers(0.001, 0.001, 0.3),
 )
 
 
@@ -127,6 +135,7 @@ ACKLEY = Landscape(
     start_source="chosen: off-axis, in the flat rippled outer region, away from the funnel",
     formula=(r"-20 e^{-0.2\sqrt{0.5(x^2+y^2)}} - e^{0.5(\cos 2\pi x + \cos 2\pi y)} + e + 20"),
     source=f"{WIKI} (the SFU library uses [-32.768, 32.768]^2)",
+    default_racers=article_racers(0.1, 0.03, 0.3),
 )
 
 
@@ -153,6 +162,7 @@ HIMMELBLAU = Landscape(
     start_source="chosen: (0, 0) sits between all four basins, so it shows which one each "
     "optimizer picks; (-0.5, -1.5) is just past the central maximum (-0.2708, -0.9230)",
     log_colour=True, formula=r"(x^2+y-11)^2 + (x+y^2-7)^2", source=WIKI,
+    default_racers=article_racers(0.001, 0.001, 0.03),
 )
 
 
@@ -173,6 +183,7 @@ BOOTH = Landscape(
     window=((-10.0, 10.0), (-10.0, 10.0)), minima=((1.0, 3.0),), min_value=0.0,
     starts=((-8.0, -6.0),), start_source="chosen: far corner, off both eigen-directions",
     log_colour=True, formula=r"(x+2y-7)^2 + (2x+y-5)^2", source=WIKI,
+    default_racers=article_racers(0.001, 0.001, 0.1),
 )
 
 
@@ -192,6 +203,7 @@ MATYAS = Landscape(
     starts=((7.0, -3.0),),
     start_source="chosen: off the diagonal valley (Hessian eigenvalues 1 and 0.04, kappa 25)",
     formula=r"0.26\,(x^2+y^2) - 0.48\,xy", source=WIKI,
+    default_racers=article_racers(0.02, 0.02, 0.05),
 )
 
 
@@ -217,6 +229,7 @@ THREE_HUMP_CAMEL = Landscape(
     source=f"{WIKI}; {SFU}",
     local_minima=((1.747552345830289, -0.8737761729151445),
                   (-1.747552345830289, 0.8737761729151445)),
+    default_racers=article_racers(0.003, 0.003, 0.02),
 )
 
 
@@ -255,6 +268,7 @@ GOLDSTEIN_PRICE = Landscape(
              r"\left[30+(2x-3y)^2(18-32x+12x^2+48y-36xy+27y^2)\right]"),
     source=f"{WIKI}; local minima f = 30, 84, 840 from {SFU}",
     local_minima=((-0.6, -0.4), (1.8, 0.2), (1.2, 0.8)),
+    default_racers=article_racers(3e-08, 3e-08, 0.003),
 )
 
 
@@ -279,6 +293,7 @@ LEVI13 = Landscape(
     starts=((-6.0, -4.5),), start_source="chosen: far from (1, 1) across many ripples",
     formula=r"\sin^2 3\pi x + (x-1)^2(1+\sin^2 3\pi y) + (y-1)^2(1+\sin^2 2\pi y)",
     source=WIKI,
+    default_racers=article_racers(0.0008, 0.0008, 0.3),
 )
 
 
@@ -307,6 +322,7 @@ STYBLINSKI_TANG = Landscape(
     "(0, 4.5) starts just left of the ridge x = 0.157 between basins",
     formula=r"\tfrac12 \sum_i \left(x_i^4 - 16x_i^2 + 5x_i\right)", source=f"{WIKI}; {SFU}",
     local_minima=((_ST_HI, _ST_HI), (_ST_LO, _ST_HI), (_ST_HI, _ST_LO)),
+    default_racers=article_racers(0.001, 0.001, 0.3),
 )
 
 
@@ -330,6 +346,7 @@ EASOM = Landscape(
     start_source="chosen: (1, 1) is on the plateau where |grad| ~ 1e-4 (vanishing gradient); "
     "(2, 2.5) is inside the funnel",
     formula=r"-\cos x\,\cos y\,e^{-((x-\pi)^2+(y-\pi)^2)}", source=WIKI,
+    default_racers=article_racers(100.0, 10.0, 0.1),
 )
 
 
@@ -345,13 +362,14 @@ def saddle_grad(x: Any, y: Any) -> tuple[Any, Any]:
 
 SADDLE = Landscape(
     name="saddle", title="Saddle", f=saddle_f, grad=saddle_grad,
-    window=((-2.0, 2.0), (-2.0, 2.0)), minima=((0.0, 0.0),), min_value=0.0,
+    window=((-2.0, 2.0), (-2.0, 2.0)), minima=(), min_value=-math.inf,
     starts=((1.5, 0.01), (1.5, 0.0)),
     start_source="chosen: near the stable axis y = 0 so escape speed shows; on y = 0 exactly "
     "plain gradient descent never escapes",
-    formula=r"x^2 - y^2",
-    source="teaching surface; unbounded below: (0, 0) is listed as the stationary point "
-    "(a saddle), not a minimum",
+    formula=r"x^2 - y^2", source="teaching surface",
+    no_minimum="x^2 - y^2 is unbounded below (it falls without end along the y axis)",
+    saddle=(0.0, 0.0), escape_margin=1.0,
+    default_racers=article_racers(0.004, 0.004, 0.012),
 )
 
 
@@ -366,12 +384,15 @@ def monkey_saddle_grad(x: Any, y: Any) -> tuple[Any, Any]:
 
 MONKEY_SADDLE = Landscape(
     name="monkey_saddle", title="Monkey saddle", f=monkey_saddle_f, grad=monkey_saddle_grad,
-    window=((-2.0, 2.0), (-2.0, 2.0)), minima=((0.0, 0.0),), min_value=0.0,
+    window=((-2.0, 2.0), (-2.0, 2.0)), minima=(), min_value=-math.inf,
     starts=((1.5, 0.2),),
     start_source="chosen: on the rising ridge, slightly off the x axis",
-    formula=r"x^3 - 3xy^2",
-    source="teaching surface; unbounded below: (0, 0) is listed as the degenerate stationary "
-    "point (Hessian 0), not a minimum",
+    formula=r"x^3 - 3xy^2", source="teaching surface",
+    no_minimum="x^3 - 3xy^2 is unbounded below (it falls without end in three valleys, e.g. "
+    "along the negative x axis)",
+    # (0, 0) is a degenerate stationary point: Hessian 0, three valleys and three ridges meet.
+    saddle=(0.0, 0.0), escape_margin=1.0,
+    default_racers=article_racers(0.002, 0.0003, 0.008),
 )
 
 
@@ -402,6 +423,7 @@ TWO_WELL = Landscape(
     source="teaching surface (shared/reference/landscapes.md); minima by root-finding on "
     "df/dx(x, 0) = 0",
     local_minima=((0.905317899160115, 0.0),),
+    default_racers=article_racers(0.005, 0.005, 0.1),
 )
 
 
@@ -427,6 +449,7 @@ MCCORMICK = Landscape(
     "local minimum at x + y = 4pi/3",
     formula=r"\sin(x+y) + (x-y)^2 - 1.5x + 2.5y + 1", source=WIKI,
     local_minima=((0.5 + 2.0 * PI / 3.0, -0.5 + 2.0 * PI / 3.0),),
+    default_racers=article_racers(0.01, 0.01, 0.05),
 )
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
@@ -314,34 +313,174 @@ def _numeric(sp: Any, expr: Any) -> Callable[[Any, Any], Any]:
     return call
 
 
-def _minimum(f: Callable[[Any, Any], Any], window: tuple[Point, Point], text: str) -> tuple[Point, float]:
-    """Global minimum estimate: best point of a 201x201 grid, polished by Nelder-Mead if scipy is there."""
+class _Minimum(NamedTuple):
+    """What a typed formula's landscape may claim about its lowest value in the window."""
+
+    minima: tuple[Point, ...]  # isolated global minima; () when none is claimed
+    value: float  # their value, or the lower bound; NaN when nothing is claimed
+    local: tuple[Point, ...]  # other verified isolated minima, lowest first
+    note: str  # why no minimum is claimed ("" when one is)
+
+
+GRID = 201  # points a side of the grid that is searched and that a claimed minimum must not beat
+EDGE = 2001  # points per edge of the window's boundary sample
+MAX_STARTS = 12  # local searches, from the lowest cells of the grid that are lower than their neighbours
+NEWTON_STEPS = 200
+RING = 16  # directions of the isolation test around a degenerate (zero-curvature) minimum
+
+
+def _at(p: Any) -> str:
+    return f"({float(p[0]):.4g}, {float(p[1]):.4g})"
+
+
+def _hessians(grad: Callable[[Any, Any], tuple[Any, Any]], P: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """(K, 2, 2) Hessians by central differences of the exact gradient, symmetrised."""
+    cols = []
+    for e in (np.array([1.0, 0.0]), np.array([0.0, 1.0])):
+        gp = np.stack(np.broadcast_arrays(*grad(*(P + h[:, None] * e).T)), axis=-1)
+        gm = np.stack(np.broadcast_arrays(*grad(*(P - h[:, None] * e).T)), axis=-1)
+        cols.append((gp - gm) / (2.0 * h[:, None]))
+    H = np.stack(cols, axis=-1)
+    return 0.5 * (H + np.swapaxes(H, -1, -2))
+
+
+def _newton(f: Callable[[Any, Any], Any], grad: Callable[[Any, Any], tuple[Any, Any]], P: np.ndarray,
+            window: tuple[Point, Point], h: float, gtol: float) -> np.ndarray:
+    """Damped Newton (Levenberg-Marquardt) from every row of P at once, inside the window.
+
+    A step is taken only when f does not rise (beyond rounding) and the point stays in the
+    window; otherwise the damping grows, so a run that can only go down by leaving the window
+    stalls at its edge with a gradient that is not zero, and is not verified.
+    """
     (x0, x1), (y0, y1) = window
-    X, Y = np.meshgrid(np.linspace(x0, x1, 201), np.linspace(y0, y1, 201))
-    Z = np.where(np.isfinite(Z := f(X, Y)), Z, np.inf)
-    k = int(np.argmin(Z))
-    if not np.isfinite(Z.flat[k]):
+    P = P.copy()
+    F = np.asarray(f(P[:, 0], P[:, 1]), dtype=np.float64) * np.ones(len(P))
+    lam = np.full(len(P), 1e-3)
+    moving = np.ones(len(P), dtype=bool)
+    tiny = 1e-14 * math.hypot(x1 - x0, y1 - y0)
+    for _ in range(NEWTON_STEPS):
+        G = np.stack(np.broadcast_arrays(*grad(P[:, 0], P[:, 1])), axis=-1)
+        active = moving & np.isfinite(G).all(axis=1) & (np.hypot(G[:, 0], G[:, 1]) > gtol) & (lam < 1e12)
+        if not active.any():
+            break
+        H = _hessians(grad, P, np.full(len(P), h))
+        H = np.where(np.isfinite(H), H, 0.0)
+        low = np.linalg.eigvalsh(H)[:, 0]
+        shift = np.maximum(0.0, -low) + lam * (1.0 + np.abs(H).max(axis=(1, 2)))
+        A = H + shift[:, None, None] * np.eye(2)
+        D = -np.linalg.solve(A, np.where(np.isfinite(G), G, 0.0)[..., None])[..., 0]
+        T = P + D
+        FT = np.asarray(f(T[:, 0], T[:, 1]), dtype=np.float64) * np.ones(len(P))
+        inside = (T[:, 0] >= x0) & (T[:, 0] <= x1) & (T[:, 1] >= y0) & (T[:, 1] <= y1)
+        ok = active & inside & np.isfinite(FT) & (FT <= F + 4 * np.finfo(float).eps * np.abs(F))
+        P[ok], F[ok] = T[ok], FT[ok]
+        moving &= ~ok | (np.hypot(D[:, 0], D[:, 1]) > tiny)  # converged to rounding: stop
+        lam = np.where(ok, np.maximum(lam / 4.0, 1e-12), np.where(active, lam * 4.0, lam))
+    return P
+
+
+def _verified_minimum(f: Callable[[Any, Any], Any], grad: Callable[[Any, Any], tuple[Any, Any]],
+                      window: tuple[Point, Point], text: str) -> _Minimum:
+    """The window's minimum, claimed only when found and verified.
+
+    Local searches (damped Newton on the exact gradient) start from the grid's lowest local
+    cells; a point they reach counts as a minimum when its gradient is ~0, its Hessian is
+    positive definite (or, where it is only semi-definite, f rises on a ring around it) and it
+    lies in the window. The lowest of those is claimed only when f is finite on the whole grid and
+    on a dense sample of the window's boundary and goes below it nowhere there. When the lowest
+    verified value is also taken along a line or region (a degenerate minimum that does not rise
+    in every direction), it is claimed as a lower bound, with no point.
+    """
+    nothing = math.nan
+    (x0, x1), (y0, y1) = window
+    xs, ys = np.linspace(x0, x1, GRID), np.linspace(y0, y1, GRID)
+    X, Y = np.meshgrid(xs, ys)
+    Z = np.asarray(f(X, Y), dtype=np.float64)
+    finite = np.isfinite(Z)
+    if not finite.any():
         raise FormulaError(text, 0, "a formula with finite values in the window", "none")
-    best, value = (float(X.flat[k]), float(Y.flat[k])), float(Z.flat[k])
-    try:
-        from scipy.optimize import minimize
-    except ImportError:  # scipy is optional: the grid point is good to a grid step
-        return best, value
+    t = np.linspace(0.0, 1.0, EDGE)
+    B = np.concatenate([np.stack([x0 + (x1 - x0) * t, np.full(EDGE, v)], axis=1) for v in (y0, y1)]
+                       + [np.stack([np.full(EDGE, v), y0 + (y1 - y0) * t], axis=1) for v in (x0, x1)])
+    ZB = np.asarray(f(B[:, 0], B[:, 1]), dtype=np.float64) * np.ones(len(B))
+    if not finite.all() or not np.isfinite(ZB).all():
+        bad = (X[~finite][0], Y[~finite][0]) if not finite.all() else B[~np.isfinite(ZB)][0]
+        return _Minimum((), nothing, (), f"f is not finite everywhere in the window (at {_at(bad)}), "
+                                         "so no minimum is claimed")
+    size = math.hypot(x1 - x0, y1 - y0)
+    gscale = (float(Z.max()) - float(Z.min())) / size  # a typical slope over the window
+    if not math.isfinite(gscale):  # Python floats: the range overflows to inf without a warning
+        return _Minimum((), nothing, (), "f's values in the window span more than a float holds, "
+                                         "so no minimum is claimed")
+    gtol = 1e-6 * gscale + 1e-12
+    # Start from the grid's discrete local minima (no lower neighbour), lowest first.
+    pad = np.pad(Z, 1, constant_values=np.inf)
+    local = np.ones_like(Z, dtype=bool)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di or dj:
+                local &= Z <= pad[1 + di:1 + di + GRID, 1 + dj:1 + dj + GRID]
+    idx = np.flatnonzero(local)
+    idx = idx[np.argsort(Z.flat[idx], kind="stable")][:MAX_STARTS]
+    starts = np.stack([X.flat[idx], Y.flat[idx]], axis=1)
+    with np.errstate(all="ignore"):
+        P = _newton(f, grad, starts, window, 1e-6 * size, 1e-6 * gtol)
+        F = np.asarray(f(P[:, 0], P[:, 1]), dtype=np.float64) * np.ones(len(P))
+        G = np.stack(np.broadcast_arrays(*grad(P[:, 0], P[:, 1])), axis=-1)
+        H = _hessians(grad, P, np.full(len(P), 1e-4 * size))
+    stationary = np.isfinite(F) & np.isfinite(G).all(axis=1) & (np.hypot(G[:, 0], G[:, 1]) <= gtol)
+    stationary &= np.isfinite(H).all(axis=(1, 2))
+    eig = np.linalg.eigvalsh(np.where(np.isfinite(H), H, 0.0))
+    curv = 1e-8 * (np.abs(eig).max(axis=1) + gscale / size)
+    definite = stationary & (eig[:, 0] > curv)
+    semi = stationary & ~definite & (eig[:, 0] >= -curv)
+    # Semi-definite: a minimum if f rises on rings around it in every direction (isolated), or
+    # at least does not fall (not isolated: the minimizers form a line or a region).
+    angle = np.linspace(0.0, 2.0 * math.pi, RING, endpoint=False)
+    ring = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    isolated = definite.copy()
+    flat = np.zeros(len(P), dtype=bool)
+    for k in np.flatnonzero(semi):
+        Q = np.concatenate([P[k] + r * size * ring for r in (1e-3, 1e-2)])
+        with np.errstate(all="ignore"):
+            rise = np.asarray(f(Q[:, 0], Q[:, 1]), dtype=np.float64) - F[k]
+        vtol_k = 1e-9 * (1.0 + abs(F[k]))
+        if np.all(rise > vtol_k):
+            isolated[k] = True
+        elif np.all(rise >= -vtol_k):
+            flat[k] = True
+    verified = isolated | flat
+    if not verified.any():
+        k = int(np.argmin(np.where(np.isfinite(F), F, np.inf)))
+        return _Minimum((), nothing, (), f"no minimum could be verified in the window: the lowest point "
+                                         f"found, {_at(P[k])} (f = {F[k]:.4g}), is not a stationary point "
+                                         "with f rising around it, so f may fall without bound")
+    best = float(F[verified].min())
+    vtol = 1e-9 * (1.0 + abs(best))
+    k = int(np.argmin(Z))
+    kb = int(np.argmin(ZB))
+    low, where = (Z.flat[k], (X.flat[k], Y.flat[k])) if Z.flat[k] <= ZB[kb] else (ZB[kb], B[kb])
+    if low < best - vtol:
+        return _Minimum((), nothing, (), f"f goes lower at {_at(where)} (f = {low:.4g}) than at any minimum "
+                                         f"verified in the window (f = {best:.4g}), so f may fall without "
+                                         "bound and no minimum is claimed")
+    if (flat & (F <= best + vtol)).any():  # the lowest value is taken along a line or a region
+        return _Minimum((), best, (), f"f >= {best:.6g} in the window, and that value is taken along a "
+                                      "line or a region, not at a single point")
 
-    def objective(p: Any) -> float:
-        v = float(f(p[0], p[1]))
-        return v if math.isfinite(v) else math.inf
+    def distinct(rows: np.ndarray, taken: list[Point]) -> list[Point]:
+        """Rows not within 1e-4 window diagonals of one taken (searches that met at one minimum)."""
+        out: list[Point] = []
+        for p in rows:
+            if all(math.hypot(p[0] - q[0], p[1] - q[1]) > 1e-4 * size for q in taken + out):
+                out.append((float(p[0]), float(p[1])))
+        return out
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            res = minimize(objective, np.array(best), method="Nelder-Mead", bounds=window,
-                           options={"maxiter": 400, "xatol": 1e-10, "fatol": 1e-14})
-        except (ValueError, ArithmeticError):  # a polish that fails leaves the grid point
-            return best, value
-    if math.isfinite(res.fun) and res.fun <= value:
-        best, value = (float(res.x[0]), float(res.x[1])), float(res.fun)
-    return best, value
+    order = np.argsort(F, kind="stable")
+    glob = distinct(P[order[(isolated & (F <= best + vtol))[order]]], [])
+    others = distinct(P[order[(isolated & (F > best + vtol))[order]]], glob)
+    value = float(min(f(*p) for p in glob))
+    return _Minimum(tuple(glob), value, tuple(others), "")
 
 
 def formula_landscape(
@@ -360,10 +499,15 @@ def formula_landscape(
         raise ValueError(f"window must be ((xmin, xmax), (ymin, ymax)) with min < max, got {window}")
     f = _numeric(sp, expr)
     gx, gy = _numeric(sp, sp.diff(expr, x)), _numeric(sp, sp.diff(expr, y))
-    minimum, min_value = _minimum(f, win, text)
+
+    def grad(a: Any, b: Any) -> tuple[Any, Any]:
+        return gx(a, b), gy(a, b)
+
+    found = _verified_minimum(f, grad, win, text)
     s = (x0 + 0.15 * (x1 - x0), y0 + 0.85 * (y1 - y0)) if start is None else (float(start[0]), float(start[1]))
     return Landscape(
-        name="formula", title=" ".join(text.split()), f=f, grad=lambda a, b: (gx(a, b), gy(a, b)),
-        window=win, minima=(minimum,), min_value=min_value, starts=(s,), log_colour=False,
-        formula=sp.latex(expr), source="typed formula", params={},
+        name="formula", title=" ".join(text.split()), f=f, grad=grad,
+        window=win, minima=found.minima, min_value=found.value, starts=(s,), log_colour=False,
+        formula=sp.latex(expr), source="typed formula", params={}, local_minima=found.local,
+        no_minimum=found.note,
     )

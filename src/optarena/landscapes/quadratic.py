@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._base import Landscape
+from ._base import ARTICLE_RACERS, Landscape, article_racers
 
 GOH = 'Goh, "Why Momentum Really Works", Distill 2017'
 
@@ -28,6 +28,7 @@ QUADRATIC = Landscape(
     starts=((2.4, 1.8),),  # 2.4^2 + 1.8^2 == 9.0 exactly in float64
     start_source="the article's demo: loss 9.0000 at step 0",
     formula=r"x^2 + y^2", source="the seed article's demo surface",
+    default_racers=ARTICLE_RACERS,  # the article's demo, exactly
 )
 
 
@@ -76,6 +77,9 @@ def ill_conditioned(kappa: float = 10.0, theta: float = 0.0) -> Landscape:
         formula=(r"\tfrac12(\kappa u^2 + v^2),\ u = x\cos\theta + y\sin\theta,\ "
                  r"v = -x\sin\theta + y\cos\theta"),
         source=f"{GOH}; theta in degrees", params={"kappa": kappa, "theta": theta},
+        # Gradient descent is stable below 2/kappa: a tenth of that for SGD, a hundredth for
+        # momentum (whose steps add up to ~10x); Adam's steps do not scale with curvature.
+        default_racers=article_racers(0.2 / kappa, 0.02 / kappa, 0.03),
     )
 
 
@@ -95,4 +99,5 @@ BANANA = Landscape(
     window=((-2.0, 2.0), (-0.5, 1.5)), minima=((1.0, 1.0 / 3.0),), min_value=0.0,
     starts=((-1.21, 0.853),), start_source=GOH, log_colour=True,
     formula=r"(1-x)^2 + 20\,(3y-x^2)^2", source=f"{GOH}; window chosen around the valley y = x^2/3",
+    default_racers=article_racers(0.001, 0.001, 0.1),
 )

@@ -133,7 +133,9 @@ class SweepResult:
 
     def summary(self) -> list[dict[str, Any]]:
         """One row per (optimizer, setting): medians over starts and seeds."""
-        fl, st, bl = self.objective("final_loss"), self.objective("steps_to_tolerance"), self.objective("best_loss")
+        fl, bl = self.objective("final_loss"), self.objective("best_loss")
+        # Without a minimum there is no tolerance to reach: that column is None throughout.
+        st = self.objective("steps_to_tolerance") if math.isfinite(self.min_value) else np.full(fl.shape, np.nan)
         div = self.diverged_fraction()
         rows = []
         for o, label in enumerate(self.optimizers):
@@ -156,7 +158,7 @@ class SweepResult:
             "steps_to_tolerance": self.steps_to_tolerance.ravel().tolist(),
             "diverged_at": self.diverged_at.ravel().tolist(),
             "final_position": _nan_to_none(self.final_position), "basin": self.basin.ravel().tolist(),
-            "min_value": self.min_value, "minima": self.minima.tolist(), "radius": self.radius,
+            "min_value": _finite_or_none(self.min_value), "minima": self.minima.tolist(), "radius": self.radius,
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -174,7 +176,8 @@ class SweepResult:
         return cls(dict(d["config"]), list(d["optimizers"]), [Axis.from_json(a) for a in d["axes"]],
                    arr("final_loss", np.float64), arr("best_loss", np.float64),
                    arr("steps_to_tolerance", np.int64), arr("diverged_at", np.int64),
-                   arr("final_position", np.float64, (2,)), arr("basin", np.int64), float(d["min_value"]),
+                   arr("final_position", np.float64, (2,)), arr("basin", np.int64),
+                   math.nan if d["min_value"] is None else float(d["min_value"]),
                    np.asarray(d["minima"], dtype=np.float64).reshape(-1, 2), float(d["radius"]))
 
     @classmethod
@@ -227,15 +230,28 @@ class SweepResult:
         return plot_sweep(self, path, metric=metric, **options)
 
 
-def run_values(result: SweepResult, name: str, floor: float | None = None) -> np.ndarray:
-    """Per run, lower is better: loss above the minimum (at least ``floor`` if given) or steps to
-    tolerance; +inf for a run that diverged (even after reaching the tolerance) or never reached it."""
+def check_objective(name: str, landscape: Landscape | None = None, min_value: float = 0.0) -> None:
+    """Refuse an objective the landscape cannot measure: ``steps_to_tolerance`` counts steps to
+    within ``tolerance`` of the minimum, so it needs a landscape that claims a minimum value (or a
+    lower bound). The landscape, or the ``min_value`` of a result, says."""
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}")
+    value = landscape.min_value if landscape is not None else min_value
+    if name == "steps_to_tolerance" and not math.isfinite(value):
+        why = f": {landscape.minimum_note}" if landscape is not None and landscape.minimum_note else ""
+        raise ValueError(f"objective 'steps_to_tolerance' needs a landscape with a known minimum; this one has "
+                         f"none{why}; use final_loss or best_loss")
+
+
+def run_values(result: SweepResult, name: str, floor: float | None = None) -> np.ndarray:
+    """Per run, lower is better: loss above the minimum (at least ``floor`` if given; the loss
+    itself where the landscape claims no minimum) or steps to tolerance (refused without a
+    minimum); +inf for a run that diverged (even after reaching the tolerance) or never reached it."""
+    check_objective(name, result.landscape, result.min_value)
     ok = result.diverged_at < 0
     if name == "steps_to_tolerance":
         return np.where(ok & (result.steps_to_tolerance >= 0), result.steps_to_tolerance, np.inf).astype(np.float64)
-    v = getattr(result, name) - result.min_value
+    v = getattr(result, name) - (result.min_value if math.isfinite(result.min_value) else 0.0)
     if floor is not None:
         v = np.maximum(v, floor)
     return np.where(ok & np.isfinite(v), v, np.inf)

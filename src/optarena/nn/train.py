@@ -129,7 +129,7 @@ class TrainResult:
         the loss panels mark that epoch with an x on their top edge and "diverged at epoch k", as
         does the legend."""
         from ..export._deps import need
-        from ..arena.style import colour
+        from ..arena.style import racer_colours
 
         need("matplotlib")
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -140,8 +140,7 @@ class TrainResult:
         axes = fig.subplots(1, 3)
         epochs = np.arange(self.metrics["train_loss"].shape[2])
         assert self.diverged_at is not None
-        for i, label in enumerate(self.labels):
-            c = colour(self.optimizers[i], i)
+        for i, (label, c) in enumerate(zip(self.labels, racer_colours(self.optimizers))):
             note = diverged_text(self.diverged_at[i])
             hit = self.diverged_at[i][self.diverged_at[i] >= 0]
             end = int(hit.min()) if hit.size else len(epochs)  # the diverged epoch's numbers would squash the others

@@ -22,9 +22,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from .. import __version__, landscapes
-from ..arena import race
+from ..arena import Racer, race
+from ..arena.engine import _labels
 from ..arena.engine import _resolve_landscape
-from ..arena.style import COLOURS, colour
+from ..arena.style import COLOURS, colour, racer_colours
 from ..optim import registry, schedules
 from . import guard
 from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, SweepIn, TrainIn
@@ -106,28 +107,29 @@ def _race_kwargs(body: RaceIn, steps: int | None = None) -> dict[str, Any]:
 
 def _race_payload(result: Any) -> bytes:
     """The race as the page needs it: RaceResult's exchange format plus colours, the status line
-    of every step and the distance to the nearest minimum. ``guard.dumps`` writes the arrays
-    (NaN as null); FastAPI's generic encoder would walk every number and take 10x longer."""
-    seen: dict[str, int] = {}
-    colours = []
-    for name in result.optimizers:
-        k = seen.get(name, 0)
-        seen[name] = k + 1
-        colours.append(colour(name) if k == 0 else colour(f"{name}#{k}", len(colours) + k))
+    of every step and the distance to the nearest minimum (null when the landscape lists none;
+    ``minimum`` says what it claims and why). ``guard.dumps`` writes the arrays (NaN as null);
+    FastAPI's generic encoder would walk every number and take 10x longer."""
+    colours = racer_colours(result.optimizers)
     R, S = result.best_loss.shape
+    no_min, escape = result.minimum_kind == "none", result.steps_to_escape
     runs = [{
         "racer": i, "label": result.labels[i], "start": s,
         "positions": result.positions[i, s], "losses": result.losses[i, s], "grad_norms": result.grad_norms[i, s],
         "step_sizes": result.step_sizes[i, s],
         "best_loss": float(result.best_loss[i, s]) if np.isfinite(result.best_loss[i, s]) else None,
-        "steps_to_tolerance": int(result.steps_to_tolerance[i, s]), "diverged_at": int(result.diverged_at[i, s]),
-        "stop_reason": str(result.stop_reason[i, s]),
+        "steps_to_tolerance": None if no_min else int(result.steps_to_tolerance[i, s]),
+        "steps_to_escape": int(escape[i, s]) if result.has_saddle else None,
+        "diverged_at": int(result.diverged_at[i, s]), "stop_reason": str(result.stop_reason[i, s]),
     } for i in range(R) for s in range(S)]
-    with np.errstate(invalid="ignore"):
-        dist = np.linalg.norm(result.positions[:, 0, :, None, :] - result.minima, axis=-1).min(axis=-1)
+    dist = None
+    if len(result.minima):
+        with np.errstate(invalid="ignore"):
+            dist = np.linalg.norm(result.positions[:, 0, :, None, :] - result.minima, axis=-1).min(axis=-1)
     payload = {
         "format": "optarena.race/1", "config": result.config, "min_value": result.min_value,
-        "minima": result.minima, "runs": runs, "colours": colours, "status": result.status_lines(0), "distance": dist,
+        "minima": result.minima, "minimum": result.minimum_json(), "runs": runs, "colours": colours,
+        "status": result.status_lines(0), "distance": dist,
     }
     return guard.dumps(payload)
 
@@ -208,7 +210,8 @@ def create_app(warm: bool = True) -> FastAPI:
     def optimizers() -> list[dict[str, Any]]:
         return [{**spec.to_json(), "colour": colour(spec.name)} for spec in registry.all_specs()]
 
-    @app.get("/api/landscapes", summary="Built-in landscapes with their parameters, window and minima")
+    @app.get("/api/landscapes", summary="Built-in landscapes with their parameters, window, minima (or why none) "
+             "and default racers")
     def landscape_list() -> list[dict[str, Any]]:
         out = []
         for name in landscapes.names():
@@ -233,7 +236,9 @@ def create_app(warm: bool = True) -> FastAPI:
         n = min(body.n, MAX_GRID)
         xs, ys, z = ls.grid(n)
         with np.errstate(all="ignore"):
-            shown = np.log10(z - ls.min_value + 1e-12 * max(1.0, float(np.nanmax(np.abs(z))))) if ls.log_colour else z
+            # log colour shows f - min; without a known minimum, f - (lowest value on the grid)
+            floor = ls.min_value if math.isfinite(ls.min_value) else float(np.nanmin(z)) if np.isfinite(z).any() else 0.0
+            shown = np.log10(z - floor + 1e-12 * max(1.0, float(np.nanmax(np.abs(z))))) if ls.log_colour else z
         return {"landscape": ls.to_json(), "x": xs.tolist(), "y": ys.tolist(), "z": _finite(z),
                 "colour": _finite(shown), "log": ls.log_colour}
 
@@ -310,8 +315,8 @@ def create_app(warm: bool = True) -> FastAPI:
                 training.release()  # before the last event: a page that starts again at once is not refused
             send(final)
 
-        labels = [r.label or registry.get(r.optimizer).title for r in body.racers]
-        colours = [colour(r.optimizer, i) for i, r in enumerate(body.racers)]
+        labels = _labels([Racer(**rc) for rc in racers])  # the names the race and the result use
+        colours = racer_colours([r.optimizer for r in body.racers])
         worker = loop.run_in_executor(None, run)
 
         async def events() -> Any:
