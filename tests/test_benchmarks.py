@@ -27,3 +27,14 @@ def test_bench_sweep_runs():
                         "--workers", "1", "--loop-settings", "5")
     assert "| sweep() here (median of 1) |" in out and "sweep(scheduler='local:1')" in out
     assert "2. basin map, Adam on Himmelblau, 8 x 8 starts" in out
+
+
+def test_bench_serve_runs():
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    out = run_benchmark("bench_serve", "--duration", "5", "--clients", "2", "--warmup", "2", timeout=300)
+    for line in ("| kind | sent |", "| race |", "| **all** |", "| RSS after warm-up |", "| RSS at end |",
+                 "| RSS end / warm-up |", "| issue 10 target"):
+        assert line in out, out
+    assert "| 5xx | 0 |" in out and "| requests without an answer | 0 |" in out, out
+    assert "| process deaths (worker PIDs that changed) | 0 |" in out, out

@@ -224,7 +224,7 @@ def test_a_race_over_the_time_budget_is_stopped_not_only_answered(client, monkey
     body = {"landscape": {"formula": HEAVY_FORMULA}, "racers": [{"optimizer": n} for n in ELEVEN + ["adam"]],
             "starts": [[i * 0.1, -i * 0.1] for i in range(21)], "steps": 5000}  # ~7 s of work here
     r = client.post("/api/race", json=body)
-    assert r.status_code == 503 and "stopped" in r.json()["detail"]
+    assert r.status_code == 503 and "stopped" in r.json()["detail"] and r.headers["retry-after"] == "5"
     time.sleep(0.5)  # the worker notices within a step
     cpu = time.process_time()
     time.sleep(1.0)
@@ -248,3 +248,27 @@ def test_a_map_over_the_time_budget_is_stopped_not_only_answered(client, monkeyp
     cpu = time.process_time()
     time.sleep(1.0)
     assert time.process_time() - cpu < 0.3
+
+
+@pytest.mark.parametrize("path", ["/api/race", "/api/train", "/api/sweep", "/api/code"])
+def test_deeply_nested_bodies_get_422_naming_where(client, path):
+    # Found by the hostile suite: {"a": {"a": ...}} 500 deep was decoded, then the validation
+    # error's echo of it recursed and the worker dropped the connection. (Deeper than Python's
+    # decoder goes, a body gets 400 as before.)
+    body = '{"a": ' * 500 + "1" + "}" * 500
+    r = _post(client, path, body)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body"] + ["a"] * guard.MAX_DEPTH
+    assert client.post(path, json={"racers": [[[[[[1]]]]]]}).status_code == 422  # shallow: the schema answers
+
+
+def test_the_warmer_does_not_compile_one_loop_per_slider_value():
+    from optarena.web.app import _Warmer
+    from optarena.web.schemas import RaceIn
+
+    warmer = _Warmer()
+    for kappa in (2.0, 3.0, 4.0):
+        warmer.submit(RaceIn.model_validate({"landscape": {"name": "ill_conditioned", "params": {"kappa": kappa}}}))
+    warmer.submit(RaceIn.model_validate({"landscape": {"formula": "x^2 + y^2"}}))
+    assert warmer.seen == set()
+    warmer.pool.shutdown(wait=True)

@@ -281,7 +281,7 @@ def race(
         raise ValueError(f"engine must be 'auto', 'numpy' or 'fused', got {engine!r}")
     use_fused = engine == "fused" or (engine == "auto" and _fused_pays(*args))
     if use_fused:
-        why = _fused_unavailable(ls, list(groups.values()), customs, steps, len(S), noise)
+        why = _fused_unavailable(ls, list(groups.values()), customs, steps, len(S), noise, record)
         if why:
             if engine == "fused":
                 raise ValueError(f"engine='fused' is not possible here: {why}")
@@ -354,7 +354,7 @@ def _present(g: _Group) -> tuple[bool, ...]:
     return tuple(n in names for n in g.spec.slots) + (False,) * (3 - len(g.spec.slots))
 
 
-def _fused_unavailable(ls, groups, customs, steps, n_starts, noise) -> str | None:
+def _fused_unavailable(ls, groups, customs, steps, n_starts, noise, record=True) -> str | None:
     """Why the compiled loop cannot run this race, or None when it can."""
     if customs:
         return "custom optimizer objects run in Python"
@@ -369,6 +369,8 @@ def _fused_unavailable(ls, groups, customs, steps, n_starts, noise) -> str | Non
         return "the coefficient table would be too large"
     if noise and steps * n_starts * 2 > fused.MAX_TABLE:
         return "the noise table would be too large"
+    if not all(fused.may_compile(g.spec, ls, _present(g), record) for g in groups):
+        return f"this process has compiled its budget of {fused.kernel_budget()} race loops (OPTARENA_KERNEL_BUDGET)"
     if fused.compiled_landscape(ls) is None:
         return f"landscape {ls.title!r} does not compile with numba"
     return None

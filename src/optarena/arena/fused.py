@@ -64,6 +64,20 @@ def is_warm(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], recor
     return (spec.name, present, landscape_key(ls), record) in _KERNELS
 
 
+def kernel_budget() -> int | None:
+    """How many race loops this process may compile: $OPTARENA_KERNEL_BUDGET, unlimited when unset.
+    Each takes ~8 MB that numba never gives back, and a landscape's parameters are compiled in, so
+    a server (which sets a budget) would otherwise grow with every new kappa a client sends; past
+    the budget, races run on the NumPy engine, with the same numbers."""
+    text = os.environ.get("OPTARENA_KERNEL_BUDGET", "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def may_compile(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], record: bool) -> bool:
+    budget = kernel_budget()
+    return budget is None or len(_KERNELS) < budget or is_warm(spec, ls, present, record)
+
+
 THREADS = os.cpu_count() or 1
 #: Run-steps below which a second thread costs more than it saves.
 MIN_WORK_PER_THREAD = 200_000

@@ -80,10 +80,14 @@ class _Warmer:
         self.lock = threading.Lock()
 
     def submit(self, body: RaceIn) -> None:
+        if body.landscape.params or body.landscape.formula is not None:
+            return  # a parameter a slider moves would compile one loop per value; formulas do not compile
         key = (body.landscape.model_dump_json(), tuple(r.model_dump_json() for r in body.racers))
         with self.lock:
             if key in self.seen:
                 return
+            if len(self.seen) >= 4096:  # a long-lived server forgets, rather than remember every request
+                self.seen.clear()
             self.seen.add(key)
         self.pool.submit(self._warm, body)
 
@@ -145,7 +149,8 @@ async def _bounded(work: Callable[[Callable[[], bool]], Any], what: str) -> Any:
     except asyncio.TimeoutError:
         stop.set()
         future.add_done_callback(_quiet)
-        raise HTTPException(status_code=503, detail=f"the {what} took longer than {TIME_BUDGET:g} s and was stopped") from None
+        raise HTTPException(status_code=503, detail=f"the {what} took longer than {TIME_BUDGET:g} s and was stopped",
+                            headers={"Retry-After": "5"}) from None
 
 
 def _quiet(future: Any) -> None:

@@ -32,6 +32,9 @@ MAX_BODY = 64 * 1024
 PARSE_INLINE = 4 * 1024
 MAX_ERRORS = 20
 MAX_ECHO = 200
+#: Deepest nesting of arrays and objects a body may have (the deepest valid one has 4): deeper
+#: bodies are refused before validation, whose error messages would recurse through them.
+MAX_DEPTH = 32
 
 
 class BodyLimit:
@@ -48,6 +51,8 @@ class BodyLimit:
             return
         length = dict(scope.get("headers") or ()).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
+            if length.isdigit() and int(length) <= DRAIN:
+                await _drain(receive, 0)
             await self._refuse(send)
             return
         seen = 0
@@ -71,6 +76,7 @@ class BodyLimit:
             await self.app(scope, counted, tracked)
         except _TooLarge:
             if not started:
+                await _drain(receive, seen)
                 await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
@@ -83,6 +89,22 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+#: A body above the limit is still read (and dropped) up to this many bytes before the 413: a
+#: server that answers and closes with the body unread makes the kernel reset the connection, and
+#: the client mostly never sees the 413. Beyond it the connection is closed at once.
+DRAIN = 2 * 2**20
+
+
+async def _drain(receive: Any, seen: int) -> None:
+    while seen <= DRAIN:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def dumps(obj: Any) -> bytes:
@@ -101,10 +123,13 @@ def _plain(obj: Any) -> Any:
 
 
 def first_unanswerable(value: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], str] | None:
-    """The path to the first non-finite number or lone surrogate in decoded JSON, and what it is."""
+    """The path to the first non-finite number, lone surrogate or container nested deeper than
+    MAX_DEPTH in decoded JSON, and what was expected there."""
     stack: list[tuple[tuple[Any, ...], Any]] = [(path, value)]
     while stack:
         where, v = stack.pop()
+        if isinstance(v, (dict, list)) and len(where) - len(path) >= MAX_DEPTH:
+            return where, f"a value nested at most {MAX_DEPTH} levels deep (no request needs more)"
         if isinstance(v, float):
             if not math.isfinite(v):
                 return where, "a finite number (NaN, Infinity and overflowing literals are refused)"
@@ -141,7 +166,10 @@ def _echo(value: Any) -> Any:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
-    text = value if isinstance(value, str) else json.dumps(value, default=repr, allow_nan=True)
+    try:
+        text = value if isinstance(value, str) else json.dumps(value, default=repr, allow_nan=True)
+    except (RecursionError, ValueError):  # nested too deep to quote (validation saw it anyway)
+        text = f"(a {type(value).__name__} nested too deeply to quote)"
     text = _printable(text)
     return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + f"... ({len(text):,} characters)"
 

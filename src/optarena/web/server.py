@@ -8,10 +8,14 @@ request can never take the arena down for the room.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import webbrowser
 
+#: Race loops a worker compiles at most (~8 MB each, never given back; landscape parameters are
+#: compiled in): beyond them its races run on the NumPy engine. Overridden by OPTARENA_KERNEL_BUDGET.
+KERNEL_BUDGET = 16
 #: Seconds a worker may leave the supervisor's ping unanswered before it is replaced. Generous:
 #: compiling a new optimizer x landscape pair holds the GIL for a few seconds, which is not a hang.
 HEALTHCHECK_S = 30.0
@@ -46,6 +50,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
 
+    os.environ.setdefault("OPTARENA_KERNEL_BUDGET", str(KERNEL_BUDGET))  # the workers inherit it
     config = uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers, log_level="warning",
                             timeout_worker_healthcheck=HEALTHCHECK_S)  # type: ignore[call-arg]
     sock = sock or listen_socket(host, port)
