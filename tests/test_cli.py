@@ -520,3 +520,12 @@ def test_huge_losses_print_in_scientific_notation(capsys):
     assert main(["race", "--start", "2000,0", "--steps", "1", "--optimizer", "sgd(learning_rate=1e-300)"]) == 0
     out = capsys.readouterr().out
     assert "Step 1 / 1 | SGD Loss: 4.0000e+06" in out and "4000000.0000" not in out
+
+
+def test_sweep_refuses_an_objective_the_landscape_cannot_measure_before_any_work(monkeypatch, capsys):
+    from optarena import cli
+    from optarena.measure import sweeps
+
+    monkeypatch.setattr(sweeps, "_run_units", lambda *a, **k: pytest.fail("the sweep ran"))
+    code = cli.main(["sweep", "--landscape", "saddle", "--objective", "steps_to_tolerance", "--steps", "5"])
+    assert code == 2 and "steps_to_tolerance" in capsys.readouterr().err

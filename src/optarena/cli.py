@@ -390,6 +390,9 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
     if not args.quiet and out.isatty():
         def progress(done: int, total: int) -> None:
             print(f"\r{done}/{total} units", end="" if done < total else "\n", file=sys.stderr, flush=True)
+    from .measure.sweeps import check_objective
+
+    check_objective(args.objective, _resolve_landscape(kwargs.get("landscape")))  # before any work
     journal = _journal(args)
     result = sweep(**kwargs, scheduler=args.dask, progress=progress, journal=journal, resume=args.resume)
     fmt = _format(args)

@@ -211,3 +211,13 @@ def test_racers_of_one_optimizer_are_named_by_what_differs():
     assert [r["racer"] for r in res.summary()][:2] == ["Adam lr=0.1", "Adam lr=0.01"]
     same = race("booth", ["adam", "adam", "adam(label=fast)"], steps=3)
     assert same.labels == ["Adam #1", "Adam #2", "fast"]  # nothing differs: numbered
+
+
+def test_without_racers_a_race_takes_the_landscapes_defaults():
+    quad = race(steps=3)
+    assert quad.labels == ["SGD", "Momentum", "Adam"] and quad.status_line(0).endswith("Adam Loss: 9.0000")
+    rosen = race("rosenbrock")
+    wanted = landscapes.get("rosenbrock").default_racer_specs()
+    assert [r["hyperparameters"]["learning_rate"] for r in rosen.config["racers"]] == \
+        [r["hyperparameters"]["learning_rate"] for r in wanted]
+    assert (rosen.diverged_at < 0).all()  # the article's own rates diverge there by step 4

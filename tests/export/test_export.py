@@ -327,3 +327,20 @@ def test_bench_export_runs():
     out = run_benchmark("bench_export", "--steps", "10", "--rounds", "1", "--dpi", "30", timeout=120)
     for name in ("optarena GIF", "optarena MP4", "naive redraw-every-frame GIF"):
         assert f"| {name} |" in out
+
+
+def test_a_landscape_without_a_minimum_is_drawn_with_plain_loss_and_no_star(tmp_path):
+    # Issue 11 item 6: on the saddle there is no "loss - min" and no minimum to star.
+    from optarena.export import html, images
+
+    res = race("saddle", ["adam(learning_rate=0.1)", "momentum(learning_rate=0.02)"], starts=[(0.5, 0.05)], steps=30)
+    final = res.losses[:, 0, -1]
+    assert np.all(np.isfinite(final)) and final.max() < 0  # both escaped downhill: negative losses to draw
+    fig = html.figure_data(res)
+    layout = fig["layout"]
+    assert layout["yaxis2"]["type"] == "linear" and layout["yaxis2"]["title"]["text"] == "loss"
+    assert layout["yaxis2"]["range"][0] < final.min()
+    assert not [t for t in fig["traces"] if t.get("name") == "minimum" and (t["x"] or t.get("showlegend", True))]
+    drawn = images.figure(res)
+    assert "minimum" not in [t.get_text() for t in drawn.legends[0].get_texts()]
+    assert "minimum" in [t.get_text() for t in images.figure(race("quadratic", steps=5)).legends[0].get_texts()]

@@ -272,3 +272,10 @@ def test_the_warmer_does_not_compile_one_loop_per_slider_value():
     warmer.submit(RaceIn.model_validate({"landscape": {"formula": "x^2 + y^2"}}))
     assert warmer.seen == set()
     warmer.pool.shutdown(wait=True)
+
+
+def test_a_map_that_cannot_measure_its_objective_is_refused_before_the_work(client):
+    r = client.post("/api/sweep", json={"landscape": {"name": "saddle"}, "racer": {"optimizer": "adam"},
+                                        "basins": 20, "objective": "steps_to_tolerance"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "objective"]
+    assert "no" in r.json()["detail"][0]["msg"] and "final_loss" in r.json()["detail"][0]["msg"]

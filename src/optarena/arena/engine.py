@@ -190,7 +190,7 @@ def _part(key: str, value: Any) -> str:
 
 def race(
     landscape: Landscape | str | Mapping[str, Any] | None = None,
-    racers: Sequence[Any] = ("sgd", "momentum", "adam"),
+    racers: Sequence[Any] | None = None,
     starts: Any = None,
     steps: int = 100,
     seed: int = 0,
@@ -204,8 +204,9 @@ def race(
 ) -> RaceResult:
     """Race ``racers`` on ``landscape`` from every start for exactly ``steps`` steps.
 
-    Returns positions, losses, gradient norms and step sizes at steps 0..steps for each
-    (racer, start), the step at which a run diverged (non-finite, or more than
+    ``racers`` default to the landscape's ``default_racers`` (on the article's quadratic: the
+    article's SGD, momentum and Adam). Returns positions, losses, gradient norms and step sizes
+    at steps 0..steps for each (racer, start), the step at which a run diverged (non-finite, or more than
     ``ESCAPE_WIDTHS`` window widths outside the window) and why it stopped. ``engine``:
     "numpy" steps the functional core; "fused" runs the whole race in one compiled loop (same
     numbers); "auto" picks fused when the work is large or its kernels are already compiled.
@@ -216,7 +217,7 @@ def race(
     returns True the race raises ``Cancelled`` (a server stops work it has given up on).
     """
     ls = _resolve_landscape(landscape)
-    rs = [Racer.of(r) for r in racers]
+    rs = [Racer.of(r) for r in (ls.default_racer_specs() if racers is None else racers)]
     if not rs:
         raise ValueError("racers: give at least one optimizer")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:

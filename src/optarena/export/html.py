@@ -77,7 +77,7 @@ def _map_image(ls: Any) -> tuple[str, list[list[Any]], float, float, str]:
 
 def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None, start: int = 0) -> dict[str, Any]:
     """Plotly traces, layout and config for frame 0, plus what the frames are built from."""
-    ls, cols, scale = C.landscape(result), C.colours(result), C.loss_scale(result, start)
+    ls, cols, scale = C.landscape(result), C.colours(result), C.loss_scale(result, start, linear=True)
     ks = C.frame_steps(result.steps, fps, duration)
     T = result.steps + 1
     pt = np.arange(T) if T <= MAX_PATH_POINTS else np.union1d(np.round(np.linspace(0, T - 1, MAX_PATH_POINTS)), ks)
@@ -94,6 +94,8 @@ def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None
                     "colorbar": {"title": {"text": vlabel, "side": "right"}, "x": 0.455, "len": 0.9,
                                  "thickness": 12}}},
         {"type": "scatter", "mode": "markers", "x": _nums(m[:, 0]), "y": _nums(m[:, 1]), "name": "minimum",
+         "showlegend": bool(len(m)),  # a landscape that claims no minimum shows none (the trace stays: the
+         # player moves traces by index)
          "marker": {"symbol": "star", "size": 16, "color": "gold", "line": {"color": "black", "width": 1}}},
         {"type": "scatter", "mode": "markers", "x": [s0[0]], "y": [s0[1]], "name": "start",
          "marker": {"symbol": "circle", "size": 11, "color": "white", "line": {"color": "black", "width": 2}}},
@@ -133,9 +135,17 @@ def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None
              "showlegend": False, "hoverinfo": "skip", "cliponaxis": False},
         ]
     finite = np.concatenate([np.asarray(r["ly"], dtype=np.float64) for r in racers]) if racers else np.array([])
-    finite = finite[np.isfinite(finite) & (finite > 0)]
-    lo, hi = (np.log10(finite.min()), np.log10(finite.max())) if finite.size else (-1.0, 1.0)
-    pad = 0.05 * (hi - lo) + 0.05
+    if scale.log:
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        lo, hi = (np.log10(finite.min()), np.log10(finite.max())) if finite.size else (-1.0, 1.0)
+        pad = 0.05 * (hi - lo) + 0.05
+        loss_axis = {"type": "log", "range": [lo - pad, hi + pad], "dtick": 1 if hi - lo > 2 else "D2",
+                     "exponentformat": "power"}
+    else:  # plain loss, negative values included (no minimum to measure from)
+        finite = finite[np.isfinite(finite)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
+        pad = 0.05 * (hi - lo) + 1e-9
+        loss_axis = {"type": "linear", "range": [lo - pad, hi + pad]}
     frame_args = {"mode": "immediate", "frame": {"duration": 0, "redraw": False}, "transition": {"duration": 0}}
     play = {"mode": "immediate", "fromcurrent": True, "frame": {"duration": round(1000 / fps), "redraw": False},
             "transition": {"duration": 0}}
@@ -151,8 +161,7 @@ def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None
                   "showgrid": False, "zeroline": False,
                   "constrain": "domain"},
         "xaxis2": {"domain": [0.56, 1], "range": [0, result.steps], "title": {"text": "step"}, "anchor": "y2"},
-        "yaxis2": {"type": "log", "range": [lo - pad, hi + pad], "title": {"text": scale.label}, "anchor": "x2",
-                   "dtick": 1 if hi - lo > 2 else "D2", "exponentformat": "power"},
+        "yaxis2": {**loss_axis, "title": {"text": scale.label}, "anchor": "x2"},
         "annotations": [
             {"text": ls.title, "x": 0.22, "y": 1.0, "xref": "paper", "yref": "paper", "yanchor": "bottom",
              "showarrow": False, "font": {"size": 13}},

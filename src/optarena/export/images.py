@@ -70,9 +70,11 @@ class Scene:
         # The legend uses fresh proxies: it is background, drawn once.
         handles = [Line2D([], [], color=c, lw=2, marker=ALIVE, ms=6) for c in self.cols]
         labels = [C.legend_label(result, i) for i in range(len(result.labels))]
-        handles += [Line2D([], [], ls="none", marker="o", ms=7, mfc="white", mec="black", mew=1.4),
-                    Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black")]
-        labels += ["start", "minimum"]
+        handles.append(Line2D([], [], ls="none", marker="o", ms=7, mfc="white", mec="black", mew=1.4))
+        labels.append("start")
+        if len(result.minima):  # a landscape that claims no minimum shows none
+            handles.append(Line2D([], [], ls="none", marker="*", ms=12, mfc="gold", mec="black"))
+            labels.append("minimum")
         if self.ax_loss is not None:
             self.fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), frameon=False,
                             fontsize=9)

@@ -161,7 +161,8 @@ def _basins(ax: Any, result: SweepResult, o: int) -> None:
     ax.pcolormesh(ex, ey, img.T, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(colours) - 0.5, shading="flat")
     ls = result.surface()  # the object swept, which may be one no registry knows
     X, Y, Z = ls.grid(120, ((ex[0], ex[-1]), (ey[0], ey[-1])))
-    Zs = np.log1p(np.maximum(Z - ls.min_value, 0))
+    base = ls.min_value if np.isfinite(ls.min_value) else np.nanmin(Z)  # no minimum claimed: the lowest shown
+    Zs = np.log1p(np.maximum(Z - base, 0))
     ax.contour(X, Y, Zs, levels=14, colors="white", linewidths=0.5, alpha=0.6)
     for m, (mx, my) in enumerate(result.minima):
         ax.plot([mx], [my], "*", color=BASIN_COLOURS[m % len(BASIN_COLOURS)], ms=13, mec="black", mew=0.8)

@@ -268,7 +268,12 @@ def create_app(warm: bool = True) -> FastAPI:
                           "request, after which the map is stopped and the answer is 503.",
               responses={**_BAD_BODY, **_OVER_TIME})
     async def run_sweep(body: SweepIn) -> dict[str, Any]:
-        _landscape(body.landscape)
+        from ..measure.sweeps import check_objective
+
+        try:
+            check_objective(body.objective, _landscape(body.landscape))  # before any work
+        except ValueError as exc:
+            raise _unprocessable(str(exc).splitlines()[0], ["objective"]) from None
         try:
             return await _bounded(lambda stop: _sweep(body, stop), "map")  # type: ignore[no-any-return]
         except (ValueError, TypeError, KeyError) as exc:
