@@ -15,8 +15,36 @@ from optarena.optim import registry
 
 
 @pytest.fixture(scope="module")
-def measured():
-    return table.measure(["sgd", "momentum", "adam", "adam(amsgrad=true)"], digits=False, steps=300, command="test")
+def measured_and_said():
+    import logging
+
+    said: list[str] = []
+    handler = type("Said", (logging.Handler,), {"emit": lambda self, r: said.append(r.getMessage())})()
+    log = logging.getLogger("optarena")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        measured = table.measure(["sgd", "momentum", "adam", "adam(amsgrad=true)"], digits=False, steps=300,
+                                 command="test")
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    return measured, said
+
+
+@pytest.fixture(scope="module")
+def measured(measured_and_said):
+    return measured_and_said[0]
+
+
+def test_the_table_says_what_it_is_doing(measured_and_said):
+    # Issue 11 item 8: 'optarena table' printed nothing for 28 s. Each stage is said on the
+    # 'optarena' logger, which the CLI shows on a terminal (tests/test_cli.py).
+    said = measured_and_said[1]
+    assert said[0].startswith("timing one step on 1M parameters")
+    assert "sweeping Adam's learning rate on Rosenbrock (34 rates x 300 steps)" in said
+    assert sum(m.startswith("sweeping ") for m in said) == 4 * len(table.SUITE)
 
 
 def test_state_bytes_and_hyperparameter_counts(measured):

@@ -12,6 +12,7 @@ learning rate end within 2x of the best final loss), the number of tunable hyper
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import statistics
 import sys
@@ -29,6 +30,8 @@ from ..optim._spec import OptimizerSpec
 
 SUITE = ("quadratic", {"name": "ill_conditioned", "params": {"kappa": 10.0, "theta": 30.0}}, "rosenbrock", "booth", "himmelblau")
 LRS = np.logspace(-5, 0.5, 34)
+#: What the table is doing, for a face to show (the CLI does on a terminal): it takes tens of seconds.
+LOG = logging.getLogger("optarena")
 STEPS = 1000
 TARGET = 1e-3  # loss above the minimum
 SPEED_SIZE = 1 << 20  # float32 parameters stepped by the speed column
@@ -154,11 +157,13 @@ def measure(racers: Sequence[Any] = ("sgd", "momentum", "adam"), digits: bool = 
         rows.append({"optimizer": spec.name, "title": spec.title, "hyperparameter_values": hp,
                      "state_bytes_per_param": _state_bytes(spec.name, hp),
                      "hyperparameters": len(names), "tunable_hyperparameters": names})
+    LOG.info("timing one step on 1M parameters (%d interleaved rounds)", SPEED_ROUNDS)
     speed = _speed(rows)
     for row, r in zip(rows, rs):
         per_landscape, decades = {}, []
         for item in SUITE:
             ls = _resolve_landscape(item)
+            LOG.info("sweeping %s's learning rate on %s (%d rates x %d steps)", row["title"], ls.title, len(LRS), steps)
             final, reach = _sweep(row["optimizer"], {k: v for k, v in r.hyperparameters.items() if k != "learning_rate"}, ls, steps)
             best = int(np.argmin(final))
             per_landscape[ls.name] = {"best_learning_rate": float(LRS[best]), "final_loss_gap": float(final[best]),
@@ -175,6 +180,7 @@ def measure(racers: Sequence[Any] = ("sgd", "momentum", "adam"), digits: bool = 
     if digits:
         from .train import train_race
 
+        LOG.info("training the digits MLP with every racer (%d epochs x %d seeds)", epochs, seeds)
         res = train_race("digits", "mlp", [{"optimizer": row["optimizer"], "hyperparameters": r.hyperparameters}
                                            for row, r in zip(rows, rs)], epochs=epochs, seeds=seeds)
         vl = res.metrics["val_loss"]  # [racer, seed, epoch]
