@@ -9,16 +9,14 @@ the landscape's gradient and the cell, for x and y, per run and step.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 import numba
+import numpy as np
 
 from ..landscapes import Landscape
 from ..optim import _fused
@@ -306,7 +304,9 @@ def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, bool, bool],
         atomic_write(path, source)  # another process may write the same file: same bytes, atomic
     import importlib.util
 
-    name = f"optarena_race_{digest}"
+    # one module per file: the same kernel from another cache folder (OPTARENA_CACHE_DIR changed) is
+    # that folder's own module, so its cache entries are the ones read and written
+    name = f"optarena_race_{digest}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
     if name not in sys.modules:  # numba's cache finds a kernel's module by name when it loads it
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]

@@ -28,6 +28,36 @@ window.arena = app; // for tests and the curious
 const charts = () => [$("lossPlot"), $("gradPlot"), $("distPlot")];
 const visible = () => app.state.racers.map((r) => !r.hidden);
 
+// ---------- default racers ---------------------------------------------------------------------
+// The landscape on show (a typed formula's too): the grid's copy of it, else the list's.
+const landscapeNow = () => (app.grid && app.grid.landscape) || app.landscapes[app.state.landscape.name] || null;
+
+// A racer as it races: its optimizer's defaults filled in, so {} and {learning_rate: 0.01} match.
+function racerKey(r) {
+  const spec = app.optimizers[r.optimizer];
+  const hp = Object.fromEntries(((spec && spec.hyperparameters) || []).map((h) => [h.name, h.default]));
+  Object.assign(hp, r.hyperparameters || {});
+  return JSON.stringify([r.optimizer, Object.keys(hp).sort().map((k) => [k, hp[k]]), r.schedule || null, r.label || null]);
+}
+
+// The rule: racers that are the landscape's default racers follow the landscape picked next (its
+// default race); racers that differ (the user changed them, or a link brought others) stay.
+// Showing or hiding a racer is no change.
+function racersAreDefault() {
+  const ls = landscapeNow();
+  const d = ls && ls.default_racers, now = app.state.racers;
+  return !!d && !!now && d.length === now.length && d.every((r, i) => racerKey(r) === racerKey(now[i]));
+}
+
+function useDefaultRacers() {
+  const ls = landscapeNow();
+  if (!ls) return;
+  const before = app.state.racers || [];
+  app.state.racers = ls.default_racers.map((r, i) => ({ optimizer: r.optimizer, hyperparameters: { ...r.hyperparameters },
+    ...(before[i] && before[i].hidden && before[i].optimizer === r.optimizer ? { hidden: true } : {}) }));
+  if (codeRacer >= app.state.racers.length) $("codePanel").hidden = true;
+}
+
 function saveUrl() {
   history.replaceState(null, "", "#s=" + encodeState({ ...app.state, step: Math.round(app.pos) }));
 }
@@ -38,6 +68,7 @@ async function loadGrid() {
 }
 
 async function recompute() {
+  $("defaultRacers").disabled = racersAreDefault();
   if (app.inflight) { app.dirty = true; return; }
   app.inflight = true;
   app.dirty = false;
@@ -46,6 +77,8 @@ async function recompute() {
     const race = await api.race(raceRequest(app.state));
     $("raceError").hidden = true;
     app.race = race;
+    // a repeated optimizer's colour depends on the others: the panels take the race's
+    document.querySelectorAll("#racers .racer").forEach((box, i) => race.colours[i] && box.style.setProperty("--c", race.colours[i]));
     app.pos = Math.min(app.pos, race.config.steps);
     $("timeline").max = race.config.steps;
     renderAll();
@@ -65,8 +98,31 @@ function step() { return Math.floor(app.pos); }
 async function renderAll() {
   if (!app.race || !app.grid || $("raceView").hidden) return;
   await drawMap($("map"), app.grid, app.race, visible(), step(), app.state.surface);
-  drawCharts(charts(), app.race, visible());
+  drawCharts(charts(), app.race, visible(), app.grid.landscape);
   renderFrame(true);
+}
+
+// The server's status line of step k with "(escaped at step j)" after each racer that has left
+// the saddle by then. The line is "Step k / N | <label> Loss: …" with one part per racer in order:
+// each part is found by its label, so a label holding " | " cannot shift the others.
+function statusLine(race, k) {
+  const line = race.status[Math.min(k, race.status.length - 1)];
+  const runs = race.runs.filter((r) => r.start === 0);
+  const escaped = (run) => run.steps_to_escape !== null && run.steps_to_escape >= 0 && run.steps_to_escape <= k;
+  if (!runs.some(escaped)) return line;
+  const at = [];
+  let from = 0;
+  for (const run of runs) {
+    const i = line.indexOf(` | ${run.label} Loss: `, from);
+    if (i < 0) return line; // not the line this reads: leave it as the server wrote it
+    at.push(i);
+    from = i + 1;
+  }
+  let out = line.slice(0, at[0]);
+  runs.forEach((run, j) => {
+    out += line.slice(at[j], j + 1 < at.length ? at[j + 1] : line.length) + (escaped(run) ? ` (escaped at step ${run.steps_to_escape})` : "");
+  });
+  return out;
 }
 
 function renderFrame(force) {
@@ -74,7 +130,7 @@ function renderFrame(force) {
   if (!force && k === app.lastFrame) return;
   app.lastFrame = k;
   const r = app.race;
-  const line = r.status[Math.min(k, r.status.length - 1)];
+  const line = statusLine(r, k);
   $("status").textContent = line;
   $("status").title = line; // the line keeps one row (ellipsis); the whole of it is here
   $("timeline").value = k;
@@ -165,7 +221,7 @@ function scheduleControl(racer, rebuild) {
 
 function racerPanel(racer, i) {
   const spec = app.optimizers[racer.optimizer];
-  const colour = app.race ? app.race.colours[i] : spec.colour;
+  const colour = (app.race && app.race.colours[i]) || spec.colour;
   const box = el("div", { class: "racer" + (racer.hidden ? " off" : ""), style: `--c:${colour}`, "data-racer": i });
   const rebuild = () => box.replaceWith(racerPanel(racer, i));
   const sel = el("select", { "aria-label": "optimizer" }, Object.values(app.optimizers).map((o) =>
@@ -345,10 +401,7 @@ function onFormula() {
     try {
       await api.formula(text);
       $("formulaError").hidden = true;
-      app.state.landscape = { formula: text };
-      app.state.start = null;
-      await loadGrid();
-      recompute();
+      await changeLandscape({ formula: text });
     } catch (err) {
       const d = Array.isArray(err.detail) ? err.detail[0] : null;
       const pos = d && Number.isInteger(d.position) ? d.position : null;
@@ -358,15 +411,27 @@ function onFormula() {
   }, 180);
 }
 
+// A new landscape (a typed formula too): its grid, its default racers unless the racers were
+// changed (racersAreDefault, asked of the landscape being left), then the race.
+async function changeLandscape(landscape) {
+  const follow = racersAreDefault();
+  app.state.landscape = landscape;
+  app.state.start = null;
+  buildLandscapeParams();
+  await loadGrid();
+  app.maps.fitLandscape();
+  if (follow) {
+    useDefaultRacers();
+    buildRacers();
+  }
+  recompute();
+}
+
 async function onLandscape() {
   const v = $("landscape").value;
   $("formulaBox").hidden = v !== "__formula__";
   if (v === "__formula__") { onFormula(); return; }
-  app.state.landscape = { name: v, params: {} };
-  app.state.start = null;
-  buildLandscapeParams();
-  await loadGrid();
-  recompute();
+  await changeLandscape({ name: v, params: {} });
 }
 
 function bindRaceInputs() {
@@ -461,6 +526,11 @@ function bindButtons() {
   $("timeline").addEventListener("input", () => seek(Number($("timeline").value)));
   $("speed").addEventListener("change", () => { app.state.speed = Number($("speed").value); saveUrl(); });
   $("surface").addEventListener("change", () => { app.state.surface = $("surface").checked; renderAll(); saveUrl(); });
+  $("defaultRacers").addEventListener("click", () => {
+    useDefaultRacers();
+    buildRacers();
+    recompute();
+  });
   $("addRacer").addEventListener("click", () => {
     const used = new Set(app.state.racers.map((r) => r.optimizer));
     const next = Object.keys(app.optimizers).find((n) => !used.has(n)) || "adam";
@@ -510,6 +580,7 @@ async function main() {
   bindNN();
   window.addEventListener("resize", () => setTimeout(() => renderFrame(true), 50));
   await loadGrid();
+  if (!Array.isArray(app.state.racers) || !app.state.racers.length) useDefaultRacers(); // a link without racers
   await recompute();
   buildRacers();
   if (app.state.view !== "race") setView(app.state.view);

@@ -73,7 +73,25 @@ export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
       $("map" + a + "Hi").value = v.hi;
       $("map" + a + "Log").checked = v.log;
     }
+    fitLandscape();
     return true;
+  }
+
+  // What the landscape can be asked: steps to tolerance needs a minimum value (or a lower bound),
+  // a basin map a listed minimum point. The rest is offered off, saying why.
+  function fitLandscape() {
+    const ls = (app.grid && app.grid.landscape) || {};
+    const kind = ls.minimum_kind || "minimum";
+    const why = ls.minimum_note ? `: ${ls.minimum_note}` : "";
+    const offer = (select, value, on, title) => {
+      for (const o of $(select).options) if (o.value === value) { o.disabled = !on; o.title = on ? "" : title; }
+      if (!on && $(select).value === value) {
+        $(select).value = $(select).options[0].value;
+        $(select).dispatchEvent(new Event("change"));
+      }
+    };
+    offer("mapObjective", "steps_to_tolerance", kind !== "none", `no minimum${why}`);
+    offer("mapMode", "basins", kind === "minimum", `no minimum point to find the basins of${why}`);
   }
 
   function numericHypers() {
@@ -82,6 +100,7 @@ export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
   }
 
   function fillRacers() {
+    fitLandscape();
     const keep = $("mapRacer").value;
     $("mapRacer").replaceChildren(...app.state.racers.map((r, i) =>
       el("option", { value: i }, `${i + 1}: ${app.optimizers[r.optimizer].title}`)));
@@ -178,10 +197,15 @@ export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
         " Click a start to race from it.";
     } else {
       const steps = res.objective === "steps_to_tolerance";
-      const z = res.z.map((row) => row.map((v) => (v === null ? null : steps ? v : Math.log10(Math.max(v, 1e-16)))));
+      // a loss is above the minimum (or bound) where the landscape claims one: log10 of that;
+      // where it claims none, the loss itself
+      const plain = !steps && (res.min_value === null || res.min_value === undefined);
+      const z = res.z.map((row) => row.map((v) => (v === null ? null : steps || plain ? v : Math.log10(Math.max(v, 1e-16)))));
+      const loss = res.objective.replaceAll("_", " ");
+      const title = steps ? "steps" : plain ? loss : `log10(${loss} − ${res.minima.length ? "min" : "bound"})`;
       const red = res.diverged.map((row) => row.map((v) => (v > 0.5 ? 1 : null)));
       traces = [{ type: "heatmap", x: res.x.values, y: res.y.values, z, colorscale: "Viridis",
-        colorbar: { title: { text: steps ? "steps" : "log10 loss" } },
+        colorbar: { title: { text: title } },
         hovertemplate: `${res.x.name} %{x:.4g}<br>${res.y.name} %{y:.4g}<br>%{z:.3g}<extra></extra>` },
       { type: "heatmap", x: res.x.values, y: res.y.values, z: red, colorscale: [[0, DIVERGED], [1, DIVERGED]],
         showscale: false, hoverinfo: "skip" }];
@@ -220,5 +244,5 @@ export function createMaps({ $, el, api, errorText, app, onPick, onState }) {
     $("mapCompute").addEventListener("click", compute);
   }
 
-  return { bind, fillRacers, restore, compute, last: () => last };
+  return { bind, fillRacers, fitLandscape, restore, compute, last: () => last };
 }

@@ -29,9 +29,25 @@ function ghostTraces(race, visible) {
   });
 }
 
+// What the map's log colour subtracts: the minimum or lower bound the landscape claims, else (as
+// the server does) the lowest value on the grid.
+function colourFloor(grid) {
+  const m = grid.landscape.min_value;
+  if (m !== null && m !== undefined) return m;
+  let lo = Infinity;
+  for (const row of grid.z) for (const v of row) if (v !== null && v < lo) lo = v;
+  return Number.isFinite(lo) ? lo : 0;
+}
+
+function colourTitle(grid) {
+  if (!grid.log) return "f";
+  const kind = grid.landscape.minimum_kind;
+  return kind === "lower_bound" ? "log10(f − bound)" : kind === "none" ? "log10(f − lowest shown)" : "log10(f − min)";
+}
+
 // The path of one run up to step k on the surface (z as the surface colours it), the current point
 // marked: the path stops at the last finite point.
-function surfacePath(run, k, grid, race) {
+function surfacePath(run, k, grid) {
   const n = Math.min(k, run.positions.length - 1);
   const x = [], y = [], z = [];
   for (let t = 0; t <= n; t++) {
@@ -39,7 +55,7 @@ function surfacePath(run, k, grid, race) {
     const l = run.losses[t];
     if (!p || p[0] === null || l === null) break;
     x.push(p[0]); y.push(p[1]);
-    z.push(grid.log ? Math.log10(Math.max(l - race.min_value, 0) + 1e-12) : l);
+    z.push(grid.log ? Math.log10(Math.max(l - grid.floor, 0) + 1e-12) : l);
   }
   const size = x.map((_, t) => (t === x.length - 1 ? 7 : 0));
   return { x, y, z, size };
@@ -49,36 +65,43 @@ const surfaceRuns = (race, visible) => race.runs.filter((run) => run.start === 0
 
 export function drawMap(div, grid, race, visible, k, surface) {
   const ls = grid.landscape;
+  if (grid.floor === undefined) grid.floor = colourFloor(grid);
   if (surface) {
     const traces = [{ type: "surface", x: grid.x, y: grid.y, z: grid.colour, colorscale: "Viridis", showscale: false, opacity: 0.9 }];
     surfaceRuns(race, visible).forEach((run) => {
-      const p = surfacePath(run, k, grid, race);
+      const p = surfacePath(run, k, grid);
       traces.push({ type: "scatter3d", mode: "lines+markers", name: run.label, x: p.x, y: p.y, z: p.z,
         line: { color: race.colours[run.racer], width: 6 }, marker: { size: p.size, color: race.colours[run.racer] } });
     });
     div.dataset.surfaceK = k;
-    return Plotly.react(div, traces, { margin: { l: 0, r: 0, t: 0, b: 0 }, uirevision: "surface", scene: { xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } }, zaxis: { title: { text: grid.log ? "log10(f - min)" : "f" } } } }, CONFIG);
+    return Plotly.react(div, traces, { margin: { l: 0, r: 0, t: 0, b: 0 }, uirevision: "surface", scene: { xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } }, zaxis: { title: { text: colourTitle(grid) } } } }, CONFIG);
   }
   const contour = {
     type: "contour", x: grid.x, y: grid.y, z: grid.colour, colorscale: "Viridis", ncontours: 30, showscale: true,
-    colorbar: { title: { text: grid.log ? "log10(f − min)" : "f", side: "right" }, thickness: 12 },
+    colorbar: { title: { text: colourTitle(grid), side: "right" }, thickness: 12 },
     contours: { coloring: "heatmap", showlines: true }, line: { width: 0.5, color: "rgba(255,255,255,0.35)" },
     hovertemplate: "x %{x:.3f}<br>y %{y:.3f}<extra></extra>", showlegend: false,
   };
-  const minima = {
-    type: "scatter", mode: "markers", name: "minimum", x: ls.minima.map((m) => m[0]), y: ls.minima.map((m) => m[1]),
-    marker: { symbol: "star", size: 15, color: "white", line: { color: "black", width: 1 } }, hoverinfo: "name",
-  };
+  // a star only where the landscape lists a minimum; a saddle it declares is marked as one
+  const points = [];
+  if (ls.minima.length) {
+    points.push({ type: "scatter", mode: "markers", name: "minimum", x: ls.minima.map((m) => m[0]), y: ls.minima.map((m) => m[1]),
+      marker: { symbol: "star", size: 15, color: "white", line: { color: "black", width: 1 } }, hoverinfo: "name" });
+  }
+  if (ls.saddle) {
+    points.push({ type: "scatter", mode: "markers", name: "saddle point", x: [ls.saddle[0]], y: [ls.saddle[1]],
+      marker: { symbol: "bowtie", size: 15, color: "white", line: { color: "black", width: 1.5 } }, hoverinfo: "name" });
+  }
   const start = race.config.starts[0];
   const startTrace = { type: "scatter", mode: "markers", name: "start", x: [start[0]], y: [start[1]], marker: { symbol: "circle-open", size: 14, color: "black", line: { width: 2 } }, hoverinfo: "name" };
   const layout = { ...MAP_LAYOUT, xaxis: { ...MAP_LAYOUT.xaxis, range: ls.window[0] }, yaxis: { ...MAP_LAYOUT.yaxis, range: ls.window[1] } };
-  return Plotly.react(div, [contour, minima, startTrace, ...ghostTraces(race, visible)], layout, CONFIG);
+  return Plotly.react(div, [contour, ...points, startTrace, ...ghostTraces(race, visible)], layout, CONFIG);
 }
 
 // Per animation frame on the 3-D surface: each path trace (1.. after the surface) up to step k.
 export function drawSurfacePaths(div, grid, race, visible, k) {
   if (!div.data || !div.data[0] || div.data[0].type !== "surface" || Number(div.dataset.surfaceK) === k) return;
-  const paths = surfaceRuns(race, visible).map((run) => surfacePath(run, k, grid, race));
+  const paths = surfaceRuns(race, visible).map((run) => surfacePath(run, k, grid));
   if (!paths.length) return;
   div.dataset.surfaceK = k;
   Plotly.restyle(div, { x: paths.map((p) => p.x), y: paths.map((p) => p.y), z: paths.map((p) => p.z),
@@ -169,21 +192,126 @@ export function drawOverlay(div, race, visible, k, surface) {
   }
 }
 
-export function drawCharts(divs, race, visible) {
+// A number as an axis or a note writes it: 3 significant digits, a power of ten from 1e4 on.
+export function shortNumber(v) {
+  if (v === 0) return "0";
+  const text = Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(0).replace("e+", "e") : String(Number(v.toPrecision(3)));
+  return text.replace("-", "−");
+}
+
+// Ticks of an asinh axis at round values of the loss: 0, then ±1, 2, 5 x 10^e, each kept if it is
+// far enough (on screen) from those kept before; round steps fill in a narrow range.
+function symlogTicks(lo, hi, f) {
+  const gap = (f(hi) - f(lo)) / 7, kept = [];
+  const take = (v) => {
+    if (v >= lo - 1e-12 * Math.abs(lo) && v <= hi + 1e-12 * Math.abs(hi) && kept.every((u) => Math.abs(f(u) - f(v)) >= gap)) kept.push(v);
+  };
+  take(0);
+  const top = Math.ceil(Math.log10(Math.max(Math.abs(lo), Math.abs(hi)) || 1));
+  for (const m of [1, 2, 5]) for (let e = top; e >= top - 12; e--) { take(m * 10 ** e); take(-m * 10 ** e); }
+  if (kept.length < 3 && hi > lo) {
+    const raw = (hi - lo) / 5, p = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+    for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) take(Number(v.toPrecision(12)));
+  }
+  kept.sort((a, b) => a - b);
+  return { tickvals: kept.map(f), ticktext: kept.map(shortNumber) };
+}
+
+// What the loss chart shows, as the race's landscape allows (its `min_value`: the minimum or the
+// lower bound, null where it claims neither). Above the minimum or bound: loss − it, on a log axis.
+// Without one there is nothing to subtract: the loss itself, on an asinh ("symlog") axis, linear
+// near 0 and logarithmic far from it, so a racer falling without end leaves the others readable.
+export function lossScale(race) {
+  const m = race.min_value;
+  if (m !== null && m !== undefined) {
+    const kind = race.minimum ? race.minimum.kind : "minimum";
+    return { title: kind === "lower_bound" ? "loss − bound (log)" : "loss − min (log)", type: "log",
+      y: (l) => (l === null ? null : Math.max(l - m, 1e-16)) };
+  }
+  const runs = race.runs.filter((r) => r.start === 0);
+  const first = runs.map((r) => Math.abs(r.losses[0] ?? 0)).filter((v) => v > 0 && Number.isFinite(v));
+  const c = first.length ? Math.max(...first) : 1; // linear within about the start's loss
+  const f = (l) => Math.asinh(l / c);
+  let lo = Infinity, hi = -Infinity; // a loop: 12 racers x 5,000 steps is too many arguments for Math.min
+  const esc = race.minimum && race.minimum.escape_below;
+  for (const l of [...runs.flatMap((r) => r.losses), esc]) {
+    if (l === null || l === undefined) continue;
+    lo = Math.min(lo, l);
+    hi = Math.max(hi, l);
+  }
+  if (!(hi > lo)) { // one value (or none): ticks around it
+    const d = Number.isFinite(lo) ? Math.abs(lo) || 1 : 1;
+    [lo, hi] = Number.isFinite(lo) ? [lo - d, hi + d] : [-1, 1];
+  }
+  return { title: "loss (symlog)", type: "linear", y: (l) => (l === null ? null : f(l)), ticks: symlogTicks(lo, hi, f) };
+}
+
+// Where the landscape lists no minimum point there is no distance to plot: its place says why
+// (the landscape's own words) and, on a saddle, when each racer escaped it.
+function measureNote(box, race, landscape) {
+  const m = race.minimum || {};
+  const why = m.note || landscape.minimum_note || "";
+  const line = (text, colour) => {
+    const p = document.createElement("p");
+    p.textContent = text;
+    if (colour) p.style.cssText = `border-left: 4px solid ${colour}; padding-left: .35rem`;
+    return p;
+  };
+  const lines = [line(m.kind === "lower_bound" ? `no single minimum point: ${why}` : `no minimum: ${why}`)];
+  if (m.escape_below !== null && m.escape_below !== undefined) {
+    const at = landscape.saddle ? ` at (${landscape.saddle.map(shortNumber).join(", ")})` : "";
+    lines.push(line(`escape from the saddle${at}: loss below ${shortNumber(m.escape_below)}`));
+    for (const run of race.runs.filter((r) => r.start === 0)) {
+      const k = run.steps_to_escape;
+      const text = k !== null && k >= 0 ? `escaped at step ${k}`
+        : run.diverged_at >= 0 ? `diverged at step ${run.diverged_at}, not escaped` : `not escaped in ${race.config.steps} steps`;
+      lines.push(line(`${run.label}: ${text}`, race.colours[run.racer]));
+    }
+  }
+  box.replaceChildren(...lines);
+}
+
+export function drawCharts(divs, race, visible, landscape) {
+  const scale = lossScale(race);
   const specs = [
-    ["losses", "loss − min (log)", true, (run) => run.losses.map((l) => (l === null ? null : Math.max(l - race.min_value, 1e-16)))],
-    ["grad_norms", "‖∇f‖ (log)", true, (run) => run.grad_norms.map((g) => (g === null ? null : Math.max(g, 1e-16)))],
-    ["distance", "distance to nearest minimum", false, (run) => race.distance[run.racer]],
+    [scale.title, scale.type, (run) => run.losses.map(scale.y), (run) => run.losses],
+    ["‖∇f‖ (log)", "log", (run) => run.grad_norms.map((g) => (g === null ? null : Math.max(g, 1e-16)))],
+    ["distance to nearest minimum", "linear", (run) => race.distance[run.racer]],
   ];
-  specs.forEach(([_, title, log, pick], j) => {
+  const [, , dist] = divs;
+  const note = dist.parentElement.querySelector(".chartnote");
+  const noDistance = race.distance === null || race.distance === undefined;
+  dist.hidden = noDistance;
+  if (note) note.hidden = !noDistance;
+  if (noDistance) {
+    Plotly.purge(dist);
+    if (note) measureNote(note, race, landscape);
+  }
+  specs.forEach(([title, type, pick, shown], j) => {
+    if (j === 2 && noDistance) return;
     const traces = race.runs.filter((r) => r.start === 0).map((run) => ({
       type: "scatter", mode: "lines", name: run.label, visible: visible[run.racer],
-      y: pick(run), line: { color: race.colours[run.racer], width: 2 }, hovertemplate: "step %{x}: %{y:.4g}<extra>" + run.label + "</extra>",
+      y: pick(run), line: { color: race.colours[run.racer], width: 2 },
+      // the symlog axis plots asinh(loss): the hover says the loss itself
+      ...(shown && scale.ticks ? { customdata: shown(run), hovertemplate: "step %{x}: %{customdata:.4g}<extra>" + run.label + "</extra>" }
+        : { hovertemplate: "step %{x}: %{y:.4g}<extra>" + run.label + "</extra>" }),
     }));
-    Plotly.react(divs[j], traces, {
-      margin: { l: 48, r: 8, t: 26, b: 30 }, showlegend: false, title: { text: title, font: { size: 13 } },
-      xaxis: { title: { text: "step" }, range: [0, race.config.steps] }, yaxis: { type: log ? "log" : "linear", exponentformat: "power" },
-    }, { displayModeBar: false, responsive: true });
+    const yaxis = { type, exponentformat: "power" };
+    const layout = { margin: { l: 48, r: 8, t: 26, b: 30 }, showlegend: false, title: { text: title, font: { size: 13 } },
+      xaxis: { title: { text: "step" }, range: [0, race.config.steps] }, yaxis };
+    if (j === 0) {
+      if (scale.ticks) Object.assign(yaxis, { tickmode: "array", ...scale.ticks });
+      // the line a racer crosses to escape the saddle (saddles claim no minimum: the symlog axis)
+      const esc = race.minimum && race.minimum.escape_below;
+      if (scale.ticks && esc !== null && esc !== undefined) {
+        const at = scale.y(esc);
+        layout.shapes = [{ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: at, y1: at, line: { color: "#555", width: 1, dash: "dot" } }];
+        layout.annotations = [{ xref: "paper", x: 1, xanchor: "right", yref: "y", y: at, yanchor: "bottom", showarrow: false,
+          text: `escape: below ${shortNumber(esc)}`, font: { size: 10, color: "#555" } }];
+      }
+    }
+    Plotly.react(divs[j], traces, layout, { displayModeBar: false, responsive: true });
   });
 }
 
@@ -192,7 +320,8 @@ export function placeCursors(divs, k) {
   divs.forEach((d) => {
     const cursor = d.parentElement.querySelector(".cursor");
     const xa = d._fullLayout && d._fullLayout.xaxis;
-    if (!xa || !cursor) return;
+    if (!cursor) return;
+    if (!xa || d.hidden) { cursor.style.display = "none"; return; }
     cursor.style.display = "block";
     cursor.style.transform = `translateX(${d._fullLayout.margin.l + xa.l2p(k)}px)`;
   });
@@ -244,6 +373,17 @@ function contourFigure(div, race, visible, k) {
   return { data, layout: { ...div.layout, annotations } };
 }
 
+// Text in a box of the given width, word by word; returns the y below it.
+function wrapText(ctx, text, x, y, width, lineH) {
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && ctx.measureText(line + " " + word).width > width) { ctx.fillText(line, x, y); y += lineH; line = word; }
+    else line = line ? line + " " + word : word;
+  }
+  if (line) { ctx.fillText(line, x, y); y += lineH; }
+  return y;
+}
+
 // Plots as PNG data URLs, composed on a canvas under the status line: the map (with the paths),
 // then the linked charts with the timeline cursor at step k.
 export async function raceImage({ map, charts, race, visible, k, surface, status, width = 1500 }) {
@@ -260,9 +400,11 @@ export async function raceImage({ map, charts, race, visible, k, surface, status
   }
   const band = pad * 2 + lines.length * lineH;
   const mapFig = surface ? map : contourFigure(map, race, visible, k);
+  // a chart replaced by its note (no minimum, no distance) is the note's text in the image
+  const drawn = charts.map((c) => (c.hidden || !c.data ? null : c));
   const urls = await Promise.all([
     Plotly.toImage(mapFig, { format: "png", width, height: mapH }),
-    ...charts.map((c) => Plotly.toImage({ data: c.data, layout: { ...c.layout, shapes: [
+    ...drawn.filter(Boolean).map((c) => Plotly.toImage({ data: c.data, layout: { ...c.layout, shapes: [...(c.layout.shapes || []),
       { type: "line", xref: "x", yref: "paper", x0: k, x1: k, y0: 0, y1: 1, line: { color: "#555", width: 1.5 } }] } },
     { format: "png", width: chartW, height: chartH })),
   ]);
@@ -281,7 +423,14 @@ export async function raceImage({ map, charts, race, visible, k, surface, status
   ctx.textBaseline = "top";
   lines.forEach((line, j) => ctx.fillText(line, pad, pad + j * lineH));
   ctx.drawImage(images[0], 0, band);
-  images.slice(1).forEach((img, j) => ctx.drawImage(img, j * chartW, band + mapH));
+  let next = 1;
+  drawn.forEach((c, j) => {
+    if (c) { ctx.drawImage(images[next++], j * chartW, band + mapH); return; }
+    const note = charts[j].parentElement.querySelector(".chartnote");
+    ctx.font = "16px system-ui, sans-serif";
+    let y = band + mapH + pad;
+    for (const p of note ? note.querySelectorAll("p") : []) y = wrapText(ctx, p.textContent, j * chartW + pad, y, chartW - 2 * pad, 21) + 8;
+  });
   const regions = { status: [0, 0, width, band], map: [0, band, width, mapH], charts: [0, band + mapH, width, chartH] };
   return { canvas, regions };
 }

@@ -1,11 +1,7 @@
 // All page state lives in the URL hash (base64url JSON), so a copied link reproduces the race.
 export const DEFAULT_STATE = {
   landscape: { name: "quadratic", params: {} },
-  racers: [
-    { optimizer: "sgd", hyperparameters: {} },
-    { optimizer: "momentum", hyperparameters: {} },
-    { optimizer: "adam", hyperparameters: {} },
-  ],
+  racers: null, // null: the landscape's default racers (main.js fills them in once the landscape is known)
   start: null, // null: the landscape's default start
   steps: 100,
   seed: 0,
