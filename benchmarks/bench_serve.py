@@ -39,8 +39,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from optarena.web.guard import MAX_BODY
-from optarena.web.schemas import (COORD, MAX_GRID, MAX_MAP, MAX_MAP_WORK, MAX_RACERS, MAX_RUNS, MAX_STARTS,
-                                  MAX_STEPS)
+from optarena.web.schemas import COORD, MAX_GRID, MAX_MAP, MAX_MAP_WORK, MAX_RACERS, MAX_RUNS, MAX_STARTS, MAX_STEPS
 
 RSS_TARGET = 1.5
 IDLE = 3.0  # seconds a kept-alive connection may sit unused before a request opens a new one
@@ -575,7 +574,8 @@ def _report(args: argparse.Namespace, record: Record, load_seconds: float, monit
     known = monitor.server is not None
     ratio = rss_end / rss_warm if known and rss_warm else float("nan")
     n503 = both["503"]
-    why = [f"{deaths} worker death{'s' if deaths != 1 else ''}"] * bool(deaths) + [f"{n5xx} 5xx ({n503} of them 503: over the time budget)"] * bool(n5xx)
+    why = [f"{deaths} worker death{'s' if deaths != 1 else ''}"] * bool(deaths)
+    why += [f"{n5xx} 5xx ({n503} of them 503: over the time budget)"] * bool(n5xx)
     why += [f"{unanswered} requests without an answer"] * bool(unanswered)
     why += [f"RSS x{ratio:.2f}"] * (not ratio <= RSS_TARGET) + ["the server's processes were not found"] * (not known)
     print("\n| measure | value |\n|---|---|")

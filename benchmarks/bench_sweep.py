@@ -28,7 +28,6 @@ from optarena.measure import Axis, sweep
 from _timing import median_seconds
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", type=int, default=100)

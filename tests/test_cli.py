@@ -173,7 +173,8 @@ def test_result_methods_delegate_to_export(tmp_path):
 def test_sweep_reports_each_optimizers_best_setting(tmp_path, capsys):
     path = tmp_path / "sweep.json"
     argv = ["sweep", "--landscape", "rosenbrock", "--steps", "150", "--axis", "learning_rate=log(1e-4, 1, 9)",
-            "--optimizer", "sgd", "--optimizer", "adam(beta1=0.8)", "--format", "table", "--output", str(path), "--plot", str(tmp_path / "s.png")]
+            "--optimizer", "sgd", "--optimizer", "adam(beta1=0.8)", "--format", "table", "--output", str(path),
+            "--plot", str(tmp_path / "s.png")]
     assert main(argv) == 0
     out = capsys.readouterr().out
     from optarena.measure import SweepResult, sweep
@@ -241,7 +242,8 @@ def _never(*args, **kwargs):
 
 
 @pytest.mark.parametrize("argv,work,msg", [
-    (["race", "--output", "{tmp}/missing/x.json"], "optarena.arena.race", "--output {tmp}/missing/x.json: directory {tmp}/missing does not exist"),
+    (["race", "--output", "{tmp}/missing/x.json"], "optarena.arena.race",
+     "--output {tmp}/missing/x.json: directory {tmp}/missing does not exist"),
     (["race", "--format", "csv", "--output", "{tmp}"], "optarena.arena.race", "--output {tmp}: is a directory"),
     (["race", "--save", "{tmp}/x.bmp"], "optarena.arena.race", "--save {tmp}/x.bmp: the extension must be one of"),
     (["race", "--no-record", "--save", "{tmp}/x.png"], "optarena.arena.race", "no trajectories to draw"),

@@ -18,9 +18,7 @@ import pytest
 
 from optarena import landscapes
 from optarena.arena import Racer, race
-from optarena.codegen import (
-    FRAMEWORKS, GAPS, MEASURE_LANDSCAPE, MEASURE_START, MEASURE_STEPS, NADAM_DTYPE_NOTE, format_snippet, generate,
-)
+from optarena.codegen import FRAMEWORKS, GAPS, MEASURE_LANDSCAPE, MEASURE_START, MEASURE_STEPS, NADAM_DTYPE_NOTE, format_snippet, generate
 from optarena.optim import registry
 
 STEPS = 50

@@ -8,8 +8,22 @@
 from __future__ import annotations
 
 from .optim import (
-    SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Optimizer, OptimizerSpec, RAdam,
-    RMSprop, SGDMomentum, optimizer_class, register, schedules,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Lion,
+    NAdam,
+    Optimizer,
+    OptimizerSpec,
+    RAdam,
+    RMSprop,
+    SGDMomentum,
+    optimizer_class,
+    register,
+    schedules,
 )
 from .optim import names as optimizer_names
 

@@ -491,7 +491,8 @@ def _add_terrain_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_race_arguments(p: argparse.ArgumentParser) -> None:
     _add_terrain_arguments(p)
-    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable: 'adam(learning_rate=0.1)', 'momentum(momentum=0.5, schedule=cosine(t_max=100))'")
+    p.add_argument("--optimizer", action="append", metavar="SPEC",
+                   help="repeatable: 'adam(learning_rate=0.1)', 'momentum(momentum=0.5, schedule=cosine(t_max=100))'")
     p.add_argument("--steps", type=int, help="step budget, the same for every racer (default 100; at most 100000)")
     p.add_argument("--seed", type=int, help="seed of the gradient noise (default 0)")
     p.add_argument("--config", metavar="FILE", help="replay a race from its JSON (options given here override it)")
@@ -709,7 +710,8 @@ def build_parser() -> argparse.ArgumentParser:
                "'learning_rate=log(1e-3, 3, 60)' --axis 'momentum=lin(0, 0.99, 60)'; --basins 150.",
     )
     _add_terrain_arguments(p)
-    p.add_argument("--optimizer", action="append", metavar="SPEC", help="repeatable, fixed settings allowed: 'adam(beta2=0.99)' (default: sgd, momentum, adam)")
+    p.add_argument("--optimizer", action="append", metavar="SPEC",
+                   help="repeatable, fixed settings allowed: 'adam(beta2=0.99)' (default: sgd, momentum, adam)")
     p.add_argument("--axis", action="append", metavar="NAME=VALUES", help="repeatable grid axis (default learning_rate=log(1e-4, 1, 25))")
     p.add_argument("--basins", type=int, metavar="N", help="an N x N grid of starts over the landscape's window")
     p.add_argument("--steps", type=int, help="step budget of every run (default 500)")

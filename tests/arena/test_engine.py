@@ -9,7 +9,7 @@ import pytest
 
 import optarena as oa
 from optarena import landscapes
-from optarena.arena import RaceResult, Racer, race
+from optarena.arena import Racer, RaceResult, race
 
 from article_classes import ArticleAdam, ArticleSGD, ArticleSGDMomentum
 from cases import CASES, case_id

@@ -125,11 +125,12 @@ print(json.dumps({"hits": sum(kernel.stats.cache_hits.values()), "misses": sum(k
 def test_an_empty_cache_dir_compiles_in_memory_with_the_same_numbers(monkeypatch):
     from optarena.arena import fused
 
-    cached = race({"name": "ill_conditioned", "params": {"kappa": 3}}, ["rmsprop"], starts=[(1.0, 1.0), (-2.0, 0.5)], steps=30, engine="fused")
+    landscape = {"name": "ill_conditioned", "params": {"kappa": 3}}
+    cached = race(landscape, ["rmsprop"], starts=[(1.0, 1.0), (-2.0, 0.5)], steps=30, engine="fused")
     monkeypatch.setenv("OPTARENA_CACHE_DIR", "")
     assert fused.cache_dir() is None
     monkeypatch.setattr(fused, "_KERNELS", {})  # compile again, in memory this time
-    fresh = race({"name": "ill_conditioned", "params": {"kappa": 3}}, ["rmsprop"], starts=[(1.0, 1.0), (-2.0, 0.5)], steps=30, engine="fused")
+    fresh = race(landscape, ["rmsprop"], starts=[(1.0, 1.0), (-2.0, 0.5)], steps=30, engine="fused")
     np.testing.assert_array_equal(cached.positions, fresh.positions)
     (kernel,) = fused._KERNELS.values()
     assert kernel.py_func.__module__ is None or not kernel.py_func.__module__.startswith("optarena_race_")

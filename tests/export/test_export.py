@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from optarena.arena import RaceResult, race, style
-from optarena.export import (add_export_arguments, animate, export, export_from_args, plot, repr_html,
-                             to_frame)
 from optarena.export import _common as C
+from optarena.export import add_export_arguments, animate, export, export_from_args, plot, repr_html, to_frame
+
 from scripts import run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,6 @@ from optarena.arena.engine import Racer
 from optarena.measure import DIVERGED, ELSEWHERE, Axis, AxisError, SweepResult, sweep
 from optarena.measure import sweeps as sweep_module
 
-
 # ------------------------------------------------------------------------------------- axes
 
 def test_axes_parse_as_numpy_spaces_them():

@@ -7,9 +7,7 @@ import pytest
 
 import optarena as oa
 
-
 from article_classes import ArticleAdam, ArticleSGD, ArticleSGDMomentum
-
 
 PAIRS = [
     (ArticleSGD, oa.SGD, {}),

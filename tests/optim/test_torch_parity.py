@@ -83,7 +83,8 @@ def test_matches_torch(case, shape, dtype, torch_dtype):
     ours_state = ours.state[0]
     for key, value in tstate.items():
         if key in ("step", "mu_product"):
-            assert float(value) == pytest.approx(float(np.asarray(ours_state[key]).reshape(-1)[0] if np.ndim(ours_state[key]) else ours_state[key]), rel=1e-6)
+            ours = ours_state[key]
+            assert float(value) == pytest.approx(float(np.asarray(ours).reshape(-1)[0] if np.ndim(ours) else ours), rel=1e-6)
             continue
         assert key in ours_state, f"missing state {key}"
         assert _max_rel(ours_state[key], value.numpy()) <= TOL[dtype], key

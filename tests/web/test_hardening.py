@@ -92,7 +92,8 @@ def test_randomly_shaped_payloads_serialize_and_round_trip_in_a_subprocess():
         text = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)
         run = st.fixed_dictionaries({"label": text, "positions": arrays(), "losses": arrays(), "best_loss": st.floats(),
                                      "steps": st.integers(-1, 10**6)})
-        payload = st.fixed_dictionaries({"config": st.dictionaries(text, st.one_of(text, st.floats(), st.integers(-2**63, 2**63 - 1)), max_size=8),
+        config = st.dictionaries(text, st.one_of(text, st.floats(), st.integers(-2**63, 2**63 - 1)), max_size=8)
+        payload = st.fixed_dictionaries({"config": config,
                                          "runs": st.lists(run, max_size=12), "status": st.lists(text, max_size=200),
                                          "distance": arrays()})
 

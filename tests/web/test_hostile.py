@@ -28,10 +28,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import ARTIFACTS, _free_port, serving, wait_until_answering
 from optarena import landscapes
 from optarena.optim import registry, schedules
 from optarena.web.guard import MAX_BODY
+
+from conftest import ARTIFACTS, _free_port, serving, wait_until_answering
 
 #: Seconds a connection may sit idle before it is replaced: uvicorn closes one idle for 5 s, and a
 #: request sent as it does so would be reset; a drop sooner than that is the server's fault.

@@ -131,7 +131,8 @@ def _colour_pixels(img, region, rgb, tol: int = 10) -> list[tuple[int, int]]:
 def test_png_download_has_the_paths_status_and_charts(browser, server_url):
     pytest.importorskip("PIL")
     # paths apart (on the round bowl SGD's lies under Momentum's), Adam fast enough to move
-    state = {"landscape": {"name": "ill_conditioned", "params": {}}, "racers": [{"optimizer": "sgd", "hyperparameters": {}}, {"optimizer": "momentum", "hyperparameters": {}},
+    state = {"landscape": {"name": "ill_conditioned", "params": {}},
+             "racers": [{"optimizer": "sgd", "hyperparameters": {}}, {"optimizer": "momentum", "hyperparameters": {}},
                         {"optimizer": "adam", "hyperparameters": {"learning_rate": 0.05}}], "step": 60}
     with open_page(browser, server_url, *WIDE, link=_state_hash(state), accept_downloads=True) as pg:
         colours = [_hex(c) for c in pg.evaluate("window.arena.race.colours")]
@@ -328,8 +329,8 @@ def test_formula_prompt_errors_steps_clamp_status_and_the_fold(wide):
     # its row and stays on screen (cut with an ellipsis; the whole line is its title)
     before = pg.evaluate(HEADER_H)
     pg.fill("#formula", "exp(450 + x**2 + y**2)")
-    pg.wait_for_function("window.arena.race && window.arena.race.config.landscape.formula === 'exp(450 + x**2 + y**2)' && !window.arena.inflight",
-                         timeout=20000)
+    pg.wait_for_function("window.arena.race && window.arena.race.config.landscape.formula === 'exp(450 + x**2 + y**2)'"
+                         " && !window.arena.inflight", timeout=20000)
     for _ in range(3):
         _recomputed(pg, lambda: pg.click("#addRacer"))
     line = pg.get_attribute("#status", "title")

@@ -63,7 +63,8 @@ class Racer:
             return cls(d.pop("optimizer"), d.pop("hyperparameters", {}) or {}, d.pop("schedule", None), d.pop("label", None))
         if callable(getattr(obj, "update", None)):
             return cls("custom", {}, None, type(obj).__name__, custom=obj)
-        raise TypeError(f"a racer must be a name like 'adam(learning_rate=0.1)', a Racer, or an object with update(params, gradients); got {obj!r}")
+        raise TypeError("a racer must be a name like 'adam(learning_rate=0.1)', a Racer, or an object with "
+                        f"update(params, gradients); got {obj!r}")
 
 
 @dataclass
@@ -236,7 +237,8 @@ def race(
     R, n_starts = len(rs), len(S)
     N = R * n_starts
     if record and N * (steps + 1) > MAX_RECORDED:
-        raise ValueError(f"runs x (steps + 1) = {N * (steps + 1):,} is above {MAX_RECORDED:,} with trajectories recorded; pass record=False")
+        raise ValueError(f"runs x (steps + 1) = {N * (steps + 1):,} is above {MAX_RECORDED:,} with trajectories recorded; "
+                         "pass record=False")
 
     # Validate every racer before any work: a bad request costs nothing.
     resolved = []

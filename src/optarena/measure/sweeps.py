@@ -26,8 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..arena.engine import (FUSED_MIN_WORK, Cancelled, Racer, _bounds, _check_starts, _resolve_landscape,
-                            landscape_ref, race)
+from ..arena.engine import FUSED_MIN_WORK, Cancelled, Racer, _bounds, _check_starts, _resolve_landscape, landscape_ref, race
 from ..arena.result import _csv
 from ..arena.result import _nan_to_none as _flat_nan_to_none
 from ..landscapes import Landscape
@@ -208,9 +207,12 @@ class SweepResult:
         import html
         import io
 
+        def setting(row: Mapping[str, Any]) -> str:
+            return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["setting"].items()) or "-"
+
         obj = "final_loss"  # best() by another objective is one call away
         rows = "".join(
-            f"<tr><td>{html.escape(r['optimizer'])}</td><td>{html.escape(', '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in r['setting'].items()) or '-')}</td>"
+            f"<tr><td>{html.escape(r['optimizer'])}</td><td>{html.escape(setting(r))}</td>"
             f"<td>{r['value']:.4g}</td><td>{100 * r['diverged_fraction']:.0f}%</td></tr>" for r in self.best(obj))
         table = (f"<table><thead><tr><th>optimizer</th><th>best setting</th><th>median {obj}</th><th>diverged</th></tr>"
                  f"</thead><tbody>{rows}</tbody></table>")

@@ -128,8 +128,8 @@ class TrainResult:
         seeds), one colour per optimizer. A curve that diverged ends at the last epoch before it;
         the loss panels mark that epoch with an x on their top edge and "diverged at epoch k", as
         does the legend."""
-        from ..export._deps import need
         from ..arena.style import racer_colours
+        from ..export._deps import need
 
         need("matplotlib")
         from matplotlib.backends.backend_agg import FigureCanvasAgg

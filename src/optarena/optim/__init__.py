@@ -3,10 +3,7 @@
 from . import registry, schedules
 from ._spec import Hyper, OptimizerSpec
 from .registry import get, names, register
-from .stateful import (
-    SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Optimizer, RAdam, RMSprop,
-    SGDMomentum, optimizer_class,
-)
+from .stateful import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Optimizer, RAdam, RMSprop, SGDMomentum, optimizer_class
 
 __all__ = [
     "SGD", "Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Hyper", "Lion", "NAdam", "Optimizer",

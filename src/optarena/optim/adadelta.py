@@ -8,9 +8,8 @@ Zeiler, ADADELTA: An Adaptive Learning Rate Method (2012).
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import numpy as np
 

@@ -7,16 +7,12 @@ Duchi, Hazan & Singer, Adaptive Subgradient Methods (JMLR 2011).
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import numpy as np
 
-from ._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper,
-    prepare_grad, wd_hyper,
-)
+from ._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper, prepare_grad, wd_hyper
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:

@@ -11,10 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import (
-    MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper, wd_hyper,
-    zeros_state,
-)
+from ._spec import MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper, wd_hyper, zeros_state
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:

@@ -9,9 +9,8 @@ Hinton, Neural Networks for Machine Learning, lecture 6e (2012); Graves (2013) f
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import numpy as np
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper,
-    prepare_grad, wd_hyper, zeros_state,
-)
+from ._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper, prepare_grad, wd_hyper, zeros_state
 
 
 def _uses_buffer(hp: HyperValues) -> bool:
@@ -102,6 +99,7 @@ SGD_SPEC = OptimizerSpec(
 
 MOMENTUM_SPEC = OptimizerSpec(
     name="momentum", title="Momentum", hypers=_hypers(0.01, 0.9), init=init, update=update,
-    state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS, rule=_RULE, aliases=("sgdmomentum", "sgd_momentum"),
+    state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS, rule=_RULE,
+    aliases=("sgdmomentum", "sgd_momentum"),
     paper="Polyak, Some methods of speeding up the convergence of iteration methods (1964)",
 )

@@ -240,7 +240,8 @@ def _make_class(class_name: str, spec_name: str) -> type[Optimizer]:
                inspect.Parameter("fused", inspect.Parameter.KEYWORD_ONLY, default=None)]
     hyper_doc = "\n".join(f"    {h.name}: {h.doc} (default {h.default!r}; {h.allowed()})" for h in spec.hypers)
     module_doc = (inspect.getmodule(spec.update).__doc__ or "").strip()
-    doc = f"{module_doc}\n\nHyperparameters:\n{hyper_doc}\n    schedule: a learning-rate schedule (optarena.schedules)\n    fused: None picks the numba kernel for large arrays"
+    doc = (f"{module_doc}\n\nHyperparameters:\n{hyper_doc}\n    schedule: a learning-rate schedule (optarena.schedules)\n"
+           "    fused: None picks the numba kernel for large arrays")
     cls = type(class_name, (Optimizer,), {"spec": spec, "__doc__": doc, "__module__": "optarena"})
     cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return cls

@@ -23,8 +23,7 @@ from pydantic import BaseModel
 
 from .. import __version__, landscapes
 from ..arena import Racer, race
-from ..arena.engine import _labels
-from ..arena.engine import _resolve_landscape
+from ..arena.engine import _labels, _resolve_landscape
 from ..arena.style import COLOURS, colour, racer_colours
 from ..optim import registry, schedules
 from . import guard

@@ -33,7 +33,9 @@ class LandscapeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Optional[str] = Field(None, max_length=40, description="registry name, see GET /api/landscapes")
     params: dict[str, Real] = Field(default_factory=dict, max_length=8, description="e.g. {kappa: 50, theta: 30}")
-    formula: Optional[str] = Field(None, min_length=1, max_length=MAX_FORMULA, description=f"f(x, y), e.g. x**2 + 10*y**2; at most {MAX_FORMULA} characters and {MAX_TOKENS} tokens")
+    formula: Optional[str] = Field(
+        None, min_length=1, max_length=MAX_FORMULA,
+        description=f"f(x, y), e.g. x**2 + 10*y**2; at most {MAX_FORMULA} characters and {MAX_TOKENS} tokens")
     window: Optional[tuple[tuple[Real, Real], tuple[Real, Real]]] = Field(
         None, description="((xmin, xmax), (ymin, ymax)) for a formula")
 
