@@ -179,6 +179,8 @@ def test_training_streams_epochs_then_done(client):
             if line.startswith("data: "):
                 events.append(_json.loads(line[6:]))
     assert events[0]["type"] == "start" and events[0]["labels"] == ["SGD", "Adam"]
+    # issue 11 item 8: before the first epoch (seconds, the first time) the page is told what it waits for
+    assert events[1]["type"] == "status" and ("loading torch" in events[1]["msg"] or "preparing" in events[1]["msg"])
     epochs = [(e["racer"], e["epoch"]) for e in events if e["type"] == "epoch"]
     assert epochs == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]  # racers advance together
     assert events[-1]["type"] == "done" and not events[-1]["stopped"]

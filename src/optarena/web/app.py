@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -314,6 +315,11 @@ def create_app(warm: bool = True) -> FastAPI:
         def run() -> None:
             final: dict[str, Any]
             try:
+                # the first training in a worker imports torch and loads the data: seconds with nothing
+                # to show, so the page says what it is waiting for
+                first = "torch" not in sys.modules
+                send({"type": "status", "msg": "loading torch and the data (the first training in this worker)" if first
+                      else f"preparing the {body.model} and the {body.dataset} data"})
                 res = train_race(body.dataset, body.model, racers, epochs=body.epochs, seeds=body.seeds,
                                  batch_size=body.batch_size, should_stop=stop.is_set,
                                  on_epoch=lambda i, s, e, m: send({"type": "epoch", "racer": i, "seed": s, "epoch": e, **m}))

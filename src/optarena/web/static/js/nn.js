@@ -89,6 +89,7 @@ export function createTrainer({ $, api, request, onState }) {
           buf = buf.slice(cut + 2);
           const ev = JSON.parse(line);
           if (ev.type === "start") { start = ev; setup(ev); }
+          else if (ev.type === "status") $("nnStatus").textContent = ev.msg + "…";
           else if (ev.type === "epoch") onEpoch(ev, start);
           else if (ev.type === "done") $("nnStatus").textContent = summaryText(ev);
           else if (ev.type === "error") $("nnStatus").textContent = "error: " + ev.msg;
