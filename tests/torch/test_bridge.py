@@ -4,6 +4,7 @@ objects wrapped as torch optimizers, and torch optimizers racing in the arena.""
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import pickle
 import subprocess
@@ -73,12 +74,25 @@ def _max_rel(a, b) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
 
 
+# the article's SGDMomentum is torch's SGD with these (the article's) defaults
+ARTICLE_MOMENTUM = {"lr": 0.01, "momentum": 0.9}
+
+
+def _torch_kwargs(name, hp):
+    """The case's explicit settings only, in torch's names: every default is torch's own, so a
+    default of ours that drifts from torch's fails the parity tests."""
+    kw = to_torch({k: v for k, v in hp.items() if k not in ("beta1", "beta2")})
+    if "beta1" in hp or "beta2" in hp:
+        default = inspect.signature(getattr(torch.optim, TORCH_CLASS[name])).parameters["betas"].default
+        kw["betas"] = (hp.get("beta1", default[0]), hp.get("beta2", default[1]))
+    return {**ARTICLE_MOMENTUM, **kw} if name == "momentum" else kw
+
+
 def _pair(name, hp, dtype=torch.float64, width=(8, 16, 3), **ours_kw):
     """The same model twice: one stepped by optarena.torch, one by torch.optim (for-loop)."""
-    full = registry.get(name).validate(hp)
     m1, m2 = _model(dtype, width), _model(dtype, width)
     ours = ot.optimizer_class(name)(m1.parameters(), **hp, **ours_kw)
-    ref = getattr(torch.optim, TORCH_CLASS[name])(m2.parameters(), **to_torch(full), foreach=False)
+    ref = getattr(torch.optim, TORCH_CLASS[name])(m2.parameters(), **_torch_kwargs(name, hp), foreach=False)
     return m1, ours, m2, ref
 
 
@@ -267,7 +281,7 @@ def test_state_dict_round_trip_is_bitwise(case):
     buf.seek(0)
     fresh = cls(m2.parameters())  # default hyperparameters: the loaded groups bring the real ones
     fresh.load_state_dict(torch.load(buf))
-    assert fresh.param_groups[0]["learning_rate"] == opt2.param_groups[0]["learning_rate"]
+    assert fresh.param_groups[0]["lr"] == opt2.param_groups[0]["lr"]
     _train(m2, fresh, batches, epochs=1)
     for p, q in zip(m1.parameters(), m2.parameters()):
         assert torch.equal(p, q)
@@ -299,7 +313,7 @@ def test_loads_a_torch_optim_state_dict(f64_default):
     m2.load_state_dict(m1.state_dict())
     ours = ot.Adam(m2.parameters())
     ours.load_state_dict(ref.state_dict())
-    assert ours.param_groups[0]["beta1"] == 0.8 and ours.param_groups[0]["epsilon"] == 1e-6
+    assert ours.param_groups[0]["betas"] == (0.8, 0.99) and ours.param_groups[0]["eps"] == 1e-6
     _train(m1, ref, batches, epochs=1)
     _train(m2, ours, batches, epochs=1)
     _assert_close(m2, m1, 1e-12)
@@ -310,7 +324,7 @@ def test_loads_a_torch_optim_state_dict(f64_default):
         m2.load_state_dict(m1.state_dict())
         ours_sgd = ot.SGD(m2.parameters())
         ours_sgd.load_state_dict(ref_sgd.state_dict())
-        assert ours_sgd.param_groups[0]["learning_rate"] == 0.1
+        assert ours_sgd.param_groups[0]["lr"] == 0.1
         _train(m1, ref_sgd, batches, epochs=1)
         _train(m2, ours_sgd, batches, epochs=1)
         _assert_close(m2, m1, 1e-12)
@@ -338,7 +352,7 @@ def test_lr_scheduler_drives_it_as_torch(case, schedule):
                 F.cross_entropy(m(x), y).backward()
                 opt.step()
             group = ours.param_groups[0]
-            assert group["learning_rate"] == group["lr"] == ref.param_groups[0]["lr"]  # the lr it stepped with
+            assert group["lr"] == ref.param_groups[0]["lr"] and "learning_rate" not in group  # the lr it stepped with
             lrs.append(group["lr"])
             s1.step()
             s2.step()
@@ -352,7 +366,9 @@ def test_param_groups_with_their_own_learning_rates():
                     {"params": m1[2].parameters(), "lr": 0.002, "beta1": 0.5}], learning_rate=0.01)
     ref = torch.optim.Adam([{"params": m2[0].parameters(), "lr": 0.05},
                             {"params": m2[2].parameters(), "lr": 0.002, "betas": (0.5, 0.999)}], lr=0.01, foreach=False)
-    assert [g["lr"] for g in ours.param_groups] == [g["learning_rate"] for g in ours.param_groups] == [0.05, 0.002]
+    assert [g["lr"] for g in ours.param_groups] == [0.05, 0.002]  # the article's names moved to torch's keys
+    assert [g["betas"] for g in ours.param_groups] == [(0.9, 0.999), (0.5, 0.999)]
+    assert not any({"learning_rate", "beta1"} & set(g) for g in ours.param_groups)
     batches = _batches()
     _train(m1, ours, batches)
     _train(m2, ref, batches)
@@ -361,15 +377,25 @@ def test_param_groups_with_their_own_learning_rates():
     ours.param_groups[1]["lr"] = 0.0
     before = m1[2].weight.detach().clone()
     _train(m1, ours, batches[:1], epochs=1)
-    assert torch.equal(m1[2].weight, before) and ours.param_groups[1]["learning_rate"] == 0.0
+    assert torch.equal(m1[2].weight, before) and ours.param_groups[1]["lr"] == 0.0
+    # the article's name written into a group later is not dropped: torch's key takes it
+    ours.param_groups[1]["learning_rate"] = 0.5
+    ours.param_groups[1]["beta1"] = 0.6
+    _train(m1, ours, batches[:1], epochs=1)
+    assert not torch.equal(m1[2].weight, before)
+    assert ours.param_groups[1]["lr"] == 0.5 and ours.param_groups[1]["betas"] == (0.6, 0.999)
+    assert "learning_rate" not in ours.param_groups[1] and "beta1" not in ours.param_groups[1]
 
 
 def test_hyperparameter_errors():
     w = [torch.nn.Parameter(torch.zeros(2))]
-    with pytest.raises(TypeError, match="optarena calls torch's lr learning_rate"):
-        ot.Adam(w, lr=0.1)
-    with pytest.raises(TypeError, match="beta1 and beta2"):
-        ot.Adam([{"params": w, "betas": (0.9, 0.99)}])
+    # torch's names are the names (the issue-12 drop-in); the article's are aliases of them
+    assert ot.Adam(w, lr=0.1).param_groups[0]["lr"] == ot.Adam(w, learning_rate=0.1).param_groups[0]["lr"] == 0.1
+    assert ot.Adam([{"params": w, "betas": (0.9, 0.99)}]).param_groups[0]["betas"] == (0.9, 0.99)
+    with pytest.raises(ValueError, match="lr and learning_rate differ"):
+        ot.Adam(w, lr=0.1, learning_rate=0.2)
+    with pytest.raises(ValueError, match=r"betas and beta2 differ \(betas\[1\]=0.99, beta2=0.9\)"):
+        ot.Adam(w, betas=(0.9, 0.99), beta2=0.9)
     with pytest.raises(ValueError, match="lr and learning_rate differ"):
         ot.Adam([{"params": w, "lr": 0.1, "learning_rate": 0.2}])
     with pytest.raises(ValueError, match="beta1 must be"):
@@ -456,7 +482,7 @@ def test_optimizer_is_picklable_and_copyable(fused):
     opt = ot.AdamW(m.parameters(), learning_rate=0.01, fused=fused)
     _train(m, opt, _batches(), epochs=1)
     clone = copy.deepcopy(opt)
-    assert type(clone) is ot.AdamW and clone.param_groups[0]["learning_rate"] == 0.01
+    assert type(clone) is ot.AdamW and clone.param_groups[0]["lr"] == 0.01
     # the clone steps its own tensors; the original's state is left alone
     before = {k: v.clone() for k, v in opt.state[m[0].weight].items()}
     p = clone.param_groups[0]["params"][0]

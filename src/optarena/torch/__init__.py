@@ -1,11 +1,12 @@
 """optarena and PyTorch, both ways.
 
-* ``optarena.torch.Adam(model.parameters(), learning_rate=1e-3)`` and a class for every
-  registered optimizer (``optimizer_class(name)`` for ones registered later): real
-  ``torch.optim.Optimizer`` subclasses running optarena's rules in place on the tensors' memory
-  (param groups, lr schedulers, ``state_dict`` in torch's format, closures, None grads skipped).
-  Names: optarena's ``learning_rate``, ``beta1``/``beta2``, ``epsilon`` are torch's ``lr``,
-  ``betas``, ``eps``; each param group carries torch's ``lr`` too (the one schedulers drive).
+* ``optarena.torch.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.99))``: a class for every
+  registered optimizer (``optimizer_class(name)`` for ones registered later), a drop-in for the
+  torch.optim class of the same rule: its constructor (names, order, defaults; the article's
+  ``learning_rate``, ``beta1``, ``beta2``, ``epsilon`` too, as aliases), its param-group keys,
+  ``state_dict`` (loadable both ways) and errors, lr schedulers, closures, None grads skipped.
+  Real ``torch.optim.Optimizer`` subclasses running optarena's rules in place on the tensors'
+  memory. ``capturable=True`` and ``differentiable=True`` are refused.
 * ``wrap(obj, params)``: any object with the article's ``update(params, gradients)`` as a torch
   optimizer.
 * ``racer(torch.optim.Adam, lr=0.01)``: any torch optimizer class as an arena racer.

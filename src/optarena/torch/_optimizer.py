@@ -23,12 +23,11 @@ import torch
 from ..optim import registry
 from ..optim._spec import OptimizerSpec, is_batched
 from ..optim.stateful import CLASS_NAMES, FUSED_MIN_SIZE, _numba_available
+from ._signatures import Constructor, constructor_for, refuse_unimplemented
 
 _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
 _NUMPY_OF = {torch.float32: np.float32, torch.float64: np.float64}
 _PLAIN = (float, int, bool, np.float64, np.float32, np.int64, np.bool_)  # immutable: safe cache keys
-# torch's spellings that differ from ours (lr is kept in groups too: schedulers write it)
-_TORCH_NAMES = {"lr": "learning_rate", "eps": "epsilon", "betas": "beta1 and beta2"}
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -140,6 +139,7 @@ class _Plan(NamedTuple):
     """One parameter's step, prepared: the arrays the core works on and where results go."""
 
     p: torch.Tensor
+    spec: OptimizerSpec
     native: bool  # p_np and core's arrays are views of the tensors' memory
     p_np: np.ndarray
     g_np: np.ndarray
@@ -168,6 +168,7 @@ class _FusedPlan(NamedTuple):
     """A param group's fused step, planned once and checked at every step (``_launches``)."""
 
     owner: int  # id() of the optimizer it was planned for
+    spec: OptimizerSpec  # the rule it steps (Adam's groups may step AdamW's)
     fused: bool | None  # the group's setting it was planned for
     params: tuple[torch.Tensor, ...]  # the group's parameters with gradients, when planned
     ready: tuple[torch.Tensor, ...]  # those the kernel steps
@@ -181,11 +182,15 @@ class _FusedPlan(NamedTuple):
 
 
 class Optimizer(_LeanStep):
-    """Base of the torch optimizers; subclasses only name their ``spec``.
+    """Base of the torch optimizers; subclasses name their ``spec`` and get their constructor from
+    ``optimizer_class``.
 
-    Hyperparameters use optarena's names (``learning_rate``, ``beta1``, ``beta2``, ``epsilon``;
-    torch's ``lr``, ``betas``, ``eps``); each param group also holds torch's ``lr``, which is the
-    source of truth at step time (schedulers write it) and is copied to ``learning_rate`` then.
+    Built and configured as the torch.optim class of the same rule (``_signatures``): torch's
+    arguments, param-group keys, ``state_dict`` and errors; the article's ``learning_rate``,
+    ``beta1``, ``beta2``, ``epsilon`` are accepted as aliases, in the constructor and in group
+    dicts (a group keeps torch's keys: an alias written into one later is moved to torch's key at
+    the next step). Group values are read at every step, so schedulers (``lr``, and ``betas`` or
+    ``momentum`` for cyclic momentum) drive them, as do Tensor values (read with ``.item()``).
     ``fused``: None picks the numba kernel for a group's contiguous CPU float32/float64 tensors
     when they hold at least ``FUSED_MIN_SIZE`` elements in all (smaller models step faster on
     NumPy than the kernel's one-time compile costs), True forces it, False always uses the
@@ -193,67 +198,113 @@ class Optimizer(_LeanStep):
     """
 
     spec: ClassVar[OptimizerSpec]
+    constructor: ClassVar[Constructor]
+    _reads: ClassVar[dict[str, tuple[tuple[str, str, int | None, bool], ...]]]  # per rule: Constructor.reads
 
-    def __init__(self, params: Any, *, fused: bool | None = None, **hyperparameters: Any) -> None:
-        where = type(self).__name__
-        for name in hyperparameters:
-            if name in _TORCH_NAMES and name not in {h.name for h in self.spec.hypers}:
-                raise TypeError(f"{where}: unknown hyperparameter {name!r}; optarena calls torch's {name} {_TORCH_NAMES[name]}")
-        hp = self.spec.validate(hyperparameters, where)
-        if is_batched(hp):
-            raise TypeError(f"{where}: hyperparameters must be numbers (one optimizer per setting), not arrays")
-        if fused not in (None, True, False):
-            raise TypeError(f"{where}: fused must be None (auto), True or False, got {fused!r}")
-        super().__init__(params, {**hp, "lr": hp["learning_rate"], "fused": fused})
+    def __init__(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        cls = type(self)
+        where = cls.__name__
+        params, options = cls.constructor.bind(where, params, args, kwargs)
+        if options["fused"] not in (None, True, False):
+            raise TypeError(f"{where}: fused must be None (auto), True or False, got {options['fused']!r}")
+        self._group_hp(options, where)  # the rule's own ranges and cross-field rules, before the parameters as torch
+        super().__init__(params, options)
+        if options["fused"] and options.get("foreach"):
+            raise RuntimeError(f"{where}: `fused` and `foreach` cannot be `True` together.")
+        if cls.constructor.eager_state:
+            self._make_state_now(options)
+
+    def _make_state_now(self, options: dict[str, Any]) -> None:
+        """torch.optim.Adagrad's __init__: every parameter's state now, from the constructor's
+        initial_accumulator_value (not its group's), with step 0."""
+        for i, group in enumerate(self.param_groups):
+            spec, hp = self._group_hp(group, f"{type(self).__name__} param group {i}")
+            if "initial_accumulator_value" in hp:
+                hp = {**hp, "initial_accumulator_value": float(options["initial_accumulator_value"])}
+            for p in group["params"]:
+                if p.is_floating_point() and not self.state[p]:
+                    native = _native(p)
+                    self.state[p].update(self._init_state(p, p.detach().numpy() if native else _host(p, p.dtype),
+                                                          spec, hp, native))
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         where = f"{type(self).__name__} param group {len(self.param_groups)}"
-        for name in ("eps", "betas"):
-            if name in param_group and name not in {h.name for h in self.spec.hypers}:
-                raise TypeError(f"{where}: unknown hyperparameter {name!r}; optarena calls torch's {name} {_TORCH_NAMES[name]}")
-        if "learning_rate" in param_group and "lr" in param_group:
-            if float(param_group["learning_rate"]) != float(param_group["lr"]):
-                raise ValueError(f"{where}: lr and learning_rate differ; give one of them")
-        elif "learning_rate" in param_group:
-            param_group["lr"] = param_group["learning_rate"]
-        elif "lr" in param_group:
-            param_group["learning_rate"] = param_group["lr"]
+        if isinstance(param_group, dict):  # torch's own check says what else is wrong
+            type(self).constructor.resolve_aliases(param_group, set(param_group), self.defaults, where)
         super().add_param_group(param_group)
         self.__dict__.pop("_fused_plans", None)
-        self._group_hp(param_group, where)  # reject bad values now, not at the first step
+        try:
+            refuse_unimplemented(param_group, where)
+            self._group_hp(param_group, where)  # reject bad values now, not at the first step
+        except Exception:
+            self.param_groups.pop()  # as torch's own checks leave it: without the group
+            raise
 
-    def _group_hp(self, group: dict[str, Any], where: str) -> dict[str, Any]:
-        """The group's validated hyperparameters, ``learning_rate`` taken from torch's ``lr``."""
-        hp = {h.name: group.get(h.name, self.defaults.get(h.name, h.default)) for h in self.spec.hypers}
-        hp["learning_rate"] = group["lr"]
+    def _spec_for(self, group: dict[str, Any]) -> OptimizerSpec:
+        """The rule a group steps with (torch's Adam is AdamW where decoupled_weight_decay=True)."""
+        variant = type(self).constructor.variant
+        if variant is not None and group.get(variant[0]):
+            return registry.get(variant[1])
+        return self.spec
+
+    def _group_hp(self, group: dict[str, Any], where: str) -> tuple[OptimizerSpec, dict[str, Any]]:
+        """The rule for ``group`` and its validated hyperparameters, read from torch's keys."""
+        cls = type(self)
+        spec = self._spec_for(group)
+        reads = cls._reads.get(spec.name)
+        if reads is None:
+            reads = cls._reads[spec.name] = cls.constructor.reads(spec)
+        values = []
+        for _, key, index, flag in reads:
+            v = group[key] if index is None else group[key][index]
+            if flag:
+                v = bool(v)  # torch takes any truthy value
+            elif isinstance(v, torch.Tensor):
+                v = v.item()  # Tensor lr (and betas, weight_decay): its value now
+            values.append(v)
         # validation costs more than a small tensor's step: remember plain-number settings
-        key = tuple((type(v), v) for v in hp.values())
-        cache: dict[tuple, dict[str, Any]] = self.__dict__.setdefault("_hp_cache", {})
-        plain = all(t in _PLAIN for t, _ in key)
-        if plain and key in cache:
-            return cache[key]
-        hp = self.spec.validate(hp, where)
+        cache_key = (spec.name, *((type(v), v) for v in values))
+        cache: dict[tuple, tuple[OptimizerSpec, dict[str, Any]]] = self.__dict__.setdefault("_hp_cache", {})
+        plain = all(type(v) in _PLAIN for v in values)
+        if plain and cache_key in cache:
+            return cache[cache_key]
+        hp = spec.validate({r[0]: v for r, v in zip(reads, values)}, where)
         if is_batched(hp):
             raise TypeError(f"{where}: hyperparameters must be numbers, not arrays")
         if plain:
             if len(cache) >= 64:  # a scheduler makes a new lr every step
                 cache.clear()
-            cache[key] = hp
-        return hp
+            cache[cache_key] = (spec, hp)
+        return spec, hp
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """torch's hook after ``load_state_dict`` and unpickling: groups get every key of this
+        class's (a torch state_dict of an older torch lacks some; optarena's before 0.2 held
+        ``learning_rate``, ``beta1``, ``beta2``, ``epsilon`` next to torch's ``lr``)."""
+        super().__setstate__(state)
+        con = type(self).constructor
+        # defaults first (an unpickled optimizer brings its own), then the groups from them
+        for i, group in enumerate([self.defaults, *self.param_groups]):
+            fallback = con.defaults if i == 0 else self.defaults
+            if "lr" in group:
+                group.pop("learning_rate", None)  # lr was the source of truth then
+            for alias, (key, _) in con.aliases.items():
+                if alias in group and key in group:
+                    del group[alias]
+            where = f"{type(self).__name__} " + ("defaults" if i == 0 else f"param group {i - 1}")
+            con.resolve_aliases(group, set(), {**con.defaults, **fallback}, where)
+            for k, v in fallback.items():
+                group.setdefault(k, v)
+            group.update(con.fixed)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """torch's format; a state_dict of the torch.optim class of the same rule loads too
-        (its ``betas``/``eps`` become ``beta1``/``beta2``/``epsilon``). Tensors are copied: torch
-        would keep the dict's own tensors when dtype and device match, and step them in place."""
+        """torch's format, from this class or from the torch.optim class of the same rule.
+        Tensors are copied: torch would keep the dict's own tensors when dtype and device match,
+        and step them in place."""
+        for i, group in enumerate(state_dict.get("param_groups", ())):
+            refuse_unimplemented(group, f"{type(self).__name__}.load_state_dict: param group {i}")
         super().load_state_dict(state_dict)
         self.__dict__.pop("_fused_plans", None)  # new state tensors: plan again
-        names = {h.name for h in self.spec.hypers}
-        for group in self.param_groups:
-            if "betas" in group and "beta1" in names:
-                group["beta1"], group["beta2"] = (float(b) for b in group.pop("betas"))
-            if "eps" in group and "epsilon" in names:
-                group["epsilon"] = group.pop("eps")
-            group["learning_rate"] = group["lr"]
         for st in self.state.values():
             for k, v in list(st.items()):
                 if v is None:  # torch's SGD keeps momentum_buffer=None without momentum
@@ -271,21 +322,29 @@ class Optimizer(_LeanStep):
         grad_was_enabled = torch.is_grad_enabled()
         torch._C._set_grad_enabled(False)
         try:
+            aliases = type(self).constructor.aliases
             for i, group in enumerate(self.param_groups):
-                hp = self._group_hp(group, f"{type(self).__name__} param group {i}")
-                group["learning_rate"] = group["lr"]
+                where = f"{type(self).__name__} param group {i}"
+                for alias in aliases:
+                    if alias in group:  # written since: torch's key takes it (never silently dropped)
+                        type(self).constructor.resolve_aliases(group, set(), self.defaults, where)
+                        break
+                if group.get("capturable") or group.get("differentiable"):
+                    refuse_unimplemented(group, where)
+                spec, hp = self._group_hp(group, where)
                 params = [p for p in group["params"] if p.grad is not None]
                 # one parameter at a time, in order: a parameter listed twice, or two sharing
                 # memory, then see each other's update as with torch's for-loop
-                for p in self._step_fused(i, params, hp, group.get("fused")):
-                    plan = self._prepare(p, p.grad, hp)
+                for p in self._step_fused(i, spec, params, hp, group.get("fused")):
+                    plan = self._prepare(p, p.grad, spec, hp)
                     self._update(plan, hp)
                     self._finish(plan)
         finally:
             torch._C._set_grad_enabled(grad_was_enabled)
         return loss
 
-    def _step_fused(self, index: int, params: list[torch.Tensor], hp: dict[str, Any], fused: bool | None) -> list[torch.Tensor]:
+    def _step_fused(self, index: int, spec: OptimizerSpec, params: list[torch.Tensor], hp: dict[str, Any],
+                    fused: bool | None) -> list[torch.Tensor]:
         """Steps the group's kernel-ready tensors with ONE numba call per (dtype, state slots,
         step count), when that pays (``fused`` True, or None and they hold at least
         ``FUSED_MIN_SIZE`` elements in all: below that, compiling costs more than the kernel ever
@@ -295,17 +354,18 @@ class Optimizer(_LeanStep):
         state objects and step counts; fresh addresses): the per-step Python work is then a few
         attribute reads per tensor, which matters because it runs right after the previous
         pass has evicted the caches."""
-        if fused is False or self.spec.cell is None or not params:
+        if fused is False or spec.cell is None or not params:
             return params
         plans: dict[int, _FusedPlan] = self.__dict__.setdefault("_fused_plans", {})
         plan = plans.get(index)
         # owner: a plan copied into another optimizer (a deepcopy that kept __dict__) holds this
         # one's state addresses and must never run there
-        held = (plan is not None and plan.owner == id(self) and plan.fused is fused and len(plan.params) == len(params)
+        held = (plan is not None and plan.owner == id(self) and plan.spec is spec and plan.fused is fused
+                and len(plan.params) == len(params)
                 and all(map(operator.is_, plan.params, params)))
         launches = self._launches(plan, hp) if held else None
         if launches is None:
-            plan = self._plan_fused(params, hp, fused)
+            plan = self._plan_fused(params, spec, hp, fused)
             if plan is None:
                 plans.pop(index, None)
                 return params
@@ -313,11 +373,17 @@ class Optimizer(_LeanStep):
             launches = self._launches(plan, hp)
             assert launches is not None
         calls, keep = launches  # keep: gradients converted for the kernel, alive until it has run
+        threads = torch.get_num_threads()
         for launch, *args in calls:
             launch(*args)
+        if torch.get_num_threads() != threads:
+            # numba's OpenMP launch sets this thread's OpenMP thread count, which torch reads as its
+            # own: a script's torch.set_num_threads must hold after an optimizer step
+            torch.set_num_threads(threads)
         return list(plan.rest)
 
-    def _plan_fused(self, params: list[torch.Tensor], hp: dict[str, Any], fused: bool | None) -> _FusedPlan | None:
+    def _plan_fused(self, params: list[torch.Tensor], spec: OptimizerSpec, hp: dict[str, Any],
+                    fused: bool | None) -> _FusedPlan | None:
         """Which tensors the kernel steps, batched by (dtype, present state slots, step count,
         per-parameter scalars); None when the kernel is not to be used for this group."""
         ready = [p for p in params if _kernel_ready(p) and p.grad.layout == torch.strided and p.grad.numel() == p.numel()]
@@ -330,11 +396,11 @@ class Optimizer(_LeanStep):
         groups: dict[tuple, list[int]] = {}
         states, slots = [], []
         for i, p in enumerate(ready):
-            state = self._state_for(p, hp, native=True)
+            state = self._state_for(p, spec, hp, native=True)
             states.append(state)
-            slots.append(tuple(state.get(k) for k in self.spec.slots))
-            key = (p.dtype, tuple(k in state for k in self.spec.slots), state["step"].item(),
-                   tuple(float(state[k]) for k in self.spec.scalars))
+            slots.append(tuple(state.get(k) for k in spec.slots))
+            key = (p.dtype, tuple(k in state for k in spec.slots), state["step"].item(),
+                   tuple(float(state[k]) for k in spec.scalars))
             groups.setdefault(key, []).append(i)
         from ..optim import _fused  # imports numba: only when a fused step is taken
 
@@ -350,10 +416,10 @@ class Optimizer(_LeanStep):
                              for i, f in zip(members, fixed)], dtype=np.int64).reshape(-1, 5)
             batches.append(_Batch(dtype, present, tuple(members), sizes, np.array(sizes, dtype=np.int64),
                                   _fused.chunk_table(sizes), fixed, counters, np.array(counters, dtype=np.int64), rows,
-                                  _fused.launcher(self.spec, present, _NUMPY_OF[dtype], counter_dtype)))
+                                  _fused.launcher(spec, present, _NUMPY_OF[dtype], counter_dtype)))
         ready_ids = {id(p) for p in ready}
         steps = tuple(st["step"] for st in states)
-        return _FusedPlan(id(self), fused, tuple(params), tuple(ready), tuple(p.data_ptr() for p in ready),
+        return _FusedPlan(id(self), spec, fused, tuple(params), tuple(ready), tuple(p.data_ptr() for p in ready),
                           tuple(states), tuple(slots), steps, tuple(s.numpy() for s in steps),
                           tuple(batches), [p for p in params if id(p) not in ready_ids])
 
@@ -364,7 +430,7 @@ class Optimizer(_LeanStep):
         plan no longer describes the tensors."""
         from ..optim import _fused
 
-        spec, state_of = self.spec, self.state
+        spec, state_of = plan.spec, self.state
         calls, keep, bookkeeping = [], [], []
         for batch in plan.batches:
             grads, t, scalars = [], None, None
@@ -408,9 +474,10 @@ class Optimizer(_LeanStep):
             _bump_version(*[plan.ready[i] for i in batch.members])
         return calls, keep
 
-    def _init_state(self, p: torch.Tensor, p_np: np.ndarray, hp: dict[str, Any], native: bool) -> dict[str, Any]:
+    def _init_state(self, p: torch.Tensor, p_np: np.ndarray, spec: OptimizerSpec, hp: dict[str, Any],
+                    native: bool) -> dict[str, Any]:
         state: dict[str, Any] = {}
-        for k, v in self.spec.init(p_np, hp).items():
+        for k, v in spec.init(p_np, hp).items():
             if isinstance(v, np.ndarray):
                 # torch's allocator, not NumPy's: its buffers start on a 64-byte boundary (NumPy's
                 # large ones 16 bytes past a page), so the kernel's 64-byte vector loads and stores
@@ -422,17 +489,17 @@ class Optimizer(_LeanStep):
                 state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
         return state
 
-    def _state_for(self, p: torch.Tensor, hp: dict[str, Any], native: bool) -> dict[str, Any]:
+    def _state_for(self, p: torch.Tensor, spec: OptimizerSpec, hp: dict[str, Any], native: bool) -> dict[str, Any]:
         """``p``'s state, created on the first step and put in the form the core works on: step
         and scalars as torch keeps them, arrays (when ``native``) contiguous in ``p``'s dtype."""
         state = self.state[p]
         if not state:
-            state.update(self._init_state(p, p.detach().numpy() if native else _host(p, p.dtype), hp, native))
+            state.update(self._init_state(p, p.detach().numpy() if native else _host(p, p.dtype), spec, hp, native))
         elif "step" not in state:  # loaded from torch's SGD, which counts no steps: its buffer
             state["step"] = torch.tensor(1.0, dtype=_scalar_dtype())  # exists, so step 1 is done
         for k in [k for k, v in state.items() if v is None]:
             del state[k]  # torch's "no buffer" (SGD's momentum_buffer=None), as load_state_dict does
-        missing = [k for k in self.spec.state_arrays(hp) if k not in state]
+        missing = [k for k in spec.state_arrays(hp) if k not in state]
         if missing and float(state["step"]) > 0:
             raise ValueError(
                 f"{type(self).__name__}: the state of a parameter that has taken {int(float(state['step']))} steps has "
@@ -440,7 +507,7 @@ class Optimizer(_LeanStep):
                 f"start {'it' if len(missing) == 1 else 'them'} mid-run; `del optimizer.state[p]` restarts that "
                 f"parameter's state (torch's SGD restarts a None momentum_buffer from the next gradient, which "
                 f"for SGD is the same)")
-        for k in ("step",) + self.spec.scalars:
+        for k in ("step",) + spec.scalars:
             v = state[k]
             if not isinstance(v, torch.Tensor) or v.dtype != _scalar_dtype() or v.device.type != "cpu":
                 # load_state_dict casts mu_product to the param's dtype; back to torch's scalar
@@ -448,17 +515,17 @@ class Optimizer(_LeanStep):
                 state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
         if native:
             for k, v in list(state.items()):
-                if k in self.spec.scalars or k == "step" or not isinstance(v, torch.Tensor):
+                if k in spec.scalars or k == "step" or not isinstance(v, torch.Tensor):
                     continue
                 if v.device != p.device or v.dtype != p.dtype or not v.is_contiguous():
                     state[k] = v.to(p.device, p.dtype).contiguous()  # e.g. after an odd load
         for k, v in state.items():
-            if k not in self.spec.scalars and k != "step" and isinstance(v, torch.Tensor) and v.numel() != p.numel():
+            if k not in spec.scalars and k != "step" and isinstance(v, torch.Tensor) and v.numel() != p.numel():
                 raise ValueError(f"{type(self).__name__}: state {k!r} has {v.numel()} elements for a parameter of "
                                  f"{p.numel()} (a state_dict from another model?)")
         return state
 
-    def _prepare(self, p: torch.Tensor, grad: torch.Tensor, hp: dict[str, Any]) -> _Plan:
+    def _prepare(self, p: torch.Tensor, grad: torch.Tensor, spec: OptimizerSpec, hp: dict[str, Any]) -> _Plan:
         """Views (or host copies) of the parameter, its gradient and its state, for the core."""
         if p.is_complex() or not p.is_floating_point():
             raise TypeError(f"{type(self).__name__}: parameters must be real floating point, got {p.dtype}")
@@ -468,18 +535,18 @@ class Optimizer(_LeanStep):
         native = _native(p)
         p_np = p.detach().numpy() if native else _host(p, p.dtype)
         g_np = _grad_numpy(p, grad, native)
-        state = self._state_for(p, hp, native)
-        scalars = ("step",) + self.spec.scalars
+        state = self._state_for(p, spec, hp, native)
+        scalars = ("step",) + spec.scalars
         core: dict[str, Any] = {"step": int(state["step"].item())}
-        core.update({k: float(state[k]) for k in self.spec.scalars})
+        core.update({k: float(state[k]) for k in spec.scalars})
         for k, v in state.items():
             if k not in scalars and isinstance(v, torch.Tensor):
                 core[k] = v.numpy() if native else _host(v, p.dtype)
-        return _Plan(p, native, p_np, g_np, state, core, scalars)
+        return _Plan(p, spec, native, p_np, g_np, state, core, scalars)
 
     def _update(self, plan: _Plan, hp: dict[str, Any]) -> None:
         """The readable rule, in place on the plan's arrays."""
-        new_p, new = self.spec.update(plan.p_np, plan.g_np, plan.core, hp)
+        new_p, new = plan.spec.update(plan.p_np, plan.g_np, plan.core, hp)
         plan.p_np[...] = new_p
         for k, arr in plan.core.items():
             if k in plan.scalars:
@@ -507,17 +574,30 @@ def optimizer_class(name: str) -> type[Optimizer]:
     spec = registry.get(name)
     if spec.name not in _CLASSES:
         class_name = CLASS_NAMES.get(spec.name, spec.title.replace(" ", ""))
-        params = [inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        params += [inspect.Parameter(h.name, inspect.Parameter.KEYWORD_ONLY, default=h.default,
-                                     annotation=bool if h.kind == "bool" else float) for h in spec.hypers]
-        params.append(inspect.Parameter("fused", inspect.Parameter.KEYWORD_ONLY, default=None))
+        con = constructor_for(spec)
+        shown = str(con.signature)
+        names = {k: f"{v[0]}[{v[1]}]" if v[1] is not None else v[0] for k, v in con.aliases.items()}
         hyper_doc = "\n".join(f"    {h.name}: {h.doc} (default {h.default!r}; {h.allowed()})" for h in spec.hypers)
-        doc = (f"{spec.title} as a torch.optim.Optimizer, running optarena's rule.\n\n"
-               f"Hyperparameters (optarena's names; torch's lr/betas/eps are learning_rate/beta1, beta2/epsilon):\n"
-               f"{hyper_doc}\n    fused: None picks the numba kernel for a group of contiguous CPU tensors with at least "
-               f"{FUSED_MIN_SIZE:,} elements in all")
-        cls = type(class_name, (Optimizer,), {"spec": spec, "__doc__": doc, "__module__": "optarena.torch"})
-        cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        doc = (f"{spec.title} as a torch.optim.Optimizer, running optarena's rule"
+               + (f"; built as torch.optim.{con.torch_name}" if con.torch_name else "") + ":\n\n"
+               f"    {class_name}{shown}\n\n"
+               + (f"The article's names are aliases: {', '.join(f'{a} = {k}' for a, k in names.items())}.\n" if names else "")
+               + f"The rule's hyperparameters:\n{hyper_doc}\n"
+               f"foreach changes nothing (one implementation, equal to torch's for-loop); fused=None picks the numba "
+               f"kernel for a group of contiguous CPU tensors with at least {FUSED_MIN_SIZE:,} elements in all; "
+               f"capturable=True and differentiable=True are refused.")
+
+        def __init__(self: Optimizer, params: Any, *args: Any, **kwargs: Any) -> None:
+            Optimizer.__init__(self, params, *args, **kwargs)
+
+        __init__.__signature__ = con.signature.replace(  # type: ignore[attr-defined]
+            parameters=[inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                        *con.signature.parameters.values()])
+        __init__.__doc__ = doc
+        cls = type(class_name, (Optimizer,), {"spec": spec, "constructor": con, "_reads": {}, "__init__": __init__,
+                                              "__doc__": doc, "__module__": "optarena.torch"})
+        __init__.__qualname__ = f"{class_name}.__init__"
+        cls.__signature__ = con.signature  # type: ignore[attr-defined]
         _CLASSES[spec.name] = cls
     return _CLASSES[spec.name]
 

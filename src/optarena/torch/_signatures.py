@@ -1,0 +1,242 @@
+"""torch.optim's constructors, as the ``optarena.torch`` classes take them.
+
+Each class with a torch.optim counterpart takes that class's constructor as torch 2.13 writes it
+(names, order, which are keyword-only, defaults: ``_TORCH`` below, held equal to
+``inspect.signature(torch.optim.X.__init__)`` by tests/torch/test_bridge.py) and rejects what
+torch rejects with torch's exception type and words. Other optimizers (Lion, ones registered
+later) get the same shape: ``lr``, ``betas``, ``eps`` first, then their own names. The article's
+``learning_rate``, ``beta1``, ``beta2`` and ``epsilon`` are accepted too, as keyword-only aliases
+(in the constructor and in param group dicts); param groups keep torch's keys only.
+
+``foreach``, ``fused``, ``capturable`` and ``differentiable`` say how torch computes, not what:
+``foreach`` is accepted and changes nothing (there is one implementation here, equal to torch's
+for-loop), ``fused`` picks the numba kernel, and the two that cannot be honoured here
+(``capturable=True``, ``differentiable=True``) are refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..optim import OptimizerSpec, registry
+
+_P, _K = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
+
+# torch.optim's constructors after ``params``, copied from torch 2.13 (the test compares).
+_TORCH: dict[str, tuple[str, str]] = {
+    "sgd": ("SGD", "lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False, "
+                   "foreach=None, differentiable=False, fused=None"),
+    # the article's SGDMomentum: torch's SGD with the article's defaults
+    "momentum": ("SGD", "lr=0.01, momentum=0.9, dampening=0, weight_decay=0, nesterov=False, *, maximize=False, "
+                        "foreach=None, differentiable=False, fused=None"),
+    "adam": ("Adam", "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *, foreach=None, "
+                     "maximize=False, capturable=False, differentiable=False, fused=None, decoupled_weight_decay=False"),
+    "adamw": ("AdamW", "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *, maximize=False, "
+                       "foreach=None, capturable=False, differentiable=False, fused=None"),
+    "nadam": ("NAdam", "lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3, "
+                       "decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False, "
+                       "differentiable=False"),
+    "radam": ("RAdam", "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False, *, "
+                       "foreach=None, maximize=False, capturable=False, differentiable=False"),
+    "rmsprop": ("RMSprop", "lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, "
+                           "capturable=False, foreach=None, maximize=False, differentiable=False"),
+    "adagrad": ("Adagrad", "lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, "
+                           "foreach=None, *, maximize=False, differentiable=False, fused=None"),
+    "adadelta": ("Adadelta", "lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False, "
+                             "maximize=False, differentiable=False"),
+    "adamax": ("Adamax", "lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *, maximize=False, "
+                         "differentiable=False, capturable=False"),
+}
+# torch's Adam steps as AdamW in a group with decoupled_weight_decay=True (the flag, the rule)
+_VARIANTS = {"adam": ("decoupled_weight_decay", "adamw")}
+# keys torch's class stores that its constructor does not take (AdamW passes this one to Adam)
+_FIXED: dict[str, dict[str, Any]] = {"adamw": {"decoupled_weight_decay": True}}
+# torch.optim.Adagrad makes every parameter's state in __init__ (step 0, sum = the initial value)
+_EAGER_STATE = frozenset({"adagrad"})
+
+# the article's names: (torch's key, index into it)
+ALIASES: dict[str, tuple[str, int | None]] = {
+    "learning_rate": ("lr", None), "beta1": ("betas", 0), "beta2": ("betas", 1), "epsilon": ("eps", None),
+}
+IMPLEMENTATION = ("foreach", "capturable", "differentiable", "fused")
+
+# what torch.optim rejects, in its words: key, message, test
+_RANGES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
+    ("lr", "Invalid learning rate", lambda v: 0.0 <= v),
+    ("eps", "Invalid epsilon value", lambda v: 0.0 <= v),
+    ("rho", "Invalid rho value", lambda v: 0.0 <= v <= 1.0),
+    ("lr_decay", "Invalid lr_decay value", lambda v: 0.0 <= v),
+    ("weight_decay", "Invalid weight_decay value", lambda v: 0.0 <= v),
+    ("initial_accumulator_value", "Invalid initial_accumulator_value value", lambda v: 0.0 <= v),
+    ("momentum", "Invalid momentum value", lambda v: 0.0 <= v),
+    ("momentum_decay", "Invalid momentum_decay value", lambda v: 0.0 <= v),
+    ("alpha", "Invalid alpha value", lambda v: 0.0 <= v),
+)
+_TENSOR_BETAS = frozenset({"Adam", "AdamW"})  # the classes whose betas may be Tensors
+
+
+def _parse(text: str) -> list[inspect.Parameter]:
+    """``"lr=1e-3, *, maximize=False"`` as inspect.Parameters (defaults are literals)."""
+    fn = ast.parse(f"def f({text}): pass").body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    a = fn.args
+    return ([inspect.Parameter(x.arg, _P, default=ast.literal_eval(d)) for x, d in zip(a.args, a.defaults)]
+            + [inspect.Parameter(x.arg, _K, default=ast.literal_eval(d))  # type: ignore[arg-type]
+               for x, d in zip(a.kwonlyargs, a.kw_defaults)])
+
+
+def _generic(spec: OptimizerSpec) -> list[inspect.Parameter]:
+    """torch's shape for an optimizer torch does not have: lr, betas, eps, its own, then options."""
+    d = spec.defaults
+    pair = "beta1" in d and "beta2" in d
+    out = []
+    if "learning_rate" in d:
+        out.append(inspect.Parameter("lr", _P, default=d["learning_rate"]))
+    if pair:
+        out.append(inspect.Parameter("betas", _P, default=(d["beta1"], d["beta2"])))
+    if "epsilon" in d:
+        out.append(inspect.Parameter("eps", _P, default=d["epsilon"]))
+    out += [inspect.Parameter(h.name, _P, default=h.default) for h in spec.hypers
+            if h.name not in ("learning_rate", "epsilon", "maximize") and not (pair and h.name in ("beta1", "beta2"))]
+    if "maximize" in d:
+        out.append(inspect.Parameter("maximize", _K, default=d["maximize"]))
+    out += [inspect.Parameter(k, _K, default=v) for k, v in
+            (("foreach", None), ("capturable", False), ("differentiable", False), ("fused", None))]
+    return out
+
+
+@dataclass(frozen=True)
+class Constructor:
+    """One class's constructor: torch's signature plus the aliases, and how groups map to the rule."""
+
+    torch_name: str | None  # the torch.optim class it stands for; None: no counterpart
+    signature: inspect.Signature  # params, torch's parameters, then ours (keyword-only)
+    aliases: dict[str, tuple[str, int | None]]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    variant: tuple[str, str] | None = None  # (flag, registry name of the rule a flagged group takes)
+    eager_state: bool = False
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """torch's ``defaults`` of a class built with no arguments (what groups fall back on)."""
+        out = {k: p.default for k, p in self.signature.parameters.items() if k != "params" and k not in self.aliases}
+        out.update(self.fixed)
+        return out
+
+    def reads(self, spec: OptimizerSpec) -> tuple[tuple[str, str, int | None, bool], ...]:
+        """Where each of ``spec``'s hyperparameters lives in a group: (name, key, index, is bool)."""
+        return tuple((h.name, *self.aliases.get(h.name, (h.name, None)), h.kind == "bool") for h in spec.hypers)
+
+    def bind(self, where: str, params: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The constructor's arguments as torch's ``defaults`` dict, checked as torch checks them."""
+        for name in kwargs:
+            if name not in self.signature.parameters:
+                takes = ", ".join(k for k in self.signature.parameters if k != "params")
+                raise TypeError(f"{where}: unknown hyperparameter {name!r}; it takes {takes}")
+        bound = self.signature.bind(params, *args, **kwargs)  # Python's TypeErrors for the rest
+        given = set(bound.arguments)
+        bound.apply_defaults()
+        options = dict(bound.arguments)
+        params = options.pop("params")
+        self.resolve_aliases(options, given, options, where)
+        options.update(self.fixed)
+        check_like_torch(options, self.torch_name, where)
+        if self.torch_name in _TENSOR_BETAS:
+            options["betas"] = tuple(map(_to_scalar, options["betas"]))
+        return params, options
+
+    def resolve_aliases(self, options: dict[str, Any], given: set[str], fallback: dict[str, Any], where: str) -> None:
+        """Moves the article's names in ``options`` to torch's keys (a value given both ways must agree)."""
+        for alias, (key, index) in self.aliases.items():
+            if alias not in options:
+                continue
+            value = options.pop(alias)
+            if value is None:  # the signature's "not given"
+                continue
+            if type(value) is int:
+                value = float(value)  # the article's style; torch's Adam wants float betas
+            if index is None:
+                old = options.get(key)
+                options[key] = value
+            else:
+                pair = list(options.get(key, fallback[key]))
+                old, pair[index] = pair[index], value
+                options[key] = tuple(pair)
+            if key in given and bool(old != value):
+                shown = f"{key}[{index}]" if index is not None else key
+                raise ValueError(f"{where}: {key} and {alias} differ ({shown}={old!r}, {alias}={value!r}); give one of them")
+
+
+def _to_scalar(x: Any) -> Any:
+    # torch.optim.optimizer._to_scalar: a 1-element Tensor becomes 0-d
+    return x.squeeze() if isinstance(x, torch.Tensor) and x.dim() != 0 else x
+
+
+def check_like_torch(options: dict[str, Any], torch_name: str | None, where: str) -> None:
+    """Raises what torch.optim's constructor raises for these arguments (ValueError, in its words;
+    a comparison with a non-number is torch's TypeError too)."""
+    lr = options.get("lr")
+    if isinstance(lr, torch.Tensor):
+        if torch_name in _TENSOR_BETAS and options.get("foreach") and not options.get("capturable"):
+            raise ValueError(f"{where}: lr as a Tensor is not supported for capturable=False and foreach=True")
+        if lr.numel() != 1:
+            raise ValueError(f"{where}: Tensor lr must be 1-element")
+    for key, text, ok in _RANGES:
+        if key in options and not ok(options[key]):
+            raise ValueError(f"{where}: {text}: {options[key]}")
+        if key == "eps" and "betas" in options:  # torch checks betas after eps
+            betas = options["betas"]
+            for i in (0, 1):
+                if not 0.0 <= betas[i] < 1.0:
+                    raise ValueError(f"{where}: Invalid beta parameter at index {i}: {betas[i]}")
+    if torch_name == "SGD" and options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
+        raise ValueError(f"{where}: Nesterov momentum requires a momentum and zero dampening (nesterov=True requires "
+                         f"momentum > 0 and dampening = 0, got {options['momentum']} and {options['dampening']})")
+    if torch_name in _TENSOR_BETAS:
+        b0, b1 = options["betas"][0], options["betas"][1]
+        if not ((isinstance(b0, float) and isinstance(b1, float))
+                or (isinstance(b0, torch.Tensor) and isinstance(b1, torch.Tensor))):
+            raise ValueError(f"{where}: betas must be either both floats or both Tensors")
+        for i, b in enumerate((b0, b1)):
+            if isinstance(b, torch.Tensor):
+                if options.get("foreach") and not options.get("capturable"):
+                    raise ValueError(f"{where}: betas[{i}] as a Tensor is not supported for capturable=False and foreach=True")
+                if b.numel() != 1:
+                    raise ValueError(f"{where}: Tensor betas[{i}] must be 1-element")
+
+
+def refuse_unimplemented(group: dict[str, Any], where: str) -> None:
+    """capturable=True and differentiable=True change what torch computes; here they cannot."""
+    if group.get("differentiable"):
+        if group.get("fused"):
+            raise RuntimeError(f"{where}: `fused` does not support `differentiable`")  # torch's check first
+        raise NotImplementedError(f"{where}: differentiable=True (autograd through step()) is not implemented by "
+                                  "optarena.torch, which steps the tensors' memory through NumPy; use torch.optim")
+    if group.get("capturable"):
+        raise NotImplementedError(f"{where}: capturable=True (CUDA graph capture) is not implemented by optarena.torch, "
+                                  "which steps on the CPU; leave it False")
+
+
+def constructor_for(spec: OptimizerSpec) -> Constructor:
+    torch_name, text = _TORCH.get(spec.name, (None, None))
+    params = [inspect.Parameter("params", _P)]
+    params += _parse(text) if text is not None else _generic(spec)
+    have = {p.name for p in params}
+    if "fused" not in have:  # torch has no fused kernel for this one; ours has
+        params.append(inspect.Parameter("fused", _K, default=None))
+    # a hyperparameter of the rule torch's constructor lacks (a spec grown since): still settable
+    names = {h.name for h in spec.hypers}
+    aliases = {a: (key, i) for a, (key, i) in ALIASES.items() if a in names and key in have}
+    params += [inspect.Parameter(h.name, _K, default=h.default) for h in spec.hypers
+               if h.name not in have and h.name not in aliases]
+    params += [inspect.Parameter(a, _K, default=None) for a in aliases]
+    variant = _VARIANTS.get(spec.name)
+    if variant is not None and variant[1] not in registry.names():
+        variant = None
+    return Constructor(torch_name, inspect.Signature(params), aliases, dict(_FIXED.get(spec.name, {})), variant,
+                       spec.name in _EAGER_STATE)
