@@ -448,34 +448,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be in [1, 65535], got {args.port}")
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers must be in [1, 64], got {args.workers}")
-    _check_port(args.host, args.port)  # before serve() says where the arena is
     from .web.server import serve
 
-    serve(host=args.host, port=args.port, open_browser=not args.no_browser, workers=args.workers)
+    sock = _bind(args.host, args.port)  # before serve() says where the arena is; serve() listens on it
+    try:
+        serve(host=args.host, port=args.port, open_browser=not args.no_browser, workers=args.workers, sock=sock)
+    finally:
+        sock.close()
     return 0
 
 
-def _check_port(host: str, port: int) -> None:
-    """Bind every address ``host`` names as the server will (SO_REUSEADDR, as asyncio does), then let go."""
+def _bind(host: str, port: int) -> Any:
+    """The server's socket, bound, or the reason it cannot be, in one line."""
     import errno
     import socket
 
+    from .web.server import listen_socket
+
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except OSError as exc:
+        return listen_socket(host, port)
+    except socket.gaierror as exc:
         raise UsageError(f"--host {host}: cannot listen there ({exc.strerror or exc})") from None
-    for family, kind, proto, _, address in infos:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    other = port + 1 if port < 65535 else port - 1
-                    raise UsageError(f"port {port} on {host} is taken (try --port {other})") from None
-                raise UsageError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            other = port + 1 if port < 65535 else port - 1
+            raise UsageError(f"port {port} on {host} is taken (try --port {other})") from None
+        raise UsageError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
 
 
 def _add_terrain_arguments(p: argparse.ArgumentParser) -> None:
