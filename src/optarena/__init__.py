@@ -7,30 +7,30 @@
 
 from __future__ import annotations
 
-from .optim import (
-    SGD,
-    Adadelta,
-    Adagrad,
-    Adam,
-    Adamax,
-    AdamW,
-    Lion,
-    NAdam,
-    Optimizer,
-    OptimizerSpec,
-    RAdam,
-    RMSprop,
-    SGDMomentum,
-    optimizer_class,
-    register,
-    schedules,
-)
+from typing import Any as _Any
+
+from .optim import Optimizer, OptimizerSpec, optimizer_class, register, schedules
 from .optim import names as optimizer_names
+from .optim import registry as _registry
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "SGD", "Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Lion", "NAdam", "Optimizer",
-    "OptimizerSpec", "RAdam", "RMSprop", "SGDMomentum", "__version__", "optimizer_class",
-    "optimizer_names", "register", "schedules",
-]
+
+def __getattr__(name: str) -> _Any:
+    """``optarena.Adam``, ``optarena.SGDMomentum``: the article's class of every registered optimizer."""
+    from .optim.stateful import class_named
+
+    try:
+        return class_named(name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    from .optim.stateful import class_names
+
+    return sorted(set(globals()) | set(class_names()))
+
+
+__all__ = ["Optimizer", "OptimizerSpec", "__version__", "optimizer_class", "optimizer_names", "register", "schedules"]
+__all__ += [s.class_name for s in _registry.builtin_specs()]  # optarena.Adam ...: made on first use

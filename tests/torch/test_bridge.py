@@ -22,7 +22,7 @@ import optarena as oa  # noqa: E402
 import optarena.torch as ot  # noqa: E402
 from optarena.arena import race  # noqa: E402
 from optarena.optim import _fused, registry  # noqa: E402
-from optarena.optim.stateful import CLASS_NAMES, FUSED_MIN_SIZE  # noqa: E402
+from optarena.optim.stateful import FUSED_MIN_SIZE  # noqa: E402
 
 from article_classes import ArticleSGD, ArticleSGDMomentum  # noqa: E402
 from cases import CASES, TORCH_CLASS, case_id, to_torch  # noqa: E402
@@ -117,7 +117,7 @@ def test_every_registered_optimizer_has_a_class():
     for name in registry.names():
         cls = ot.optimizer_class(name)
         assert issubclass(cls, torch.optim.Optimizer) and cls.spec is registry.get(name)
-        assert getattr(ot, CLASS_NAMES.get(name, cls.__name__)) is cls
+        assert getattr(ot, registry.get(name).class_name) is cls
 
 
 @pytest.mark.parametrize("case", TORCH_CASES, ids=case_id)

@@ -539,7 +539,8 @@ def test_an_optimizer_torch_lacks_gets_torchs_shape(monkeypatch):
     from optarena.optim import registry
     from optarena.torch import _optimizer
 
-    spec = dataclasses.replace(registry.get("adamax"), name="adamax_like", title="Adamax Like", aliases=())
+    spec = dataclasses.replace(registry.get("adamax"), name="adamax_like", title="Adamax Like", aliases=(), class_name="",
+                               torch=None)
     monkeypatch.setitem(registry._REGISTRY, spec.name, spec)
     monkeypatch.setattr(_optimizer, "_CLASSES", dict(_optimizer._CLASSES))
     cls = ot.optimizer_class("adamax_like")

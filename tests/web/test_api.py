@@ -246,7 +246,7 @@ def test_warmer_compiles_the_race_loop_after_a_request():
         body = {"landscape": {"name": "matyas"}, "racers": [{"optimizer": "adamax"}], "steps": 20}
         assert c.post("/api/race", json=body).status_code == 200
         spec, ls = registry.get("adamax"), landscapes.get("matyas")
-        present = (True, True, False)
+        present = (True, True)  # adamax: exp_avg, exp_inf
         deadline = time.time() + 120
         while not fused.is_warm(spec, ls, present, True):
             assert time.time() < deadline, "the warm-up never compiled the loop"

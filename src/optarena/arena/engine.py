@@ -354,7 +354,7 @@ def _fused_pays(ls, config, S, run_racer, run_start, groups, customs, steps, see
 
 def _present(g: _Group) -> tuple[bool, ...]:
     names = g.spec.state_arrays(g.settings[0])
-    return tuple(n in names for n in g.spec.slots) + (False,) * (3 - len(g.spec.slots))
+    return tuple(n in names for n in g.spec.slots)
 
 
 def _fused_unavailable(ls, groups, customs, steps, n_starts, noise, record=True) -> str | None:

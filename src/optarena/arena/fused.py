@@ -117,7 +117,7 @@ import numpy as np
 from optarena.arena.fused import _PARTS
 
 cell, f, grad, row = _PARTS[{digest!r}]
-has0, has1, has2, record, CHUNK = {has0}, {has1}, {has2}, {record}, {chunk}
+record, CHUNK = {record}, {chunk}
 
 
 # Not numba-parallel: threads in ``run_group`` split the runs instead, which compiles in a
@@ -127,7 +127,7 @@ has0, has1, has2, record, CHUNK = {has0}, {has1}, {has2}, {record}, {chunk}
 _PARTS: dict[str, tuple[Any, ...]] = {}
 #: Part of every kernel's hash: changed when the way kernels are made changes, so entries written
 #: by an earlier way are never loaded.
-CACHE_FORMAT = "optarena.kernel/2"
+CACHE_FORMAT = "optarena.kernel/3"
 LOG = logging.getLogger("optarena")
 _KERNEL_BODY = """\
 def kernel(P0, S0, C, hidx, noise, sidx, clip, lo, hi, target, pos, loss, gnorm, dstep, best, reach, div, reason,
@@ -142,13 +142,7 @@ def kernel(P0, S0, C, hidx, noise, sidx, clip, lo, hi, target, pos, loss, gnorm,
         PX = X.copy()
         PY = Y.copy()
         Z = np.zeros(B)
-        AX = S0[0, r0:r0 + B, 0].copy() if has0 else Z
-        AY = S0[0, r0:r0 + B, 1].copy() if has0 else Z
-        BX = S0[1, r0:r0 + B, 0].copy() if has1 else Z
-        BY = S0[1, r0:r0 + B, 1].copy() if has1 else Z
-        CX = S0[2, r0:r0 + B, 0].copy() if has2 else Z
-        CY = S0[2, r0:r0 + B, 1].copy() if has2 else Z
-        FV = np.empty(B)
+{slot_loads}        FV = np.empty(B)
         GX = np.empty(B)
         GY = np.empty(B)
         H = hidx[r0:r0 + B]
@@ -210,15 +204,13 @@ def kernel(P0, S0, C, hidx, noise, sidx, clip, lo, hi, target, pos, loss, gnorm,
                 PX[:] = X
                 PY[:] = Y
             if uniform:
-                c = row(C[t, H[0]])
-                for j in range(B):
-                    X[j], AX[j], BX[j], CX[j] = cell(X[j], GX[j], AX[j], BX[j], CX[j], c)
-                    Y[j], AY[j], BY[j], CY[j] = cell(Y[j], GY[j], AY[j], BY[j], CY[j], c)
+{unpack_uniform}                for j in range(B):
+                    {step_x}
+                    {step_y}
             else:
                 for j in range(B):
-                    c = row(C[t, H[j]])
-                    X[j], AX[j], BX[j], CX[j] = cell(X[j], GX[j], AX[j], BX[j], CX[j], c)
-                    Y[j], AY[j], BY[j], CY[j] = cell(Y[j], GY[j], AY[j], BY[j], CY[j], c)
+{unpack_each}                    {step_x}
+                    {step_y}
         for j in range(B):
             best[r0 + j] = bst[j]
             reach[r0 + j] = rch[j]
@@ -272,16 +264,36 @@ def _importable(fn: Any) -> bool:
     return isinstance(name, str) and name in sys.modules
 
 
-def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, bool, bool], record: bool,
-                 n_coeffs: int, what: str = "a race", use_cache: bool = True) -> Callable[..., None]:
+def _kernel_body(present: tuple[bool, ...], coefficients: tuple[str, ...]) -> str:
+    """The race loop's body for a cell with these slots present and these coefficients: one local
+    array per slot and axis (absent slots share zeros, never read back), the coefficients of a step
+    unpacked into one named local each (read once into registers)."""
+    loads = "".join(f"        S{k}X = S0[{k}, r0:r0 + B, 0].copy()\n        S{k}Y = S0[{k}, r0:r0 + B, 1].copy()\n"
+                    if has else f"        S{k}X = Z\n        S{k}Y = Z\n" for k, has in enumerate(present))
+    names = [f"c_{n}" for n in coefficients]
+
+    def unpack(indent: str, h: str) -> str:
+        return f"{indent}{''.join(n + ', ' for n in names)}= row(C[t, {h}])\n" if names else ""
+
+    def step(axis: str) -> str:
+        slots = [f"S{k}{axis}[j]" for k in range(len(present))]
+        outs = ", ".join([f"{axis}[j]"] + slots) + ","
+        return f"{outs} = cell({', '.join([f'{axis}[j]', f'G{axis}[j]'] + slots + names)})"
+
+    return _KERNEL_BODY.format(slot_loads=loads, unpack_uniform=unpack(" " * 16, "H[0]"),
+                               unpack_each=unpack(" " * 20, "H[j]"), step_x=step("X"), step_y=step("Y"))
+
+
+def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record: bool,
+                 coefficients: tuple[str, ...], what: str = "a race", use_cache: bool = True) -> Callable[..., None]:
     """The race loop for these parts: loaded from the disk cache when an earlier process compiled
     it, else compiled (seconds) and saved. Says which on the ``optarena`` logger (INFO), so a face
     can tell its user why the first run waits."""
     import hashlib
 
-    has0, has1, has2 = present
+    n_coeffs = len(coefficients)
     row = _row_to_tuple(n_coeffs)
-    fields = dict(has0=has0, has1=has1, has2=has2, record=record, chunk=CHUNK, body=_KERNEL_BODY)
+    fields = dict(record=record, chunk=CHUNK, body=_kernel_body(present, coefficients))
     # numba's disk cache re-imports the module of every function it compiled in: parts made at run
     # time with no importable module (a typed formula's lambdified code) compile in memory instead
     folder = cache_dir() if use_cache and all(_importable(fn) for fn in (cell, f, grad, row)) else None
@@ -323,6 +335,7 @@ def coefficient_table(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, st
     H = lr.shape[1] if lr.ndim == 2 else 1
     init = {name: 1.0 for name in spec.scalars}  # NAdam's running product starts at 1
     coeffs, _ = spec.coefficients(hp, k + 1, lr, init)
+    coeffs = _fused.ordered(spec, coeffs)
     table = np.empty((steps, H, len(coeffs)), dtype=np.float64)
     for i, c in enumerate(coeffs):
         table[:, :, i] = np.asarray(c, dtype=np.float64)  # broadcasts scalars and (T, 1) columns
@@ -341,15 +354,15 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
 
     funcs = compiled_landscape(ls)
     assert funcs is not None
-    present = tuple(name in state0 for name in spec.slots) + (False,) * (3 - len(spec.slots))
+    present = tuple(name in state0 for name in spec.slots)
     C = coefficient_table(spec, hp, schedule, steps)
     key = (spec.name, present, landscape_key(ls), record)
     new = key not in _KERNELS
-    parts = (_fused.compiled_cell(spec), funcs[0], funcs[1], present, record, C.shape[2])
+    parts = (_fused.compiled_cell(spec), funcs[0], funcs[1], present, record, spec.coefficient_names)
     if new:
         _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}")  # type: ignore[arg-type]
     n = len(P0)
-    S0 = np.zeros((3, n, 2))
+    S0 = np.zeros((len(spec.slots), n, 2))
     for i, name in enumerate(spec.slots):
         if name in state0:
             S0[i] = state0[name]

@@ -112,7 +112,7 @@ def _speed(rows: list[dict[str, Any]], rounds: int = SPEED_ROUNDS) -> dict[str, 
     ``fused=None`` (the default) picks there, and of each implementation available: all timed
     in the same interleaved rounds (``optarena._timing``, as benchmarks/bench_optim.py). Fills
     the rows; returns what was measured, for the table's note."""
-    from ..optim.stateful import _numba_available
+    from ..optim.stateful import numba_available
 
     g = np.random.default_rng(0).standard_normal(SPEED_SIZE, dtype=np.float32)
     contenders: dict[tuple[int, str], Callable[[], object]] = {}
@@ -120,7 +120,7 @@ def _speed(rows: list[dict[str, Any]], rounds: int = SPEED_ROUNDS) -> dict[str, 
     for k, row in enumerate(rows):
         spec, hp = registry.get(row["optimizer"]), row["hyperparameter_values"]
         cls = stateful.optimizer_class(spec.name)
-        impls = [NUMPY] + ([FUSED] if spec.cell is not None and _numba_available() else [])
+        impls = [NUMPY] + ([FUSED] if spec.cell is not None and numba_available() else [])
         for impl in impls:
             contenders[k, impl] = partial(cls(**hp, fused=impl == FUSED).update, np.zeros(SPEED_SIZE, np.float32), g)
         chosen.append(FUSED if cls(**hp)._use_fused(g, g, hp) else NUMPY)  # decided by size, dtype and layout

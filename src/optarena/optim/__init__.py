@@ -1,12 +1,37 @@
-"""The rules: pure (init, update) pairs over arrays, a registry, schedules, the stateful classes."""
+"""The rules: pure (init, update) pairs over arrays (``rules/``, one file each), the registry
+that finds them (and installed plug-ins), schedules, and the article's stateful classes.
+
+Each registered optimizer's class is an attribute here by its class name (``optim.Adam``,
+``optim.SGDMomentum``, a plug-in's too), made on first use by ``optimizer_class``.
+"""
+
+from typing import Any as _Any
 
 from . import registry, schedules
-from ._spec import Hyper, OptimizerSpec
+# the building blocks of a rule file (a plug-in's too): see CONTRIBUTING.md
+from ._spec import (
+    MAXIMIZE, Hyper, OptimizerSpec, Reference, TorchClass, beta_hyper, bias_correction, cell_adam_moments, cell_grad,
+    cell_helper, decay_and_grad, decay_decoupled, eps_hyper, lerp, lr_hyper, prepare_grad, sqrt, wd_hyper, zeros_state,
+)
 from .registry import get, names, register
-from .stateful import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Optimizer, RAdam, RMSprop, SGDMomentum, optimizer_class
+from .stateful import Optimizer, class_names, class_named, optimizer_class
+
+
+def __getattr__(name: str) -> _Any:
+    try:
+        return class_named(name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(class_names()))
+
 
 __all__ = [
-    "SGD", "Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Hyper", "Lion", "NAdam", "Optimizer",
-    "OptimizerSpec", "RAdam", "RMSprop", "SGDMomentum", "get", "names", "optimizer_class", "register",
-    "registry", "schedules",
+    "MAXIMIZE", "Hyper", "Optimizer", "OptimizerSpec", "Reference", "TorchClass", "beta_hyper", "bias_correction",
+    "cell_adam_moments", "cell_grad", "cell_helper", "decay_and_grad", "decay_decoupled", "eps_hyper", "get", "lerp",
+    "lr_hyper", "names", "optimizer_class", "prepare_grad", "register", "registry", "schedules", "sqrt", "wd_hyper",
+    "zeros_state",
 ]
+__all__ += [s.class_name for s in registry.builtin_specs()]  # optim.Adam ...: made on first use

@@ -85,46 +85,51 @@ def _prefer_wide_vectors(typingctx):  # type: ignore[no-untyped-def]
     return types.void(), codegen
 
 
-def _make_many_kernel(cell: Any, present: tuple[bool, bool, bool]) -> Callable[..., None]:
-    has0, has1, has2 = present
+def _many_kernel_source(present: tuple[bool, ...], coefficients: tuple[str, ...]) -> str:
+    """The ``step_many`` kernel for a cell with these state slots present and these coefficients:
+    generated, so the cell gets one plain local per coefficient and per slot (numba sees scalars)
+    and an absent slot costs no memory traffic (it is the constant ``zero``, never stored)."""
+    S = len(present)
+    slots = [f"s{k}" for k in range(S)]
+    loads = "".join(f"        a{k} = s{k}[i]\n" if has else f"        a{k} = zero\n" for k, has in enumerate(present))
+    stores = "".join(f"        s{k}[i] = a{k}\n" for k, has in enumerate(present) if has)
+    unpack = "".join(f"    c_{name} = c[{i}]\n" for i, name in enumerate(coefficients))
+    outs = ", ".join(["pi"] + [f"a{k}" for k in range(S)])
+    ins = ", ".join(["p[i]", "g[i]"] + [f"a{k}" for k in range(S)] + [f"c_{n}" for n in coefficients])
+    sliced = ", ".join(f"s{k}[lo:hi]" if has else "p[:0]" for k, has in enumerate(present))
+    views = "".join(f"        s{k} = numba.carray(_pointer(addresses[j, {2 + k}], zero), n)\n"
+                    for k, has in enumerate(present) if has)
+    return f"""\
+@numba.njit(nogil=True, error_model="numpy")
+def chunk(p, g, {"".join(s + ", " for s in slots)}c, zero):
+    _prefer_wide_vectors()
+{unpack}    # indices from 0 over slices: numba then knows they are not negative, and LLVM
+    # vectorises the loop (counting from a run-time `lo` kept it scalar, 4x slower)
+    for i in range(p.size):
+{loads}        {outs}, = cell({ins})
+        p[i] = pi
+{stores}
 
-    @numba.njit(nogil=True, error_model="numpy")
-    def chunk(p, g, s0, s1, s2, c, zero):  # pragma: no cover - compiled
-        _prefer_wide_vectors()
-        # indices from 0 over slices: numba then knows they are not negative, and LLVM
-        # vectorises the loop (counting from a run-time `lo` kept it scalar, 4x slower)
-        for i in range(p.size):
-            a = s0[i] if has0 else zero
-            b = s1[i] if has1 else zero
-            d = s2[i] if has2 else zero
-            pi, a, b, d = cell(p[i], g[i], a, b, d, c)
-            p[i] = pi
-            if has0:
-                s0[i] = a
-            if has1:
-                s1[i] = b
-            if has2:
-                s2[i] = d
+@numba.njit(parallel=True, nogil=True, error_model="numpy")
+def kernel(zero, counter_zero, addresses, sizes, chunks, c, counters):
+    # addresses[j] = (param, grad, slot 0, ...) of array j; an absent slot's address is never read
+    for j in range(counters.size):  # serial, once: the arrays' step counters, + 1
+        counter = numba.carray(_pointer(counters[j], counter_zero), 1)
+        counter[0] += 1
+    for k in numba.prange(chunks.shape[0]):
+        j, lo, hi = chunks[k, 0], chunks[k, 1], chunks[k, 2]
+        n = sizes[j]
+        p = numba.carray(_pointer(addresses[j, 0], zero), n)
+        g = numba.carray(_pointer(addresses[j, 1], zero), n)
+{views}        chunk(p[lo:hi], g[lo:hi], {"".join(x + ", " for x in sliced.split(", ") if x)}c, zero)
+"""
 
-    @numba.njit(parallel=True, nogil=True, error_model="numpy")
-    def kernel(zero, counter_zero, addresses, sizes, chunks, c, counters):  # pragma: no cover - compiled
-        # addresses[j] = (param, grad, slot0, slot1, slot2) of array j; an absent slot repeats
-        # the param's address and is never touched (has* are compile-time constants)
-        for j in range(counters.size):  # serial, once: the arrays' step counters, + 1
-            counter = numba.carray(_pointer(counters[j], counter_zero), 1)
-            counter[0] += 1
-        for k in numba.prange(chunks.shape[0]):
-            j, lo, hi = chunks[k, 0], chunks[k, 1], chunks[k, 2]
-            n = sizes[j]
-            p = numba.carray(_pointer(addresses[j, 0], zero), n)
-            g = numba.carray(_pointer(addresses[j, 1], zero), n)
-            s0 = numba.carray(_pointer(addresses[j, 2], zero), n)
-            s1 = numba.carray(_pointer(addresses[j, 3], zero), n)
-            s2 = numba.carray(_pointer(addresses[j, 4], zero), n)
-            chunk(p[lo:hi], g[lo:hi], s0[lo:hi] if has0 else s0[:0], s1[lo:hi] if has1 else s1[:0],
-                  s2[lo:hi] if has2 else s2[:0], c, zero)
 
-    return kernel
+def _make_many_kernel(cell: Any, present: tuple[bool, ...], coefficients: tuple[str, ...]) -> Callable[..., None]:
+    scope: dict[str, Any] = {"numba": numba, "cell": cell, "_pointer": _pointer, "_prefer_wide_vectors": _prefer_wide_vectors}
+    source = _many_kernel_source(present, coefficients)
+    exec(compile(source, f"<optarena step_many {len(present)} slots>", "exec"), scope)  # our own generated code
+    return scope["kernel"]  # type: ignore[no-any-return]
 
 
 @functools.lru_cache(maxsize=64)
@@ -139,10 +144,12 @@ def chunk_table(sizes: tuple[int, ...]) -> np.ndarray:
 
 def many_kernel(spec: OptimizerSpec, present: tuple[bool, ...]) -> Callable[..., None]:
     """The compiled ``step_many`` kernel for ``spec`` with these state slots present."""
-    present = tuple(present) + (False,) * (3 - len(present))
+    present = tuple(present)
+    if len(present) != len(spec.slots):
+        raise ValueError(f"{spec.name}: {len(present)} slot flags for the spec's {len(spec.slots)} slots {spec.slots}")
     key = (spec.name, present)
     if key not in _MANY_KERNELS:
-        _MANY_KERNELS[key] = _make_many_kernel(compiled_cell(spec), present)  # type: ignore[arg-type]
+        _MANY_KERNELS[key] = _make_many_kernel(compiled_cell(spec), present, spec.coefficient_names)
     return _MANY_KERNELS[key]
 
 
@@ -161,8 +168,8 @@ def step_many(spec: OptimizerSpec, present: tuple[bool, ...], addresses: np.ndar
               chunks: np.ndarray, c: np.ndarray, dtype: Any, counters: np.ndarray | None = None,
               counter_dtype: Any = np.float32) -> None:
     """One step in place on many arrays of one dtype, given by address: ``addresses`` is
-    (n, 5) int64 (param, grad, then the spec's slots in order; an absent slot gives any valid
-    address, e.g. the param's), ``sizes`` their element counts, ``chunks`` ``chunk_table(sizes)``,
+    (n, 2 + len(spec.slots)) int64 (param, grad, then the spec's slots in order; an absent slot
+    gives any value, e.g. the param's address: it is never read), ``sizes`` their element counts, ``chunks`` ``chunk_table(sizes)``,
     ``c`` this step's coefficients in that dtype (``step_coefficients``).
     ``counters``: addresses of scalars of ``counter_dtype`` (the torch bridge's step tensors),
     incremented by one in the same call. UNSAFE by design: every address must be a live, C-contiguous buffer of the stated
@@ -172,13 +179,24 @@ def step_many(spec: OptimizerSpec, present: tuple[bool, ...], addresses: np.ndar
 
 
 def step_coefficients(spec: OptimizerSpec, dtype: Any, state: State, hp: HyperValues) -> tuple[np.ndarray, dict[str, Any]]:
-    """This step's constants as one array of ``dtype`` (the params'), rounded as NumPy rounds
-    Python floats (NEP 50), and the per-parameter scalars after the step (NAdam's mu_product).
-    One array, not a tuple: numba dispatches it faster, and the cells index either alike."""
+    """This step's constants as one array of ``dtype`` (the params'), in the cell's argument
+    order, rounded as NumPy rounds Python floats (NEP 50), and the per-parameter scalars after
+    the step (NAdam's mu_product). One array, not a tuple: numba dispatches it faster."""
     t = state["step"] + 1
     assert spec.coefficients is not None
     c, scalars = spec.coefficients(hp, t, hp["learning_rate"], {k: state[k] for k in spec.scalars})
-    return np.array([float(v) for v in c], dtype=dtype), scalars
+    return np.array([float(v) for v in ordered(spec, c)], dtype=dtype), scalars
+
+
+def ordered(spec: OptimizerSpec, coefficients: dict[str, Any]) -> list[Any]:
+    """``coefficients`` (by name) in the order the spec's cell takes them; a missing or extra
+    name is the spec's bug, named here rather than as a wrong number in the kernel."""
+    names = spec.coefficient_names
+    if set(coefficients) != set(names):
+        missing, extra = sorted(set(names) - set(coefficients)), sorted(set(coefficients) - set(names))
+        raise ValueError(f"optimizer {spec.name!r}: coefficients() gave {sorted(coefficients)}, the cell takes "
+                         f"{list(names)} (missing {missing}, extra {extra})")
+    return [coefficients[n] for n in names]
 
 
 def step(spec: OptimizerSpec, params: Array, grads: Array, state: State, hp: HyperValues) -> None:
@@ -194,7 +212,6 @@ def step(spec: OptimizerSpec, params: Array, grads: Array, state: State, hp: Hyp
     c, scalars = step_coefficients(spec, params.dtype, state, hp)
     base = params.ctypes.data
     row = [base, g.ctypes.data] + [state[k].ctypes.data if k in state else base for k in spec.slots]
-    row += [base] * (5 - len(row))
     sizes = (params.size,)
     step_many(spec, tuple(k in state for k in spec.slots), np.array([row], dtype=np.int64),
               np.array(sizes, dtype=np.int64), chunk_table(sizes), c, params.dtype.type)

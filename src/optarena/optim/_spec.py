@@ -15,6 +15,8 @@ from typing import Any, Callable, Mapping, MutableMapping
 
 import numpy as np
 
+from ..errors import UsageError, UsageTypeError
+
 Array = np.ndarray
 State = MutableMapping[str, Any]
 HyperValues = Mapping[str, Any]
@@ -48,21 +50,25 @@ class Hyper:
         if self.kind == "bool":
             if isinstance(value, (bool, np.bool_)):
                 return bool(value)
-            raise TypeError(f"{where}: {self.name} must be True or False, got {value!r}")
+            raise UsageTypeError(f"{where}: {self.name} must be True or False, got {value!r}", field=self.name, allowed=[True, False])
         if isinstance(value, (bool, np.bool_)) or isinstance(value, (str, bytes)):
-            raise TypeError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}")
+            raise UsageTypeError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}", field=self.name,
+                                 allowed=self.allowed())
         if type(value) in (float, int):  # the common case, without NumPy (a sweep checks 10,000s)
             v = float(value)
             if not (math.isfinite(v) and (self.low is None or (v > self.low if self.low_open else v >= self.low))
                     and (self.high is None or (v < self.high if self.high_open else v <= self.high))):
-                raise ValueError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}")
+                raise UsageError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}", field=self.name,
+                                 allowed=self.allowed())
             return v
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}") from None
+            raise UsageTypeError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}", field=self.name,
+                                 allowed=self.allowed()) from None
         if arr.ndim > 1:
-            raise ValueError(f"{where}: {self.name} must be a number or a 1-D array over the batch axis, got shape {arr.shape}")
+            raise UsageError(f"{where}: {self.name} must be a number or a 1-D array over the batch axis, got shape {arr.shape}",
+                             field=self.name)
         bad = ~np.isfinite(arr)
         if self.low is not None:
             bad |= (arr <= self.low) if self.low_open else (arr < self.low)
@@ -70,7 +76,7 @@ class Hyper:
             bad |= (arr >= self.high) if self.high_open else (arr > self.high)
         if np.any(bad):
             shown = value if arr.ndim == 0 else arr[bad][:3].tolist()
-            raise ValueError(f"{where}: {self.name} must be {self.allowed()}, got {shown!r}")
+            raise UsageError(f"{where}: {self.name} must be {self.allowed()}, got {shown!r}", field=self.name, allowed=self.allowed())
         return float(arr) if arr.ndim == 0 else arr
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +107,37 @@ MAXIMIZE = Hyper("maximize", False, kind="bool", doc="ascend instead of descend"
 
 
 @dataclass(frozen=True)
+class TorchClass:
+    """The torch.optim class of the same rule, as ``optarena.torch`` mirrors it."""
+
+    name: str  # the class in torch.optim: "Adam"
+    signature: str  # its constructor after ``params``, as torch 2.13 writes it (tests compare)
+    variant: tuple[str, str] | None = None  # (flag, optimizer): a group with flag=True steps as that rule
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # keys torch stores that its constructor does not take
+    eager_state: bool = False  # torch makes every parameter's state in __init__ (Adagrad)
+
+
+#: our hyperparameter names -> torch's (beta1 and beta2 go into ``betas``)
+TORCH_NAMES: Mapping[str, str] = {"learning_rate": "lr", "epsilon": "eps"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An implementation of the same rule to test against (tests/optim/test_reference.py).
+
+    ``kind`` says how to drive it: ``"torch"``, a ``torch.optim.Optimizer`` class
+    ``target(params, **kwargs)``; ``"optax"``, a function returning a GradientTransformation.
+    Its arguments are built from a case's explicit settings only (``rename``d; ``beta1`` and
+    ``beta2`` become ``betas`` for torch), on top of ``fixed``: so our defaults meet its own."""
+
+    target: str  # import path: "torch.optim.Adam", "optax.lion"
+    package: str  # what to pip install when it is missing
+    kind: str = "torch"
+    rename: Mapping[str, str] = field(default_factory=lambda: dict(TORCH_NAMES))
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # arguments always passed (declared differences)
+
+
+@dataclass(frozen=True)
 class OptimizerSpec:
     """An optimizer: pure functions over arrays plus what the faces need to show it.
 
@@ -108,9 +145,15 @@ class OptimizerSpec:
     never modify their inputs. ``state['step']`` counts the updates already applied.
 
     The fast path (optional) is the same rule split in two: ``coefficients(hp, t, lr, scalars)``
-    gives the per-step constants (vectorised: ``t`` and ``lr`` may be arrays of steps x runs) and
-    ``cell(p, g, s0, s1, s2, c)`` updates one element and its state ``slots`` (plain Python that
-    numba compiles: see ``_fused``). Tests hold it equal to ``update``.
+    gives the per-step constants by name (vectorised: ``t`` and ``lr`` may be arrays of steps x
+    runs) and ``cell(p, g, *slots, *coefficients)`` updates one element and its state ``slots``
+    and returns ``(p, *slots)``: plain Python that numba compiles (see ``_fused``). The cell's
+    arguments after ``p``, ``g`` and one per slot name the coefficients it takes. Tests hold it
+    equal to ``update``.
+
+    Everything else a face needs is declared here too, so an optimizer is one file: the class
+    name of the article's API, the torch.optim class it mirrors, its reference implementation,
+    the settings the tests try (``examples``) and an optional colour hint.
     """
 
     name: str
@@ -122,11 +165,34 @@ class OptimizerSpec:
     rule: str  # LaTeX
     paper: str
     cell: Callable[..., tuple] | None = None
-    coefficients: Callable[..., tuple[tuple, dict[str, Any]]] | None = None
-    slots: tuple[str, ...] = ()  # state arrays, in the cell's argument order (at most 3)
+    coefficients: Callable[..., tuple[dict[str, Any], dict[str, Any]]] | None = None
+    slots: tuple[str, ...] = ()  # state arrays, in the cell's argument order
     scalars: tuple[str, ...] = ()  # per-run scalar state the coefficients carry (NAdam's mu product)
     check: Callable[[HyperValues, str], None] | None = None  # cross-field rules
     aliases: tuple[str, ...] = field(default=())
+    colour: str | None = None  # a hint for the article's race (faces pick distinct colours per race)
+    class_name: str = ""  # the article's class (optarena.Adam); default: the title without spaces
+    torch: TorchClass | None = None  # the torch.optim class of the same rule, if any
+    reference: Reference | None = None  # default: torch.optim's class when ``torch`` is given
+    examples: tuple[Mapping[str, Any], ...] = ({},)  # settings the tests try (explicit values only)
+
+    def __post_init__(self) -> None:
+        if (self.cell is None) != (self.coefficients is None):
+            raise ValueError(f"optimizer {self.name!r}: give both cell and coefficients, or neither")
+        if self.cell is not None:
+            args = _positional(self.cell)
+            if len(args) < 2 + len(self.slots):
+                raise ValueError(f"optimizer {self.name!r}: cell takes {len(args)} arguments; it needs p, g and "
+                                 f"one per slot {self.slots}, then its coefficients")
+        if not self.class_name:
+            object.__setattr__(self, "class_name", self.title.replace(" ", "").replace("-", ""))
+        if self.reference is None and self.torch is not None:
+            object.__setattr__(self, "reference", Reference(f"torch.optim.{self.torch.name}", "torch"))
+
+    @property
+    def coefficient_names(self) -> tuple[str, ...]:
+        """The cell's per-step constants, in its argument order (what ``coefficients`` must give)."""
+        return () if self.cell is None else _positional(self.cell)[2 + len(self.slots):]
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -145,13 +211,12 @@ class OptimizerSpec:
         known = {h.name for h in self.hypers}
         unknown = sorted(set(hp) - known)
         if unknown:
-            raise TypeError(
-                f"{where}: unknown hyperparameter {unknown[0]!r}; allowed: {', '.join(sorted(known))}"
-            )
+            raise UsageTypeError(f"{where}: unknown hyperparameter {unknown[0]!r}; allowed: {', '.join(sorted(known))}",
+                                 field=unknown[0], allowed=sorted(known))
         out = {h.name: h.check(hp.get(h.name, h.default), where) for h in self.hypers}
         sizes = {np.shape(v)[0] for v in out.values() if isinstance(v, np.ndarray)}
         if len(sizes) > 1:
-            raise ValueError(f"{where}: hyperparameter arrays have different batch sizes {sorted(sizes)}")
+            raise UsageError(f"{where}: hyperparameter arrays have different batch sizes {sorted(sizes)}")
         if self.check is not None:
             self.check(out, where)
         return out
@@ -171,6 +236,13 @@ class OptimizerSpec:
             "rule": self.rule, "paper": self.paper,
             "state_arrays": list(self.state_arrays(self.defaults)),
         }
+
+
+def _positional(fn: Callable[..., Any]) -> tuple[str, ...]:
+    import inspect
+
+    return tuple(p.name for p in inspect.signature(fn).parameters.values()
+                 if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
 def expand(hp: HyperValues, ndim: int, dtype: np.dtype) -> dict[str, Any]:

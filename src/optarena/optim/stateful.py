@@ -24,7 +24,7 @@ FUSED_MIN_SIZE = 1 << 15
 _FLOATS = (np.float16, np.float32, np.float64)
 
 
-def _numba_available() -> bool:
+def numba_available() -> bool:
     try:
         import numba  # noqa: F401
     except ImportError:
@@ -193,7 +193,7 @@ class Optimizer:
             if not ok:
                 raise ValueError(f"{type(self).__name__}: fused=True needs C-contiguous float32/float64 arrays")
             return True
-        return ok and p.size >= FUSED_MIN_SIZE and _numba_available()
+        return ok and p.size >= FUSED_MIN_SIZE and numba_available()
 
     def _check_structure(self, ps: list[np.ndarray], where: str) -> None:
         if [(p.shape, p.dtype) for p in ps] != self._layout:
@@ -247,30 +247,26 @@ def _make_class(class_name: str, spec_name: str) -> type[Optimizer]:
     return cls
 
 
-CLASS_NAMES: dict[str, str] = {
-    "sgd": "SGD", "momentum": "SGDMomentum", "adam": "Adam", "adamw": "AdamW", "nadam": "NAdam",
-    "radam": "RAdam", "rmsprop": "RMSprop", "adagrad": "Adagrad", "adadelta": "Adadelta",
-    "adamax": "Adamax", "lion": "Lion",
-}
-
-CLASSES: dict[str, type[Optimizer]] = {name: _make_class(cls, name) for name, cls in CLASS_NAMES.items()}
-
-SGD = CLASSES["sgd"]
-SGDMomentum = CLASSES["momentum"]
-Adam = CLASSES["adam"]
-AdamW = CLASSES["adamw"]
-NAdam = CLASSES["nadam"]
-RAdam = CLASSES["radam"]
-RMSprop = CLASSES["rmsprop"]
-Adagrad = CLASSES["adagrad"]
-Adadelta = CLASSES["adadelta"]
-Adamax = CLASSES["adamax"]
-Lion = CLASSES["lion"]
+CLASSES: dict[str, type[Optimizer]] = {}
 
 
 def optimizer_class(name: str) -> type[Optimizer]:
-    """The stateful class for a registered optimizer name (one is made for optimizers registered later)."""
+    """The stateful class of a registered optimizer (``"adam"`` -> ``optarena.Adam``), made on first use."""
     spec = registry.get(name)
-    if spec.name not in CLASSES:
-        CLASSES[spec.name] = _make_class(spec.title.replace(" ", ""), spec.name)
-    return CLASSES[spec.name]
+    cls = CLASSES.get(spec.name)
+    if cls is None or cls.spec is not spec:  # a spec replaced by register(replace=True) gets a new class
+        cls = CLASSES[spec.name] = _make_class(spec.class_name, spec.name)
+    return cls
+
+
+def class_named(class_name: str) -> type[Optimizer]:
+    """The stateful class called ``class_name`` (``"SGDMomentum"``); AttributeError when no
+    registered optimizer has that class name (what a module's ``__getattr__`` raises)."""
+    spec = registry.by_class_name(class_name)
+    if spec is None:
+        raise AttributeError(class_name)
+    return optimizer_class(spec.name)
+
+
+def class_names() -> list[str]:
+    return [s.class_name for s in registry.all_specs()]

@@ -16,6 +16,8 @@ Importing this module imports torch; ``import optarena`` alone never does.
 
 from __future__ import annotations
 
+from typing import Any
+
 try:
     import torch  # noqa: F401
     import torch.optim  # noqa: F401 - a stray folder named torch/ on sys.path has no optim
@@ -26,22 +28,17 @@ from ..optim import registry
 from ._optimizer import Optimizer, Wrapped, optimizer_class, wrap
 from ._race import TorchRacer, racer
 
-SGD = optimizer_class("sgd")
-SGDMomentum = optimizer_class("momentum")
-Adam = optimizer_class("adam")
-AdamW = optimizer_class("adamw")
-NAdam = optimizer_class("nadam")
-RAdam = optimizer_class("radam")
-RMSprop = optimizer_class("rmsprop")
-Adagrad = optimizer_class("adagrad")
-Adadelta = optimizer_class("adadelta")
-Adamax = optimizer_class("adamax")
-Lion = optimizer_class("lion")
-# and any other optimizer registered by the time this module is imported
-for _name in registry.names():
-    globals()[optimizer_class(_name).__name__] = optimizer_class(_name)
 
-__all__ = [
-    "SGD", "Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Lion", "NAdam", "Optimizer", "RAdam",
-    "RMSprop", "SGDMomentum", "TorchRacer", "Wrapped", "optimizer_class", "racer", "wrap",
-]
+def __getattr__(name: str) -> Any:
+    """``optarena.torch.Adam``: the torch optimizer class of every registered optimizer, by its class name."""
+    spec = registry.by_class_name(name)
+    if spec is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return optimizer_class(spec.name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {s.class_name for s in registry.all_specs()})
+
+
+__all__ = ["Optimizer", "TorchRacer", "Wrapped", "optimizer_class", "racer", "wrap"]

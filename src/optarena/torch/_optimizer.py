@@ -22,7 +22,7 @@ import torch
 
 from ..optim import registry
 from ..optim._spec import OptimizerSpec, is_batched
-from ..optim.stateful import CLASS_NAMES, FUSED_MIN_SIZE, _numba_available
+from ..optim.stateful import FUSED_MIN_SIZE, numba_available
 from ._signatures import Constructor, constructor_for, refuse_unimplemented
 
 _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
@@ -157,10 +157,10 @@ class _Batch(NamedTuple):
     sizes: tuple[int, ...]
     size_array: np.ndarray  # the same, for the kernel
     chunks: np.ndarray  # _fused.chunk_table(sizes)
-    addresses: tuple[tuple[int, int, int], ...]  # each member's state slots (0: absent)
+    addresses: tuple[tuple[int, ...], ...]  # each member's state slots (0: absent)
     counters: tuple[int, ...]  # each member's step counter's address
     counter_array: np.ndarray  # the same, for the kernel
-    rows: np.ndarray  # the kernel's (n, 5) address table: all but the gradients' column fixed
+    rows: np.ndarray  # the kernel's (n, 2 + slots) address table: all but the gradients' column fixed
     launch: Callable[..., None]  # _fused.launcher(spec, present, dtype, step counters' dtype)
 
 
@@ -391,7 +391,7 @@ class Optimizer(_LeanStep):
         if fused is True and len(ready) < len(params):
             raise ValueError(f"{type(self).__name__}: fused=True needs contiguous CPU float32/float64 parameters, each "
                              "listed once and not sharing memory with another")
-        if not ready or (fused is None and (sum(p.numel() for p in ready) < FUSED_MIN_SIZE or not _numba_available())):
+        if not ready or (fused is None and (sum(p.numel() for p in ready) < FUSED_MIN_SIZE or not numba_available())):
             return None
         groups: dict[tuple, list[int]] = {}
         states, slots = [], []
@@ -408,12 +408,12 @@ class Optimizer(_LeanStep):
         batches = []
         for (dtype, present, _, _), members in groups.items():
             sizes = tuple(ready[i].numel() for i in members)
-            fixed = tuple(tuple(v.data_ptr() if v is not None else 0 for v in slots[i]) + (0,) * (3 - len(slots[i]))
+            fixed = tuple(tuple(v.data_ptr() if v is not None else 0 for v in slots[i])
                           for i in members)
             counters = tuple(states[i]["step"].data_ptr() for i in members)
             # absent slots: any live address, never touched
             rows = np.array([(ready[i].data_ptr(), 0) + tuple(a or ready[i].data_ptr() for a in f)
-                             for i, f in zip(members, fixed)], dtype=np.int64).reshape(-1, 5)
+                             for i, f in zip(members, fixed)], dtype=np.int64).reshape(-1, 2 + len(spec.slots))
             batches.append(_Batch(dtype, present, tuple(members), sizes, np.array(sizes, dtype=np.int64),
                                   _fused.chunk_table(sizes), fixed, counters, np.array(counters, dtype=np.int64), rows,
                                   _fused.launcher(spec, present, _NUMPY_OF[dtype], counter_dtype)))
@@ -573,7 +573,7 @@ def optimizer_class(name: str) -> type[Optimizer]:
     """The torch optimizer class for a registered optimizer (made on first request)."""
     spec = registry.get(name)
     if spec.name not in _CLASSES:
-        class_name = CLASS_NAMES.get(spec.name, spec.title.replace(" ", ""))
+        class_name = spec.class_name
         con = constructor_for(spec)
         shown = str(con.signature)
         names = {k: f"{v[0]}[{v[1]}]" if v[1] is not None else v[0] for k, v in con.aliases.items()}

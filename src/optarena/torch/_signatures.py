@@ -1,7 +1,7 @@
 """torch.optim's constructors, as the ``optarena.torch`` classes take them.
 
 Each class with a torch.optim counterpart takes that class's constructor as torch 2.13 writes it
-(names, order, which are keyword-only, defaults: ``_TORCH`` below, held equal to
+(names, order, which are keyword-only, defaults: each spec's ``torch.signature``, held equal to
 ``inspect.signature(torch.optim.X.__init__)`` by tests/torch/test_bridge.py) and rejects what
 torch rejects with torch's exception type and words. Other optimizers (Lion, ones registered
 later) get the same shape: ``lr``, ``betas``, ``eps`` first, then their own names. The article's
@@ -26,38 +26,6 @@ import torch
 from ..optim import OptimizerSpec, registry
 
 _P, _K = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
-
-# torch.optim's constructors after ``params``, copied from torch 2.13 (the test compares).
-_TORCH: dict[str, tuple[str, str]] = {
-    "sgd": ("SGD", "lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False, "
-                   "foreach=None, differentiable=False, fused=None"),
-    # the article's SGDMomentum: torch's SGD with the article's defaults
-    "momentum": ("SGD", "lr=0.01, momentum=0.9, dampening=0, weight_decay=0, nesterov=False, *, maximize=False, "
-                        "foreach=None, differentiable=False, fused=None"),
-    "adam": ("Adam", "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *, foreach=None, "
-                     "maximize=False, capturable=False, differentiable=False, fused=None, decoupled_weight_decay=False"),
-    "adamw": ("AdamW", "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *, maximize=False, "
-                       "foreach=None, capturable=False, differentiable=False, fused=None"),
-    "nadam": ("NAdam", "lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3, "
-                       "decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False, "
-                       "differentiable=False"),
-    "radam": ("RAdam", "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False, *, "
-                       "foreach=None, maximize=False, capturable=False, differentiable=False"),
-    "rmsprop": ("RMSprop", "lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, "
-                           "capturable=False, foreach=None, maximize=False, differentiable=False"),
-    "adagrad": ("Adagrad", "lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, "
-                           "foreach=None, *, maximize=False, differentiable=False, fused=None"),
-    "adadelta": ("Adadelta", "lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False, "
-                             "maximize=False, differentiable=False"),
-    "adamax": ("Adamax", "lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *, maximize=False, "
-                         "differentiable=False, capturable=False"),
-}
-# torch's Adam steps as AdamW in a group with decoupled_weight_decay=True (the flag, the rule)
-_VARIANTS = {"adam": ("decoupled_weight_decay", "adamw")}
-# keys torch's class stores that its constructor does not take (AdamW passes this one to Adam)
-_FIXED: dict[str, dict[str, Any]] = {"adamw": {"decoupled_weight_decay": True}}
-# torch.optim.Adagrad makes every parameter's state in __init__ (step 0, sum = the initial value)
-_EAGER_STATE = frozenset({"adagrad"})
 
 # the article's names: (torch's key, index into it)
 ALIASES: dict[str, tuple[str, int | None]] = {
@@ -223,7 +191,8 @@ def refuse_unimplemented(group: dict[str, Any], where: str) -> None:
 
 
 def constructor_for(spec: OptimizerSpec) -> Constructor:
-    torch_name, text = _TORCH.get(spec.name, (None, None))
+    face = spec.torch
+    torch_name, text = (face.name, face.signature) if face is not None else (None, None)
     params = [inspect.Parameter("params", _P)]
     params += _parse(text) if text is not None else _generic(spec)
     have = {p.name for p in params}
@@ -235,8 +204,8 @@ def constructor_for(spec: OptimizerSpec) -> Constructor:
     params += [inspect.Parameter(h.name, _K, default=h.default) for h in spec.hypers
                if h.name not in have and h.name not in aliases]
     params += [inspect.Parameter(a, _K, default=None) for a in aliases]
-    variant = _VARIANTS.get(spec.name)
+    variant = face.variant if face is not None else None
     if variant is not None and variant[1] not in registry.names():
         variant = None
-    return Constructor(torch_name, inspect.Signature(params), aliases, dict(_FIXED.get(spec.name, {})), variant,
-                       spec.name in _EAGER_STATE)
+    return Constructor(torch_name, inspect.Signature(params), aliases, dict(face.fixed) if face is not None else {},
+                       variant, face is not None and face.eager_state)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import (
+from .._spec import (
+    TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lerp,
     lr_hyper, prepare_grad, wd_hyper, zeros_state,
 )
@@ -52,14 +53,14 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 SLOTS = ("square_avg", "momentum_buffer", "grad_avg")
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
-    return (lr, hp["weight_decay"], hp["alpha"], 1 - hp["alpha"], hp["epsilon"], hp["momentum"], hp["maximize"],
-            hp["centered"], bool(np.any(hp["momentum"] > 0))), {}
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"lr": lr, "wd": hp["weight_decay"], "alpha": hp["alpha"], "one_m_alpha": 1 - hp["alpha"],
+            "eps": hp["epsilon"], "mu": hp["momentum"], "neg": hp["maximize"], "centered": hp["centered"],
+            "use_momentum": bool(np.any(hp["momentum"] > 0))}, {}
 
 
-def cell(p, g, v, b, gbar, c):  # type: ignore[no-untyped-def]
+def cell(p, g, v, b, gbar, lr, wd, alpha, one_m_alpha, eps, mu, neg, centered, use_momentum):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    lr, wd, alpha, one_m_alpha, eps, mu, neg, centered, use_momentum = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
     g = cell_grad(p, g, neg, wd)
     v = alpha * v + one_m_alpha * g * g
     if centered != 0:
@@ -87,4 +88,15 @@ SPEC = OptimizerSpec(
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=r"v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\; p_t = p_{t-1} - \eta \frac{g_t}{\sqrt{v_t}+\epsilon}",
     paper="Hinton, Neural Networks for Machine Learning, lecture 6e (2012)",
+    torch=TorchClass(
+        "RMSprop",
+        "lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, capturable=False, "
+        "foreach=None, maximize=False, differentiable=False",
+    ),
+    examples=(
+        {},
+        {"centered": True, "weight_decay": 0.1},
+        {"momentum": 0.9, "alpha": 0.9},
+        {"momentum": 0.5, "centered": True, "maximize": True},
+    ),
 )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._spec import (
+from .._spec import (
+    TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
     cell_adam_moments, decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
@@ -50,23 +51,21 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 SLOTS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
-def adam_coefficients(hp: HyperValues, t: Any, lr: Any, decoupled: bool) -> tuple:
+def adam_coefficients(hp: HyperValues, t: Any, lr: Any, decoupled: bool) -> dict[str, Any]:
     b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
-    return (
-        (1 - lr * wd) if decoupled else 1.0, 0.0 if decoupled else wd, 1 - b1, b2, 1 - b2,
-        sqrt(bias_correction(b2, t)), hp["epsilon"], lr / bias_correction(b1, t),
-        hp["maximize"], decoupled, hp["amsgrad"],
-    )
+    return {
+        "decay": (1 - lr * wd) if decoupled else 1.0, "l2": 0.0 if decoupled else wd, "one_m_b1": 1 - b1, "b2": b2,
+        "one_m_b2": 1 - b2, "bc2_sqrt": sqrt(bias_correction(b2, t)), "eps": hp["epsilon"],
+        "step_size": lr / bias_correction(b1, t), "neg": hp["maximize"], "decoupled": decoupled, "amsgrad": hp["amsgrad"],
+    }
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return adam_coefficients(hp, t, lr, decoupled=False), {}
 
 
-def cell(p, g, m, v, vmax, c):  # type: ignore[no-untyped-def]
+def cell(p, g, m, v, vmax, decay, l2, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, step_size, neg, decoupled, amsgrad):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    decay, l2, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, step_size, neg, decoupled, amsgrad = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10])
     p, g, m, v = cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled)
     vhat = v
     if amsgrad != 0:
@@ -94,4 +93,16 @@ SPEC = OptimizerSpec(
     name="adam", title="Adam", hypers=adam_hypers(0.001, wd_hyper()), init=init, update=update,
     state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS, rule=RULE,
     paper="Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015)",
+    torch=TorchClass(
+        "Adam",
+        "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *, foreach=None, "
+        "maximize=False, capturable=False, differentiable=False, fused=None, decoupled_weight_decay=False",
+        variant=("decoupled_weight_decay", "adamw"),
+    ),
+    colour="#009E73",
+    examples=(
+        {"learning_rate": 0.01},
+        {"learning_rate": 0.01, "amsgrad": True, "weight_decay": 0.1},
+        {"beta1": 0.5, "beta2": 0.9, "epsilon": 0.001, "maximize": True},
+    ),
 )

@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper, prepare_grad, wd_hyper
+from .._spec import (
+    TorchClass, MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper,
+    prepare_grad, wd_hyper,
+)
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:
@@ -35,16 +38,15 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 SLOTS = ("sum",)
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
-    return (lr / (1 + (t - 1) * hp["lr_decay"]), hp["weight_decay"], hp["epsilon"], hp["maximize"]), {}
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"clr": lr / (1 + (t - 1) * hp["lr_decay"]), "wd": hp["weight_decay"], "eps": hp["epsilon"], "neg": hp["maximize"]}, {}
 
 
-def cell(p, g, s, s1, s2, c):  # type: ignore[no-untyped-def]
+def cell(p, g, s, clr, wd, eps, neg):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    clr, wd, eps, neg = c[0], c[1], c[2], c[3]
     g = cell_grad(p, g, neg, wd)
     s = s + g * g
-    return p - clr * (g / (math.sqrt(s) + eps)), s, s1, s2
+    return p - clr * (g / (math.sqrt(s) + eps)), s
 
 
 SPEC = OptimizerSpec(
@@ -60,4 +62,15 @@ SPEC = OptimizerSpec(
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=r"s_t = s_{t-1} + g_t^2,\; p_t = p_{t-1} - \frac{\eta}{1+(t-1)\delta}\,\frac{g_t}{\sqrt{s_t}+\epsilon}",
     paper="Duchi, Hazan & Singer, Adaptive Subgradient Methods for Online Learning (JMLR 2011)",
+    torch=TorchClass(
+        "Adagrad",
+        "lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, foreach=None, *, "
+        "maximize=False, differentiable=False, fused=None",
+        eager_state=True,
+    ),
+    examples=(
+        {},
+        {"lr_decay": 0.1, "initial_accumulator_value": 0.5, "weight_decay": 0.1},
+        {"maximize": True, "epsilon": 0.001},
+    ),
 )

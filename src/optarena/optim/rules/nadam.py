@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import (
+from .._spec import (
+    TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
     cell_adam_moments, decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
@@ -55,7 +56,7 @@ SLOTS = ("exp_avg", "exp_avg_sq")
 SCALARS = ("mu_product",)
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Per-step constants; with ``t`` an array of consecutive steps down axis 0, the running
     product of mu is taken along it."""
     b1, b2, psi, wd = hp["beta1"], hp["beta2"], hp["momentum_decay"], hp["weight_decay"]
@@ -64,21 +65,20 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
     prev = scalars["mu_product"]
     mu_product = prev * (np.cumprod(mu, axis=0) if np.ndim(mu) else mu)
     dec = hp["decoupled_weight_decay"]
-    c = ((1 - lr * wd) if dec else 1.0, 0.0 if dec else wd, 1 - b1, b2, 1 - b2, bias_correction(b2, t),
-         hp["epsilon"], -lr * (1.0 - mu) / (1.0 - mu_product), (-lr * mu_next) / (1.0 - mu_product * mu_next),
-         hp["maximize"], dec)
+    c = {"decay": (1 - lr * wd) if dec else 1.0, "l2": 0.0 if dec else wd, "one_m_b1": 1 - b1, "b2": b2,
+         "one_m_b2": 1 - b2, "bc2": bias_correction(b2, t), "eps": hp["epsilon"],
+         "c_g": -lr * (1.0 - mu) / (1.0 - mu_product), "c_m": (-lr * mu_next) / (1.0 - mu_product * mu_next),
+         "neg": hp["maximize"], "decoupled": dec}
     last = mu_product[-1] if np.ndim(mu_product) else mu_product
     return c, {"mu_product": last}
 
 
-def cell(p, g, m, v, s2, c):  # type: ignore[no-untyped-def]
+def cell(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, bc2, eps, c_g, c_m, neg, decoupled):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    decay, l2, one_m_b1, b2, one_m_b2, bc2, eps, c_g, c_m, neg, decoupled = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10])
     p, g, m, v = cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled)
     denom = math.sqrt(v / bc2) + eps
     p = p + c_g * (g / denom)
-    return p + c_m * (m / denom), m, v, s2
+    return p + c_m * (m / denom), m, v
 
 
 SPEC = OptimizerSpec(
@@ -97,4 +97,15 @@ SPEC = OptimizerSpec(
     rule=(r"\mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi}),\; p_t = p_{t-1} - \eta\frac{1-\mu_t}{1-\prod_{i\le t}\mu_i}"
           r"\frac{g_t}{\sqrt{\hat v_t}+\epsilon} - \eta\frac{\mu_{t+1}}{1-\prod_{i\le t+1}\mu_i}\frac{m_t}{\sqrt{\hat v_t}+\epsilon}"),
     paper="Dozat, Incorporating Nesterov Momentum into Adam (ICLR 2016 workshop)",
+    torch=TorchClass(
+        "NAdam",
+        "lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3, "
+        "decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False, "
+        "differentiable=False",
+    ),
+    examples=(
+        {},
+        {"weight_decay": 0.1, "momentum_decay": 0.01},
+        {"weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True},
+    ),
 )

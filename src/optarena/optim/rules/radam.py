@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import (
+from .._spec import (
+    TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
     cell_adam_moments, decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
@@ -61,23 +62,22 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 SLOTS = ("exp_avg", "exp_avg_sq")
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
     dec = hp["decoupled_weight_decay"]
     on, r = _rectifier(b2, t)
-    return ((1 - lr * wd) if dec else 1.0, 0.0 if dec else wd, 1 - b1, b2, 1 - b2, bias_correction(b1, t),
-            sqrt(bias_correction(b2, t)), hp["epsilon"], lr, r, on, hp["maximize"], dec), {}
+    return {"decay": (1 - lr * wd) if dec else 1.0, "l2": 0.0 if dec else wd, "one_m_b1": 1 - b1, "b2": b2,
+            "one_m_b2": 1 - b2, "bc1": bias_correction(b1, t), "bc2_sqrt": sqrt(bias_correction(b2, t)),
+            "eps": hp["epsilon"], "lr": lr, "r": r, "rectified": on, "neg": hp["maximize"], "decoupled": dec}, {}
 
 
-def cell(p, g, m, v, s2, c):  # type: ignore[no-untyped-def]
+def cell(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, bc1, bc2_sqrt, eps, lr, r, rectified, neg, decoupled):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    decay, l2, one_m_b1, b2, one_m_b2, bc1, bc2_sqrt, eps, lr, r, rectified, neg, decoupled = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12])
     p, g, m, v = cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled)
     m_hat = m / bc1
     if rectified != 0:
-        return p - m_hat * lr * (bc2_sqrt / (math.sqrt(v) + eps)) * r, m, v, s2
-    return p - m_hat * lr, m, v, s2
+        return p - m_hat * lr * (bc2_sqrt / (math.sqrt(v) + eps)) * r, m, v
+    return p - m_hat * lr, m, v
 
 
 SPEC = OptimizerSpec(
@@ -95,4 +95,14 @@ SPEC = OptimizerSpec(
     rule=(r"\rho_t = \rho_\infty - \frac{2t\beta_2^t}{1-\beta_2^t};\; p_t = p_{t-1} - \eta \hat m_t "
           r"\cdot\begin{cases} r_t \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t}+\epsilon} & \rho_t > 5 \\ 1 & \text{else}\end{cases}"),
     paper="Liu et al., On the Variance of the Adaptive Learning Rate and Beyond (ICLR 2020)",
+    torch=TorchClass(
+        "RAdam",
+        "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False, *, "
+        "foreach=None, maximize=False, capturable=False, differentiable=False",
+    ),
+    examples=(
+        {"learning_rate": 0.01},
+        {"weight_decay": 0.1, "beta2": 0.99},
+        {"weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True},
+    ),
 )

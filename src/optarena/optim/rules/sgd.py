@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper, prepare_grad, wd_hyper, zeros_state
+from .._spec import (
+    TorchClass, Reference, MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper,
+    prepare_grad, wd_hyper, zeros_state,
+)
 
 
 def _uses_buffer(hp: HyperValues) -> bool:
@@ -51,22 +54,22 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 SLOTS = ("momentum_buffer",)
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     import numpy as np
 
     # has_buf per setting (mu != 0), not for the whole batch: see update
-    return (lr, hp["weight_decay"], hp["momentum"], 1 - hp["dampening"], hp["maximize"], hp["nesterov"],
-            t == 1, np.asarray(hp["momentum"]) != 0), {}
+    return {"lr": lr, "wd": hp["weight_decay"], "mu": hp["momentum"], "damp": 1 - hp["dampening"],
+            "neg": hp["maximize"], "nesterov": hp["nesterov"], "first": t == 1,
+            "has_buf": np.asarray(hp["momentum"]) != 0}, {}
 
 
-def cell(p, g, b, s1, s2, c):  # type: ignore[no-untyped-def]
+def cell(p, g, b, lr, wd, mu, damp, neg, nesterov, first, has_buf):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    lr, wd, mu, damp, neg, nesterov, first, has_buf = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
     g = cell_grad(p, g, neg, wd)
     if has_buf != 0:
         b = g if first != 0 else mu * b + damp * g
         g = g + mu * b if nesterov != 0 else b
-    return p - lr * g, b, s1, s2
+    return p - lr * g, b
 
 
 def check(hp: HyperValues, where: str) -> None:
@@ -90,16 +93,43 @@ def _hypers(lr: float, momentum: float) -> tuple[Hyper, ...]:
 _RULE = (r"b_t = \mu b_{t-1} + (1-\tau) g_t \;(b_1 = g_1),\quad "
          r"p_t = p_{t-1} - \eta\,(\text{nesterov} ? g_t + \mu b_t : b_t)")
 
-SGD_SPEC = OptimizerSpec(
+SPEC = OptimizerSpec(
     name="sgd", title="SGD", hypers=_hypers(0.01, 0.0), init=init, update=update,
     state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=r"p_t = p_{t-1} - \eta\, g_t" + r"\quad\text{(with momentum: }" + _RULE + ")",
     paper="Robbins & Monro, A Stochastic Approximation Method (1951)",
+    # the article's SGD steps with lr 0.01 (torch.optim.SGD's default is 1e-3; optarena.torch.SGD keeps torch's)
+    reference=Reference("torch.optim.SGD", "torch", fixed={"lr": 0.01}),
+    torch=TorchClass(
+        "SGD",
+        "lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False, "
+        "foreach=None, differentiable=False, fused=None",
+    ),
+    colour="#0072B2",
+    examples=(
+        {},
+        {"learning_rate": 0.05, "weight_decay": 0.1, "maximize": True},
+    ),
 )
 
-MOMENTUM_SPEC = OptimizerSpec(
+MOMENTUM = OptimizerSpec(
     name="momentum", title="Momentum", hypers=_hypers(0.01, 0.9), init=init, update=update,
     state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS, rule=_RULE,
     aliases=("sgdmomentum", "sgd_momentum"),
     paper="Polyak, Some methods of speeding up the convergence of iteration methods (1964)",
+    class_name="SGDMomentum",
+    torch=TorchClass(
+        "SGD",
+        "lr=0.01, momentum=0.9, dampening=0, weight_decay=0, nesterov=False, *, maximize=False, "
+        "foreach=None, differentiable=False, fused=None",
+    ),
+    reference=Reference("torch.optim.SGD", "torch", fixed={"lr": 0.01, "momentum": 0.9}),  # the article's defaults
+    colour="#E69F00",
+    examples=(
+        {},
+        {"momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},
+        {"momentum": 0.9, "nesterov": True},
+        {"nesterov": True, "maximize": True, "weight_decay": 0.05},
+    ),
 )
+SPECS = (MOMENTUM,)

@@ -11,7 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper, wd_hyper, zeros_state
+from .._spec import (
+    Reference, MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper,
+    wd_hyper, zeros_state,
+)
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:
@@ -33,14 +36,14 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 SLOTS = ("exp_avg",)
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
-    return (1 - lr * wd, lr, 1 - b1, b1, b2, 1 - b2, hp["maximize"], bool(np.any(wd != 0))), {}
+    return {"decay": 1 - lr * wd, "lr": lr, "one_m_b1": 1 - b1, "b1": b1, "b2": b2, "one_m_b2": 1 - b2,
+            "neg": hp["maximize"], "decays": bool(np.any(wd != 0))}, {}
 
 
-def cell(p, g, m, s1, s2, c):  # type: ignore[no-untyped-def]
+def cell(p, g, m, decay, lr, one_m_b1, b1, b2, one_m_b2, neg, decays):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    decay, lr, one_m_b1, b1, b2, one_m_b2, neg, decays = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
     if decays != 0:
         p = p * decay
     if neg != 0:
@@ -53,7 +56,7 @@ def cell(p, g, m, s1, s2, c):  # type: ignore[no-untyped-def]
         step = -lr
     else:
         step = lr * d
-    return p - step, b2 * m + one_m_b2 * g, s1, s2
+    return p - step, b2 * m + one_m_b2 * g
 
 
 SPEC = OptimizerSpec(
@@ -69,4 +72,9 @@ SPEC = OptimizerSpec(
     rule=(r"d_t = \mathrm{sign}((1-\beta_1) g_t + \beta_1 m_{t-1}),\; m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t,\; "
           r"p_t = p_{t-1}(1-\eta\lambda) - \eta d_t"),
     paper="Chen et al., Symbolic Discovery of Optimization Algorithms (NeurIPS 2023)",
+    reference=Reference("optax.lion", "optax", kind="optax", rename={"learning_rate": "learning_rate", "beta1": "b1", "beta2": "b2"}),
+    examples=(
+        {},
+        {"learning_rate": 0.01, "weight_decay": 0.0, "beta1": 0.8, "maximize": True},
+    ),
 )

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import (
+from .._spec import (
+    TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper,
     prepare_grad, wd_hyper, zeros_state,
 )
@@ -39,18 +40,18 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 SLOTS = ("square_avg", "acc_delta")
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
-    return (lr, hp["weight_decay"], hp["rho"], 1 - hp["rho"], hp["epsilon"], hp["maximize"]), {}
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"lr": lr, "wd": hp["weight_decay"], "rho": hp["rho"], "one_m_rho": 1 - hp["rho"], "eps": hp["epsilon"],
+            "neg": hp["maximize"]}, {}
 
 
-def cell(p, g, v, u, s2, c):  # type: ignore[no-untyped-def]
+def cell(p, g, v, u, lr, wd, rho, one_m_rho, eps, neg):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    lr, wd, rho, one_m_rho, eps, neg = c[0], c[1], c[2], c[3], c[4], c[5]
     g = cell_grad(p, g, neg, wd)
     v = rho * v + one_m_rho * g * g
     delta = math.sqrt(u + eps) / math.sqrt(v + eps) * g
     u = rho * u + one_m_rho * delta * delta
-    return p - lr * delta, v, u, s2
+    return p - lr * delta, v, u
 
 
 SPEC = OptimizerSpec(
@@ -66,4 +67,13 @@ SPEC = OptimizerSpec(
     rule=(r"v_t = \rho v_{t-1} + (1-\rho) g_t^2,\; \Delta_t = \frac{\sqrt{u_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}} g_t,\; "
           r"u_t = \rho u_{t-1} + (1-\rho)\Delta_t^2,\; p_t = p_{t-1} - \eta \Delta_t"),
     paper="Zeiler, ADADELTA: An Adaptive Learning Rate Method (2012)",
+    torch=TorchClass(
+        "Adadelta",
+        "lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False, maximize=False, "
+        "differentiable=False",
+    ),
+    examples=(
+        {},
+        {"rho": 0.5, "weight_decay": 0.1, "learning_rate": 0.5, "maximize": True},
+    ),
 )

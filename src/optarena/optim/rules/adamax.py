@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import (
+from .._spec import (
+    TorchClass,
     MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction, cell_grad,
     eps_hyper, lerp, lr_hyper, prepare_grad, wd_hyper, zeros_state,
 )
@@ -37,18 +38,17 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 SLOTS = ("exp_avg", "exp_inf")
 
 
-def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
-    return (hp["weight_decay"], 1 - hp["beta1"], hp["beta2"], hp["epsilon"],
-            lr / bias_correction(hp["beta1"], t), hp["maximize"]), {}
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"wd": hp["weight_decay"], "one_m_b1": 1 - hp["beta1"], "b2": hp["beta2"], "eps": hp["epsilon"],
+            "clr": lr / bias_correction(hp["beta1"], t), "neg": hp["maximize"]}, {}
 
 
-def cell(p, g, m, u, s2, c):  # type: ignore[no-untyped-def]
+def cell(p, g, m, u, wd, one_m_b1, b2, eps, clr, neg):  # type: ignore[no-untyped-def]
     """One element of the rule above (compiled by numba for the fused paths)."""
-    wd, one_m_b1, b2, eps, clr, neg = c[0], c[1], c[2], c[3], c[4], c[5]
     g = cell_grad(p, g, neg, wd)
     m = m + one_m_b1 * (g - m)
     u = max(u * b2, abs(g) + eps)
-    return p - clr * (m / u), m, u, s2
+    return p - clr * (m / u), m, u
 
 
 SPEC = OptimizerSpec(
@@ -65,4 +65,13 @@ SPEC = OptimizerSpec(
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon),\; "
           r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\frac{m_t}{u_t}"),
     paper="Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015), section 7.1",
+    torch=TorchClass(
+        "Adamax",
+        "lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *, maximize=False, "
+        "differentiable=False, capturable=False",
+    ),
+    examples=(
+        {},
+        {"beta1": 0.7, "weight_decay": 0.1, "maximize": True},
+    ),
 )
