@@ -103,3 +103,15 @@ def test_optarenas_own_tests_take_it_in(site):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     passed = int(out.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
     assert passed >= 10, out.stdout[-500:]
+
+
+def test_code_for_a_plugin_uses_its_reference(site):
+    """`optarena code` writes a plug-in's torch reference (held equal to the rule by the parity
+    tests) with every setting spelled out; a framework with no translation is a usage error."""
+    out = _run(site, "-m", "optarena.cli", "code", "signsgd", "--learning-rate", "0.05")
+    assert out.returncode == 0, out.stderr
+    assert "from optarena_signsgd.reference import SignSGD" in out.stdout
+    assert "optimizer = SignSGD(params, lr=0.05, weight_decay=0.0, maximize=False)" in out.stdout
+    bad = _run(site, "-m", "optarena.cli", "code", "signsgd", "--framework", "optax")
+    assert bad.returncode == 2 and "no optax translation of signSGD; it has: torch" in bad.stderr
+    assert "Traceback" not in bad.stderr

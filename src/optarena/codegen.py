@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from .errors import UsageError
 from .optim import registry, schedules
 
 FRAMEWORKS = ("torch", "keras", "optax")
@@ -182,7 +183,33 @@ NADAM_DTYPE_NOTE = ("torch keeps NAdam's mu_product in the default dtype: with f
                     "Rosenbrock from (-1.2, 1)); call torch.set_default_dtype(torch.float64) to match to rounding")
 
 
+def _torch_reference(name: str, hp: HP) -> tuple[list[str], list[str], list[str]]:
+    """An optimizer optarena does not translate itself (a plug-in's): its torch reference class,
+    which the parity tests hold equal to the rule, with every hyperparameter written out."""
+    spec = registry.get(name)
+    ref = spec.reference
+    assert ref is not None and ref.kind == "torch"
+    module, cls = ref.target.rsplit(".", 1)
+    kw = {**ref.fixed, **{ref.rename.get(k, k): v for k, v in hp.items() if k not in ("beta1", "beta2")}}
+    if "beta1" in hp:
+        kw["betas"] = (hp["beta1"], hp["beta2"])
+    imports = ["import torch"] if module == "torch.optim" else ["import torch", f"from {module} import {cls}"]
+    call = f"torch.optim.{cls}" if module == "torch.optim" else cls
+    return imports, [f"optimizer = {call}(params, {_args(kw)})"], []
+
+
+def frameworks_for(name: str) -> list[str]:
+    """The frameworks ``generate`` can write optimizer ``name`` for."""
+    spec = registry.get(name)
+    out = []
+    if spec.name in _TORCH or (spec.reference is not None and spec.reference.kind == "torch"):
+        out.append("torch")
+    return out + [f for f, table in (("keras", _KERAS), ("optax", _OPTAX)) if spec.name in table]
+
+
 def _torch(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], list[str], list[str]]:
+    if name not in _TORCH:
+        return _torch_reference(name, hp)
     cls, defaults = _TORCH[name]
     hp = {**hp, "betas": (hp["beta1"], hp["beta2"])} if "beta1" in hp else hp
     rename = {"learning_rate": "lr", "epsilon": "eps", **{k: k for k in defaults if k not in ("lr", "eps")}}
@@ -413,12 +440,17 @@ def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framew
     Hyperparameters are validated by the registry (unknown names, bad values raise its errors).
     """
     if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}; allowed: {', '.join(FRAMEWORKS)}")
+        raise UsageError(f"unknown framework {framework!r}; allowed: {', '.join(FRAMEWORKS)}", field="framework",
+                         allowed=list(FRAMEWORKS))
     spec = registry.get(name)
     hp = spec.validate(hyperparameters)
+    can = frameworks_for(spec.name)
+    if framework not in can:
+        raise UsageError(f"code: optarena has no {_TITLE[framework]} translation of {spec.title}"
+                         + (f"; it has: {', '.join(can)}" if can else ""), field="framework", allowed=can)
     batched = sorted(k for k, v in hp.items() if not isinstance(v, (bool, float)))
     if batched:
-        raise ValueError(f"{spec.title}: code needs one value per hyperparameter, got an array for {batched[0]!r}")
+        raise UsageError(f"{spec.title}: code needs one value per hyperparameter, got an array for {batched[0]!r}")
     sched = schedules.make(schedule)
     s_imports: list[str] = []
     s_lines: list[str] = []
@@ -426,10 +458,10 @@ def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framew
     lr_code = None
     if not isinstance(sched, schedules.Constant):
         if spec.name == "adagrad" and hp["lr_decay"] and framework != "torch":
-            raise ValueError(f"code for {framework}: Adagrad's lr_decay and a schedule together have no "
+            raise UsageError(f"code for {framework}: Adagrad's lr_decay and a schedule together have no "
                              "counterpart there; drop one of them (torch takes both)")
         if framework == "keras" and _damped(hp):
-            raise ValueError("code for keras: dampening is folded into keras's learning rate, which a schedule "
+            raise UsageError("code for keras: dampening is folded into keras's learning rate, which a schedule "
                              "takes over; drop one of them (torch and optax take both)")
         s_imports, s_lines, s_step = _schedule(framework, sched, hp["learning_rate"])
         lr_code = None if framework == "torch" else "schedule"
