@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -84,11 +85,25 @@ def test_registered_functional_optimizer_races():
         registry._REGISTRY.pop("signsgd_test")
 
 
-def test_divergence_is_reported_with_its_step():
-    res = race("rosenbrock", ["sgd(learning_rate=10)", "adam(learning_rate=0.01)"], steps=100)
+def _sgd_on_rosenbrock_by_hand(lr, x, y, steps):
+    """(step, why) at which SGD leaves Rosenbrock's box (window x in [-2, 2], y in [-1, 3], padded
+    by 100 window widths of 4), in plain Python: an independent count of the step."""
+    for t in range(1, steps + 1):
+        gx, gy = -2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)
+        x, y = x - lr * gx, y - lr * gy
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return t, "diverged: non-finite"
+        if not (-402 <= x <= 402 and -401 <= y <= 403):
+            return t, "diverged: left the window"
+    return -1, "completed"
+
+
+@pytest.mark.parametrize("lr", [10.0, 0.0062])  # out at steps 1 and 8
+def test_divergence_is_reported_with_its_step(lr):
+    res = race("rosenbrock", [f"sgd(learning_rate={lr})", "adam(learning_rate=0.01)"], steps=100)
     k = res.diverged_at[0, 0]
-    assert 1 <= k <= 5
-    assert res.stop_reason[0, 0].startswith("diverged")
+    want, why = _sgd_on_rosenbrock_by_hand(lr, -1.2, 1.0, 100)
+    assert want > 0 and (k, res.stop_reason[0, 0]) == (want, why)
     assert np.all(np.isfinite(res.losses[0, 0, :k])) and np.all(np.isnan(res.losses[0, 0, k:]))
     assert "SGD Loss: diverged at step" in res.status_line(100)
     assert res.diverged_at[1, 0] == -1 and res.stop_reason[1, 0] == "completed"
@@ -106,7 +121,12 @@ def test_noise_is_seeded_and_shared_by_racers_from_a_start():
     np.testing.assert_array_equal(a.positions, b.positions)
     assert not np.allclose(a.positions, c.positions)
     np.testing.assert_array_equal(a.positions[0], a.positions[1])  # same start, same noise
-    assert not np.allclose(a.positions[0, 0], a.positions[0, 1][::-1])
+    # SGD on x^2 + y^2 moves p to p - lr (2p + noise): read each start's noise back from its path
+    p = a.positions[0]
+    drawn = (p[:, :-1] - p[:, 1:]) / 0.1 - 2 * p[:, :-1]
+    assert np.all(np.abs(drawn) > 1e-6) and np.std(drawn) == pytest.approx(0.5, rel=0.3)
+    for s in range(1, len(STARTS)):  # each start has its own stream
+        assert not np.allclose(drawn[s], drawn[0], rtol=0.1, atol=0.05)
 
 
 def test_a_starts_noise_does_not_depend_on_the_other_starts_or_the_budget():

@@ -13,7 +13,10 @@ from optarena.measure.distributed import client_for, iter_units
 KEYS = ("final_loss", "best_loss", "steps_to_tolerance", "diverged_at", "final_position", "basin")
 
 
-@pytest.mark.parametrize("engine", ["auto", "fused"])  # auto: NumPy for a sweep this small
+# auto: NumPy for a sweep this small. [fused] only combines what [auto] (Dask's units give the
+# local arrays) and tests/arena/test_fused_race.py (the compiled loop gives NumPy's numbers) cover,
+# at ~40 s of compiling in each worker: slow, run in CI (CI=true) or with --runslow.
+@pytest.mark.parametrize("engine", ["auto", pytest.param("fused", marks=pytest.mark.slow)])
 def test_dask_sweep_equals_the_local_one(monkeypatch, engine):
     args = dict(landscape="rosenbrock", optimizers=["sgd", "adam(beta1=0.8)"], axes=["learning_rate=log(1e-4, 1, 7)"],
                 starts=[[-1.5, 2.0], [0.0, 0.0]], steps=150, seeds=[0, 5], noise=0.2, engine=engine)
