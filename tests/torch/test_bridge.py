@@ -28,7 +28,7 @@ from article_classes import ArticleSGD, ArticleSGDMomentum  # noqa: E402
 from cases import CASES, TORCH_CLASS, case_id, to_torch  # noqa: E402
 from scripts import run_benchmark  # noqa: E402
 
-TORCH_CASES = [c for c in CASES if c[0] != "lion"]
+TORCH_CASES = [c for c in CASES if c[0] in TORCH_CLASS]  # the ones torch.optim has
 EPOCHS, BATCHES, BATCH = 2, 6, 16  # 12 steps: past RAdam's first rectified step (t = 6)
 
 
