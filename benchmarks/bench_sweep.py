@@ -21,8 +21,7 @@ import time
 
 import numpy as np
 
-from optarena.arena import race
-from optarena.arena.engine import Racer
+from optarena.arena import Racer, race
 from optarena.measure import Axis, sweep
 
 from _timing import median_seconds

@@ -75,10 +75,10 @@ def test_a_long_race_replays_within_a_bounded_time_and_a_key_skips_it():
 
     pressed = iter([False, False, True])
     out, sleeps = _Tty(), []
-    result = cli.race_config(args)
+    plan = cli.race_plan(args)
     from optarena.arena import race
 
-    cli._live(race(**result), out, 0.02, sleeps.append, skip=lambda: next(pressed))
+    cli._live(race(plan), out, 0.02, sleeps.append, skip=lambda: next(pressed))
     frames = out.getvalue().split("\r\033[K")[1:]
     assert len(sleeps) == 2 and len(frames) == 4 and frames[-1].startswith("Step 3000 / 3000")  # skipped to the end
 
@@ -430,10 +430,10 @@ def test_an_eight_colour_terminal_tells_the_articles_three_apart(monkeypatch):
 
     from optarena import cli
     from optarena.arena import race
-    from optarena.arena.style import colour
+    from optarena.arena.presentation import racer_colours
 
     article = ("sgd", "momentum", "adam")
-    before = [Color.parse(colour(n)).downgrade(ColorType.STANDARD).number for n in article]
+    before = [Color.parse(c).downgrade(ColorType.STANDARD).number for c in racer_colours(article)]
     assert len(set(before)) < 3  # what the hex colours become there: the bug
     monkeypatch.delenv("COLORTERM", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
@@ -531,3 +531,20 @@ def test_sweep_refuses_an_objective_the_landscape_cannot_measure_before_any_work
     monkeypatch.setattr(sweeps, "_run_units", lambda *a, **k: pytest.fail("the sweep ran"))
     code = cli.main(["sweep", "--landscape", "saddle", "--objective", "steps_to_tolerance", "--steps", "5"])
     assert code == 2 and "steps_to_tolerance" in capsys.readouterr().err
+
+
+def test_optimizers_are_listed_by_family():
+    from optarena.optim import registry
+    from optarena.optim._spec import FAMILIES
+
+    res = _run("optimizers")
+    assert res.returncode == 0, res.stderr
+    headers = [ln[:-1] for ln in res.stdout.splitlines() if not ln.startswith(" ")]
+    assert headers == [f for f in FAMILIES if any(s.family == f for s in registry.all_specs())]
+    family = None
+    for ln in res.stdout.splitlines():
+        if not ln.startswith(" "):
+            family = ln[:-1]
+            continue
+        assert registry.get(ln.split()[0]).family == family, ln
+    assert {ln.split()[0] for ln in res.stdout.splitlines() if ln.startswith(" ")} == set(registry.names())

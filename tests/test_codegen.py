@@ -18,7 +18,17 @@ import pytest
 
 from optarena import landscapes
 from optarena.arena import Racer, race
-from optarena.codegen import FRAMEWORKS, GAPS, MEASURE_LANDSCAPE, MEASURE_START, MEASURE_STEPS, NADAM_DTYPE_NOTE, format_snippet, generate
+from optarena.codegen import (
+    FRAMEWORKS,
+    GAPS,
+    MEASURE_LANDSCAPE,
+    MEASURE_START,
+    MEASURE_STEPS,
+    NADAM_DTYPE_NOTE,
+    format_snippet,
+    frameworks_for,
+    generate,
+)
 from optarena.optim import registry
 
 STEPS = 50
@@ -231,8 +241,25 @@ def test_every_gap_is_reachable_and_its_figure_is_in_the_note():
         assert f"{gap.max_abs:.1e}" in gap.note()
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize("name", registry.names())
+ARTICLE_ERA = ["sgd", "momentum", "adam", "adamw", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "adamax", "lion"]
+
+
+def test_the_first_eleven_have_every_framework():
+    for name in ARTICLE_ERA:
+        assert frameworks_for(name) == ["torch", "keras", "optax"], name
+
+
+def test_a_framework_without_a_translation_is_a_usage_error():
+    from optarena.errors import UsageError
+
+    missing = [(n, f) for n in registry.names() for f in FRAMEWORKS if f not in frameworks_for(n)]
+    for name, framework in missing:
+        with pytest.raises(UsageError, match="no .* translation of .*; it has: torch") as info:
+            generate(name, None, framework)
+        assert info.value.field == "framework"
+
+
+@pytest.mark.parametrize("name,framework", [(n, f) for n in registry.names() for f in frameworks_for(n)])
 def test_every_optimizer_in_every_framework(name, framework):
     snippet = generate(name, None, framework)
     assert snippet.framework == framework and snippet.optimizer == name

@@ -4,7 +4,8 @@ An output goes to a temporary file in the destination's directory (so the rename
 file systems), is flushed to disk, then renamed over the destination: a kill, a full disk or an
 exception at any point leaves the old file as it was (and at worst a hidden ``.NAME.*.tmp.EXT``
 beside it after a kill, which nothing else can remove). Devices and pipes (``/dev/stdout``) are
-written directly: there is nothing to replace.
+written directly: there is nothing to replace. A write that fails (a full disk, a folder that went
+away) raises ``optarena.errors.FileProblem`` (an ``OSError``) naming the file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
+
+from .errors import FileProblem, OptarenaError, UsageError
 
 #: The most a ``--config`` file may hold; anything larger is refused unread.
 MAX_INPUT_BYTES = 64 * 2**20
@@ -56,7 +59,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     if _is_special(target):
         yield target
         return
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}")
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".tmp{target.suffix}")
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
     os.close(fd)
     tmp = Path(name)
     try:
@@ -65,10 +71,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb+") as f:  # the writer has closed it; make its bytes durable before the rename
             os.fsync(f.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OptarenaError):
+            raise
+        raise _cannot_write(path, exc) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _sync_directory(target.parent)
+
+
+def _cannot_write(path: str | os.PathLike[str], exc: OSError) -> FileProblem:
+    return FileProblem(f"{os.fspath(path)}: cannot write it ({exc.strerror or exc})")
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str, encoding: str = "utf-8") -> Path:
@@ -123,12 +138,16 @@ def destination_problem(path: str | os.PathLike[str], suffixes: Sequence[str] | 
 
 
 def read_bounded(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
-    """The bytes of ``path``, refusing (``ValueError``) a file holding more than ``limit`` bytes
-    (default ``MAX_INPUT_BYTES``); only that much is ever read, so ``/dev/zero`` is refused too."""
+    """The bytes of ``path``, refusing (``optarena.errors.UsageError``, a ``ValueError``) a file
+    holding more than ``limit`` bytes (default ``MAX_INPUT_BYTES``); only that much is ever read,
+    so ``/dev/zero`` is refused too. A file that cannot be opened raises ``FileProblem``."""
     limit = MAX_INPUT_BYTES if limit is None else limit
-    with open(path, "rb") as f:
-        data = f.read(limit + 1)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise FileProblem(str(exc)) from exc  # the same words: "[Errno 2] No such file or directory: 'x'"
     if len(data) > limit:
         amount = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit:,} bytes"
-        raise ValueError(f"larger than {amount}, the most an input file may hold")
+        raise UsageError(f"larger than {amount}, the most an input file may hold")
     return data

@@ -1,4 +1,8 @@
-"""The command line: thin, it parses, calls the core and prints. Errors: one line, exit code 2."""
+"""The command line: thin, it parses, calls the core and prints.
+
+optarena's own errors (``optarena.errors.OptarenaError``) are one line and exit code 2; anything
+else is a bug: its traceback, a line asking to report it, and exit code 1.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
+from .errors import FileProblem, OptarenaError, UsageError, with_field
 from .export import add_export_arguments
 
 DEFAULT_RACERS = ["sgd", "momentum", "adam"]
@@ -24,18 +29,24 @@ NUMBERS_PER_STEP = 5  # recorded per run and step: x, y, loss, gradient norm, st
 #: Peak memory per recorded number while its JSON or CSV text is built and written, measured on
 #: 3-racer races of 3,000 steps (to_json(indent=1) ~175 B, to_csv ~83 B; the files ~28 and ~24 B).
 WRITE_BYTES_PER_NUMBER = {"json": 180, "csv": 85}
-
-
-class UsageError(Exception):
-    """A request we refuse, with a message meant for the user."""
+#: What a race's config (``RaceResult.config``, ``--config FILE``) may hold: ``race``'s arguments.
 
 
 def _cmd_optimizers(args: argparse.Namespace) -> int:
-    from .optim import registry
+    from .optim import FAMILIES, registry
 
-    for spec in registry.all_specs():
-        hp = ", ".join(f"{h.name}={h.default!r}" for h in spec.hypers)
-        print(f"{spec.name:10s} {spec.title:12s} {hp}")
+    specs = registry.all_specs()
+    width = max(len(s.name) for s in specs) + 1
+    for family in FAMILIES:
+        members = [s for s in specs if s.family == family]
+        if not members:
+            continue
+        print(f"{family}:")
+        for spec in members:
+            hp = ", ".join(f"{h.name}={h.default!r}" for h in spec.hypers)
+            origin = registry.origin(spec.name)
+            mark = "" if origin == "optarena" else f"  [{origin}]"
+            print(f"  {spec.name:{width}s} {spec.title:14s} {hp}{mark}")
     return 0
 
 
@@ -62,7 +73,7 @@ def _point(text: str) -> list[float]:
     try:
         x, y = (float(v) for v in text.split(","))
     except ValueError:
-        raise UsageError(f"--start must be X,Y (two numbers separated by a comma), got {text!r}") from None
+        raise UsageError(f"--start must be X,Y (two numbers separated by a comma), got {text!r}", field="--start") from None
     return [x, y]
 
 
@@ -71,7 +82,7 @@ def _landscape(args: argparse.Namespace) -> dict[str, Any] | None:
     from .arena.spec_text import parse_call
 
     if args.landscape and args.formula:
-        raise UsageError("give --landscape or --formula, not both")
+        raise UsageError("give --landscape or --formula, not both", field="--formula")
     if args.landscape:
         name, params = parse_call(args.landscape)
         return {"name": name, "params": params}
@@ -80,31 +91,34 @@ def _landscape(args: argparse.Namespace) -> dict[str, Any] | None:
     return None
 
 
-def race_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The race's keyword arguments from --config FILE and the explicit options (which win)."""
+def race_plan(args: argparse.Namespace) -> Any:
+    """The race (an ``arena.RacePlan``) from --config FILE and the explicit options (which win)."""
+    from .arena import RacePlan
+    from .arena.plan import CONFIG_KEYS
 
     cfg: dict[str, Any] = {}
     if args.config:
         data = _read_json(args.config, "race")
         cfg = dict(data.get("config", data)) if isinstance(data, dict) else {}
         if not cfg:
-            raise UsageError(f"--config {args.config}: no race configuration in it")
+            raise UsageError(f"--config {args.config}: no race configuration in it", field="--config")
         cfg.pop("version", None)
+        unknown = sorted(set(cfg) - set(CONFIG_KEYS))
+        if unknown:
+            raise UsageError(f"--config {args.config}: unknown key(s) {', '.join(map(repr, unknown))} in the race "
+                             f"configuration; allowed: {', '.join(CONFIG_KEYS)}", field="--config")
     landscape = _landscape(args)
     if landscape:
         cfg["landscape"] = landscape
     if args.optimizer:
         cfg["racers"] = list(args.optimizer)
-    if "racers" not in cfg:  # the landscape's default race; on the quadratic, the article's demo
-        from .arena.engine import _resolve_landscape
-
-        cfg["racers"] = _resolve_landscape(cfg.get("landscape")).default_racer_specs()
     if args.start:
         cfg["starts"] = [_point(s) for s in args.start]
     for key in ("steps", "seed", "noise", "clip", "tolerance"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    return cfg
+    # no racers: the landscape's default race (on the quadratic, the article's demo)
+    return RacePlan.from_config(cfg)
 
 
 def _read_json(path: str, what: str) -> Any:
@@ -114,9 +128,9 @@ def _read_json(path: str, what: str) -> Any:
     try:
         return json.loads(read_bounded(path))
     except RecursionError:
-        raise UsageError(f"--config {path}: cannot read a JSON {what} file (nested too deeply)") from None
+        raise UsageError(f"--config {path}: cannot read a JSON {what} file (nested too deeply)", field="--config") from None
     except (OSError, ValueError) as exc:  # also a bad encoding, a parse error and a file too large
-        raise UsageError(f"--config {path}: cannot read a JSON {what} file ({exc})") from None
+        raise UsageError(f"--config {path}: cannot read a JSON {what} file ({exc})", field="--config") from None
 
 
 def _check_outputs(*dests: tuple[str, str | None, Sequence[str] | None]) -> list[str]:
@@ -130,10 +144,10 @@ def _check_outputs(*dests: tuple[str, str | None, Sequence[str] | None]) -> list
             continue
         problem = destination_problem(path, suffixes)
         if problem:
-            raise UsageError(f"{option} {path}: {problem}".strip())
+            raise FileProblem(f"{option} {path}: {problem}".strip(), field=option or "OUT")
         key = os.path.realpath(path)
         if key in seen:
-            raise UsageError(f"{seen[key]} and {option} both name {path}: give them different files")
+            raise UsageError(f"{seen[key]} and {option} both name {path}: give them different files", field=option or "OUT")
         seen[key] = option or path
     return [path for _, path, _ in dests if path is not None and Path(path).is_file()]
 
@@ -147,32 +161,25 @@ def _size(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def _check_race_size(cfg: dict[str, Any], writes: Sequence[str], way_out: str) -> None:
-    """Refuse, before any work, a recorded race whose trajectories and output would not fit in
-    MAX_RACE_BYTES or that the engine would not record; ``writes``: the text forms to be written."""
-    import numpy as np
+def _check_race_size(plan: Any, writes: Sequence[str], way_out: str) -> None:
+    """Refuse, before any work, a recorded race (an ``arena.RacePlan``) whose trajectories and output
+    would not fit in MAX_RACE_BYTES or that the engine would not record; ``writes``: the text forms
+    to be written."""
+    from .arena.engine import MAX_RECORDED
 
-    from .arena.engine import MAX_RECORDED, MAX_STEPS
-
-    steps, racers, starts = cfg.get("steps", 100), cfg.get("racers"), cfg.get("starts")
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS or not isinstance(racers, (list, tuple)):
-        return  # the race itself names what is wrong
-    try:
-        n_starts = 1 if starts is None else np.asarray(starts, dtype=np.float64).reshape(-1, 2).shape[0]
-    except (TypeError, ValueError):
-        return
-    runs = len(racers) * n_starts
+    steps, runs = plan.steps, plan.runs
     numbers = runs * (steps + 1) * NUMBERS_PER_STEP
     arrays = numbers * 8
     fmt = max(writes, key=WRITE_BYTES_PER_NUMBER.__getitem__, default=None)
     text = numbers * WRITE_BYTES_PER_NUMBER[fmt] if fmt else 0
     what = f"{runs} runs x {steps + 1:,} recorded steps"
     if runs * (steps + 1) > MAX_RECORDED:
-        raise UsageError(f"this race would record {what}, above the {MAX_RECORDED:,} run-steps a race keeps: {way_out}")
+        raise UsageError(f"this race would record {what}, above the {MAX_RECORDED:,} run-steps a race keeps: {way_out}",
+                         field="--steps")
     if arrays + text > MAX_RACE_BYTES:
-        parts = f"{_size(arrays)} for {what}" + (f" + {_size(text)} to write them as {fmt.upper()}" if text else "")
+        parts = f"{_size(arrays)} for {what}" + (f" + {_size(text)} to write them as {fmt.upper()}" if text and fmt else "")
         raise UsageError(f"this race would need about {_size(arrays + text)} of memory ({parts}), above the "
-                         f"{MAX_RACE_BYTES / 2**30:g} GiB limit: {way_out}")
+                         f"{MAX_RACE_BYTES / 2**30:g} GiB limit: {way_out}", field="--steps")
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -267,15 +274,14 @@ class _KeyPress:
             termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self.saved)
 
 
-def _colours(out: TextIO) -> Callable[[str, int], str]:
-    """Each optimizer's colour as the terminal behind ``out`` can tell them apart."""
-    from functools import partial
-
+def _colours(out: TextIO, optimizers: Sequence[str]) -> list[str]:
+    """Each racer's colour (``arena.presentation``: as every face draws it), as the terminal
+    behind ``out`` can tell them apart."""
     from rich.console import Console
 
-    from .arena.style import terminal_colour
+    from .arena.presentation import terminal_colours
 
-    return partial(terminal_colour, color_system=Console(file=out).color_system)  # type: ignore[return-value]
+    return terminal_colours(optimizers, Console(file=out).color_system)
 
 
 def _table(result: Any, out: TextIO) -> None:
@@ -284,7 +290,8 @@ def _table(result: Any, out: TextIO) -> None:
 
     from .arena.result import ESCAPE_UNKNOWN
 
-    colour = _colours(out)
+    colours = _colours(out, result.optimizers)
+    S = len(result.config["starts"])
     landscape = result.config["landscape"]
     title = landscape.get("formula") or landscape["name"]
     # What the landscape cannot measure is "-", and the caption says why.
@@ -308,10 +315,9 @@ def _table(result: Any, out: TextIO) -> None:
         return "-" if v is None or v < 0 else str(v)
 
     for i, row in enumerate(result.summary()):
-        k = result.optimizers.index(row["optimizer"]) if row["optimizer"] in result.optimizers else 0
         dead = row["diverged_at"] >= 0
         dist = row["distance_to_minimum"]
-        cells = [f"[{colour(row['optimizer'], k)}]{row['racer']}[/]", f"({row['start'][0]:g}, {row['start'][1]:g})",
+        cells = [f"[{colours[i // S]}]{row['racer']}[/]", f"({row['start'][0]:g}, {row['start'][1]:g})",
                  "diverged" if dead else f"{row['final_loss']:.4g}", f"{row['best_loss']:.4g}",
                  count(row["steps_to_tolerance"])]
         if saddle:
@@ -328,19 +334,19 @@ def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callab
 
     out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
 
-    cfg = race_config(args)
+    plan = race_plan(args)
     fmt = _format(args)
     record = not args.no_record
     if args.save and not record and Path(args.save).suffix.lower() not in SUMMARIES:
         raise UsageError(f"--save {args.save}: with --no-record there are no trajectories to draw; "
-                         f"only {' or '.join(SUMMARIES)} (the summary) can be saved")
+                         f"only {' or '.join(SUMMARIES)} (the summary) can be saved", field="--save")
     replaced = _check_outputs(("--output", args.output, None), ("--save", args.save, EXTENSIONS))
     if record:
         writes = ["csv" if fmt == "csv" else "json"] if fmt != "table" or args.output else []
         writes += [Path(args.save).suffix[1:].lower()] if args.save and Path(args.save).suffix.lower() in SUMMARIES else []
-        _check_race_size(cfg, writes, "race fewer --steps or --start points, or pass --no-record (the summary only)")
+        _check_race_size(plan, writes, "race fewer --steps or --start points, or pass --no-record (the summary only)")
     _say_replaced(args, replaced)
-    result = race(**cfg, record=record)
+    result = race(plan, record=record)
     if fmt == "table":
         if not args.quiet and record:
             with _KeyPress() as pressed:
@@ -354,7 +360,7 @@ def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callab
 
 
 def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from .arena.engine import _resolve_landscape
+    from .landscapes import resolve
     from .measure import Axis, sweep, sweep_kwargs
 
     out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
@@ -362,19 +368,18 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
     replaced = _check_outputs(("--output", args.output, None), ("--plot", args.plot, PICTURES))  # before any work
     kwargs: dict[str, Any] = {}
     if args.config:  # a saved sweep's JSON; the options given here override it
-        data = _read_json(args.config, "sweep")
         try:
-            kwargs = sweep_kwargs(data)
-        except AttributeError as exc:
-            raise UsageError(f"--config {args.config}: cannot read a JSON sweep file ({exc})") from None
+            kwargs = sweep_kwargs(_read_json(args.config, "sweep"))
+        except OptarenaError as exc:
+            raise with_field(exc, "--config")
     landscape = _landscape(args)
     if landscape:
         kwargs["landscape"] = landscape
     axes: list[Any] = [Axis.parse(a) for a in (args.axis or [])]
     if args.basins:
         if not 2 <= args.basins <= 1000:
-            raise UsageError(f"--basins N: N must be in [2, 1000], got {args.basins}")
-        (x0, x1), (y0, y1) = _resolve_landscape(kwargs.get("landscape")).window
+            raise UsageError(f"--basins N: N must be in [2, 1000], got {args.basins}", field="--basins")
+        (x0, x1), (y0, y1) = resolve(kwargs.get("landscape")).window
         axes += [Axis.range("x", x0, x1, args.basins), Axis.range("y", y0, y1, args.basins)]
     if axes:
         kwargs["axes"] = axes
@@ -392,7 +397,7 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"\r{done}/{total} units", end="" if done < total else "\n", file=sys.stderr, flush=True)
     from .measure.sweeps import check_objective
 
-    check_objective(args.objective, _resolve_landscape(kwargs.get("landscape")))  # before any work
+    check_objective(args.objective, resolve(kwargs.get("landscape")))  # before any work
     journal = _journal(args)
     result = sweep(**kwargs, scheduler=args.dask, progress=progress, journal=journal, resume=args.resume)
     fmt = _format(args)
@@ -411,7 +416,7 @@ def _journal(args: argparse.Namespace) -> Path | None:
     """Where sweep and train append finished units: FILE.journal next to --output FILE."""
     if not args.output:
         if args.resume:
-            raise UsageError("--resume continues from the journal next to --output FILE: give --output")
+            raise UsageError("--resume continues from the journal next to --output FILE: give --output", field="--resume")
         return None
     return Path(args.output + ".journal")
 
@@ -420,8 +425,8 @@ def _sweep_table(result: Any, objective: str, out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    colour = _colours(out)
     c = result.config
+    colours = _colours(out, [o["optimizer"] for o in c["optimizers"]])
     title = c["landscape"].get("formula") or c["landscape"]["name"]
     starts = "a grid of starts" if result.start_axes else f"{len(c['starts'])} start(s)"
     t = Table(title=f"{title}: {c['steps']} steps, {starts}, {len(c['seeds'])} seed(s); best by median {objective}")
@@ -430,8 +435,7 @@ def _sweep_table(result: Any, objective: str, out: TextIO) -> None:
     if result.start_axes:
         t.add_column("ends in (first setting, first seed)", justify="left")
     for o, row in enumerate(result.best(objective)):
-        name = c["optimizers"][o]["optimizer"]
-        cells = [f"[{colour(name, o)}]{row['optimizer']}[/]",
+        cells = [f"[{colours[o]}]{row['optimizer']}[/]",
                  ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row["setting"].items()) or "-",
                  f"{row['value']:.4g}", f"{100 * row['diverged_fraction']:.0f}%"]
         if result.start_axes:
@@ -445,9 +449,9 @@ def _sweep_table(result: Any, objective: str, out: TextIO) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
-        raise UsageError(f"--port must be in [1, 65535], got {args.port}")
+        raise UsageError(f"--port must be in [1, 65535], got {args.port}", field="--port")
     if not 1 <= args.workers <= 64:
-        raise UsageError(f"--workers must be in [1, 64], got {args.workers}")
+        raise UsageError(f"--workers must be in [1, 64], got {args.workers}", field="--workers")
     from .web.server import serve
 
     sock = _bind(args.host, args.port)  # before serve() says where the arena is; serve() listens on it
@@ -468,12 +472,12 @@ def _bind(host: str, port: int) -> Any:
     try:
         return listen_socket(host, port)
     except socket.gaierror as exc:
-        raise UsageError(f"--host {host}: cannot listen there ({exc.strerror or exc})") from None
+        raise UsageError(f"--host {host}: cannot listen there ({exc.strerror or exc})", field="--host") from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             other = port + 1 if port < 65535 else port - 1
-            raise UsageError(f"port {port} on {host} is taken (try --port {other})") from None
-        raise UsageError(f"cannot listen on {host} port {port} ({exc.strerror or exc})") from None
+            raise UsageError(f"port {port} on {host} is taken (try --port {other})", field="--port") from None
+        raise UsageError(f"cannot listen on {host} port {port} ({exc.strerror or exc})", field="--port") from None
 
 
 def _add_terrain_arguments(p: argparse.ArgumentParser) -> None:
@@ -591,7 +595,7 @@ def _kv(item: str) -> tuple[str, Any]:
     from .arena.spec_text import parse_call
 
     if "=" not in item:
-        raise UsageError(f"--hp takes NAME=VALUE, got {item!r}")
+        raise UsageError(f"--hp takes NAME=VALUE, got {item!r}", field="--hp")
     _, parsed = parse_call(f"x({item})")
     return next(iter(parsed.items()))
 
@@ -600,13 +604,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .arena import race
     from .export import EXTENSIONS, SUMMARIES, export_from_args
 
-    cfg = race_config(args)
+    plan = race_plan(args)
     replaced = _check_outputs(("", args.out, EXTENSIONS))
     ext = Path(args.out).suffix.lower()
-    _check_race_size(cfg, [ext[1:]] if ext in SUMMARIES else [],
+    _check_race_size(plan, [ext[1:]] if ext in SUMMARIES else [],
                      "race fewer --steps or --start points (optarena race --no-record writes the summary only)")
     _say_replaced(args, replaced)
-    path = export_from_args(race(**cfg), args.out, args)
+    path = export_from_args(race(plan), args.out, args)
     print(f"wrote {path}")
     return 0
 
@@ -763,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
     told = _tell_slow_work(args.command)
     try:
         return int(args.func(args))
-    except (UsageError, ValueError, TypeError, KeyError, OSError, ImportError) as exc:
+    except OptarenaError as exc:  # the request cannot be done: one line, exit 2
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"optarena {args.command}: error: {msg}", file=sys.stderr)
         return 2
@@ -772,9 +776,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+    except Exception:  # anything else is a bug in optarena: say so, with the traceback
+        _report_bug(args.command)
+        return 1
     finally:
         if told is not None:
             logging.getLogger("optarena").removeHandler(told)
+
+
+def _report_bug(command: str) -> None:
+    """An error optarena did not expect: the traceback, then a line asking to report it."""
+    import traceback
+
+    from . import __version__
+
+    traceback.print_exc()
+    print(f"optarena {command}: internal error (a bug in optarena {__version__}, not in your input); "
+          "please report it with the command and the traceback above", file=sys.stderr)
 
 
 def _tell_slow_work(command: str) -> logging.Handler | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .errors import UsageError
-from .optim import registry, schedules
+from .optim import TORCH_PAIRS, registry, schedules, torch_arguments
 
 FRAMEWORKS = ("torch", "keras", "optax")
 
@@ -190,9 +190,9 @@ def _torch_reference(name: str, hp: HP) -> tuple[list[str], list[str], list[str]
     ref = spec.reference
     assert ref is not None and ref.kind == "torch"
     module, cls = ref.target.rsplit(".", 1)
-    kw = {**ref.fixed, **{ref.rename.get(k, k): v for k, v in hp.items() if k not in ("beta1", "beta2")}}
-    if "beta1" in hp:
-        kw["betas"] = (hp["beta1"], hp["beta2"])
+    tuples = {arg: [None] * (1 + max(i for k2, (a2, i) in TORCH_PAIRS.items() if a2 == arg and k2 in hp))
+              for k, (arg, _) in TORCH_PAIRS.items() if k in hp}
+    kw = {**ref.fixed, **torch_arguments(hp, ref.rename, tuples)}  # every member given: the tuples are whole
     imports = ["import torch"] if module == "torch.optim" else ["import torch", f"from {module} import {cls}"]
     call = f"torch.optim.{cls}" if module == "torch.optim" else cls
     return imports, [f"optimizer = {call}(params, {_args(kw)})"], []

@@ -8,8 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from optarena.arena import race
-from optarena.arena.engine import Racer
+from optarena.arena import Racer, race
 from optarena.measure import DIVERGED, ELSEWHERE, Axis, AxisError, SweepResult, sweep
 from optarena.measure import sweeps as sweep_module
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from optarena.optim import registry
+from optarena.optim._spec import TORCH_NAMES, torch_arguments
 
 CASES: list[tuple[str, dict[str, Any]]] = [(s.name, dict(ex)) for s in registry.all_specs() for ex in s.examples]
 
@@ -24,13 +25,14 @@ CASES: list[tuple[str, dict[str, Any]]] = [(s.name, dict(ex)) for s in registry.
 TORCH_CLASS = {s.name: s.torch.name for s in registry.all_specs() if s.torch is not None}
 
 
-def to_torch(hp: dict[str, Any]) -> dict[str, Any]:
-    """Our hyperparameter names -> torch.optim keyword arguments (every key given is passed)."""
-    rename = {"learning_rate": "lr", "epsilon": "eps"}
-    out = {rename.get(k, k): v for k, v in hp.items() if k not in ("beta1", "beta2")}
-    if "beta1" in hp:
-        out["betas"] = (hp["beta1"], hp["beta2"])
-    return out
+def to_torch(hp: dict[str, Any], name: str) -> dict[str, Any]:
+    """Our hyperparameter names -> keyword arguments of torch.optim's class for ``name`` (every key
+    given is passed; tuple members missing from ``hp`` keep that class's defaults)."""
+    import torch.optim
+
+    sig = inspect.signature(getattr(torch.optim, TORCH_CLASS[name]))
+    defaults = {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+    return torch_arguments(hp, TORCH_NAMES, defaults)
 
 
 def reference_target(name: str) -> Any:
@@ -55,24 +57,29 @@ def reference_defaults(name: str) -> dict[str, Any]:
 
 def reference_kwargs(name: str, explicit: dict[str, Any]) -> dict[str, Any]:
     """The reference's arguments for a case: its ``fixed`` ones, then the case's explicit
-    settings renamed (``beta1``/``beta2`` into torch's ``betas`` pair, the other from the
-    reference's default). ``maximize`` is left out for references that have none (optax)."""
+    settings renamed (``beta1``/``beta2``/``beta3``, Rprop's etas ... into the reference's tuple
+    argument, the other members from its defaults: ``optim.TORCH_PAIRS``). ``maximize`` is left
+    out for references that have none (optax)."""
     ref = registry.get(name).reference
     assert ref is not None
-    kw: dict[str, Any] = dict(ref.fixed)
-    betas = ref.kind == "torch" and ("beta1" in explicit or "beta2" in explicit)
-    for k, v in explicit.items():
-        if betas and k in ("beta1", "beta2"):
-            continue
-        if k == "maximize" and ref.kind == "optax":
-            continue
-        kw[ref.rename.get(k, k)] = v
-    if betas:
-        default = reference_defaults(name)["betas"]
-        kw["betas"] = (explicit.get("beta1", default[0]), explicit.get("beta2", default[1]))
-    return kw
+    given = {k: v for k, v in explicit.items() if not (k == "maximize" and ref.kind == "optax")}
+    defaults = reference_defaults(name) if ref.kind == "torch" else {}
+    return {**ref.fixed, **torch_arguments(given, ref.rename, defaults)}
 
 
 def case_id(case: tuple[str, dict[str, Any]]) -> str:
     name, hp = case
     return name + ("-" + "-".join(f"{k}={v}" for k, v in hp.items()) if hp else "")
+
+
+def max_rel(a: Any, b: Any) -> float:
+    """Largest element-wise relative error of ``a`` against ``b``; entries that cancelled to near
+    zero are measured against a tenth of the array's scale (their rounding comes from the larger terms)."""
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    floor = max(0.1 * float(np.max(np.abs(b))), 1e-30)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))

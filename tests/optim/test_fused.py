@@ -58,28 +58,28 @@ def test_auto_picks_fused_for_large_arrays():
 def test_step_many_equals_readable(case, dtype):
     """One multi-array kernel call (the torch bridge's path) per step equals the readable rule
     on each array: arrays empty, tiny and spanning several work chunks, absent slots skipped."""
-    from optarena.optim import _fused, registry
+    from optarena.optim import kernels, registry
 
     name, hp = case
     spec = registry.get(name)
     hp = spec.validate(hp, name)
     rng = np.random.default_rng(1)
-    sizes = (0, 1, 3 * _fused._CHUNK + 17, 5)
+    sizes = (0, 1, 3 * kernels._CHUNK + 17, 5)
     ps = [rng.normal(size=n).astype(dtype) for n in sizes]
     refs = [p.copy() for p in ps]
     states = [spec.init(p, hp) for p in ps]
     ref_states = [spec.init(p, hp) for p in ps]
     present = tuple(k in states[0] for k in spec.slots)
-    chunks = _fused.chunk_table(sizes)
+    chunks = kernels.chunk_table(sizes)
     assert chunks.shape[0] == 4 + 1 + 1  # a chunk per 65,536 elements, none for the empty array
     for _ in range(4):
         gs = [rng.normal(size=n).astype(dtype) for n in sizes]
         for j, (g, st) in enumerate(zip(gs, ref_states)):
             refs[j], ref_states[j] = spec.update(refs[j], g, st, hp)
-        c, scalars = _fused.step_coefficients(spec, dtype, states[0], hp)
+        c, scalars = kernels.step_coefficients(spec, dtype, states[0], hp)
         rows = [[p.ctypes.data, g.ctypes.data] + [st[k].ctypes.data if k in st else p.ctypes.data for k in spec.slots]
                 + [p.ctypes.data] * (3 - len(spec.slots)) for p, g, st in zip(ps, gs, states)]
-        _fused.step_many(spec, present, np.array(rows, np.int64), np.array(sizes, np.int64), chunks, c, dtype)
+        kernels.step_many(spec, present, np.array(rows, np.int64), np.array(sizes, np.int64), chunks, c, dtype)
         for st in states:
             st["step"] += 1
             st.update(scalars)

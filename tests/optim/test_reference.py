@@ -16,8 +16,9 @@ import pytest
 
 import optarena as oa
 from optarena.optim import registry
+from optarena.optim._spec import TORCH_PAIRS
 
-from cases import CASES, case_id, reference_defaults, reference_kwargs, reference_target
+from cases import CASES, case_id, max_rel, reference_defaults, reference_kwargs, reference_target
 
 torch = pytest.importorskip("torch")
 
@@ -36,22 +37,8 @@ def _grad_fn(shape, dtype, seed=0):
     return lambda p, t: (a * np.asarray(p, dtype=np.float64) + noise[t]).astype(dtype)
 
 
-def _max_rel(a, b):
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.size == 0:
-        return 0.0
-    # Elementwise relative error; entries that cancelled to near zero are measured against
-    # a tenth of the array's scale, since their rounding error comes from the larger terms.
-    floor = max(0.1 * float(np.max(np.abs(b))), 1e-30)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
 
 
-@pytest.fixture
-def torch_dtype():
-    old = torch.get_default_dtype()
-    yield
-    torch.set_default_dtype(old)
 
 
 def _run_torch(name, explicit, p0, grad, dtype):
@@ -87,7 +74,7 @@ def test_matches_reference(case, shape, dtype, torch_dtype):
     for t in range(STEPS):
         ours.update(p, grad(p, t))
         assert p.dtype == dtype and p.shape == shape
-        assert _max_rel(p, expected[t]) <= TOL[dtype], f"step {t + 1}"
+        assert max_rel(p, expected[t]) <= TOL[dtype], f"step {t + 1}"
     # the state matches torch's buffers too
     ours_state = ours.state[0]
     for key, value in tstate.items():
@@ -96,7 +83,7 @@ def test_matches_reference(case, shape, dtype, torch_dtype):
             assert float(value) == pytest.approx(float(np.asarray(ours).reshape(-1)[0] if np.ndim(ours) else ours), rel=1e-6)
             continue
         assert key in ours_state, f"missing state {key}"
-        assert _max_rel(ours_state[key], value.numpy()) <= TOL[dtype], key
+        assert max_rel(ours_state[key], value.numpy()) <= TOL[dtype], key
 
 
 def _lion_reference(p, grads, lr, b1, b2, wd, maximize):
@@ -126,7 +113,7 @@ def test_lion_matches_paper(case, dtype):
     p = p0.copy()
     for t in range(STEPS):
         opt.update(p, gs[t])
-        assert _max_rel(p, ref[t]) <= TOL[dtype]
+        assert max_rel(p, ref[t]) <= TOL[dtype]
 
 
 @pytest.mark.parametrize("case", TORCH_CASES, ids=case_id)
@@ -155,7 +142,7 @@ def test_batched_hyperparameters_match_torch_per_run(case, torch_dtype):
         row = {k: (v[b] if isinstance(v, np.ndarray) else v) for k, v in batched.items()}
         expected, _ = _run_torch(name, row, p0[b].copy(), grads[b], np.float64)
         for t in range(STEPS):
-            assert _max_rel(traj[t][b], expected[t]) <= 1e-12, (b, t)
+            assert max_rel(traj[t][b], expected[t]) <= 1e-12, (b, t)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -217,7 +204,7 @@ def test_matches_optax_reference(case):
     p = p0.copy()
     for t in range(STEPS):
         opt.update(p, gs[t])
-        assert _max_rel(p, expected[t]) <= 1e-12, f"step {t + 1}"
+        assert max_rel(p, expected[t]) <= 1e-12, f"step {t + 1}"
 
 
 @pytest.mark.parametrize("name", registry.names())
@@ -228,8 +215,9 @@ def test_defaults_are_the_references(name):
     ref_defaults = reference_defaults(name)
     compared = 0
     for h in spec.hypers:
-        if h.name in ("beta1", "beta2") and "betas" in ref_defaults:
-            theirs, key = ref_defaults["betas"][h.name == "beta2"], "betas"
+        arg, index = TORCH_PAIRS.get(h.name, (None, 0))
+        if arg is not None and len(ref_defaults.get(arg) or ()) > index:
+            theirs, key = ref_defaults[arg][index], arg
         else:
             key = spec.reference.rename.get(h.name, h.name)
             if key not in ref_defaults:
@@ -237,6 +225,7 @@ def test_defaults_are_the_references(name):
             theirs = ref_defaults[key]
         if key in spec.reference.fixed:
             theirs = spec.reference.fixed[key]
+            theirs = theirs[index] if arg is not None else theirs
         compared += 1
         assert h.default == theirs, f"{name}.{h.name}: ours {h.default!r}, {spec.reference.target}'s {theirs!r}"
     assert compared >= 2, f"{name}: only {compared} defaults compared with {spec.reference.target}"

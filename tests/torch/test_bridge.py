@@ -4,7 +4,6 @@ objects wrapped as torch optimizers, and torch optimizers racing in the arena.""
 from __future__ import annotations
 
 import copy
-import inspect
 import io
 import pickle
 import subprocess
@@ -21,7 +20,7 @@ import torch.nn.functional as F  # noqa: E402
 import optarena as oa  # noqa: E402
 import optarena.torch as ot  # noqa: E402
 from optarena.arena import race  # noqa: E402
-from optarena.optim import _fused, registry  # noqa: E402
+from optarena.optim import kernels, registry  # noqa: E402
 from optarena.optim.stateful import FUSED_MIN_SIZE  # noqa: E402
 
 from article_classes import ArticleSGD, ArticleSGDMomentum  # noqa: E402
@@ -81,10 +80,7 @@ ARTICLE_MOMENTUM = {"lr": 0.01, "momentum": 0.9}
 def _torch_kwargs(name, hp):
     """The case's explicit settings only, in torch's names: every default is torch's own, so a
     default of ours that drifts from torch's fails the parity tests."""
-    kw = to_torch({k: v for k, v in hp.items() if k not in ("beta1", "beta2")})
-    if "beta1" in hp or "beta2" in hp:
-        default = inspect.signature(getattr(torch.optim, TORCH_CLASS[name])).parameters["betas"].default
-        kw["betas"] = (hp.get("beta1", default[0]), hp.get("beta2", default[1]))
+    kw = to_torch(hp, name)
     return {**ARTICLE_MOMENTUM, **kw} if name == "momentum" else kw
 
 
@@ -132,7 +128,7 @@ def test_model_matches_torch_float64(case, f64_default):
 
 def _spy_on_kernel_launches(monkeypatch, spy):
     """Calls ``spy(addresses, sizes, chunks, c, counters)`` before every fused kernel launch."""
-    real_launcher = _fused.launcher
+    real_launcher = kernels.launcher
 
     def launcher(*args, **kwargs):
         launch = real_launcher(*args, **kwargs)
@@ -143,7 +139,7 @@ def _spy_on_kernel_launches(monkeypatch, spy):
 
         return spied
 
-    monkeypatch.setattr(_fused, "launcher", launcher)
+    monkeypatch.setattr(kernels, "launcher", launcher)
 
 
 @pytest.mark.parametrize("case", TORCH_CASES, ids=case_id)

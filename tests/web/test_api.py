@@ -297,7 +297,7 @@ def test_grid_of_a_formula_without_a_minimum_claims_none(client):
 def test_repeated_optimizers_have_the_same_names_and_colours_on_the_page_and_in_exports(client):
     # Issue 11 item 10 / issue 12's one presentation: two Adams are told apart by what differs, and
     # the page, the PNG/GIF/HTML exports and the training view colour every racer alike.
-    from optarena.arena.style import racer_colours
+    from optarena.arena.presentation import racer_colours
     from optarena.export import _common
 
     racers = [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.1}}, {"optimizer": "sgd"},

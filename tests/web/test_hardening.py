@@ -39,11 +39,11 @@ def test_the_race_that_aborted_the_server_is_answered_in_a_fresh_process():
         import json
         import numpy as np
         from optarena.arena import race
-        from optarena.web.app import _race_payload, _race_kwargs
+        from optarena.web.app import _race_payload, _race_plan
         from optarena.web.schemas import RaceIn
         body = RaceIn.model_validate({"landscape": {"name": "easom"}, "racers": [{"optimizer": "adadelta",
             "hyperparameters": {"learning_rate": 0.008283840717591851}}], "steps": 500, "seed": 16})
-        result = race(**_race_kwargs(body))
+        result = race(_race_plan(body))
         for _ in range(30):
             data = json.loads(_race_payload(result))
         # the smallest reproduction found: one array of 24-character floats, 1,320 long

@@ -364,3 +364,56 @@ def test_keys_do_not_scroll_and_the_training_text_is_true_at_800(narrow):
     view = _box(pg, "#nnView")
     assert racers["y"] >= view["y"] + view["height"]  # at 800 px the panel is below the view
     _shot(pg, "item12-training-800")
+
+
+# ---- issue 12 item 5: one presentation ---------------------------------------------------------
+
+def test_the_page_draws_the_servers_looks_reads_its_limits_and_downloads_the_servers_csv(browser, server_url):
+    # The page computes no colour, label, legend, limit or CSV of its own: it draws what the API
+    # sends (arena.presentation), bounds its fields by GET /api/limits and downloads the result's CSV.
+    import csv
+    import io
+    from pathlib import Path
+
+    import numpy as np
+
+    from optarena.arena import presentation, race
+    from optarena.web import limits
+
+    racers = [{"optimizer": "adam", "hyperparameters": {"learning_rate": 0.1}}, {"optimizer": "sgd", "hyperparameters": {}},
+              {"optimizer": "adam", "hyperparameters": {"learning_rate": 0.01}}]
+    res = race("quadratic", racers, steps=30)
+    looks = presentation.race_looks(res)
+    colours, legends = [x.colour for x in looks], [x.legend for x in looks]
+    state = {"landscape": {"name": "quadratic", "params": {}}, "racers": racers, "steps": 30}
+    with open_page(browser, server_url, *WIDE, link=_state_hash(state)) as pg:
+        race_js = pg.evaluate("window.arena.race")
+        assert (race_js["colours"], race_js["labels"], race_js["legends"]) == (colours, res.labels, legends)
+        panels = pg.evaluate("[...document.querySelectorAll('#racers .racer')].map((b) => b.style.getPropertyValue('--c').trim())")
+        assert [p.upper() for p in panels] == colours
+        shown = pg.evaluate("document.getElementById('map').data.filter((t) => t.line && t.name).map((t) => [t.name, t.line.color])")
+        assert [s for s in shown if s[0] in legends] == [list(p) for p in zip(legends, colours)]  # the map's legend
+        for chart in ("lossPlot", "gradPlot"):
+            lines = pg.evaluate(f"document.getElementById('{chart}').data.map((t) => [t.name, t.line.color])")
+            assert lines == [list(p) for p in zip(res.labels, colours)]
+        # the fields' bounds are the server's
+        for field, key in (("#steps", "steps"), ("#nnEpochs", "epochs"), ("#nnSeeds", "seeds"), ("#nnBatch", "batch_size"),
+                           ("#mapCells", "map_cells"), ("#seed", "seed")):
+            got = limits.as_json()[key]
+            assert float(pg.get_attribute(field, "max")) == got["max"] and float(pg.get_attribute(field, "min")) == got["min"]
+        # the CSV is the result's own (RaceResult.to_csv), written by the server
+        with pg.expect_download(timeout=30000) as info:
+            pg.click("#dlCsv")
+        text = Path(info.value.path()).read_text()
+        mine = res.to_csv()
+        assert text.splitlines()[0] == mine.splitlines()[0]
+        rows, want = list(csv.reader(io.StringIO(text)))[1:], list(csv.reader(io.StringIO(mine)))[1:]
+        assert [r[:4] for r in rows] == [r[:4] for r in want]
+        num = lambda rs: np.array([[float(v) if v else np.nan for v in r[4:]] for r in rs])  # noqa: E731
+        np.testing.assert_allclose(num(rows), num(want), rtol=1e-9, equal_nan=True)
+        # at most MAX_RACERS racers: the page stops offering more
+        for _ in range(limits.MAX_RACERS - len(racers)):
+            assert not pg.is_disabled("#addRacer")
+            _recomputed(pg, lambda: pg.click("#addRacer"))
+        assert pg.is_disabled("#addRacer") and len(pg.evaluate("window.arena.race.colours")) == limits.MAX_RACERS
+        assert len(set(pg.evaluate("window.arena.race.colours"))) == limits.MAX_RACERS  # twelve racers, twelve colours

@@ -9,62 +9,24 @@ start see the same noise; clipping happens only when asked and is recorded in th
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .. import landscapes as _landscapes
-from ..landscapes import Landscape
-from ..optim import registry, schedules
-from ..optim._spec import OptimizerSpec, expand
-from .result import RaceResult
-from .spec_text import parse_call
+from ..errors import EngineUnavailable, UsageError
+from ..landscapes import Landscape, resolve
+from ..optim import OptimizerSpec, expand, schedules
+from .plan import RacePlan, Racer, check_bounds, racers_of, resolve_racers
+from .result import RaceResult, RunArrays
 
-MAX_STEPS = 100_000
 MAX_RECORDED = 20_000_000  # runs x (steps + 1) kept with full trajectories
-MAX_START = 1e6
 #: A run has diverged when it leaves the window by more than this many window widths.
 ESCAPE_WIDTHS = 100.0
 
 
 class Cancelled(RuntimeError):
     """The race (or sweep) was stopped by its ``should_stop`` callback before it finished."""
-
-
-@dataclass(frozen=True)
-class Racer:
-    """One contestant: a registered optimizer with hyperparameters, or any object with the
-    article's ``update(params, gradients)`` method (``custom``)."""
-
-    optimizer: str
-    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
-    schedule: Any = None
-    label: str | None = None
-    custom: Any = None
-
-    @classmethod
-    def parse(cls, text: str) -> "Racer":
-        """``'adam(learning_rate=0.1, schedule=cosine(t_max=100), label="fast")'``."""
-        name, args = parse_call(text)
-        sched = args.pop("schedule", None)
-        label = args.pop("label", None)
-        return cls(name, args, sched, label)
-
-    @classmethod
-    def of(cls, obj: Any) -> "Racer":
-        if isinstance(obj, Racer):
-            return obj
-        if isinstance(obj, str):
-            return cls.parse(obj)
-        if isinstance(obj, Mapping):
-            d = dict(obj)
-            return cls(d.pop("optimizer"), d.pop("hyperparameters", {}) or {}, d.pop("schedule", None), d.pop("label", None))
-        if callable(getattr(obj, "update", None)):
-            return cls("custom", {}, None, type(obj).__name__, custom=obj)
-        raise TypeError("a racer must be a name like 'adam(learning_rate=0.1)', a Racer, or an object with "
-                        f"update(params, gradients); got {obj!r}")
 
 
 @dataclass
@@ -96,101 +58,8 @@ class _Group:
         return out
 
 
-def _resolve_landscape(landscape: Landscape | str | Mapping[str, Any] | None) -> Landscape:
-    if landscape is None:
-        return _landscapes.get(_landscapes.DEFAULT)
-    if isinstance(landscape, Landscape):
-        return landscape
-    if isinstance(landscape, str):
-        return _landscapes.get(landscape)
-    d = dict(landscape)
-    if "formula" in d:
-        window = d.get("window")
-        return _landscapes.from_formula(d["formula"], window=tuple(map(tuple, window)) if window else None)
-    return _landscapes.get(d["name"], **(d.get("params") or {}))
-
-
-def landscape_ref(ls: Landscape) -> dict[str, Any]:
-    """How the config names a landscape (replayable by ``_resolve_landscape``)."""
-    if ls.name == "formula":
-        return {"formula": ls.title, "window": [list(w) for w in ls.window]}
-    return {"name": ls.name, "params": dict(ls.params)}
-
-
-def _check_starts(starts: Any, ls: Landscape) -> np.ndarray:
-    if starts is None:
-        return np.asarray([ls.default_start], dtype=np.float64)
-    try:
-        s = np.asarray(starts, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"starts must be numbers: a point (x, y) or a list of points, got {starts!r}") from None
-    if s.ndim == 1:
-        s = s[None, :]
-    if s.ndim != 2 or s.shape[1] != 2 or s.shape[0] == 0:
-        raise ValueError(f"starts must be a point (x, y) or a list of points of shape (n, 2), got shape {s.shape}")
-    if not np.all(np.isfinite(s)) or np.any(np.abs(s) > MAX_START):
-        raise ValueError(f"starts must be finite with |x|, |y| <= {MAX_START:g}")
-    return s
-
-
-#: Short names for the settings a label shows.
-_SHORT = {"learning_rate": "lr", "weight_decay": "wd", "momentum": "mom"}
-
-
-def _labels(racers: list[Racer]) -> list[str]:
-    """What each racer is called in tables, legends and status lines: its label, else its
-    optimizer's title, and where titles repeat, what differs between those racers
-    ("Adam lr=0.1" / "Adam lr=0.01"); "#k" only when nothing differs."""
-    base = []
-    for r in racers:
-        if r.label:
-            base.append(str(r.label))
-        elif r.custom is not None:
-            base.append(type(r.custom).__name__)
-        else:
-            base.append(registry.get(r.optimizer).title)
-    out = list(base)
-    for title in {b for b in base if base.count(b) > 1}:
-        idx = [i for i, b in enumerate(base) if b == title]
-        settings = [_setting(racers[i]) for i in idx]
-        keys = sorted({k for s in settings for k in s}, key=lambda k: (k != "learning_rate", k != "schedule", k))
-        differ = [k for k in keys if len({repr(s.get(k)) for s in settings}) > 1]
-        for i, s in zip(idx, settings):
-            parts = [_part(k, s.get(k)) for k in differ]
-            out[i] = f"{title} {', '.join(parts)}" if parts else title
-    seen: dict[str, int] = {}
-    final = []
-    for lab in out:  # identical racers (or settings that print alike): numbered
-        seen[lab] = seen.get(lab, 0) + 1
-        final.append(lab if out.count(lab) == 1 else f"{lab} #{seen[lab]}")
-    return final
-
-
-def _setting(r: Racer) -> dict[str, Any]:
-    if r.custom is not None:
-        return {}
-    spec = registry.get(r.optimizer)
-    try:
-        hp = dict(spec.validate(r.hyperparameters))
-    except (ValueError, TypeError):  # the race reports it, naming the racer
-        hp = dict(r.hyperparameters)
-    try:
-        sched = schedules.make(r.schedule)
-        hp["schedule"] = None if isinstance(sched, schedules.Constant) else sched.name
-    except (ValueError, TypeError):
-        hp["schedule"] = repr(r.schedule)
-    return hp
-
-
-def _part(key: str, value: Any) -> str:
-    if key == "schedule":
-        return value or "constant"
-    shown = f"{value:.3g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
-    return f"{_SHORT.get(key, key)}={shown}"
-
-
 def race(
-    landscape: Landscape | str | Mapping[str, Any] | None = None,
+    landscape: RacePlan | Landscape | str | Mapping[str, Any] | None = None,
     racers: Sequence[Any] | None = None,
     starts: Any = None,
     steps: int = 100,
@@ -203,69 +72,69 @@ def race(
     bounds: Any = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> RaceResult:
-    """Race ``racers`` on ``landscape`` from every start for exactly ``steps`` steps.
+    """Race ``racers`` on ``landscape`` from every start for exactly ``steps`` steps: ``run`` of
+    ``RacePlan.build(landscape, racers, starts, steps, seed, noise, clip, tolerance, bounds)``,
+    or of ``landscape`` itself when it is a ``RacePlan`` (then give only the run options).
 
     ``racers`` default to the landscape's ``default_racers`` (on the article's quadratic: the
-    article's SGD, momentum and Adam). Returns positions, losses, gradient norms and step sizes
-    at steps 0..steps for each (racer, start), the step at which a run diverged (non-finite, or more than
-    ``ESCAPE_WIDTHS`` window widths outside the window) and why it stopped. ``engine``:
-    "numpy" steps the functional core; "fused" runs the whole race in one compiled loop (same
-    numbers); "auto" picks fused when the work is large or its kernels are already compiled.
-    ``bounds``: the box ((xmin, xmax), (ymin, ymax)) a run must stay in, if not the default (the
-    window stretched to hold every start, padded by ``ESCAPE_WIDTHS`` widths); a sweep passes the
-    box of all its starts, so a run's fate does not depend on which starts share its race.
-    ``should_stop``: asked between steps (NumPy) or between compiled chunks of runs; when it
-    returns True the race raises ``Cancelled`` (a server stops work it has given up on).
+    article's SGD, momentum and Adam). ``bounds``: the box ((xmin, xmax), (ymin, ymax)) a run
+    must stay in, if not the default (the window stretched to hold every start, padded by
+    ``ESCAPE_WIDTHS`` widths); a sweep passes the box of all its starts, so a run's fate does
+    not depend on which starts share its race. ``record``, ``engine`` and ``should_stop``: as ``run``.
     """
-    ls = _resolve_landscape(landscape)
-    rs = [Racer.of(r) for r in (ls.default_racer_specs() if racers is None else racers)]
-    if not rs:
-        raise ValueError("racers: give at least one optimizer")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_STEPS:
-        raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], got {steps!r}")
-    steps = int(steps)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
-    if clip is not None and not (isinstance(clip, (int, float)) and math.isfinite(clip) and clip > 0):
-        raise ValueError(f"clip must be a finite number > 0 or None, got {clip!r}")
-    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance > 0):
-        raise ValueError(f"tolerance must be a finite number > 0, got {tolerance!r}")
-    S = _check_starts(starts, ls)
-    box = None if bounds is None else _check_bounds(bounds)
-    R, n_starts = len(rs), len(S)
-    N = R * n_starts
-    if record and N * (steps + 1) > MAX_RECORDED:
-        raise ValueError(f"runs x (steps + 1) = {N * (steps + 1):,} is above {MAX_RECORDED:,} with trajectories recorded; "
-                         "pass record=False")
+    if isinstance(landscape, RacePlan):
+        plan = landscape
+    else:
+        plan = RacePlan.build(landscape, racers, starts, steps, seed, noise, clip, tolerance, bounds)
+    return run(plan, record=record, engine=engine, should_stop=should_stop)
 
-    # Validate every racer before any work: a bad request costs nothing.
-    resolved = []
-    for i, r in enumerate(rs):
-        if r.custom is not None:
-            resolved.append((None, None, None))
-            continue
-        spec = registry.get(r.optimizer)
-        hp = spec.validate(r.hyperparameters, f"racer {i + 1} ({spec.name})")
-        resolved.append((spec, hp, schedules.make(r.schedule)))
 
-    config = {
-        "landscape": landscape_ref(ls),
-        "racers": [
-            {"optimizer": "custom" if r.custom is not None else spec.name,
-             "hyperparameters": {} if hp is None else {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in hp.items()},
-             "schedule": None if sch is None else sch.to_json(), "label": lab}
-            for r, (spec, hp, sch), lab in zip(rs, resolved, _labels(rs))
-        ],
-        "starts": S.tolist(), "steps": steps, "seed": int(seed), "noise": float(noise),
-        "clip": None if clip is None else float(clip), "tolerance": float(tolerance),
-    }
-    if box is not None:
-        config["bounds"] = box.T.tolist()
+def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
+        should_stop: Callable[[], bool] | None = None) -> RaceResult:
+    """Run a validated race. Returns positions, losses, gradient norms and step sizes at steps
+    0..steps for each (racer, start), the step at which a run diverged (non-finite, or more than
+    ``ESCAPE_WIDTHS`` window widths outside the window) and why it stopped. ``record=False``
+    keeps only each run's summary. ``engine``: "numpy" steps the functional core; "fused" runs
+    the whole race in one compiled loop (same numbers); "auto" lets ``choose_engine`` pick.
+    ``should_stop``: asked between steps (NumPy) or between compiled chunks of runs; when it
+    returns True the race raises ``Cancelled`` (a server stops work it has given up on)."""
+    R, n_starts, steps = len(plan.racers), len(plan.starts), plan.steps
+    if record and plan.runs * (steps + 1) > MAX_RECORDED:
+        raise UsageError(f"runs x (steps + 1) = {plan.runs * (steps + 1):,} is above {MAX_RECORDED:,} with trajectories "
+                         "recorded; pass record=False", field="steps")
+    config = plan.to_config()
     run_racer = np.repeat(np.arange(R), n_starts)
     run_start = np.tile(np.arange(n_starts), R)
+    groups, customs = _groups(plan.racers, plan.resolved, run_racer)
+    chosen = _choose(engine, plan.landscape, groups, customs, steps, n_starts, plan.noise, record, work=None)
+    job = _Job(plan.landscape, config, np.array(plan.starts), run_racer, run_start, groups, customs, steps, plan.seed,
+               plan.noise, plan.clip, record, should_stop or _never)
+    return RaceResult.build(plan.landscape, config, _run_fused(job) if chosen == "fused" else _run_numpy(job))
 
+
+@dataclass(frozen=True)
+class _Job:
+    """A validated race as the engines take it: runs are racer-major, then start."""
+
+    ls: Landscape
+    config: dict[str, Any]
+    starts: np.ndarray  # (S, 2)
+    run_racer: np.ndarray  # (runs,) the racer of each run
+    run_start: np.ndarray  # (runs,) the start of each run
+    groups: list[_Group]
+    customs: list[tuple[int, Any]]  # (run, its own custom optimizer object)
+    steps: int
+    seed: int
+    noise: float
+    clip: float | None
+    record: bool
+    stop: Callable[[], bool]
+
+
+def _groups(rs: Sequence[Racer], resolved: Sequence[tuple[Any, Any, Any]],
+            run_racer: np.ndarray) -> tuple[list[_Group], list[tuple[int, Any]]]:
+    """Racers of one optimizer, static options and schedule as one batched group each; custom
+    racers' runs as (run index, its own copy of the object)."""
     groups: dict[Any, _Group] = {}
     customs: list[tuple[int, Any]] = []
     for i, (r, (spec, hp, sch)) in enumerate(zip(rs, resolved)):
@@ -277,20 +146,50 @@ def race(
         grp = groups.setdefault((spec.name, static, repr(sch)), _Group(spec, sch))
         grp.settings.append(hp)
         grp.runs.append(idx)
+    return list(groups.values()), customs
 
-    stop = should_stop or _never
-    args = (ls, config, S, run_racer, run_start, list(groups.values()), customs, steps, seed, noise, clip, record, stop)
-    if engine not in ("auto", "numpy", "fused"):
-        raise ValueError(f"engine must be 'auto', 'numpy' or 'fused', got {engine!r}")
-    use_fused = engine == "fused" or (engine == "auto" and _fused_pays(*args))
-    if use_fused:
-        why = _fused_unavailable(ls, list(groups.values()), customs, steps, len(S), noise, record)
-        if why:
-            if engine == "fused":
-                raise ValueError(f"engine='fused' is not possible here: {why}")
-        else:
-            return _run_fused(*args)
-    return _run_numpy(*args)
+
+#: What ``engine=`` takes: "auto" lets ``choose_engine`` decide.
+ENGINES = ("auto", "numpy", "fused")
+
+
+def choose_engine(policy: str, landscape: Landscape | str | Mapping[str, Any] | None, racers: Sequence[Any], *,
+                  steps: int, n_starts: int = 1, noise: float = 0.0, record: bool = True,
+                  work: int | None = None) -> str:
+    """The engine a race of ``racers`` on ``landscape`` runs on: "numpy" or "fused".
+
+    The one place ``policy`` "auto" is decided. "numpy" is always possible. "fused" (the compiled
+    loop) raises ``EngineUnavailable`` (field ``engine``) with the reason when it cannot run the
+    race. "auto" takes "fused" when it can run and pays: with ``work`` (a sweep's total run-steps,
+    so that every unit of a sweep, here or on another machine, gets the same engine) when ``work``
+    is at least ``FUSED_MIN_WORK``; without it (one race) when the race's run-steps are, or when
+    every kernel it needs is compiled already in this process.
+    """
+    ls = resolve(landscape)
+    rs = racers_of(racers)
+    run_racer = np.repeat(np.arange(len(rs)), n_starts)
+    groups, customs = _groups(rs, resolve_racers(rs), run_racer)
+    return _choose(policy, ls, groups, customs, steps, n_starts, noise, record, work)
+
+
+def _choose(policy: str, ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], steps: int,
+            n_starts: int, noise: float, record: bool, work: int | None) -> str:
+    if policy not in ENGINES:
+        raise UsageError(f"engine must be 'auto', 'numpy' or 'fused', got {policy!r}", field="engine",
+                         allowed=list(ENGINES))
+    if policy == "numpy":
+        return "numpy"
+    if policy == "auto":
+        n_runs = n_starts * sum(len(g.settings) for g in groups) + len(customs)
+        pays = work >= FUSED_MIN_WORK if work is not None else _fused_pays(ls, groups, customs, n_runs, steps, record)
+        if not pays or customs:
+            return "numpy"
+    why = _fused_unavailable(ls, groups, customs, steps, n_starts, noise, record)
+    if why is None:
+        return "fused"
+    if policy == "fused":
+        raise EngineUnavailable(f"engine='fused' is not possible here: {why}", field="engine")
+    return "numpy"
 
 
 def _never() -> bool:
@@ -311,22 +210,12 @@ def _noise(seed: int, steps: int, starts: np.ndarray, sigma: float) -> np.ndarra
     return sigma * out
 
 
-def _check_bounds(bounds: Any) -> np.ndarray:
-    """((xmin, xmax), (ymin, ymax)) as [[xmin, ymin], [xmax, ymax]]."""
-    try:
-        b = np.asarray(bounds, dtype=np.float64)
-    except (TypeError, ValueError):
-        b = np.empty(0)
-    if b.shape != (2, 2) or not np.all(np.isfinite(b)) or not np.all(b[:, 0] < b[:, 1]):
-        raise ValueError(f"bounds must be ((xmin, xmax), (ymin, ymax)) with finite min < max, got {bounds!r}")
-    return b.T.copy()
-
-
-def _bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The box a run must stay in: ``config["bounds"]`` if the race was given one, else the
-    window (stretched to hold every start) padded by ``ESCAPE_WIDTHS`` window widths."""
+def run_bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) corners of the box a run must stay in: ``config["bounds"]`` if the race was given
+    one, else the window (stretched to hold every start) padded by ``ESCAPE_WIDTHS`` window
+    widths. A sweep passes this box of all its starts to each of its races."""
     if config is not None and config.get("bounds") is not None:
-        box = _check_bounds(config["bounds"])
+        box = check_bounds(config["bounds"])
         return box[0], box[1]
     (x0, x1), (y0, y1) = ls.window
     pad = ESCAPE_WIDTHS * np.array([x1 - x0, y1 - y0])
@@ -339,11 +228,12 @@ def _bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | None 
 FUSED_MIN_WORK = 2_000_000
 
 
-def _fused_pays(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record, stop) -> bool:
+def _fused_pays(ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], n_runs: int, steps: int,
+                record: bool) -> bool:
     """Big races always; small ones only when every kernel they need is compiled already."""
     if customs or not groups or any(g.spec.cell is None for g in groups):
         return False
-    if len(run_racer) * steps >= FUSED_MIN_WORK:
+    if n_runs * steps >= FUSED_MIN_WORK:
         return True
     try:
         from . import fused
@@ -357,7 +247,8 @@ def _present(g: _Group) -> tuple[bool, ...]:
     return tuple(n in names for n in g.spec.slots)
 
 
-def _fused_unavailable(ls, groups, customs, steps, n_starts, noise, record=True) -> str | None:
+def _fused_unavailable(ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], steps: int, n_starts: int,
+                       noise: float, record: bool = True) -> str | None:
     """Why the compiled loop cannot run this race, or None when it can."""
     if customs:
         return "custom optimizer objects run in Python"
@@ -379,12 +270,16 @@ def _fused_unavailable(ls, groups, customs, steps, n_starts, noise, record=True)
     return None
 
 
-def _run_fused(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record, stop) -> RaceResult:
+def _run_fused(job: _Job) -> RunArrays:
+    """The race in the compiled loop (``arena.fused``), one call per group."""
     from . import fused
+
+    ls, config, S, run_racer, run_start, groups = job.ls, job.config, job.starts, job.run_racer, job.run_start, job.groups
+    steps, seed, noise, clip, record, stop = job.steps, job.seed, job.noise, job.clip, job.record, job.stop
 
     N = len(run_racer)
     out = fused.new_outputs(N, steps, record)
-    lo, hi = _bounds(ls, S, config)
+    lo, hi = run_bounds(ls, S, config)
     eps = _noise(seed, steps, S, noise)
     target = ls.min_value + config["tolerance"]
     for g in groups:
@@ -395,14 +290,18 @@ def _run_fused(ls, config, S, run_racer, run_start, groups, customs, steps, seed
                               run_start[idx], clip, lo, hi, target, steps, record, stop)
         for k, v in res.items():
             out[k][idx] = v
-    return RaceResult.build(ls, config, run_racer, run_start, out["pos"], out["loss"], out["gnorm"], out["dstep"],
-                            out["best"], out["reach"], out["div"], out["reason"])
+    return RunArrays(positions=out["pos"], losses=out["loss"], grad_norms=out["gnorm"], step_sizes=out["dstep"],
+                     best_loss=out["best"], steps_to_tolerance=out["reach"], diverged_at=out["div"],
+                     stop_reason=out["reason"])
 
 
-def _run_numpy(ls, config, S, run_racer, run_start, groups, customs, steps, seed, noise, clip, record, stop) -> RaceResult:
+def _run_numpy(job: _Job) -> RunArrays:
+    """The race step by step over the functional core (and custom objects), every group batched."""
+    ls, config, S, run_racer, run_start, groups = job.ls, job.config, job.starts, job.run_racer, job.run_start, job.groups
+    customs, steps, seed, noise, clip, record, stop = job.customs, job.steps, job.seed, job.noise, job.clip, job.record, job.stop
     N = len(run_racer)
     P = S[run_start].copy()
-    lo, hi = _bounds(ls, S, config)
+    lo, hi = run_bounds(ls, S, config)
     eps = _noise(seed, steps, S, noise)
     T = steps + 1
     shape = (N, T) if record else (N, 1)
@@ -461,4 +360,5 @@ def _run_numpy(ls, config, S, run_racer, run_start, groups, customs, steps, seed
                     P[j_run] = np.asarray(out, dtype=np.float64).reshape(2)
                 except ArithmeticError:
                     P[j_run] = np.nan  # e.g. math.exp overflow in a pure-Python rule: non-finite
-    return RaceResult.build(ls, config, run_racer, run_start, pos, loss, gnorm, dstep, best, reach, diverged_at, reason)
+    return RunArrays(positions=pos, losses=loss, grad_norms=gnorm, step_sizes=dstep, best_loss=best,
+                     steps_to_tolerance=reach, diverged_at=diverged_at, stop_reason=reason)

@@ -13,18 +13,17 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numba
 import numpy as np
 
 from ..landscapes import Landscape
-from ..optim import _fused
-from ..optim._spec import OptimizerSpec
+from ..optim import OptimizerSpec, kernels
 
 #: Largest coefficient table (steps x settings x K floats) built before falling back to NumPy.
 MAX_TABLE = 64_000_000
-_FUNCS: dict[Any, tuple[Any, Any]] = {}
+_FUNCS: dict[Any, tuple[Any, Any] | None] = {}
 _KERNELS: dict[Any, Callable[..., None]] = {}
 
 
@@ -54,7 +53,7 @@ def compiled_landscape(ls: Landscape) -> tuple[Any, Any] | None:
             f(0.5, 0.25), g(0.5, 0.25)  # compile now: fail here, not mid-race
             _FUNCS[key] = (f, g)
         except Exception:  # numba raises many error types for unsupported Python
-            _FUNCS[key] = None  # type: ignore[assignment]
+            _FUNCS[key] = None
     return _FUNCS[key]
 
 
@@ -308,7 +307,7 @@ def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record
     if folder is None:
         scope: dict[str, Any] = {}
         exec(compile(source, f"<optarena race loop {digest}>", "exec"), scope)  # our own generated code
-        return scope["kernel"]  # type: ignore[no-any-return]
+        return scope["kernel"]
     path = folder / f"race_{digest}.py"
     if not path.exists() or path.read_text() != source:
         from .._files import atomic_write
@@ -321,10 +320,11 @@ def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record
     name = f"optarena_race_{digest}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
     if name not in sys.modules:  # numba's cache finds a kernel's module by name when it loads it
         spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        assert spec is not None and spec.loader is not None  # a .py file path always has a source loader
+        module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name].kernel  # type: ignore[no-any-return]
+        spec.loader.exec_module(module)
+    return sys.modules[name].kernel
 
 
 def coefficient_table(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, steps: int) -> np.ndarray:
@@ -334,8 +334,8 @@ def coefficient_table(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, st
     lr = np.asarray(schedule(k, hp["learning_rate"]), dtype=np.float64)
     H = lr.shape[1] if lr.ndim == 2 else 1
     init = {name: 1.0 for name in spec.scalars}  # NAdam's running product starts at 1
-    coeffs, _ = spec.coefficients(hp, k + 1, lr, init)
-    coeffs = _fused.ordered(spec, coeffs)
+    named, _ = spec.coefficients(hp, k + 1, lr, init)
+    coeffs = kernels.ordered(spec, named)
     table = np.empty((steps, H, len(coeffs)), dtype=np.float64)
     for i, c in enumerate(coeffs):
         table[:, :, i] = np.asarray(c, dtype=np.float64)  # broadcasts scalars and (T, 1) columns
@@ -343,7 +343,7 @@ def coefficient_table(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, st
 
 
 def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: Any, hidx: np.ndarray,
-              P0: np.ndarray, state0: dict[str, Any], noise: np.ndarray | None, sidx: np.ndarray,
+              P0: np.ndarray, state0: Mapping[str, Any], noise: np.ndarray | None, sidx: np.ndarray,
               clip: float | None, lo: np.ndarray, hi: np.ndarray, target: float, steps: int,
               record: bool, should_stop: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
     """Run one group's runs (rows of P0, settings ``hp[...][hidx]``) for the whole race.
@@ -358,9 +358,9 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     C = coefficient_table(spec, hp, schedule, steps)
     key = (spec.name, present, landscape_key(ls), record)
     new = key not in _KERNELS
-    parts = (_fused.compiled_cell(spec), funcs[0], funcs[1], present, record, spec.coefficient_names)
+    parts = (kernels.compiled_cell(spec), funcs[0], funcs[1], present, record, spec.coefficient_names)
     if new:
-        _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}")  # type: ignore[arg-type]
+        _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}")
     n = len(P0)
     S0 = np.zeros((len(spec.slots), n, 2))
     for i, name in enumerate(spec.slots):
@@ -378,7 +378,7 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
         except Exception as exc:  # numba's loader raises what unpickling raises (ImportError, EOFError, ...)
             LOG.warning("the cached race loop for %s x %s could not be loaded (%s: %s); compiling it afresh",
                         spec.title, ls.title, type(exc).__name__, exc)
-            kernel = _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}", use_cache=False)  # type: ignore[arg-type]
+            kernel = _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}", use_cache=False)
     threads = min(THREADS, max(1, (n * steps) // MIN_WORK_PER_THREAD))
     # Many whole-chunk tasks on a few threads balance runs that diverge early (cheap) against ones
     # that run the full budget (the kernel releases the GIL); small tasks also bound how long a

@@ -24,7 +24,9 @@ ESCAPE_UNKNOWN = -2
 SCIENTIFIC = 1e6
 
 
-def _nan_to_none(a: np.ndarray) -> list:
+def nan_to_none(a: np.ndarray) -> list:
+    """``a.tolist()`` with every non-finite float as None (JSON has no NaN or Infinity); shared by
+    the results' JSON forms."""
     return [None if (isinstance(v, float) and not math.isfinite(v)) else v for v in a.tolist()]
 
 
@@ -35,6 +37,22 @@ def _finite_or_none(v: float) -> float | None:
 def loss_text(v: float) -> str:
     """A loss as the status line shows it: ``9.0000``, or ``-3.2768e+04`` from 1e6 in magnitude."""
     return f"{v:.4e}" if abs(v) >= SCIENTIFIC else f"{v:.4f}"
+
+
+@dataclass(frozen=True)
+class RunArrays:
+    """What an engine returns (``arena.engine``: NumPy or compiled), named: one row per run,
+    racer-major then start, and on the step axis steps 0..steps (or the last step only, without
+    trajectories). ``RaceResult.build`` shapes them into a result by name."""
+
+    positions: np.ndarray  # (runs, T, 2); NaN after a run diverged
+    losses: np.ndarray  # (runs, T)
+    grad_norms: np.ndarray  # (runs, T)
+    step_sizes: np.ndarray  # (runs, T)
+    best_loss: np.ndarray  # (runs,)
+    steps_to_tolerance: np.ndarray  # (runs,) first step with loss <= min + tolerance, -1 if never
+    diverged_at: np.ndarray  # (runs,) -1 when it did not
+    stop_reason: np.ndarray  # (runs,) codes into STOP_REASONS
 
 
 @dataclass
@@ -74,22 +92,25 @@ class RaceResult:
     escape_margin: float = math.nan
 
     @classmethod
-    def build(cls, ls, config, run_racer, run_start, pos, loss, gnorm, dstep, best, reach, div, reason) -> "RaceResult":
-        R = len(config["racers"])
-        S = len(config["starts"])
-        shp = (R, S)
+    def build(cls, ls: Any, config: dict[str, Any], runs: RunArrays) -> "RaceResult":
+        """The result of a race on landscape ``ls`` with ``config`` from an engine's ``runs``."""
+        shp = (len(config["racers"]), len(config["starts"]))
+
+        def per_run(a: np.ndarray) -> np.ndarray:  # (runs, ...) -> (racers, starts, ...)
+            return a.reshape(shp + a.shape[1:])
+
         return cls(
             config=config,
             labels=[r["label"] for r in config["racers"]],
             optimizers=[r["optimizer"] for r in config["racers"]],
-            positions=pos.reshape(shp + pos.shape[1:]),
-            losses=loss.reshape(shp + loss.shape[1:]),
-            grad_norms=gnorm.reshape(shp + gnorm.shape[1:]),
-            step_sizes=dstep.reshape(shp + dstep.shape[1:]),
-            best_loss=best.reshape(shp),
-            steps_to_tolerance=reach.reshape(shp),
-            diverged_at=div.reshape(shp),
-            stop_reason=np.asarray(STOP_REASONS, dtype=object)[reason].reshape(shp),
+            positions=per_run(runs.positions),
+            losses=per_run(runs.losses),
+            grad_norms=per_run(runs.grad_norms),
+            step_sizes=per_run(runs.step_sizes),
+            best_loss=per_run(runs.best_loss),
+            steps_to_tolerance=per_run(runs.steps_to_tolerance),
+            diverged_at=per_run(runs.diverged_at),
+            stop_reason=np.asarray(STOP_REASONS, dtype=object)[runs.stop_reason].reshape(shp),
             min_value=float(ls.min_value),
             minima=np.asarray(ls.minima, dtype=np.float64).reshape(-1, 2),
             no_minimum=ls.minimum_note,
@@ -248,8 +269,10 @@ class RaceResult:
         return to_frame(self)
 
     # -- the exchange format -------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """Config and every run's trajectories; without them (record=False), config and summary."""
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
+        """Config and every run's trajectories; without them (record=False), config and summary.
+        With ``arrays`` the trajectories stay NumPy arrays (NaN after a run diverged), for an
+        encoder that writes those as lists and NaN as null (the web's): ten times faster."""
         head = {"config": self.config, "min_value": _finite_or_none(self.min_value), "minima": self.minima.tolist(),
                 "minimum": self.minimum_json()}
         if not self.recorded:
@@ -259,15 +282,16 @@ class RaceResult:
         kind = self.minimum_kind
         escape = self.steps_to_escape
         runs = []
+        plain: Any = (lambda a: a) if arrays else nan_to_none
         for i, label in enumerate(self.labels):
             for s in range(len(self.config["starts"])):
                 runs.append({
                     "racer": i, "label": label, "start": s,
-                    "positions": [_nan_to_none(row) for row in self.positions[i, s]],
-                    "losses": _nan_to_none(self.losses[i, s]),
-                    "grad_norms": _nan_to_none(self.grad_norms[i, s]),
-                    "step_sizes": _nan_to_none(self.step_sizes[i, s]),
-                    "best_loss": _nan_to_none(self.best_loss[i, s:s + 1])[0],
+                    "positions": self.positions[i, s] if arrays else [nan_to_none(row) for row in self.positions[i, s]],
+                    "losses": plain(self.losses[i, s]),
+                    "grad_norms": plain(self.grad_norms[i, s]),
+                    "step_sizes": plain(self.step_sizes[i, s]),
+                    "best_loss": nan_to_none(self.best_loss[i, s:s + 1])[0],
                     "steps_to_tolerance": None if kind == "none" else int(self.steps_to_tolerance[i, s]),
                     "steps_to_escape": int(escape[i, s]) if self.has_saddle else None,
                     "diverged_at": int(self.diverged_at[i, s]),
@@ -290,7 +314,7 @@ class RaceResult:
         R, S = len(cfg["racers"]), len(cfg["starts"])
         runs = sorted(d["runs"], key=lambda r: (r["racer"], r["start"]))
 
-        def arr(key, tail=()):
+        def arr(key: str, tail: tuple[int, ...] = ()) -> np.ndarray:
             a = np.array([[np.nan if v is None else v for v in r[key]] if not tail else
                           [[np.nan if v is None else v for v in p] for p in r[key]] for r in runs], dtype=np.float64)
             return a.reshape((R, S) + a.shape[1:])
@@ -326,7 +350,7 @@ class RaceResult:
                     x, y = self.positions[i, s, t]
                     vals = (x, y, self.losses[i, s, t], self.grad_norms[i, s, t], self.step_sizes[i, s, t])
                     cells = ",".join("" if not math.isfinite(v) else repr(float(v)) for v in vals)
-                    lines.append(f"{_csv(label)},{self.optimizers[i]},{s},{t},{cells}")
+                    lines.append(f"{csv_field(label)},{self.optimizers[i]},{s},{t},{cells}")
         return "\n".join(lines) + "\n"
 
     def _summary_csv(self) -> str:
@@ -340,12 +364,13 @@ class RaceResult:
         lines = [",".join(SUMMARY_COLUMNS)]
         for k, row in enumerate(self.summary()):  # racer-major, then start
             lines.append(",".join([
-                _csv(row["racer"]), _csv(row["optimizer"]), str(k % S), num(row["start"][0]), num(row["start"][1]),
+                csv_field(row["racer"]), csv_field(row["optimizer"]), str(k % S), num(row["start"][0]), num(row["start"][1]),
                 num(row["final_loss"]), num(row["best_loss"]), count(row["steps_to_tolerance"]),
                 count(row["steps_to_escape"]), num(row["distance_to_minimum"]), str(row["diverged_at"]),
-                _csv(row["stop_reason"]), _csv(row["note"])]))
+                csv_field(row["stop_reason"]), csv_field(row["note"])]))
         return "\n".join(lines) + "\n"
 
 
-def _csv(text: str) -> str:
+def csv_field(text: str) -> str:
+    """``text`` as one CSV field: quoted (quotes doubled) when it holds a comma, a quote or a newline."""
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text

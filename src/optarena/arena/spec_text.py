@@ -12,13 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..errors import UsageError
+
 _TOKEN = re.compile(r"\s*(?:(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
                     r"|(?P<str>\"[^\"]*\"|'[^']*')|(?P<op>[(),=]))")
 MAX_LEN = 500
 
 
-class SpecError(ValueError):
-    """A malformed racer or schedule text."""
+class SpecError(UsageError):
+    """A malformed racer or schedule text (a ``UsageError``, so also a ``ValueError``)."""
 
 
 class _Parser:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from ..arena import style
-from ..arena.engine import _resolve_landscape
+from ..arena import presentation
 from ..arena.result import RaceResult
-from ..landscapes import Landscape
+from ..errors import UsageError
+from ..landscapes import Landscape, resolve
 
 #: Frames when no duration is given: one per step, but never more than this.
 MAX_DEFAULT_FRAMES = 200
@@ -19,51 +18,36 @@ MAX_FRAMES = 10_000
 
 
 def landscape(result: RaceResult) -> Landscape:
-    return _resolve_landscape(result.config["landscape"])
+    return resolve(result.config["landscape"])
+
+
+def looks(result: RaceResult) -> list[presentation.Look]:
+    """Each racer's colour, label and legend text (``arena.presentation``: the same on every face)."""
+    return presentation.race_looks(result)
 
 
 def colours(result: RaceResult) -> list[str]:
-    """Each racer's colour (``style.racer_colours``: the same on every face)."""
-    return style.racer_colours(result.optimizers)
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    """Each racer's colour (``arena.presentation``: the same on every face)."""
+    return [look.colour for look in presentation.race_looks(result)]
 
 
 def legend_label(result: RaceResult, i: int) -> str:
-    """``'Adam (learning_rate=0.05)'``: the label and what differs from the optimizer's defaults."""
-    from ..optim import registry
-
-    r = result.config["racers"][i]
-    try:
-        spec = registry.get(r["optimizer"])
-        defaults, title = spec.defaults, spec.title
-    except ValueError:  # a custom optimizer object: no schema to compare against
-        defaults, title = {}, None
-    diff = [f"{k}={_fmt(v)}" for k, v in (r.get("hyperparameters") or {}).items() if k in defaults and defaults[k] != v]
-    sched = r.get("schedule") or {}
-    if sched.get("name", "constant") != "constant":
-        args = ", ".join(f"{k}={_fmt(v)}" for k, v in sched.items() if k != "name")
-        diff.append(f"schedule={sched['name']}({args})")
-    label = result.labels[i]
-    if title and label.startswith(title + " ") and diff:  # "Adam lr=0.3": the legend spells out the same
-        label = title
-    return f"{label} ({', '.join(diff)})" if diff else label
+    """``'Adam (learning_rate=0.05)'``: racer ``i``'s legend text (``arena.presentation``)."""
+    return presentation.race_looks(result)[i].legend
 
 
 def check_options(result: RaceResult, fps: int, duration: float | None, dpi: int, start: int) -> None:
     if isinstance(fps, bool) or not isinstance(fps, (int, np.integer)) or not 1 <= fps <= 100:
-        raise ValueError(f"fps must be an integer in [1, 100], got {fps!r}")
+        raise UsageError(f"fps must be an integer in [1, 100], got {fps!r}", field="fps")
     if duration is not None and not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
-        raise ValueError(f"duration must be a positive number of seconds or None, got {duration!r}")
+        raise UsageError(f"duration must be a positive number of seconds or None, got {duration!r}", field="duration")
     if duration is not None and fps * duration > MAX_FRAMES:
-        raise ValueError(f"fps x duration = {fps * duration:g} frames is above {MAX_FRAMES}")
+        raise UsageError(f"fps x duration = {fps * duration:g} frames is above {MAX_FRAMES}", field="duration")
     if isinstance(dpi, bool) or not isinstance(dpi, (int, np.integer)) or not 10 <= dpi <= 1000:
-        raise ValueError(f"dpi must be an integer in [10, 1000], got {dpi!r}")
+        raise UsageError(f"dpi must be an integer in [10, 1000], got {dpi!r}", field="dpi")
     n = result.positions.shape[1]
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < n:
-        raise ValueError(f"start must be an integer in [0, {n - 1}] (the race has {n} start(s)), got {start!r}")
+        raise UsageError(f"start must be an integer in [0, {n - 1}] (the race has {n} start(s)), got {start!r}", field="start")
 
 
 def frame_steps(steps: int, fps: int, duration: float | None) -> np.ndarray:

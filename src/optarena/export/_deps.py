@@ -1,16 +1,9 @@
-"""Optional packages for exporting, imported only when an export needs them."""
+"""Optional packages for exporting, imported only when an export needs them (``extras.need``
+with the export extra's install line)."""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from ..extras import EXPORT as EXTRA
+from ..extras import need
 
-EXTRA = "pip install 'optarena[export]'"
-
-
-def need(module: str, hint: str = EXTRA) -> ModuleType:
-    """Import ``module`` or raise a one-line ImportError saying what to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"{module} is needed for this export: {hint}") from None
+__all__ = ["EXTRA", "need"]

@@ -77,7 +77,8 @@ def _map_image(ls: Any) -> tuple[str, list[list[Any]], float, float, str]:
 
 def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None, start: int = 0) -> dict[str, Any]:
     """Plotly traces, layout and config for frame 0, plus what the frames are built from."""
-    ls, cols, scale = C.landscape(result), C.colours(result), C.loss_scale(result, start, linear=True)
+    ls, looks, scale = C.landscape(result), C.looks(result), C.loss_scale(result, start, linear=True)
+    cols = [look.colour for look in looks]
     ks = C.frame_steps(result.steps, fps, duration)
     T = result.steps + 1
     pt = np.arange(T) if T <= MAX_PATH_POINTS else np.union1d(np.round(np.linspace(0, T - 1, MAX_PATH_POINTS)), ks)
@@ -123,14 +124,14 @@ def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None
         racers.append({"px": _nums(P[pt, 0]), "py": _nums(P[pt, 1]), "ly": _nums(L[pt]), "n": n_shown.tolist(),
                        "hx": _nums(hx), "hy": _nums(hy), "hk": hk, "hl": _nums(hl), "sym": sym, "note": note,
                        "tpos": tpos, "colour": c})
-        label, group = C.legend_label(result, i), f"r{i}"
+        label, group = looks[i].legend, f"r{i}"
         traces += [
             {"type": "scatter", "mode": "lines", "x": [], "y": [], "name": label, "legendgroup": group,
              "line": {"color": c, "width": 2.5}},
             {"type": "scatter", "mode": "markers+text", "x": [], "y": [], "legendgroup": group, "showlegend": False,
              "textfont": {"color": c, "size": 12}, "cliponaxis": False, "hoverinfo": "skip"},
             {"type": "scatter", "mode": "lines", "x": [], "y": [], "xaxis": "x2", "yaxis": "y2", "legendgroup": group,
-             "showlegend": False, "line": {"color": c, "width": 2}, "name": result.labels[i]},
+             "showlegend": False, "line": {"color": c, "width": 2}, "name": looks[i].label},
             {"type": "scatter", "mode": "markers", "x": [], "y": [], "xaxis": "x2", "yaxis": "y2", "legendgroup": group,
              "showlegend": False, "hoverinfo": "skip", "cliponaxis": False},
         ]

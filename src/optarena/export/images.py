@@ -7,7 +7,7 @@ global backend switch, so exporting never disturbs a user's own matplotlib sessi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, cast
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from .._files import atomic_path
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import need
+
+if TYPE_CHECKING:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 FIGSIZE = (11.0, 5.0)  # inches: 1100 x 500 pixels at dpi 100, even for yuv420p video
 CMAP = "Greys_r"  # a quiet background (its lighter part), so the racers' colours carry the picture
@@ -39,7 +42,8 @@ class Scene:
 
         self.result, self.start = result, start
         self.ls = C.landscape(result)
-        self.cols = C.colours(result)
+        self.looks = C.looks(result)
+        self.cols = [look.colour for look in self.looks]
         self.scale = C.loss_scale(result, start, linear=True)  # the axis below can be linear
         if ax is None:
             self.fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
@@ -69,7 +73,7 @@ class Scene:
             self.moving.append(self.title)
         # The legend uses fresh proxies: it is background, drawn once.
         handles = [Line2D([], [], color=c, lw=2, marker=ALIVE, ms=6) for c in self.cols]
-        labels = [C.legend_label(result, i) for i in range(len(result.labels))]
+        labels = [look.legend for look in self.looks]
         handles.append(Line2D([], [], ls="none", marker="o", ms=7, mfc="white", mec="black", mew=1.4))
         labels.append("start")
         if len(result.minima):  # a landscape that claims no minimum shows none
@@ -180,7 +184,7 @@ class Scene:
         from matplotlib.font_manager import findfont
         from PIL import ImageDraw, ImageFont
 
-        canvas = self.fig.canvas
+        canvas = cast("FigureCanvasAgg", self.fig.canvas)  # frames need Agg's buffer and blitting (the scene's own canvas)
         self.show(self.result.steps)  # lay out for the final state, the same layout as the still image
         canvas.draw()  # renders everything that is not animated: the background
         bg = canvas.copy_from_bbox(self.fig.bbox)
@@ -189,8 +193,9 @@ class Scene:
         if self.title is not None:
             box = self.title.get_window_extent(canvas.get_renderer())
             font = ImageFont.truetype(findfont(self.title.get_fontproperties()),
-                                      self.title.get_fontsize() * self.fig.dpi / 72)
-            at, ink = ((box.x0 + box.x1) / 2, H - box.y1), self.title.get_color()
+                                      float(self.title.get_fontsize()) * self.fig.dpi / 72)
+            # the title's colour is rcParams' text.color: a colour name or hex string, which Pillow reads too
+            at, ink = ((box.x0 + box.x1) / 2, H - box.y1), cast(str, self.title.get_color())
         for k in steps:
             self.show(int(k))
             canvas.restore_region(bg)

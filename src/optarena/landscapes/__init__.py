@@ -4,20 +4,27 @@
     >>> landscapes.get("rosenbrock").f(1.0, 1.0)
     0.0
 
+``resolve`` turns any way of naming a landscape (a Landscape, a registered name, a config's
+``{"name", "params"}`` or ``{"formula", "window"}``) into one; it is what the faces call.
+Errors are ``optarena.errors.UsageError``s whose ``field`` names the part of that reference at
+fault (``name``, ``params.kappa``, ``formula``, ``window``); a face prefixes where the reference
+sits in its own input (``landscape.name``).
+
 Importing this package pulls in NumPy only; ``from_formula`` loads sympy on first use.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Mapping
 
+from ..errors import UsageError, UsageTypeError
 from ._base import Landscape, Point
 from .registry import DEFAULT, get, names, params_schema, register
 
 __all__ = [
     "DEFAULT", "FormulaError", "Landscape", "from_formula", "get", "names", "params_schema",
-    "register",
+    "register", "resolve",
 ]
 
 
@@ -30,8 +37,42 @@ def from_formula(text: str, window: tuple[Point, Point] | None = None) -> Landsc
     slider move. Landscapes are frozen,
     so sharing them is safe; rejected formulas are not cached (they raise).
     """
-    win = None if window is None else (tuple(map(float, window[0])), tuple(map(float, window[1])))
+    win = None if window is None else _window(window)
     return _formula_cached(text, win)
+
+
+def _window(window: Any) -> tuple[Point, Point]:
+    try:
+        (x0, x1), (y0, y1) = window
+        return (float(x0), float(x1)), (float(y0), float(y1))
+    except (TypeError, ValueError):
+        raise UsageTypeError(f"window must be ((xmin, xmax), (ymin, ymax)) with min < max, got {window!r}",
+                             field="window") from None
+
+
+def resolve(landscape: Landscape | str | Mapping[str, Any] | None = None,
+            params: Mapping[str, Any] | None = None) -> Landscape:
+    """The landscape a face or a config names: None (the default), a Landscape, a registered name
+    (with ``params`` for a parameterised one), ``{"name": ..., "params": {...}}`` or
+    ``{"formula": ..., "window": ...}`` (what ``arena.plan.landscape_ref`` writes)."""
+    if landscape is None:
+        return get(DEFAULT, **dict(params or {}))
+    if isinstance(landscape, Landscape):
+        return landscape
+    if isinstance(landscape, str):
+        return get(landscape, **dict(params or {}))
+    if not isinstance(landscape, Mapping):
+        raise UsageTypeError("a landscape is a name, a Landscape or {'name': ..., 'params': {...}} / "
+                             f"{{'formula': ..., 'window': ...}}, got {type(landscape).__name__}")
+    d = dict(landscape)
+    if "formula" in d:
+        return from_formula(d["formula"], window=d.get("window") or None)
+    if "name" not in d:
+        raise UsageError("a landscape reference needs 'name' or 'formula'", field="name")
+    given = d.get("params") or {}
+    if not isinstance(given, Mapping):
+        raise UsageTypeError(f"landscape params must be a mapping of names to numbers, got {given!r}", field="params")
+    return get(d["name"], **{**dict(given), **dict(params or {})})
 
 
 @functools.lru_cache(maxsize=64)

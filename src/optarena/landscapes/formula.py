@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
+from ..errors import MissingExtraError, UsageError, UsageTypeError
 from ._base import Landscape, Point
 
 if TYPE_CHECKING:  # sympy is optional and heavy: imported lazily at run time
@@ -61,8 +62,9 @@ _TOKEN = re.compile(
 )
 
 
-class FormulaError(ValueError):
-    """A typed formula was rejected; ``position`` is a 0-based index into ``text``."""
+class FormulaError(UsageError):
+    """A typed formula was rejected; ``position`` is a 0-based index into ``text``; ``field`` is
+    ``"formula"`` (a ``UsageError``, so also a ``ValueError``)."""
 
     def __init__(self, text: str, position: int, expected: str, found: str) -> None:
         self.text, self.position, self.expected, self.found = text, position, expected, found
@@ -73,11 +75,12 @@ class FormulaError(ValueError):
         caret = " " * (position - lo + (3 if lo else 0)) + "^"
         super().__init__(
             f"formula error at position {position}: expected {expected} but found {found}\n"
-            f"  {shown}\n  {caret}"
+            f"  {shown}\n  {caret}",
+            field="formula",
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable despite the custom signature
-        return (type(self), (self.text, self.position, self.expected, self.found))
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable despite the custom signature (field kept)
+        return (type(self), (self.text, self.position, self.expected, self.found), dict(self.__dict__))
 
 
 class _Tok(NamedTuple):
@@ -110,7 +113,7 @@ def _sympy() -> Any:
     try:
         import sympy
     except ImportError as exc:  # optional dependency
-        raise ImportError("typed formulas need sympy: pip install 'optarena[formula]'") from exc
+        raise MissingExtraError("typed formulas need sympy: pip install 'optarena[formula]'", field="formula") from exc
     return sympy
 
 
@@ -273,7 +276,7 @@ class _Parser:
 def parse(text: str) -> sympy.Expr:
     """The sympy expression of a typed formula in x and y; raises FormulaError."""
     if not isinstance(text, str):
-        raise TypeError(f"formula must be a str, not {type(text).__name__}")
+        raise UsageTypeError(f"formula must be a str, not {type(text).__name__}", field="formula")
     if len(text) > MAX_LENGTH:
         raise FormulaError(text, MAX_LENGTH, f"at most {MAX_LENGTH} characters", f"{len(text)} characters")
     toks = _tokenize(text)
@@ -440,15 +443,15 @@ def _verified_minimum(f: Callable[[Any, Any], Any], grad: Callable[[Any, Any], t
     ring = np.stack([np.cos(angle), np.sin(angle)], axis=1)
     isolated = definite.copy()
     flat = np.zeros(len(P), dtype=bool)
-    for k in np.flatnonzero(semi):
-        Q = np.concatenate([P[k] + r * size * ring for r in (1e-3, 1e-2)])
+    for j in np.flatnonzero(semi):
+        Q = np.concatenate([P[j] + r * size * ring for r in (1e-3, 1e-2)])
         with np.errstate(all="ignore"):
-            rise = np.asarray(f(Q[:, 0], Q[:, 1]), dtype=np.float64) - F[k]
-        vtol_k = 1e-9 * (1.0 + abs(F[k]))
-        if np.all(rise > vtol_k):
-            isolated[k] = True
-        elif np.all(rise >= -vtol_k):
-            flat[k] = True
+            rise = np.asarray(f(Q[:, 0], Q[:, 1]), dtype=np.float64) - F[j]
+        vtol_j = 1e-9 * (1.0 + abs(F[j]))
+        if np.all(rise > vtol_j):
+            isolated[j] = True
+        elif np.all(rise >= -vtol_j):
+            flat[j] = True
     verified = isolated | flat
     if not verified.any():
         k = int(np.argmin(np.where(np.isfinite(F), F, np.inf)))
@@ -496,7 +499,7 @@ def formula_landscape(
     x0, x1, y0, y1 = float(x0), float(x1), float(y0), float(y1)
     win = ((x0, x1), (y0, y1))
     if not all(math.isfinite(v) for v in (*win[0], *win[1])) or x0 >= x1 or y0 >= y1:
-        raise ValueError(f"window must be ((xmin, xmax), (ymin, ymax)) with min < max, got {window}")
+        raise UsageError(f"window must be ((xmin, xmax), (ymin, ymax)) with min < max, got {window}", field="window")
     f = _numeric(sp, expr)
     gx, gy = _numeric(sp, sp.diff(expr, x)), _numeric(sp, sp.diff(expr, y))
 

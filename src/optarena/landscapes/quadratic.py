@@ -6,8 +6,10 @@ Source for the last two: G. Goh, "Why Momentum Really Works", Distill 2017.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
+from ..errors import UsageError, UsageTypeError
 from ._base import ARTICLE_RACERS, Landscape, article_racers
 
 GOH = 'Goh, "Why Momentum Really Works", Distill 2017'
@@ -48,11 +50,14 @@ def ill_conditioned(kappa: float = 10.0, theta: float = 0.0) -> Landscape:
     trace the same, rotated, path for every theta, while diagonal preconditioners (Adam, RMSprop,
     Adagrad) lose their edge once the valley leaves the axes. Source: Goh, Distill 2017.
     """
+    for name, value in (("kappa", kappa), ("theta", theta)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise UsageTypeError(f"ill_conditioned: {name} must be a number, got {value!r}", field=f"params.{name}")
     kappa, theta = float(kappa), float(theta)
     if not (math.isfinite(kappa) and kappa >= 1.0):
-        raise ValueError(f"ill_conditioned: kappa must be finite and >= 1, got {kappa!r}")
+        raise UsageError(f"ill_conditioned: kappa must be finite and >= 1, got {kappa!r}", field="params.kappa")
     if not math.isfinite(theta):
-        raise ValueError(f"ill_conditioned: theta (degrees) must be finite, got {theta!r}")
+        raise UsageError(f"ill_conditioned: theta (degrees) must be finite, got {theta!r}", field="params.theta")
     rad = math.radians(theta)
     c, s = math.cos(rad), math.sin(rad)
     k = kappa  # plain float locals: numba freezes closure variables as constants

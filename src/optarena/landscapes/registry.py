@@ -2,7 +2,8 @@
 
 Fixed surfaces are stored as built; parameterised ones (``ill_conditioned``) as a factory plus a
 slider schema ``{param: {"default", "min", "max"}}``. ``get`` validates names and parameter names;
-the factory validates values.
+the factory validates values. Errors are ``optarena.errors.UsageError``s whose ``field`` is relative
+to a landscape reference (``name``, ``params.kappa``, ``formula``, ``window``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import difflib
 import inspect
 from typing import Any, Callable
 
+from ..errors import UnknownNameError, UsageTypeError
 from . import classic, quadratic
 from ._base import Landscape
 
@@ -46,6 +48,7 @@ def register(item: Landscape | Factory, *, schema: Schema | None = None,
 
     A factory's ``schema`` defaults to its ``params_schema`` attribute, else to its signature.
     """
+    sch: Schema
     if isinstance(item, Landscape):
         name, sch = item.name, {}
     elif callable(item):
@@ -78,7 +81,8 @@ def _lookup(name: str) -> str:
         return key
     close = difflib.get_close_matches(key, list(_ENTRIES), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ";"
-    raise ValueError(f"unknown landscape {name!r}{hint} valid: {', '.join(_ENTRIES)}")
+    raise UnknownNameError(f"unknown landscape {name!r}{hint} valid: {', '.join(_ENTRIES)}", field="name",
+                           allowed=list(_ENTRIES))
 
 
 def get(name: str = DEFAULT, **params: float) -> Landscape:
@@ -89,8 +93,9 @@ def get(name: str = DEFAULT, **params: float) -> Landscape:
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         ok = ", ".join(allowed) if allowed else "none (it takes no parameters)"
-        raise TypeError(f"landscape {key!r} got unknown parameter(s) "
-                        f"{', '.join(map(repr, unknown))}; allowed: {ok}")
+        raise UsageTypeError(f"landscape {key!r} got unknown parameter(s) "
+                             f"{', '.join(map(repr, unknown))}; allowed: {ok}", field=f"params.{unknown[0]}",
+                             allowed=list(allowed))
     if isinstance(entry, Landscape):
         return entry
     return entry(**params)

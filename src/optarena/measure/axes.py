@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
+
 #: The start coordinates: axes with these names move the start point instead of a setting.
 START_AXES = ("x", "y")
 MAX_VALUES = 2_000  # per axis
@@ -25,8 +27,9 @@ _RANGE = re.compile(r"(lin|log)\s*\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*,\s*([^,()]
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 
 
-class AxisError(ValueError):
-    """A malformed or out-of-range axis."""
+class AxisError(UsageError):
+    """A malformed or out-of-range axis (a ``UsageError``, so also a ``ValueError``); a sweep
+    sets ``field`` to the axis's place (``axes[1]``)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,10 @@ class Axis:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Axis":
-        return cls(str(d["name"]), tuple(d["values"]), bool(d.get("log", False)))
+        try:
+            return cls(str(d["name"]), tuple(d["values"]), bool(d.get("log", False)))
+        except (AttributeError, KeyError, TypeError):
+            raise AxisError(f"an axis is {{'name': ..., 'values': [...], 'log': ...}}, got {str(d)[:60]!r}") from None
 
 
 def _spaced(name: str, lo: float, hi: float, n: int, log: bool) -> np.ndarray:

@@ -24,6 +24,8 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from ..errors import MissingExtraError, UsageError, UsageTypeError
+
 EXTRA = "pip install 'optarena[dask]'"
 MAX_LOCAL_WORKERS = 64
 
@@ -32,7 +34,7 @@ def _distributed() -> Any:
     try:
         return importlib.import_module("distributed")
     except ImportError:
-        raise ImportError(f"running a sweep on Dask needs dask.distributed: {EXTRA}") from None
+        raise MissingExtraError(f"running a sweep on Dask needs dask.distributed: {EXTRA}", field="scheduler") from None
 
 
 def cores() -> int:
@@ -116,17 +118,19 @@ def client_for(scheduler: Any) -> Iterator[Any]:
         yield scheduler
         return
     if not isinstance(scheduler, str):
-        raise TypeError(f"scheduler must be None, 'local:N', a scheduler address or a distributed.Client, got {scheduler!r}")
+        raise UsageTypeError(f"scheduler must be None, 'local:N', a scheduler address or a distributed.Client, got {scheduler!r}",
+                             field="scheduler")
     m = re.fullmatch(r"local(?::(\d+))?", scheduler.strip())
     if m:
         n = int(m.group(1) or 2)
         if not 1 <= n <= MAX_LOCAL_WORKERS:
-            raise ValueError(f"scheduler 'local:N': N must be in [1, {MAX_LOCAL_WORKERS}], got {n}")
+            raise UsageError(f"scheduler 'local:N': N must be in [1, {MAX_LOCAL_WORKERS}], got {n}", field="scheduler")
         with _local_client(distributed, local_workers(n)) as client:
             yield client
         return
     if not re.fullmatch(r"(tcp|tls|inproc|ws|wss)://[^\s]+", scheduler.strip()):
-        raise ValueError(f"scheduler must be 'local:N' or an address like 'tcp://127.0.0.1:8786', got {scheduler!r}")
+        raise UsageError(f"scheduler must be 'local:N' or an address like 'tcp://127.0.0.1:8786', got {scheduler!r}",
+                         field="scheduler")
     with distributed.Client(scheduler.strip(), timeout=30) as client:
         yield client
 

@@ -15,6 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import UsageError
+
 JOURNAL_FORMAT = "optarena.journal/1"
 
 
@@ -40,8 +42,8 @@ class Journal:
             self._refuse_old()
 
     def _refuse_old(self) -> None:
-        raise ValueError(f"{self.path} holds the finished units of an earlier run: resume it (resume=True, "
-                         "CLI: --resume) or remove the file")
+        raise UsageError(f"{self.path} holds the finished units of an earlier run: resume it (resume=True, "
+                         "CLI: --resume) or remove the file", field="journal")
 
     def start(self, kind: str, config: Mapping[str, Any]) -> dict[tuple, dict[str, Any]]:
         config = json.loads(json.dumps(config))  # as it reads back from the file
@@ -54,7 +56,7 @@ class Journal:
             except ImportError:  # pragma: no cover - no fcntl (Windows): no guard against two writers
                 pass
             except OSError:
-                raise ValueError(f"{self.path} is in use by another run") from None
+                raise UsageError(f"{self.path} is in use by another run", field="journal") from None
             f.seek(0)
             data = f.read()
             if data and not self.resume:
@@ -62,13 +64,14 @@ class Journal:
             header, done, end = self._read(data)
             if header is not None:
                 if header.get("format") != JOURNAL_FORMAT or header.get("kind") != kind:
-                    raise ValueError(f"{self.path} is not a journal of an optarena {kind} "
-                                     f"(format {header.get('format')!r}, kind {header.get('kind')!r})")
+                    raise UsageError(f"{self.path} is not a journal of an optarena {kind} "
+                                     f"(format {header.get('format')!r}, kind {header.get('kind')!r})", field="journal")
                 diff = _first_difference(header.get("config"), config)
                 if diff is not None:
                     where, there, here = diff
-                    raise ValueError(f"{self.path} was written by another {kind}: {where} is {_short(there)} there, "
-                                     f"{_short(here)} here; run the same {kind} to resume it, or remove the file")
+                    raise UsageError(f"{self.path} was written by another {kind}: {where} is {_short(there)} there, "
+                                     f"{_short(here)} here; run the same {kind} to resume it, or remove the file",
+                                     field="journal")
             f.truncate(end)  # drop a torn last line, so the next line starts on a line of its own
             if header is None:
                 self._write(f, {"format": JOURNAL_FORMAT, "kind": kind, "config": config})
@@ -94,7 +97,8 @@ class Journal:
             except (ValueError, TypeError, KeyError):
                 if n == len(lines) - 1:  # the last line: a write the kill (or a crash) cut short
                     break
-                raise ValueError(f"{self.path}: line {n + 1} is damaged; remove the file to start over") from None
+                raise UsageError(f"{self.path}: line {n + 1} is damaged; remove the file to start over",
+                                 field="journal") from None
             end += len(line) + 1
         return header, done, end
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..arena.style import colour
-from ..export._deps import need
+from ..arena.presentation import racer_colours
+from ..errors import UsageError
 from ..export.images import save_figure
+from ..extras import need
 from .sweeps import DIVERGED, ELSEWHERE, SweepResult, run_values
 
 DIVERGED_COLOUR = "#D62728"
@@ -26,7 +27,7 @@ BASIN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00
 
 
 def plot_sweep(result: SweepResult, path: Any = None, metric: str = "final_loss", dpi: int = 100) -> Any:
-    need("matplotlib", "pip install 'optarena[export]'")
+    need("matplotlib", purpose="plots")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -38,7 +39,7 @@ def plot_sweep(result: SweepResult, path: Any = None, metric: str = "final_loss"
     elif n_set == 2:
         kind = "map"
     else:
-        raise ValueError(f"a picture needs one or two setting axes, or x and y axes; this sweep has {n_set} "
+        raise UsageError(f"a picture needs one or two setting axes, or x and y axes; this sweep has {n_set} "
                          f"setting axes ({', '.join(a.name for a in result.setting_axes)})")
     panels = 1 if kind == "line" else O
     fig = Figure(figsize=(5.2 * panels if kind != "line" else 7.5, 4.6), dpi=dpi, layout="constrained")
@@ -71,14 +72,14 @@ def _line(ax: Any, result: SweepResult, metric: str) -> None:
     a = result.setting_axes[0]
     x = np.asarray(a.values, dtype=float)
     runs = tuple(range(1, result.final_loss.ndim - 1))  # starts and seeds, within one optimizer
+    colours = racer_colours([r["optimizer"] for r in result.config["optimizers"]])  # as a race draws them
     for o, label in enumerate(result.optimizers):
         v = _values(result, metric)[o]
         with np.errstate(invalid="ignore"):  # inf (diverged) runs: the quartiles are inf or NaN
             med = np.median(v, axis=runs)
             lo = np.percentile(v, 25, axis=runs)
             hi = np.percentile(v, 75, axis=runs)
-        name = result.config["optimizers"][o]["optimizer"]
-        c = colour(name, o)
+        c = colours[o]
         finite = np.isfinite(med)
         ax.plot(x[finite], med[finite], "-o", color=c, ms=3, label=label)
         band = np.isfinite(lo) & np.isfinite(hi)

@@ -26,10 +26,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..arena.engine import FUSED_MIN_WORK, Cancelled, Racer, _bounds, _check_starts, _resolve_landscape, landscape_ref, race
-from ..arena.result import _csv
-from ..arena.result import _nan_to_none as _flat_nan_to_none
-from ..landscapes import Landscape
+from ..arena.engine import Cancelled, choose_engine, race, run_bounds
+from ..arena.plan import Racer, check_starts, landscape_ref
+from ..arena.result import csv_field, nan_to_none
+from ..errors import OptarenaError, UsageError, UsageTypeError, with_field
+from ..landscapes import Landscape, resolve
 from ..optim import registry, schedules
 from .axes import START_AXES, Axis, AxisError
 from .journal import Journal
@@ -69,12 +70,12 @@ class SweepResult:
     landscape: Any = field(default=None, repr=False, compare=False)
 
     def surface(self) -> Landscape:
-        return self.landscape if self.landscape is not None else _resolve_landscape(self.config["landscape"])
+        return self.landscape if self.landscape is not None else resolve(self.config["landscape"])
 
     def basin_map(self, optimizer: int = 0) -> np.ndarray:
         """(x, y) basin codes of a grid of starts: the first setting, the first seed."""
         if not self.start_axes:
-            raise ValueError("this sweep has no grid of starts (x and y axes)")
+            raise UsageError("this sweep has no grid of starts (x and y axes)")
         nx, ny = (len(a.values) for a in self.start_axes)
         b = self.basin[optimizer]
         return b.reshape(-1, nx, ny, b.shape[-1])[0, :, :, 0]
@@ -139,12 +140,13 @@ class SweepResult:
         rows = []
         for o, label in enumerate(self.optimizers):
             for idx in itertools.product(*(range(len(a.values)) for a in self.setting_axes)):
+                cell = (o, *idx)
                 rows.append({
                     "optimizer": label, **{a.name: a.values[i] for a, i in zip(self.setting_axes, idx)},
-                    "median_final_loss": _finite_or_none(fl[(o, *idx)]),
-                    "median_best_loss": _finite_or_none(bl[(o, *idx)]),
-                    "median_steps_to_tolerance": _finite_or_none(st[(o, *idx)]),
-                    "diverged_fraction": float(div[(o, *idx)]),
+                    "median_final_loss": _finite_or_none(fl[cell]),
+                    "median_best_loss": _finite_or_none(bl[cell]),
+                    "median_steps_to_tolerance": _finite_or_none(st[cell]),
+                    "diverged_fraction": float(div[cell]),
                 })
         return rows
 
@@ -166,7 +168,7 @@ class SweepResult:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SweepResult":
         if d.get("format") != "optarena.sweep/1":
-            raise ValueError(f"not an optarena sweep (format {d.get('format')!r}, expected 'optarena.sweep/1')")
+            raise UsageError(f"not an optarena sweep (format {d.get('format')!r}, expected 'optarena.sweep/1')")
         shape = tuple(d["shape"])
 
         def arr(key: str, dtype: Any, extra: tuple[int, ...] = ()) -> np.ndarray:
@@ -189,7 +191,7 @@ class SweepResult:
         cols = list(rows[0]) if rows else ["optimizer"]
         lines = [",".join(cols)]
         for r in rows:
-            lines.append(",".join("" if r[c] is None else _csv(str(r[c])) for c in cols))
+            lines.append(",".join("" if r[c] is None else csv_field(str(r[c])) for c in cols))
         return "\n".join(lines) + "\n"
 
     def to_frame(self) -> Any:
@@ -237,12 +239,13 @@ def check_objective(name: str, landscape: Landscape | None = None, min_value: fl
     within ``tolerance`` of the minimum, so it needs a landscape that claims a minimum value (or a
     lower bound). The landscape, or the ``min_value`` of a result, says."""
     if name not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}")
+        raise UsageError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}", field="objective",
+                         allowed=list(OBJECTIVES))
     value = landscape.min_value if landscape is not None else min_value
     if name == "steps_to_tolerance" and not math.isfinite(value):
         why = f": {landscape.minimum_note}" if landscape is not None and landscape.minimum_note else ""
-        raise ValueError(f"objective 'steps_to_tolerance' needs a landscape with a known minimum; this one has "
-                         f"none{why}; use final_loss or best_loss")
+        raise UsageError(f"objective 'steps_to_tolerance' needs a landscape with a known minimum; this one has "
+                         f"none{why}; use final_loss or best_loss", field="objective")
 
 
 def run_values(result: SweepResult, name: str, floor: float | None = None) -> np.ndarray:
@@ -264,7 +267,7 @@ def _finite_or_none(v: float) -> float | None:
 
 
 def _nan_to_none(a: np.ndarray) -> list:
-    return _flat_nan_to_none(a.ravel())
+    return nan_to_none(a.ravel())
 
 
 # ------------------------------------------------------------------------------------ planning
@@ -285,70 +288,98 @@ class _Plan:
 def _racer(spec_like: Any) -> Racer:
     r = Racer.of(spec_like)
     if r.custom is not None:
-        raise TypeError("sweep: optimizers must be registered ones (a name, 'adam(beta1=0.8)' or a Racer), "
-                        "not objects: a unit may run on another machine")
+        raise UsageTypeError("sweep: optimizers must be registered ones (a name, 'adam(beta1=0.8)' or a Racer), "
+                             "not objects: a unit may run on another machine")
     return r
 
 
 def _seeds(seeds: int | Sequence[int]) -> list[int]:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         if not 1 <= seeds <= 1000:
-            raise ValueError(f"seeds must be a count in [1, 1000] or a list of seeds, got {seeds!r}")
+            raise UsageError(f"seeds must be a count in [1, 1000] or a list of seeds, got {seeds!r}", field="seeds")
         return list(range(int(seeds)))
-    out = list(seeds)
+    out = list(seeds) if isinstance(seeds, Sequence) and not isinstance(seeds, str) else []
     if not out or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in out):
-        raise ValueError(f"seeds must be a count or a list of non-negative integers, got {seeds!r}")
+        raise UsageError(f"seeds must be a count or a list of non-negative integers, got {seeds!r}", field="seeds")
     return [int(s) for s in out]
 
 
 def _plan(landscape: Any, optimizers: Sequence[Any], axes: Sequence[Any], starts: Any, steps: int,
           seeds: int | Sequence[int]) -> _Plan:
-    ls = _resolve_landscape(landscape)
-    racers = [_racer(o) for o in optimizers]
+    try:
+        ls = resolve(landscape)
+    except OptarenaError as exc:
+        raise with_field(exc, "landscape")
+    racers = []
+    for i, o in enumerate(optimizers):
+        try:
+            racers.append(_racer(o))
+        except OptarenaError as exc:
+            raise with_field(exc, f"optimizers[{i}]")
     if not racers:
-        raise ValueError("optimizers: give at least one")
-    axes = [a if isinstance(a, Axis) else Axis.parse(a) for a in axes]
+        raise UsageError("optimizers: give at least one", field="optimizers")
+    parsed = []
+    for k, a in enumerate(axes):
+        try:
+            parsed.append(a if isinstance(a, Axis) else Axis.parse(a))
+        except OptarenaError as exc:
+            raise with_field(exc, f"axes[{k}]")
+    axes = parsed
     names = [a.name for a in axes]
+    where = {a.name: f"axes[{k}]" for k, a in enumerate(axes)}  # an error names the axis by its place
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise AxisError(f"axis {dup[0]} is given twice")
+        raise AxisError(f"axis {dup[0]} is given twice", field="axes")
     setting_axes = [a for a in axes if a.name not in START_AXES]
     start_axes = [a for a in axes if a.name in START_AXES]
     if start_axes:
         if len(start_axes) != 2:
-            raise AxisError("a grid of starts needs both an x and a y axis")
+            raise AxisError("a grid of starts needs both an x and a y axis", field="axes")
         if starts is not None:
-            raise AxisError("give starts or x/y axes, not both")
+            raise AxisError("give starts or x/y axes, not both", field="starts")
         x, y = (a for a in sorted(start_axes, key=lambda a: a.name))
         start_axes = [x, y]
         S = np.array([(u, v) for u in x.values for v in y.values], dtype=np.float64)
-        S = _check_starts(S, ls)
+        S = check_starts(S, ls)
     else:
-        S = _check_starts(starts, ls)
+        S = check_starts(starts, ls)
     seed_list = _seeds(seeds)
 
     n_settings = math.prod(len(a.values) for a in setting_axes)
     runs = len(racers) * n_settings * len(S) * len(seed_list)
     if runs > MAX_RUNS:
-        raise ValueError(f"optimizers x settings x starts x seeds = {runs:,} runs; at most {MAX_RUNS:,}")
+        raise UsageError(f"optimizers x settings x starts x seeds = {runs:,} runs; at most {MAX_RUNS:,}", field="axes")
     if runs * steps > MAX_RUN_STEPS:
-        raise ValueError(f"runs x steps = {runs * steps:,}; at most {MAX_RUN_STEPS:,} (fewer steps or a coarser grid)")
+        raise UsageError(f"runs x steps = {runs * steps:,}; at most {MAX_RUN_STEPS:,} (fewer steps or a coarser grid)",
+                         field="steps")
     settings, labels = [], []
     for i, r in enumerate(racers):
-        spec = registry.get(r.optimizer)
+        try:
+            spec = registry.get(r.optimizer)
+        except OptarenaError as exc:
+            raise with_field(exc, f"optimizers[{i}]")
+        try:
+            schedules.make(r.schedule)
+        except OptarenaError as exc:
+            raise with_field(exc, f"optimizers[{i}].schedule")
         known = {h.name for h in spec.hypers}
         for a in setting_axes:
             if a.name not in known:
                 raise AxisError(f"axis {a.name}: not a hyperparameter of {spec.name} (allowed: "
-                                f"{', '.join(sorted(known))}, or x and y for the start)")
+                                f"{', '.join(sorted(known))}, or x and y for the start)", field=where[a.name],
+                                allowed=sorted(known))
             if a.name in r.hyperparameters:
-                raise AxisError(f"axis {a.name}: also fixed in {spec.name}'s settings; give it in one place")
+                raise AxisError(f"axis {a.name}: also fixed in {spec.name}'s settings; give it in one place",
+                                field=where[a.name])
         mine = []
         # every setting validated here, before any work (a unit may run on another machine)
         for combo in itertools.product(*(a.values for a in setting_axes)):
             hp = {**r.hyperparameters, **dict(zip((a.name for a in setting_axes), combo))}
-            where = f"optimizer {i + 1} ({spec.name}) at " + ", ".join(f"{a.name}={v!r}" for a, v in zip(setting_axes, combo))
-            spec.validate(hp, where if setting_axes else f"optimizer {i + 1} ({spec.name})")
+            at = f"optimizer {i + 1} ({spec.name}) at " + ", ".join(f"{a.name}={v!r}" for a, v in zip(setting_axes, combo))
+            try:
+                spec.validate(hp, at if setting_axes else f"optimizer {i + 1} ({spec.name})")
+            except OptarenaError as exc:  # a value on an axis names the axis; a fixed setting, the optimizer's
+                raise with_field(exc, where[exc.field] if exc.field in where else f"optimizers[{i}].hyperparameters")
             mine.append(hp)
         settings.append(mine)
         fixed = [f"{k}={v}" for k, v in r.hyperparameters.items()]
@@ -393,8 +424,8 @@ def _check_sendable(ls: Landscape, ref: dict[str, Any]) -> None:
     """A Dask worker rebuilds the landscape from its name (or formula): refuse one that would
     come back different (an object made here, or one shadowing a registered name)."""
     try:
-        again = _resolve_landscape(ref)
-    except (ValueError, TypeError, KeyError):
+        again = resolve(ref)
+    except OptarenaError:
         again = None
     (x0, x1), (y0, y1) = ls.window
     xs, ys = np.meshgrid(np.linspace(x0, x1, 5), np.linspace(y0, y1, 5))
@@ -403,23 +434,29 @@ def _check_sendable(ls: Landscape, ref: dict[str, Any]) -> None:
             np.asarray(again.f(xs, ys), dtype=float), np.asarray(ls.f(xs, ys), dtype=float), rtol=1e-12, atol=0,
             equal_nan=True)
     if not same:
-        raise ValueError(f"landscape {ls.name!r} cannot be sent to Dask workers: they rebuild a landscape from its "
+        raise UsageError(f"landscape {ls.name!r} cannot be sent to Dask workers: they rebuild a landscape from its "
                          "registered name or formula, and this one is neither (register it, pass its formula, or "
-                         "run the sweep here)")
+                         "run the sweep here)", field="landscape")
 
 
 def sweep_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     """``sweep()``'s keyword arguments from a ``SweepResult.config`` (or the JSON of a whole
     result): ``sweep(**sweep_kwargs(cfg))`` reruns it, the same numbers."""
-    cfg = dict(config.get("config", config)) if isinstance(config, Mapping) else {}
+    inner = config.get("config", config) if isinstance(config, Mapping) else None
+    cfg = dict(inner) if isinstance(inner, Mapping) else {}
     if "optimizers" not in cfg or "axes" not in cfg:
-        raise ValueError("not a sweep configuration: it needs 'optimizers' and 'axes' (the 'config' of a saved sweep)")
-    out: dict[str, Any] = {
-        "landscape": cfg.get("landscape"),
-        "optimizers": [o if isinstance(o, str) else {k: v for k, v in dict(o).items() if v is not None or k == "optimizer"}
-                       for o in cfg["optimizers"]],
-        "axes": [Axis.from_json(a) for a in cfg["axes"]],
-    }
+        raise UsageError("not a sweep configuration: it needs 'optimizers' and 'axes' (the 'config' of a saved sweep)")
+    try:
+        out: dict[str, Any] = {
+            "landscape": cfg.get("landscape"),
+            "optimizers": [o if isinstance(o, str) else {k: v for k, v in dict(o).items() if v is not None or k == "optimizer"}
+                           for o in cfg["optimizers"]],
+            "axes": [Axis.from_json(a) for a in cfg["axes"]],
+        }
+    except (TypeError, ValueError) as exc:  # not lists of optimizers and axes (an AxisError says which axis)
+        if isinstance(exc, OptarenaError):
+            raise
+        raise UsageTypeError(f"not a sweep configuration: 'optimizers' and 'axes' must be lists ({exc})") from None
     for key in ("starts", "steps", "seeds", "noise", "clip", "tolerance", "radius", "engine"):
         if cfg.get(key) is not None:
             out[key] = cfg[key]
@@ -499,9 +536,9 @@ def sweep(
     returns True the sweep raises ``optarena.arena.Cancelled`` (the journal keeps the units done).
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        raise UsageError(f"steps must be a positive integer, got {steps!r}", field="steps")
     if resume and journal is None:
-        raise ValueError("resume=True needs the journal to resume from")
+        raise UsageError("resume=True needs the journal to resume from", field="resume")
     log = Journal(journal, resume) if journal is not None else None  # an earlier run's journal: refused now
     plan = _plan(landscape, optimizers, axes, starts, int(steps), seeds)
     ls = plan.ls
@@ -509,19 +546,19 @@ def sweep(
     if radius is None:
         radius = 0.01 * max(x1 - x0, y1 - y0)
     if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
-        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
-    lo, hi = _bounds(ls, plan.starts)  # one box for every unit: a run's fate never depends on its neighbours
-    common = {"landscape": landscape_ref(ls), "steps": int(steps), "noise": noise, "clip": clip,
+        raise UsageError(f"radius must be a finite number > 0, got {radius!r}", field="radius")
+    lo, hi = run_bounds(ls, plan.starts)  # one box for every unit: a run's fate never depends on its neighbours
+    common: dict[str, Any] = {"landscape": landscape_ref(ls), "steps": int(steps), "noise": noise, "clip": clip,
               "tolerance": tolerance, "engine": engine, "bounds": [[lo[0], hi[0]], [lo[1], hi[1]]]}
-    if engine not in ("auto", "numpy", "fused"):
-        raise ValueError(f"engine must be 'auto', 'numpy' or 'fused', got {engine!r}")
     # One engine for every unit, wherever it runs: the race's "auto" picks by what is compiled in
     # the process, and the two engines agree to ~1e-11, not to the bit. Here "auto" decides by the
-    # sweep's total work alone: the compiled loop when it is big enough to repay compiling (each
-    # optimizer's kernel is compiled now, by a one-step race that also checks the options) and
-    # can run, else NumPy.
+    # sweep's total work alone (``choose_engine(work=...)``): the compiled loop when it is big
+    # enough to repay compiling and can run, else NumPy. Each optimizer's kernel is compiled now,
+    # by a one-step race that also checks the options.
     O, n_settings, n_starts, K = len(plan.racers), len(plan.settings[0]), len(plan.starts), len(plan.seeds)
-    chosen = engine if engine != "auto" else "fused" if O * n_settings * n_starts * K * int(steps) >= FUSED_MIN_WORK else "numpy"
+    firsts = [Racer(r.optimizer, plan.settings[o][0], r.schedule) for o, r in enumerate(plan.racers)]
+    chosen = choose_engine(engine, ls, firsts, steps=int(steps), noise=noise, record=False,
+                           work=O * n_settings * n_starts * K * int(steps))
     units = _units(plan, common, fused=chosen == "fused")
     if scheduler is None:  # here: the landscape object itself (it may be one no registry knows)
         for u in units:
@@ -530,14 +567,7 @@ def sweep(
         _check_sendable(ls, common["landscape"])
     for o in range(len(plan.racers)):
         first = next(u for u in units if u["index"][0] == o)
-        probe = dict(first, settings=first["settings"][:1], starts=first["starts"][:1], steps=1, engine=chosen)
-        try:
-            run_unit(probe)
-        except ValueError as exc:
-            if engine != "auto" or not str(exc).startswith("engine='fused' is not possible"):
-                raise
-            chosen = "numpy"
-            run_unit(dict(probe, engine=chosen))
+        run_unit(dict(first, settings=first["settings"][:1], starts=first["starts"][:1], steps=1, engine=chosen))
     for u in units:
         u["engine"] = chosen
     config = {
@@ -575,10 +605,10 @@ def sweep(
             finished = log.start("sweep", config)
             by_index = {tuple(u["index"]): u for u in units}
             for index, part in finished.items():
-                u = by_index.get(index)
-                shape = (len(u["settings"]), len(u["starts"])) if u is not None else None
-                if shape is None or set(part) != set(out) or np.shape(part["final_loss"]) != shape:
-                    raise ValueError(f"{log.path}: unit {list(index)} is not one of this sweep's (cut by another "
+                unit = by_index.get(index)
+                expected = (len(unit["settings"]), len(unit["starts"])) if unit is not None else None
+                if expected is None or set(part) != set(out) or np.shape(part["final_loss"]) != expected:
+                    raise UsageError(f"{log.path}: unit {list(index)} is not one of this sweep's (cut by another "
                                      "version of optarena?); remove the file to start over")
                 fill(index, part)
             todo = [u for u in units if tuple(u["index"]) not in finished]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import MissingExtraError
+
 
 def torch() -> Any:
     try:
         import torch as t
     except ImportError:
-        raise ImportError("training races need PyTorch: pip install 'optarena[torch]'") from None
+        raise MissingExtraError("training races need PyTorch: pip install 'optarena[torch]'") from None
     return t
 
 
@@ -17,5 +19,5 @@ def sklearn_datasets() -> Any:
     try:
         from sklearn import datasets
     except ImportError:
-        raise ImportError("this dataset ships with scikit-learn: pip install 'optarena[nn]'") from None
+        raise MissingExtraError("this dataset ships with scikit-learn: pip install 'optarena[nn]'") from None
     return datasets

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UnknownNameError
 from . import _deps
 
 
@@ -58,7 +59,7 @@ DATASETS = ("digits", "breast_cancer", "wine", "iris", "moons", "spirals")
 def load(name: str, seed: int = 0) -> Dataset:
     """The dataset ``name`` (one of ``DATASETS``), split by ``seed``."""
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+        raise UnknownNameError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}", field="dataset", allowed=list(DATASETS))
     if name in ("moons", "spirals"):
         x, y = (_moons if name == "moons" else _spirals)(1000, np.random.default_rng(1234))  # fixed data
     else:

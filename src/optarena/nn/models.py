@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import UnknownNameError, UsageError
 from . import _deps
 from .data import Dataset
 
@@ -15,7 +16,7 @@ def build(name: str, data: Dataset, seed: int = 0, hidden: int = 64) -> Any:
     torch = _deps.torch()
     nn = torch.nn
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+        raise UnknownNameError(f"unknown model {name!r}; valid: {', '.join(MODELS)}", field="model", allowed=list(MODELS))
     torch.manual_seed(seed)
     if name == "logreg":
         return nn.Linear(data.n_features, data.n_classes)
@@ -23,7 +24,7 @@ def build(name: str, data: Dataset, seed: int = 0, hidden: int = 64) -> Any:
         return nn.Sequential(nn.Linear(data.n_features, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
                              nn.Linear(hidden, data.n_classes))
     if data.image_shape is None:
-        raise ValueError(f"model 'cnn' needs image data (digits), not {data.name!r}")
+        raise UsageError(f"model 'cnn' needs image data (digits), not {data.name!r}", field="model")
     h, w = data.image_shape
     return nn.Sequential(
         nn.Unflatten(1, (1, h, w)), nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1),

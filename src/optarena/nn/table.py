@@ -24,9 +24,9 @@ import numpy as np
 
 from .._timing import interleaved_medians
 from ..arena import Racer
-from ..arena.engine import _resolve_landscape
-from ..optim import registry, stateful
-from ..optim._spec import OptimizerSpec
+from ..errors import OptarenaError, UsageTypeError, with_field
+from ..landscapes import resolve
+from ..optim import OptimizerSpec, registry, stateful
 
 SUITE = ("quadratic", {"name": "ill_conditioned", "params": {"kappa": 10.0, "theta": 30.0}}, "rosenbrock", "booth", "himmelblau")
 LRS = np.logspace(-5, 0.5, 34)
@@ -91,6 +91,7 @@ def _state_bytes(name: str, hp: dict[str, Any]) -> float:
     opt = stateful.optimizer_class(name)(**hp)
     p = np.zeros(4096, np.float32)
     opt.update(p, np.ones_like(p))
+    assert opt.state is not None  # set by update()
     arrays = [v for v in opt.state[0].values() if isinstance(v, np.ndarray) and v.ndim > 0]
     return sum(a.nbytes for a in arrays) / p.size
 
@@ -147,12 +148,15 @@ def measure(racers: Sequence[Any] = ("sgd", "momentum", "adam"), digits: bool = 
             epochs: int = 15, digits_target: float = 0.3, steps: int = STEPS, command: str = "") -> Table:
     """Measure every column for each racer (names or specs with hyperparameters)."""
     rs = [Racer.of(r) for r in racers]
-    rows = []
-    for r in rs:
+    rows: list[dict[str, Any]] = []
+    for i, r in enumerate(rs):
         if r.custom is not None:
-            raise TypeError("the table measures registered optimizers")
-        spec = registry.get(r.optimizer)
-        hp = spec.validate(r.hyperparameters)
+            raise UsageTypeError("the table measures registered optimizers", field=f"racers[{i}]")
+        try:
+            spec = registry.get(r.optimizer)
+            hp = spec.validate(r.hyperparameters)
+        except OptarenaError as exc:
+            raise with_field(exc, f"racers[{i}]")
         names = tunable(spec, hp)
         rows.append({"optimizer": spec.name, "title": spec.title, "hyperparameter_values": hp,
                      "state_bytes_per_param": _state_bytes(spec.name, hp),
@@ -160,9 +164,10 @@ def measure(racers: Sequence[Any] = ("sgd", "momentum", "adam"), digits: bool = 
     LOG.info("timing one step on 1M parameters (%d interleaved rounds)", SPEED_ROUNDS)
     speed = _speed(rows)
     for row, r in zip(rows, rs):
-        per_landscape, decades = {}, []
+        per_landscape: dict[str, dict[str, Any]] = {}
+        decades: list[float] = []
         for item in SUITE:
-            ls = _resolve_landscape(item)
+            ls = resolve(item)
             LOG.info("sweeping %s's learning rate on %s (%d rates x %d steps)", row["title"], ls.title, len(LRS), steps)
             final, reach = _sweep(row["optimizer"], {k: v for k, v in r.hyperparameters.items() if k != "learning_rate"}, ls, steps)
             best = int(np.argmin(final))

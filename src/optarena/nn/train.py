@@ -15,9 +15,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..arena.engine import Racer, _labels
+from ..arena.plan import racer_labels, racers_of, resolve_racers
+from ..errors import UnknownNameError, UsageError, UsageTypeError
 from ..measure.journal import Journal
-from ..optim import registry, schedules
 from . import _deps
 from .data import DATASETS, load
 from .models import MODELS, build
@@ -125,11 +125,11 @@ class TrainResult:
 
     def figure(self) -> Any:
         """A matplotlib Figure: train loss, validation loss and accuracy per epoch (median over
-        seeds), one colour per optimizer. A curve that diverged ends at the last epoch before it;
+        seeds), one colour per racer (as a race colours them). A curve that diverged ends at the last epoch before it;
         the loss panels mark that epoch with an x on their top edge and "diverged at epoch k", as
         does the legend."""
-        from ..arena.style import racer_colours
-        from ..export._deps import need
+        from ..arena.presentation import racer_colours
+        from ..extras import need
 
         need("matplotlib")
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -205,28 +205,29 @@ def train_race(
     refused without ``resume``. It is left in place: remove it once the result is saved.
     """
     if resume and journal is None:
-        raise ValueError("resume=True needs the journal to resume from")
+        raise UsageError("resume=True needs the journal to resume from", field="resume")
     log = Journal(journal, resume) if journal is not None else None  # an earlier run's journal: refused now
     torch = _deps.torch()
     from .. import torch as bridge
 
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+        raise UnknownNameError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}", field="dataset",
+                               allowed=list(DATASETS))
     if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; valid: {', '.join(MODELS)}")
+        raise UnknownNameError(f"unknown model {model!r}; valid: {', '.join(MODELS)}", field="model", allowed=list(MODELS))
     for name, value, hi in (("epochs", epochs, MAX_EPOCHS), ("seeds", seeds, MAX_SEEDS), ("batch_size", batch_size, 100_000)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
-            raise ValueError(f"{name} must be an integer in [1, {hi}], got {value!r}")
-    rs = [Racer.of(r) for r in racers]
+            raise UsageError(f"{name} must be an integer in [1, {hi}], got {value!r}", field=name)
+    rs = racers_of(racers)
     if not rs:
-        raise ValueError("racers: give at least one optimizer")
-    specs = []
+        raise UsageError("racers: give at least one optimizer", field="racers")
     for i, r in enumerate(rs):
         if r.custom is not None:
-            raise TypeError("training races take registered optimizers (use optarena.torch.wrap for your own)")
-        spec = registry.get(r.optimizer)
-        specs.append((spec, spec.validate(r.hyperparameters, f"racer {i + 1} ({spec.name})"), schedules.make(r.schedule)))
-    labels = _labels(rs)
+            raise UsageTypeError("training races take registered optimizers (use optarena.torch.wrap for your own)",
+                                 field=f"racers[{i}]")
+    # (spec, hyperparameters, schedule) each, validated; errors name the racer (custom ones were refused above)
+    specs = [(spec, hp, sch) for spec, hp, sch in resolve_racers(rs) if spec is not None and hp is not None]
+    labels = racer_labels(rs)
     data = load(dataset, 0)
     x_tr, y_tr = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     x_va, y_va = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
@@ -250,8 +251,10 @@ def train_race(
     try:
         finished = log.start("train", config) if log is not None else {}
         for (i, s), part in finished.items():
-            if not (0 <= i < R and 0 <= s < seeds) or any(np.shape(part.get(m)) != (E,) for m in METRICS):
-                raise ValueError(f"{log.path}: run {[i, s]} is not one of this race's; remove the file to start over")
+            if not (0 <= i < R and 0 <= s < seeds) or any(m not in part or np.shape(part[m]) != (E,) for m in METRICS):
+                assert log is not None  # finished is empty without a journal
+                raise UsageError(f"{log.path}: run {[i, s]} is not one of this race's; remove the file to start over",
+                                 field="journal")
         for s in range(seeds):
             base = build(model, data, seed=s)
             n_params = sum(p.numel() for p in base.parameters())
@@ -261,13 +264,13 @@ def train_race(
                     part = finished[i, s]
                     for m in METRICS:
                         metrics[m][i, s] = part[m]
-                    diverged_at[i, s] = k = int(part.get("diverged_at", -1))
+                    diverged_at[i, s] = stop = int(part.get("diverged_at", -1))
                     if s == 0:
                         state_bytes[i] = int(part["state_bytes"])
                     if on_epoch is not None:
-                        for e in range(E if k < 0 else k + 1):
+                        for e in range(E if stop < 0 else stop + 1):
                             on_epoch(i, s, e, {**{m: float(metrics[m][i, s, e]) for m in METRICS},
-                                               "diverged_at": k if e == k else -1})
+                                               "diverged_at": stop if e == stop else -1})
                     continue
                 net = copy.deepcopy(base)
                 with torch.no_grad():

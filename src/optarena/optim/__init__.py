@@ -10,8 +10,9 @@ from typing import Any as _Any
 from . import registry, schedules
 # the building blocks of a rule file (a plug-in's too): see CONTRIBUTING.md
 from ._spec import (
-    MAXIMIZE, Hyper, OptimizerSpec, Reference, TorchClass, beta_hyper, bias_correction, cell_adam_moments, cell_grad,
-    cell_helper, decay_and_grad, decay_decoupled, eps_hyper, lerp, lr_hyper, prepare_grad, sqrt, wd_hyper, zeros_state,
+    FAMILIES, MAXIMIZE, TORCH_PAIRS, Hyper, OptimizerSpec, Reference, TorchClass, beta_hyper, bias_correction,
+    cell_adam_moments, cell_grad, cell_helper, decay_and_grad, decay_decoupled, eps_hyper, expand, is_batched,
+    lerp, lr_hyper, prepare_grad, sqrt, torch_arguments, wd_hyper, zeros_state,
 )
 from .registry import get, names, register
 from .stateful import Optimizer, class_names, class_named, optimizer_class
@@ -29,9 +30,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "MAXIMIZE", "Hyper", "Optimizer", "OptimizerSpec", "Reference", "TorchClass", "beta_hyper", "bias_correction",
-    "cell_adam_moments", "cell_grad", "cell_helper", "decay_and_grad", "decay_decoupled", "eps_hyper", "get", "lerp",
-    "lr_hyper", "names", "optimizer_class", "prepare_grad", "register", "registry", "schedules", "sqrt", "wd_hyper",
-    "zeros_state",
+    "FAMILIES", "Hyper", "MAXIMIZE", "Optimizer", "OptimizerSpec", "Reference", "TORCH_PAIRS", "TorchClass",
+    "beta_hyper", "bias_correction", "cell_adam_moments", "cell_grad", "cell_helper", "decay_and_grad",
+    "decay_decoupled", "eps_hyper", "expand", "get", "is_batched", "lerp", "lr_hyper", "names",
+    "optimizer_class", "prepare_grad", "register", "registry", "schedules", "sqrt", "torch_arguments",
+    "wd_hyper", "zeros_state",
 ]
 __all__ += [s.class_name for s in registry.builtin_specs()]  # optim.Adam ...: made on first use

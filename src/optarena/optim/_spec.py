@@ -117,8 +117,34 @@ class TorchClass:
     eager_state: bool = False  # torch makes every parameter's state in __init__ (Adagrad)
 
 
-#: our hyperparameter names -> torch's (beta1 and beta2 go into ``betas``)
+#: our hyperparameter names -> torch's (the ones in ``TORCH_PAIRS`` go into a tuple argument)
 TORCH_NAMES: Mapping[str, str] = {"learning_rate": "lr", "epsilon": "eps"}
+#: Our hyperparameters that torch-style constructors take as one tuple argument: name -> (argument,
+#: index). The torch bridge, codegen and the reference tests all read it.
+TORCH_PAIRS: Mapping[str, tuple[str, int]] = {
+    "beta1": ("betas", 0), "beta2": ("betas", 1), "beta3": ("betas", 2),
+    "etaminus": ("etas", 0), "etaplus": ("etas", 1), "step_size_min": ("step_sizes", 0), "step_size_max": ("step_sizes", 1),
+}
+
+
+def torch_arguments(hp: Mapping[str, Any], rename: Mapping[str, str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``hp`` (our names) as a torch-style constructor's keyword arguments: renamed, and the
+    ``TORCH_PAIRS`` members gathered into their tuple, each tuple completed from ``defaults`` (the
+    constructor's own defaults for that argument) where ``hp`` lacks a member."""
+    out: dict[str, Any] = {}
+    tuples: dict[str, dict[int, Any]] = {}
+    for k, v in hp.items():
+        if k in TORCH_PAIRS and TORCH_PAIRS[k][0] in defaults:
+            arg, i = TORCH_PAIRS[k]
+            tuples.setdefault(arg, {})[i] = v
+        else:
+            out[rename.get(k, k)] = v
+    for arg, given in tuples.items():
+        base = list(defaults[arg])
+        for i, v in given.items():
+            base[i] = v
+        out[arg] = tuple(base)
+    return out
 
 
 @dataclass(frozen=True)
@@ -137,6 +163,10 @@ class Reference:
     fixed: Mapping[str, Any] = field(default_factory=dict)  # arguments always passed (declared differences)
 
 
+#: How ``optarena optimizers`` and the web page group the catalogue, in this order.
+FAMILIES = ("classic", "adaptive", "sign-based", "schedule-free / learning-rate-free", "second order", "matrix", "other")
+
+
 @dataclass(frozen=True)
 class OptimizerSpec:
     """An optimizer: pure functions over arrays plus what the faces need to show it.
@@ -147,7 +177,7 @@ class OptimizerSpec:
     The fast path (optional) is the same rule split in two: ``coefficients(hp, t, lr, scalars)``
     gives the per-step constants by name (vectorised: ``t`` and ``lr`` may be arrays of steps x
     runs) and ``cell(p, g, *slots, *coefficients)`` updates one element and its state ``slots``
-    and returns ``(p, *slots)``: plain Python that numba compiles (see ``_fused``). The cell's
+    and returns ``(p, *slots)``: plain Python that numba compiles (see ``kernels``). The cell's
     arguments after ``p``, ``g`` and one per slot name the coefficients it takes. Tests hold it
     equal to ``update``.
 
@@ -175,8 +205,11 @@ class OptimizerSpec:
     torch: TorchClass | None = None  # the torch.optim class of the same rule, if any
     reference: Reference | None = None  # default: torch.optim's class when ``torch`` is given
     examples: tuple[Mapping[str, Any], ...] = ({},)  # settings the tests try (explicit values only)
+    family: str = "other"  # one of FAMILIES
 
     def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"optimizer {self.name!r}: family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
         if (self.cell is None) != (self.coefficients is None):
             raise ValueError(f"optimizer {self.name!r}: give both cell and coefficients, or neither")
         if self.cell is not None:
@@ -231,7 +264,7 @@ class OptimizerSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name, "title": self.title, "aliases": list(self.aliases),
+            "name": self.name, "title": self.title, "aliases": list(self.aliases), "family": self.family,
             "hyperparameters": [h.to_json() for h in self.hypers],
             "rule": self.rule, "paper": self.paper,
             "state_arrays": list(self.state_arrays(self.defaults)),
@@ -313,18 +346,18 @@ def lerp(a: Any, b: Any, w: Any) -> Any:
 
 
 # ---------------------------------------------------------------- shared pieces of the fused cells
-# Cells are plain Python here; ``_fused`` compiles a cell with numba and, with it, every function
+# Cells are plain Python here; ``kernels`` compiles a cell with numba and, with it, every function
 # marked ``cell_helper`` that it calls by name (so ``import optarena`` never imports numba).
 
 
 def cell_helper(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Marks ``fn`` as callable from a cell: ``_fused`` compiles and inlines it there."""
+    """Marks ``fn`` as callable from a cell: ``kernels`` compiles and inlines it there."""
     fn._optarena_cell_helper = True  # type: ignore[attr-defined]
     return fn
 
 
 @cell_helper
-def cell_grad(p, g, neg, l2):  # type: ignore[no-untyped-def]
+def cell_grad(p, g, neg, l2):
     """One element of ``prepare_grad``: flipped for maximize, then L2 decay folded in."""
     if neg != 0:
         g = -g
@@ -334,10 +367,20 @@ def cell_grad(p, g, neg, l2):  # type: ignore[no-untyped-def]
 
 
 @cell_helper
-def cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled):  # type: ignore[no-untyped-def]
+def cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled):
     """The Adam family's shared start, one element: decoupled decay of p (AdamW's form) or L2
     in g, then both moments (m by torch's lerp). Returns (p, g, m, v)."""
     if decoupled != 0:
         p = p * decay
     g = cell_grad(p, g, neg, l2)
     return p, g, m + one_m_b1 * (g - m), b2 * v + one_m_b2 * g * g
+
+
+@cell_helper
+def cell_sign_step(d, lr):
+    """lr * sign(d), one element, without leaving the dtype; NaN passes through as in np.sign."""
+    if d > 0:
+        return lr
+    if d < 0:
+        return -lr
+    return lr * d

@@ -14,6 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import UnknownNameError, UsageError, UsageTypeError
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -32,7 +34,7 @@ class Schedule:
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise TypeError(f"schedule {self.name}: {f.name} must be a finite number, got {v!r}")
+                raise UsageTypeError(f"schedule {self.name}: {f.name} must be a finite number, got {v!r}", field=f"schedule.{f.name}")
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,9 @@ class Step(Schedule):
     def __post_init__(self) -> None:
         self._check()
         if int(self.step_size) != self.step_size or self.step_size < 1:
-            raise ValueError(f"schedule step: step_size must be an integer >= 1, got {self.step_size!r}")
+            raise UsageError(f"schedule step: step_size must be an integer >= 1, got {self.step_size!r}", field="schedule.step_size")
         if self.gamma <= 0:
-            raise ValueError(f"schedule step: gamma must be > 0, got {self.gamma!r}")
+            raise UsageError(f"schedule step: gamma must be > 0, got {self.gamma!r}", field="schedule.gamma")
 
     def factor(self, k: Any) -> Any:
         return self.gamma ** (k // int(self.step_size))
@@ -77,7 +79,7 @@ class Exponential(Schedule):
     def __post_init__(self) -> None:
         self._check()
         if self.gamma <= 0:
-            raise ValueError(f"schedule exponential: gamma must be > 0, got {self.gamma!r}")
+            raise UsageError(f"schedule exponential: gamma must be > 0, got {self.gamma!r}", field="schedule.gamma")
 
     def factor(self, k: Any) -> Any:
         return self.gamma**k
@@ -103,9 +105,9 @@ class Cosine(Schedule):
     def __post_init__(self) -> None:
         self._check()
         if self.t_max < 1:
-            raise ValueError(f"schedule cosine: t_max must be >= 1, got {self.t_max!r}")
+            raise UsageError(f"schedule cosine: t_max must be >= 1, got {self.t_max!r}", field="schedule.t_max")
         if self.eta_min < 0:
-            raise ValueError(f"schedule cosine: eta_min must be >= 0, got {self.eta_min!r}")
+            raise UsageError(f"schedule cosine: eta_min must be >= 0, got {self.eta_min!r}", field="schedule.eta_min")
 
     def __call__(self, k: Any, base_lr: Any) -> Any:
         return _cosine(k, self.t_max, base_lr, self.eta_min)
@@ -126,11 +128,13 @@ class WarmupCosine(Schedule):
     def __post_init__(self) -> None:
         self._check()
         if not 1 <= self.warmup < self.total:
-            raise ValueError(f"schedule warmup_cosine: need 1 <= warmup < total, got warmup={self.warmup!r}, total={self.total!r}")
+            raise UsageError(f"schedule warmup_cosine: need 1 <= warmup < total, got warmup={self.warmup!r}, total={self.total!r}",
+                             field="schedule.warmup")
         if not 0 < self.start_factor <= 1:
-            raise ValueError(f"schedule warmup_cosine: start_factor must be in (0, 1], got {self.start_factor!r}")
+            raise UsageError(f"schedule warmup_cosine: start_factor must be in (0, 1], got {self.start_factor!r}",
+                             field="schedule.start_factor")
         if self.eta_min < 0:
-            raise ValueError(f"schedule warmup_cosine: eta_min must be >= 0, got {self.eta_min!r}")
+            raise UsageError(f"schedule warmup_cosine: eta_min must be >= 0, got {self.eta_min!r}", field="schedule.eta_min")
 
     def __call__(self, k: Any, base_lr: Any) -> Any:
         warm = base_lr * (self.start_factor + (1 - self.start_factor) * np.minimum(k, self.warmup) / self.warmup)
@@ -152,16 +156,18 @@ def make(spec: "Schedule | str | dict[str, Any] | None") -> Schedule:
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, dict) or "name" not in spec:
-        raise TypeError(f"schedule must be a Schedule, a name or a dict with 'name'; got {spec!r}")
+        raise UsageTypeError(f"schedule must be a Schedule, a name or a dict with 'name'; got {spec!r}", field="schedule")
     args = dict(spec)
     name = args.pop("name")
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
+        raise UnknownNameError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}", field="schedule",
+                               allowed=list(SCHEDULES))
     cls = SCHEDULES[name]
     allowed = {f.name for f in fields(cls)}
     unknown = sorted(set(args) - allowed)
     if unknown:
-        raise TypeError(f"schedule {name}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed)) or 'none'}")
+        raise UsageTypeError(f"schedule {name}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed)) or 'none'}",
+                             field=f"schedule.{unknown[0]}", allowed=sorted(allowed))
     return cls(**args)
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import registry, schedules
-from ._spec import OptimizerSpec, expand, is_batched
+from ._spec import OptimizerSpec, State, expand, is_batched
 
 #: Arrays with at least this many elements use the fused kernel when ``fused=None`` (auto):
 #: below it numba's thread start-up costs more than NumPy's temporaries.
@@ -111,6 +111,7 @@ class Optimizer:
     """Base of the stateful optimizers; subclasses only name their ``spec``."""
 
     spec: ClassVar[OptimizerSpec]
+    _hp: dict[str, Any]  # validated hyperparameters, set through object.__setattr__ (see __setattr__)
 
     def __init__(self, *args: Any, schedule: Any = None, fused: bool | None = None, **hyperparameters: Any) -> None:
         names = [h.name for h in self.spec.hypers]
@@ -146,7 +147,7 @@ class Optimizer:
 
     def reset(self) -> None:
         """Forget all state (moments, step counts)."""
-        self.state: list[dict[str, Any]] | None = None
+        self.state: list[State] | None = None
         self._layout: list[tuple[tuple[int, ...], np.dtype]] = []
         self.steps = 0  # calls to update(); drives the schedule, as scheduler.step() does in torch
 
@@ -164,7 +165,7 @@ class Optimizer:
         states = self.state if self.state is not None else [
             self.spec.init(p, expand(hp, p.ndim, p.dtype)) for p in ps
         ]
-        results = []
+        results: list[tuple[np.ndarray, State] | None] = []  # None: stepped by the fused kernel below
         for p, g, st in zip(ps, gs, states):
             ehp = expand(hp, p.ndim, p.dtype)
             if self._use_fused(p, g, hp):
@@ -174,9 +175,9 @@ class Optimizer:
         # Everything is computed: only now write into the caller's arrays and our state.
         for i, (p, g, st, res) in enumerate(zip(ps, gs, states, results)):
             if res is None:
-                from . import _fused
+                from . import kernels
 
-                _fused.step(self.spec, p, g, st, hp)
+                kernels.step(self.spec, p, g, st, hp)
             else:
                 p[...] = res[0]
                 states[i] = dict(res[1])
@@ -221,7 +222,7 @@ class Optimizer:
         sched = schedules.make(state_dict["schedule"])
         steps = int(state_dict["steps"])
         st = state_dict["state"]
-        copied = None if st is None else [
+        copied: list[State] | None = None if st is None else [
             {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in st
         ]
         self._hp, self.schedule, self.steps, self.state = hp, sched, steps, copied

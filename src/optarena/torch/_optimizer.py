@@ -20,8 +20,7 @@ from typing import Any, Callable, ClassVar, Iterable, NamedTuple
 import numpy as np
 import torch
 
-from ..optim import registry
-from ..optim._spec import OptimizerSpec, is_batched
+from ..optim import OptimizerSpec, is_batched, registry
 from ..optim.stateful import FUSED_MIN_SIZE, numba_available
 from ._signatures import Constructor, constructor_for, refuse_unimplemented
 
@@ -156,12 +155,12 @@ class _Batch(NamedTuple):
     members: tuple[int, ...]  # positions in _FusedPlan.ready
     sizes: tuple[int, ...]
     size_array: np.ndarray  # the same, for the kernel
-    chunks: np.ndarray  # _fused.chunk_table(sizes)
+    chunks: np.ndarray  # kernels.chunk_table(sizes)
     addresses: tuple[tuple[int, ...], ...]  # each member's state slots (0: absent)
     counters: tuple[int, ...]  # each member's step counter's address
     counter_array: np.ndarray  # the same, for the kernel
     rows: np.ndarray  # the kernel's (n, 2 + slots) address table: all but the gradients' column fixed
-    launch: Callable[..., None]  # _fused.launcher(spec, present, dtype, step counters' dtype)
+    launch: Callable[..., None]  # kernels.launcher(spec, present, dtype, step counters' dtype)
 
 
 class _FusedPlan(NamedTuple):
@@ -312,7 +311,7 @@ class Optimizer(_LeanStep):
                 elif isinstance(v, torch.Tensor):
                     st[k] = v.clone()
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One step for every parameter with a gradient; returns ``closure()`` if given."""
         loss = None
         if closure is not None:
@@ -336,6 +335,7 @@ class Optimizer(_LeanStep):
                 # one parameter at a time, in order: a parameter listed twice, or two sharing
                 # memory, then see each other's update as with torch's for-loop
                 for p in self._step_fused(i, spec, params, hp, group.get("fused")):
+                    assert p.grad is not None  # params holds only those with a gradient
                     plan = self._prepare(p, p.grad, spec, hp)
                     self._update(plan, hp)
                     self._finish(plan)
@@ -363,7 +363,7 @@ class Optimizer(_LeanStep):
         held = (plan is not None and plan.owner == id(self) and plan.spec is spec and plan.fused is fused
                 and len(plan.params) == len(params)
                 and all(map(operator.is_, plan.params, params)))
-        launches = self._launches(plan, hp) if held else None
+        launches = self._launches(plan, hp) if held and plan is not None else None
         if launches is None:
             plan = self._plan_fused(params, spec, hp, fused)
             if plan is None:
@@ -372,6 +372,7 @@ class Optimizer(_LeanStep):
             plans[index] = plan
             launches = self._launches(plan, hp)
             assert launches is not None
+        assert plan is not None  # held, or planned just now
         calls, keep = launches  # keep: gradients converted for the kernel, alive until it has run
         threads = torch.get_num_threads()
         for launch, *args in calls:
@@ -386,7 +387,8 @@ class Optimizer(_LeanStep):
                     fused: bool | None) -> _FusedPlan | None:
         """Which tensors the kernel steps, batched by (dtype, present state slots, step count,
         per-parameter scalars); None when the kernel is not to be used for this group."""
-        ready = [p for p in params if _kernel_ready(p) and p.grad.layout == torch.strided and p.grad.numel() == p.numel()]
+        ready = [p for p in params if _kernel_ready(p) and p.grad is not None and p.grad.layout == torch.strided
+                 and p.grad.numel() == p.numel()]
         ready = _disjoint(ready)  # the kernel steps its arrays concurrently
         if fused is True and len(ready) < len(params):
             raise ValueError(f"{type(self).__name__}: fused=True needs contiguous CPU float32/float64 parameters, each "
@@ -402,7 +404,7 @@ class Optimizer(_LeanStep):
             key = (p.dtype, tuple(k in state for k in spec.slots), state["step"].item(),
                    tuple(float(state[k]) for k in spec.scalars))
             groups.setdefault(key, []).append(i)
-        from ..optim import _fused  # imports numba: only when a fused step is taken
+        from ..optim import kernels  # imports numba: only when a fused step is taken
 
         counter_dtype = _NUMPY_OF[_scalar_dtype()]
         batches = []
@@ -415,8 +417,8 @@ class Optimizer(_LeanStep):
             rows = np.array([(ready[i].data_ptr(), 0) + tuple(a or ready[i].data_ptr() for a in f)
                              for i, f in zip(members, fixed)], dtype=np.int64).reshape(-1, 2 + len(spec.slots))
             batches.append(_Batch(dtype, present, tuple(members), sizes, np.array(sizes, dtype=np.int64),
-                                  _fused.chunk_table(sizes), fixed, counters, np.array(counters, dtype=np.int64), rows,
-                                  _fused.launcher(spec, present, _NUMPY_OF[dtype], counter_dtype)))
+                                  kernels.chunk_table(sizes), fixed, counters, np.array(counters, dtype=np.int64), rows,
+                                  kernels.launcher(spec, present, _NUMPY_OF[dtype], counter_dtype)))
         ready_ids = {id(p) for p in ready}
         steps = tuple(st["step"] for st in states)
         return _FusedPlan(id(self), spec, fused, tuple(params), tuple(ready), tuple(p.data_ptr() for p in ready),
@@ -428,7 +430,7 @@ class Optimizer(_LeanStep):
         the rest of the bookkeeping done (scalars, version counters: the kernel cannot fail, and
         Python run after a pass over 100s of MB runs cold); None, with nothing changed, if the
         plan no longer describes the tensors."""
-        from ..optim import _fused
+        from ..optim import kernels
 
         spec, state_of = plan.spec, self.state
         calls, keep, bookkeeping = [], [], []
@@ -453,6 +455,7 @@ class Optimizer(_LeanStep):
                 elif step != t or mine != scalars:
                     return None
                 g = p.grad
+                assert g is not None  # the plan's params are the caller's, all with a gradient
                 if g.layout != torch.strided or g.numel() != size:
                     return None  # the readable path says what is wrong
                 if g.dtype is not p.dtype or not g.is_cpu or g.is_neg() or not g.is_contiguous():
@@ -460,8 +463,9 @@ class Optimizer(_LeanStep):
                     keep.append(g)
                 grads.append(g.data_ptr())
             np_dtype = _NUMPY_OF[batch.dtype]
+            assert scalars is not None  # set by the batch's first member (a batch has one at least)
             core = {"step": t, **dict(zip(spec.scalars, scalars))}
-            c, new_scalars = _fused.step_coefficients(spec, np_dtype, core, hp)
+            c, new_scalars = kernels.step_coefficients(spec, np_dtype, core, hp)
             # the step counters are advanced by the kernel call itself (one torch op fewer)
             bookkeeping.append((batch, grads, new_scalars))
             calls.append((batch.launch, batch.rows, batch.size_array, batch.chunks, c, batch.counter_array))
@@ -622,7 +626,7 @@ class Wrapped(_LeanStep):
         self.obj = obj
         super().__init__(params, {"lr": getattr(obj, "learning_rate", None)})
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -23,13 +23,14 @@ from typing import Any, Callable
 
 import torch
 
-from ..optim import OptimizerSpec, registry
+from ..optim import TORCH_PAIRS, OptimizerSpec, registry
 
 _P, _K = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
 
 # the article's names: (torch's key, index into it)
 ALIASES: dict[str, tuple[str, int | None]] = {
-    "learning_rate": ("lr", None), "beta1": ("betas", 0), "beta2": ("betas", 1), "epsilon": ("eps", None),
+    "learning_rate": ("lr", None), **{k: v for k, v in TORCH_PAIRS.items() if k.startswith("beta")},
+    "epsilon": ("eps", None), **{k: v for k, v in TORCH_PAIRS.items() if not k.startswith("beta")},
 }
 IMPLEMENTATION = ("foreach", "capturable", "differentiable", "fused")
 
@@ -61,16 +62,18 @@ def _parse(text: str) -> list[inspect.Parameter]:
 def _generic(spec: OptimizerSpec) -> list[inspect.Parameter]:
     """torch's shape for an optimizer torch does not have: lr, betas, eps, its own, then options."""
     d = spec.defaults
-    pair = "beta1" in d and "beta2" in d
+    # betas: (beta1, beta2) or (beta1, beta2, beta3), as the references of such rules take them
+    betas = [n for n in ("beta1", "beta2", "beta3") if n in d]
+    betas = betas if betas[:2] == ["beta1", "beta2"] else []
     out = []
     if "learning_rate" in d:
         out.append(inspect.Parameter("lr", _P, default=d["learning_rate"]))
-    if pair:
-        out.append(inspect.Parameter("betas", _P, default=(d["beta1"], d["beta2"])))
+    if betas:
+        out.append(inspect.Parameter("betas", _P, default=tuple(d[n] for n in betas)))
     if "epsilon" in d:
         out.append(inspect.Parameter("eps", _P, default=d["epsilon"]))
     out += [inspect.Parameter(h.name, _P, default=h.default) for h in spec.hypers
-            if h.name not in ("learning_rate", "epsilon", "maximize") and not (pair and h.name in ("beta1", "beta2"))]
+            if h.name not in ("learning_rate", "epsilon", "maximize") and h.name not in betas]
     if "maximize" in d:
         out.append(inspect.Parameter("maximize", _K, default=d["maximize"]))
     out += [inspect.Parameter(k, _K, default=v) for k, v in
@@ -162,6 +165,8 @@ def check_like_torch(options: dict[str, Any], torch_name: str | None, where: str
             for i in (0, 1):
                 if not 0.0 <= betas[i] < 1.0:
                     raise ValueError(f"{where}: Invalid beta parameter at index {i}: {betas[i]}")
+    if torch_name == "Rprop" and not 0.0 < options["etas"][0] < 1.0 < options["etas"][1]:
+        raise ValueError(f"{where}: Invalid eta values: {options['etas'][0]}, {options['etas'][1]}")
     if torch_name == "SGD" and options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
         raise ValueError(f"{where}: Nesterov momentum requires a momentum and zero dampening (nesterov=True requires "
                          f"momentum > 0 and dampening = 0, got {options['momentum']} and {options['dampening']})")

@@ -13,7 +13,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 from fastapi import FastAPI, HTTPException
@@ -23,11 +23,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from .. import __version__, landscapes
-from ..arena import Racer, race
-from ..arena.engine import _labels, _resolve_landscape
-from ..arena.style import COLOURS, colour, racer_colours
+from ..arena import RacePlan, presentation, race
+from ..errors import OptarenaError, with_field
 from ..optim import registry, schedules
-from . import guard
+from . import guard, limits
 from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, SweepIn, TrainIn
 
 STATIC = Path(__file__).parent / "static"
@@ -40,9 +39,10 @@ class Problem(BaseModel):
     detail: str
 
 
-_BAD_BODY = {400: {"model": Problem, "description": "the body is not valid JSON"},
-             413: {"model": Problem, "description": f"the body is above {guard.MAX_BODY:,} bytes"}}
-_OVER_TIME = {503: {"model": Problem, "description": f"over the {TIME_BUDGET:g} s time budget: the work is stopped"}}
+_Responses = dict[int | str, dict[str, Any]]  # FastAPI's ``responses=``
+_BAD_BODY: _Responses = {400: {"model": Problem, "description": "the body is not valid JSON"},
+                         413: {"model": Problem, "description": f"the body is above {guard.MAX_BODY:,} bytes"}}
+_OVER_TIME: _Responses = {503: {"model": Problem, "description": f"over the {TIME_BUDGET:g} s time budget: the work is stopped"}}
 
 
 def _plotly_js() -> Path:
@@ -57,13 +57,51 @@ def _unprocessable(msg: str, loc: list[Any], **extra: Any) -> HTTPException:
     return HTTPException(status_code=422, detail=[{"loc": ["body", *loc], "msg": msg, "type": "value_error", **extra}])
 
 
+def _field_loc(field: str | None) -> list[Any]:
+    """``"racers[1].hyperparameters.learning_rate"`` as a 422's loc: racers, 1, hyperparameters, learning_rate."""
+    loc: list[Any] = []
+    for part in (field or "").split("."):
+        name, *indices = part.replace("]", "").split("[")
+        if name:
+            loc.append(name)
+        loc += [int(i) if i.isdigit() else i for i in indices]
+    return loc
+
+
+def _refused(exc: Exception, loc: list[Any] | tuple[Any, ...] = (), default: list[Any] | None = None) -> HTTPException:
+    """A 422 for an error of the request: an ``OptarenaError`` names its field (``exc.field``,
+    under ``loc``, where the face put the input it was given); a formula error also says where and
+    what was expected. Any other ValueError or TypeError (from a layer that does not raise
+    optarena's own errors yet) is blamed on ``default``, else on ``loc``."""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    extra = {"position": exc.position, "expected": exc.expected} if isinstance(exc, landscapes.FormulaError) else {}
+    if isinstance(exc, OptarenaError) and exc.field:
+        return _unprocessable(msg, [*loc, *_field_loc(exc.field)], **extra)
+    return _unprocessable(msg, list(loc) if default is None else default, **extra)
+
+
+#: Where a map's sweep (``measure.sweep``) names a field, and where the map's request has it.
+_MAP_FIELDS = {"optimizers": "racer", "starts": "start", "seeds": "seed"}
+
+
+def _refused_map(exc: Exception, basins: bool) -> HTTPException:
+    """A 422 for a map: the sweep's ``axes[0]`` / ``axes[1]`` are the request's x / y (or its
+    basins), ``optimizers[0]`` its racer."""
+    if not (isinstance(exc, OptarenaError) and exc.field):
+        return _refused(exc, default=["racer"])
+    loc = _field_loc(exc.field)
+    if loc[0] == "axes":
+        loc = ["basins"] if basins else ["x" if len(loc) < 2 or loc[1] == 0 else "y"]
+    elif loc[0] in _MAP_FIELDS:
+        loc = [_MAP_FIELDS[loc[0]], *(loc[2:] if loc[0] == "optimizers" else loc[1:])]
+    return _unprocessable(str(exc).splitlines()[0], loc)
+
+
 def _landscape(spec: LandscapeIn, loc: tuple[str, ...] = ("landscape",)) -> landscapes.Landscape:
     try:
-        return _resolve_landscape(spec.ref())
-    except landscapes.FormulaError as exc:
-        raise _unprocessable(str(exc).splitlines()[0], [*loc, "formula"], position=exc.position, expected=exc.expected) from None
-    except (ValueError, TypeError) as exc:
-        raise _unprocessable(str(exc).splitlines()[0], list(loc)) from None
+        return landscapes.resolve(spec.ref())
+    except (OptarenaError, ValueError, TypeError) as exc:  # the field in the reference: name, params.kappa, formula
+        raise _refused(exc, loc) from None
 
 
 def _finite(a: np.ndarray) -> list:
@@ -94,13 +132,14 @@ class _Warmer:
     @staticmethod
     def _warm(body: RaceIn) -> None:
         try:
-            race(**_race_kwargs(body, steps=2), engine="fused")
+            race(_race_plan(body, steps=2), engine="fused")
         except Exception:  # a landscape or optimizer without a compiled path stays on NumPy
             pass
 
 
-def _race_kwargs(body: RaceIn, steps: int | None = None) -> dict[str, Any]:
-    return dict(
+def _race_plan(body: RaceIn, steps: int | None = None) -> RacePlan:
+    """The request's race, validated once (``OptarenaError`` naming the field when it cannot run)."""
+    return RacePlan.build(
         landscape=body.landscape.ref(),
         racers=[{"optimizer": r.optimizer, "hyperparameters": r.hyperparameters, "schedule": r.schedule,
                  "label": r.label} for r in body.racers],
@@ -110,31 +149,18 @@ def _race_kwargs(body: RaceIn, steps: int | None = None) -> dict[str, Any]:
 
 
 def _race_payload(result: Any) -> bytes:
-    """The race as the page needs it: RaceResult's exchange format plus colours, the status line
-    of every step and the distance to the nearest minimum (null when the landscape lists none;
-    ``minimum`` says what it claims and why). ``guard.dumps`` writes the arrays (NaN as null);
-    FastAPI's generic encoder would walk every number and take 10x longer."""
-    colours = racer_colours(result.optimizers)
-    R, S = result.best_loss.shape
-    no_min, escape = result.minimum_kind == "none", result.steps_to_escape
-    runs = [{
-        "racer": i, "label": result.labels[i], "start": s,
-        "positions": result.positions[i, s], "losses": result.losses[i, s], "grad_norms": result.grad_norms[i, s],
-        "step_sizes": result.step_sizes[i, s],
-        "best_loss": float(result.best_loss[i, s]) if np.isfinite(result.best_loss[i, s]) else None,
-        "steps_to_tolerance": None if no_min else int(result.steps_to_tolerance[i, s]),
-        "steps_to_escape": int(escape[i, s]) if result.has_saddle else None,
-        "diverged_at": int(result.diverged_at[i, s]), "stop_reason": str(result.stop_reason[i, s]),
-    } for i in range(R) for s in range(S)]
+    """The race as the page needs it: ``RaceResult.to_dict`` (the exchange format) plus each
+    racer's colour, label and legend text (``arena.presentation``, as every face shows them: the
+    page computes none of its own), the status line of every step and the distance to the nearest
+    minimum (null when the landscape lists none; ``minimum`` says what it claims and why).
+    ``guard.dumps`` writes the arrays (NaN as null); FastAPI's generic encoder would walk every
+    number and take 10x longer."""
     dist = None
     if len(result.minima):
         with np.errstate(invalid="ignore"):
             dist = np.linalg.norm(result.positions[:, 0, :, None, :] - result.minima, axis=-1).min(axis=-1)
-    payload = {
-        "format": "optarena.race/1", "config": result.config, "min_value": result.min_value,
-        "minima": result.minima, "minimum": result.minimum_json(), "runs": runs, "colours": colours,
-        "status": result.status_lines(0), "distance": dist,
-    }
+    payload = {**result.to_dict(arrays=True), **presentation.looks_json(presentation.race_looks(result)),
+               "status": result.status_lines(0), "distance": dist}
     return guard.dumps(payload)
 
 
@@ -163,11 +189,17 @@ def _sweep(body: SweepIn, should_stop: Callable[[], bool] | None = None) -> dict
     from ..measure import Axis, sweep
 
     if body.basins is not None:
-        (x0, x1), (y0, y1) = _resolve_landscape(body.landscape.ref()).window
+        (x0, x1), (y0, y1) = landscapes.resolve(body.landscape.ref()).window
         axes = [Axis.range("x", x0, x1, body.basins), Axis.range("y", y0, y1, body.basins)]
         starts = None
     else:
-        axes = [Axis.range(a.name, a.lo, a.hi, a.n, log=a.log) for a in (body.x, body.y)]
+        axes = []
+        for k, a in enumerate((body.x, body.y)):
+            assert a is not None  # SweepIn's validator: x and y whenever basins is None
+            try:
+                axes.append(Axis.range(a.name, a.lo, a.hi, a.n, log=a.log))
+            except OptarenaError as exc:  # named as the sweep names its axes: axes[0] is x
+                raise with_field(exc, f"axes[{k}]")
         starts = None if body.start is None else [list(body.start)]
     racer = {"optimizer": body.racer.optimizer, "hyperparameters": {k: v for k, v in body.racer.hyperparameters.items()
                                                                      if k not in (axes[0].name, axes[1].name)},
@@ -199,6 +231,7 @@ def create_app(warm: bool = True) -> FastAPI:
     )
     app.add_middleware(guard.BodyLimit)
     app.router.route_class = guard.GuardedRoute
+    # starlette types a handler as taking any Exception; this one is registered for RequestValidationError only
     app.add_exception_handler(RequestValidationError, guard.on_validation_error)  # type: ignore[arg-type]
     warmer = _Warmer() if warm else None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -213,7 +246,9 @@ def create_app(warm: bool = True) -> FastAPI:
 
     @app.get("/api/optimizers", summary="Registered optimizers with their hyperparameter schemas")
     def optimizers() -> list[dict[str, Any]]:
-        return [{**spec.to_json(), "colour": colour(spec.name)} for spec in registry.all_specs()]
+        # "colour": the colour its racer keeps in any race (the article's three), else null: a race's
+        # colours come with the race
+        return [{**spec.to_json(), "colour": presentation.hint(spec.name)} for spec in registry.all_specs()]
 
     @app.get("/api/landscapes", summary="Built-in landscapes with their parameters, window, minima (or why none) "
              "and default racers")
@@ -249,18 +284,22 @@ def create_app(warm: bool = True) -> FastAPI:
 
     @app.post("/api/race", summary="Run a race; trajectories, losses, gradient norms, divergence",
               description=f"Limits: see the RaceIn schema (steps, racers, starts, racers x starts); {TIME_BUDGET:g} s "
-                          "per request, after which the race is stopped and the answer is 503.",
-              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **_BAD_BODY,
-                         **_OVER_TIME},
+                          "per request, after which the race is stopped and the answer is 503. "
+                          "With format=csv: the race as RaceResult.to_csv writes it (the CLI's CSV).",
+              responses={200: {"content": {"application/json": {"schema": {"type": "object"}},
+                                           "text/csv": {"schema": {"type": "string"}}}}, **_BAD_BODY, **_OVER_TIME},
               response_class=Response)
-    async def run_race(body: RaceIn) -> Response:
+    async def run_race(body: RaceIn, format: Literal["json", "csv"] = "json") -> Response:
         _landscape(body.landscape)  # formula errors point at their position
         try:
-            result = await _bounded(lambda stop: race(**_race_kwargs(body), should_stop=stop), "race")
-        except (ValueError, TypeError, KeyError) as exc:
-            raise _unprocessable(str(exc).splitlines()[0], ["racers"]) from None
+            plan = _race_plan(body)  # a bad request is refused before any work
+            result = await _bounded(lambda stop: race(plan, should_stop=stop), "race")
+        except (OptarenaError, ValueError, TypeError) as exc:  # the field the race names: racers[1].hyperparameters...
+            raise _refused(exc, default=["racers"]) from None
         if warmer is not None:
             warmer.submit(body)
+        if format == "csv":
+            return Response(result.to_csv(), media_type="text/csv")
         return Response(_race_payload(result), media_type="application/json")
 
     @app.post("/api/sweep", summary="A stability map (two hyperparameters) or a basin map (a grid of starts)",
@@ -272,15 +311,12 @@ def create_app(warm: bool = True) -> FastAPI:
 
         try:
             check_objective(body.objective, _landscape(body.landscape))  # before any work
-        except ValueError as exc:
-            raise _unprocessable(str(exc).splitlines()[0], ["objective"]) from None
+        except OptarenaError as exc:
+            raise _refused(exc) from None
         try:
-            return await _bounded(lambda stop: _sweep(body, stop), "map")  # type: ignore[no-any-return]
-        except (ValueError, TypeError, KeyError) as exc:
-            msg = str(exc).splitlines()[0]
-            axis = next((a for a in ("x", "y") if getattr(body, a) is not None and
-                         (f"axis {getattr(body, a).name}" in msg or f": {getattr(body, a).name} must be" in msg)), None)
-            raise _unprocessable(msg, [axis] if axis else ["racer"]) from None
+            return await _bounded(lambda stop: _sweep(body, stop), "map")
+        except (OptarenaError, ValueError, TypeError) as exc:
+            raise _refused_map(exc, basins=body.basins is not None) from None
 
     training = threading.Lock()  # one training race at a time: it takes the machine's cores
 
@@ -297,12 +333,12 @@ def create_app(warm: bool = True) -> FastAPI:
             raise _unprocessable("model 'cnn' needs image data: dataset must be 'digits'", ["model"])
         racers = [{"optimizer": r.optimizer, "hyperparameters": r.hyperparameters, "schedule": r.schedule,
                    "label": r.label} for r in body.racers]
-        try:
-            for i, r in enumerate(body.racers):
-                registry.get(r.optimizer).validate(r.hyperparameters, f"racer {i + 1} ({r.optimizer})")
-                schedules.make(r.schedule)
-        except (ValueError, TypeError) as exc:
-            raise _unprocessable(str(exc).splitlines()[0], ["racers"]) from None
+        from ..arena.plan import Racer, resolve_racers
+
+        try:  # as the training race will: errors name the racer's field (racers[0].hyperparameters.beta1)
+            resolve_racers([Racer(r.optimizer, r.hyperparameters, r.schedule, r.label) for r in body.racers])
+        except (OptarenaError, ValueError, TypeError) as exc:
+            raise _refused(exc, default=["racers"]) from None
         if not training.acquire(blocking=False):
             raise HTTPException(status_code=409, detail="a training race is already running; stop it first")
         loop = asyncio.get_running_loop()
@@ -330,13 +366,12 @@ def create_app(warm: bool = True) -> FastAPI:
                 training.release()  # before the last event: a page that starts again at once is not refused
             send(final)
 
-        labels = _labels([Racer(**rc) for rc in racers])  # the names the race and the result use
-        colours = racer_colours([r.optimizer for r in body.racers])
+        looks = presentation.looks_json(presentation.looks(racers))  # as the race and the result name them
         worker = loop.run_in_executor(None, run)
 
         async def events() -> Any:
             try:
-                yield b"data: " + guard.dumps({"type": "start", "labels": labels, "colours": colours,
+                yield b"data: " + guard.dumps({"type": "start", **looks,
                                                "epochs": body.epochs, "seeds": body.seeds}) + b"\n\n"
                 while True:
                     item = await queue.get()
@@ -356,16 +391,27 @@ def create_app(warm: bool = True) -> FastAPI:
 
         try:
             schedules.make(body.schedule)
-        except (ValueError, TypeError) as exc:
+        except (OptarenaError, ValueError, TypeError) as exc:
             raise _unprocessable(str(exc).splitlines()[0], ["schedule"]) from None
         try:
             snip = generate(body.optimizer, body.hyperparameters, body.framework, body.schedule)
-        except (ValueError, TypeError) as exc:
-            raise _unprocessable(str(exc).splitlines()[0], ["optimizer"]) from None
+        except (OptarenaError, ValueError, TypeError) as exc:
+            field = exc.field if isinstance(exc, OptarenaError) else None
+            if field in body.hyperparameters:  # a hyperparameter's name
+                field = f"hyperparameters.{field}"
+            elif field is None or field.split(".")[0] not in CodeIn.model_fields:
+                field = "optimizer"
+            raise _unprocessable(str(exc).splitlines()[0], _field_loc(field)) from None
         return {"code": snip.code, "notes": list(snip.notes), "exact": snip.exact, "framework": body.framework}
 
-    @app.get("/api/colours", summary="One colour per optimizer name")
+    @app.get("/api/colours", summary="The colour an optimizer keeps in any race (the article's three); the "
+             "others take the palette's free colours in race order (each race's colours come with it)")
     def colours() -> dict[str, str]:
-        return dict(COLOURS)
+        return {spec.name: hint for spec in registry.all_specs() if (hint := presentation.hint(spec.name))}
+
+    @app.get("/api/limits", summary="The limits the request schemas enforce, for the page's fields: "
+             "{field: {min, max}}")
+    def limit_list() -> dict[str, Any]:
+        return limits.as_json()
 
     return app

@@ -1,4 +1,5 @@
-"""The API's request models: every limit is here, documented in /openapi.json.
+"""The API's request models: they enforce every limit (``limits``, which the page reads from
+GET /api/limits), documented in /openapi.json.
 
 Numbers are strict: ``true`` is not 1 (``"steps": true`` would race one step) and an integer field
 takes no 5.0. Hyperparameters keep booleans (``nesterov``); every other number is ``Real``.
@@ -11,16 +12,28 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from ..landscapes.formula import MAX_TOKENS
-
-MAX_STEPS = 5000
-MAX_RACERS = 12
-MAX_STARTS = 64
-MAX_RUNS = 256
-MAX_GRID = 300
-MAX_FORMULA = 500
-COORD = 1e6
-MAX_MAP = 120  # cells per axis of a stability or basin map
-MAX_MAP_WORK = 4_000_000  # cells x steps (well under a second with the compiled race loop)
+from .limits import (
+    COORD,
+    MAX_BATCH,
+    MAX_CLIP,
+    MAX_EPOCHS,
+    MAX_FORMULA,
+    MAX_GRID,
+    MAX_MAP,
+    MAX_MAP_WORK,
+    MAX_NOISE,
+    MAX_RACERS,
+    MAX_RUNS,
+    MAX_SEED,
+    MAX_SEEDS,
+    MAX_STARTS,
+    MAX_STEPS,
+    MAX_TOLERANCE,
+    MAX_TRAIN_RACERS,
+    MIN_BATCH,
+    MIN_GRID,
+    MIN_MAP,
+)
 
 Real = Annotated[float, Strict()]
 Int = Annotated[int, Strict()]
@@ -79,10 +92,10 @@ class RaceIn(BaseModel):
     racers: list[RacerIn] = Field(default_factory=_default_racers, min_length=1, max_length=MAX_RACERS)
     starts: Optional[list[tuple[Real, Real]]] = Field(None, min_length=1, max_length=MAX_STARTS)
     steps: Int = Field(100, ge=1, le=MAX_STEPS)
-    seed: Int = Field(0, ge=0, le=2**31 - 1)
-    noise: Real = Field(0.0, ge=0.0, le=1e3)
-    clip: Optional[Real] = Field(None, gt=0.0, le=1e6)
-    tolerance: Real = Field(1e-4, gt=0.0, le=1e6)
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
+    noise: Real = Field(0.0, ge=0.0, le=MAX_NOISE)
+    clip: Optional[Real] = Field(None, gt=0.0, le=MAX_CLIP)
+    tolerance: Real = Field(1e-4, gt=0.0, le=MAX_TOLERANCE)
 
     @model_validator(mode="after")
     def _limits(self) -> "RaceIn":
@@ -98,7 +111,7 @@ class RaceIn(BaseModel):
 class GridIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))
-    n: Int = Field(120, ge=10, le=MAX_GRID, description="grid points per axis")
+    n: Int = Field(120, ge=MIN_GRID, le=MAX_GRID, description="grid points per axis")
 
 
 class FormulaIn(BaseModel):
@@ -113,10 +126,10 @@ class TrainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dataset: Literal["digits", "breast_cancer", "wine", "iris", "moons", "spirals"] = "digits"
     model: Literal["logreg", "mlp", "cnn"] = "mlp"
-    racers: list[RacerIn] = Field(default_factory=_default_racers, min_length=1, max_length=6)
-    epochs: Int = Field(10, ge=1, le=50)
-    seeds: Int = Field(1, ge=1, le=3)
-    batch_size: Int = Field(32, ge=8, le=1024)
+    racers: list[RacerIn] = Field(default_factory=_default_racers, min_length=1, max_length=MAX_TRAIN_RACERS)
+    epochs: Int = Field(10, ge=1, le=MAX_EPOCHS)
+    seeds: Int = Field(1, ge=1, le=MAX_SEEDS)
+    batch_size: Int = Field(32, ge=MIN_BATCH, le=MAX_BATCH)
 
 
 class CodeIn(BaseModel):
@@ -158,13 +171,13 @@ class SweepIn(BaseModel):
     racer: RacerIn = Field(default_factory=lambda: RacerIn(optimizer="momentum"))
     x: Optional[AxisIn] = None
     y: Optional[AxisIn] = None
-    basins: Optional[Int] = Field(None, ge=10, le=MAX_MAP, description="cells per side of a grid of starts")
+    basins: Optional[Int] = Field(None, ge=MIN_MAP, le=MAX_MAP, description="cells per side of a grid of starts")
     start: Optional[tuple[Real, Real]] = Field(None, description="the start of a stability map (default: the landscape's)")
     steps: Int = Field(200, ge=1, le=MAX_STEPS)
-    seed: Int = Field(0, ge=0, le=2**31 - 1)
-    noise: Real = Field(0.0, ge=0.0, le=1e3)
-    clip: Optional[Real] = Field(None, gt=0.0, le=1e6)
-    tolerance: Real = Field(1e-4, gt=0.0, le=1e6)
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
+    noise: Real = Field(0.0, ge=0.0, le=MAX_NOISE)
+    clip: Optional[Real] = Field(None, gt=0.0, le=MAX_CLIP)
+    tolerance: Real = Field(1e-4, gt=0.0, le=MAX_TOLERANCE)
     objective: Literal["final_loss", "best_loss", "steps_to_tolerance"] = "final_loss"
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ import webbrowser
 KERNEL_BUDGET = 16
 #: Seconds a worker may leave the supervisor's ping unanswered before it is replaced. Generous:
 #: compiling a new optimizer x landscape pair holds the GIL for a few seconds, which is not a hang.
-HEALTHCHECK_S = 30.0
+HEALTHCHECK_S = 30
 APP = "optarena.web.app:create_app"
 
 
@@ -52,7 +52,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
 
     os.environ.setdefault("OPTARENA_KERNEL_BUDGET", str(KERNEL_BUDGET))  # the workers inherit it
     config = uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers, log_level="warning",
-                            timeout_worker_healthcheck=HEALTHCHECK_S)  # type: ignore[call-arg]
+                            timeout_worker_healthcheck=HEALTHCHECK_S)
     sock = sock or listen_socket(host, port)
     url = f"http://{host}:{port}/"
     print(f"optarena arena on {url}  ({workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it)", flush=True)

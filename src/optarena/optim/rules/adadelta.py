@@ -45,7 +45,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
             "neg": hp["maximize"]}, {}
 
 
-def cell(p, g, v, u, lr, wd, rho, one_m_rho, eps, neg):  # type: ignore[no-untyped-def]
+def cell(p, g, v, u, lr, wd, rho, one_m_rho, eps, neg):
     """One element of the rule above (compiled by numba for the fused paths)."""
     g = cell_grad(p, g, neg, wd)
     v = rho * v + one_m_rho * g * g
@@ -72,6 +72,7 @@ SPEC = OptimizerSpec(
         "lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False, maximize=False, "
         "differentiable=False",
     ),
+    family="adaptive",
     examples=(
         {},
         {"rho": 0.5, "weight_decay": 0.1, "learning_rate": 0.5, "maximize": True},

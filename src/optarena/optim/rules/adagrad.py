@@ -42,7 +42,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
     return {"clr": lr / (1 + (t - 1) * hp["lr_decay"]), "wd": hp["weight_decay"], "eps": hp["epsilon"], "neg": hp["maximize"]}, {}
 
 
-def cell(p, g, s, clr, wd, eps, neg):  # type: ignore[no-untyped-def]
+def cell(p, g, s, clr, wd, eps, neg):
     """One element of the rule above (compiled by numba for the fused paths)."""
     g = cell_grad(p, g, neg, wd)
     s = s + g * g
@@ -68,6 +68,7 @@ SPEC = OptimizerSpec(
         "maximize=False, differentiable=False, fused=None",
         eager_state=True,
     ),
+    family="adaptive",
     examples=(
         {},
         {"lr_decay": 0.1, "initial_accumulator_value": 0.5, "weight_decay": 0.1},

@@ -64,7 +64,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
     return adam_coefficients(hp, t, lr, decoupled=False), {}
 
 
-def cell(p, g, m, v, vmax, decay, l2, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, step_size, neg, decoupled, amsgrad):  # type: ignore[no-untyped-def]
+def cell(p, g, m, v, vmax, decay, l2, one_m_b1, b2, one_m_b2, bc2_sqrt, eps, step_size, neg, decoupled, amsgrad):
     """One element of the rule above (compiled by numba for the fused paths)."""
     p, g, m, v = cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled)
     vhat = v
@@ -100,6 +100,7 @@ SPEC = OptimizerSpec(
         variant=("decoupled_weight_decay", "adamw"),
     ),
     colour="#009E73",
+    family="adaptive",
     examples=(
         {"learning_rate": 0.01},
         {"learning_rate": 0.01, "amsgrad": True, "weight_decay": 0.1},

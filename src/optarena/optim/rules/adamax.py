@@ -43,7 +43,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
             "clr": lr / bias_correction(hp["beta1"], t), "neg": hp["maximize"]}, {}
 
 
-def cell(p, g, m, u, wd, one_m_b1, b2, eps, clr, neg):  # type: ignore[no-untyped-def]
+def cell(p, g, m, u, wd, one_m_b1, b2, eps, clr, neg):
     """One element of the rule above (compiled by numba for the fused paths)."""
     g = cell_grad(p, g, neg, wd)
     m = m + one_m_b1 * (g - m)
@@ -70,6 +70,7 @@ SPEC = OptimizerSpec(
         "lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *, maximize=False, "
         "differentiable=False, capturable=False",
     ),
+    family="adaptive",
     examples=(
         {},
         {"beta1": 0.7, "weight_decay": 0.1, "maximize": True},

@@ -34,6 +34,7 @@ SPEC = OptimizerSpec(
         "foreach=None, capturable=False, differentiable=False, fused=None",
         fixed={"decoupled_weight_decay": True},
     ),
+    family="adaptive",
     examples=(
         {"learning_rate": 0.01},
         {"learning_rate": 0.01, "amsgrad": True, "weight_decay": 0.3, "maximize": True},

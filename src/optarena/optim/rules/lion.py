@@ -13,7 +13,7 @@ import numpy as np
 
 from .._spec import (
     Reference, MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper,
-    wd_hyper, zeros_state,
+    wd_hyper, zeros_state, cell_sign_step,
 )
 
 
@@ -42,21 +42,14 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
             "neg": hp["maximize"], "decays": bool(np.any(wd != 0))}, {}
 
 
-def cell(p, g, m, decay, lr, one_m_b1, b1, b2, one_m_b2, neg, decays):  # type: ignore[no-untyped-def]
+def cell(p, g, m, decay, lr, one_m_b1, b1, b2, one_m_b2, neg, decays):
     """One element of the rule above (compiled by numba for the fused paths)."""
     if decays != 0:
         p = p * decay
     if neg != 0:
         g = -g
     d = one_m_b1 * g + b1 * m
-    # lr * sign(d) without leaving the dtype; NaN passes through as in np.sign
-    if d > 0:
-        step = lr
-    elif d < 0:
-        step = -lr
-    else:
-        step = lr * d
-    return p - step, b2 * m + one_m_b2 * g
+    return p - cell_sign_step(d, lr), b2 * m + one_m_b2 * g
 
 
 SPEC = OptimizerSpec(
@@ -73,6 +66,7 @@ SPEC = OptimizerSpec(
           r"p_t = p_{t-1}(1-\eta\lambda) - \eta d_t"),
     paper="Chen et al., Symbolic Discovery of Optimization Algorithms (NeurIPS 2023)",
     reference=Reference("optax.lion", "optax", kind="optax", rename={"learning_rate": "learning_rate", "beta1": "b1", "beta2": "b2"}),
+    family="sign-based",
     examples=(
         {},
         {"learning_rate": 0.01, "weight_decay": 0.0, "beta1": 0.8, "maximize": True},

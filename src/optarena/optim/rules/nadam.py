@@ -31,7 +31,7 @@ def init(params: Array, hp: HyperValues) -> State:
     return state
 
 
-def _schedule(hp: HyperValues, t: int, mu_product):
+def _schedule(hp: HyperValues, t: int, mu_product: Any) -> tuple[Any, Any, Any]:
     b1, psi = hp["beta1"], hp["momentum_decay"]
     mu = b1 * (1.0 - 0.5 * (0.96 ** (t * psi)))
     mu_next = b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi)))
@@ -73,7 +73,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
     return c, {"mu_product": last}
 
 
-def cell(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, bc2, eps, c_g, c_m, neg, decoupled):  # type: ignore[no-untyped-def]
+def cell(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, bc2, eps, c_g, c_m, neg, decoupled):
     """One element of the rule above (compiled by numba for the fused paths)."""
     p, g, m, v = cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled)
     denom = math.sqrt(v / bc2) + eps
@@ -103,6 +103,7 @@ SPEC = OptimizerSpec(
         "decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False, "
         "differentiable=False",
     ),
+    family="adaptive",
     examples=(
         {},
         {"weight_decay": 0.1, "momentum_decay": 0.01},

@@ -30,7 +30,7 @@ def init(params: Array, hp: HyperValues) -> State:
     return zeros_state(params, state_arrays(hp))
 
 
-def _rectifier(b2, t: int):
+def _rectifier(b2: Any, t: int) -> tuple[Any, Any]:
     """(rectified?, r_t) for step t; arrays when b2 is batched."""
     bc2 = bias_correction(b2, t)
     rho_inf = 2 / (1 - b2) - 1
@@ -71,7 +71,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
             "eps": hp["epsilon"], "lr": lr, "r": r, "rectified": on, "neg": hp["maximize"], "decoupled": dec}, {}
 
 
-def cell(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, bc1, bc2_sqrt, eps, lr, r, rectified, neg, decoupled):  # type: ignore[no-untyped-def]
+def cell(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, bc1, bc2_sqrt, eps, lr, r, rectified, neg, decoupled):
     """One element of the rule above (compiled by numba for the fused paths)."""
     p, g, m, v = cell_adam_moments(p, g, m, v, decay, l2, one_m_b1, b2, one_m_b2, neg, decoupled)
     m_hat = m / bc1
@@ -100,6 +100,7 @@ SPEC = OptimizerSpec(
         "lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False, *, "
         "foreach=None, maximize=False, capturable=False, differentiable=False",
     ),
+    family="adaptive",
     examples=(
         {"learning_rate": 0.01},
         {"weight_decay": 0.1, "beta2": 0.99},

@@ -22,7 +22,7 @@ from .._spec import (
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:
-    names = ("square_avg",)
+    names: tuple[str, ...] = ("square_avg",)
     if np.any(hp["momentum"] > 0):
         names += ("momentum_buffer",)
     if hp["centered"]:
@@ -59,7 +59,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
             "use_momentum": bool(np.any(hp["momentum"] > 0))}, {}
 
 
-def cell(p, g, v, b, gbar, lr, wd, alpha, one_m_alpha, eps, mu, neg, centered, use_momentum):  # type: ignore[no-untyped-def]
+def cell(p, g, v, b, gbar, lr, wd, alpha, one_m_alpha, eps, mu, neg, centered, use_momentum):
     """One element of the rule above (compiled by numba for the fused paths)."""
     g = cell_grad(p, g, neg, wd)
     v = alpha * v + one_m_alpha * g * g
@@ -93,6 +93,7 @@ SPEC = OptimizerSpec(
         "lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, capturable=False, "
         "foreach=None, maximize=False, differentiable=False",
     ),
+    family="adaptive",
     examples=(
         {},
         {"centered": True, "weight_decay": 0.1},

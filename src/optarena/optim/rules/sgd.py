@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import UsageError
 from .._spec import (
     TorchClass, Reference, MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper,
     prepare_grad, wd_hyper, zeros_state,
@@ -63,7 +64,7 @@ def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> t
             "has_buf": np.asarray(hp["momentum"]) != 0}, {}
 
 
-def cell(p, g, b, lr, wd, mu, damp, neg, nesterov, first, has_buf):  # type: ignore[no-untyped-def]
+def cell(p, g, b, lr, wd, mu, damp, neg, nesterov, first, has_buf):
     """One element of the rule above (compiled by numba for the fused paths)."""
     g = cell_grad(p, g, neg, wd)
     if has_buf != 0:
@@ -76,7 +77,7 @@ def check(hp: HyperValues, where: str) -> None:
     import numpy as np
 
     if hp["nesterov"] and (np.any(hp["momentum"] <= 0) or np.any(hp["dampening"] != 0)):
-        raise ValueError(f"{where}: nesterov=True requires momentum > 0 and dampening = 0")
+        raise UsageError(f"{where}: nesterov=True requires momentum > 0 and dampening = 0", field="nesterov")
 
 
 def _hypers(lr: float, momentum: float) -> tuple[Hyper, ...]:
@@ -106,6 +107,7 @@ SPEC = OptimizerSpec(
         "foreach=None, differentiable=False, fused=None",
     ),
     colour="#0072B2",
+    family="classic",
     examples=(
         {},
         {"learning_rate": 0.05, "weight_decay": 0.1, "maximize": True},
@@ -125,6 +127,7 @@ MOMENTUM = OptimizerSpec(
     ),
     reference=Reference("torch.optim.SGD", "torch", fixed={"lr": 0.01, "momentum": 0.9}),  # the article's defaults
     colour="#E69F00",
+    family="classic",
     examples=(
         {},
         {"momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},

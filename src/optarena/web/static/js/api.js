@@ -16,7 +16,15 @@ export const api = {
   schedules: () => call("GET", "/api/schedules"),
   grid: (landscape, n = 140) => call("POST", "/api/grid", { landscape, n }),
   formula: (formula) => call("POST", "/api/formula", { formula }),
+  limits: () => call("GET", "/api/limits"),
   race: (request) => call("POST", "/api/race", request),
+  // the race as the server writes it as CSV (RaceResult.to_csv: the CLI's CSV, not a copy of it)
+  raceCsv: async (request) => {
+    const res = await fetch("/api/race?format=csv", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(request) });
+    if (!res.ok) throw { status: res.status, detail: (await res.json().catch(() => ({}))).detail };
+    return res.text();
+  },
   sweep: (request) => call("POST", "/api/sweep", request),
   // schedule: the racer's, as a race sends it ({name, ...fields}); left out when constant
   code: (optimizer, hyperparameters, framework, schedule = null) =>

@@ -19,7 +19,7 @@ const el = (tag, attrs = {}, ...kids) => {
 
 const app = {
   state: decodeState(location.hash),
-  optimizers: {}, landscapes: {}, schedules: {},
+  optimizers: {}, landscapes: {}, schedules: {}, limits: null,
   grid: null, race: null, playing: false, pos: 0, inflight: false, dirty: false, lastFrame: 0,
   frames: 0, fpsStart: 0, hidden: {},
 };
@@ -74,10 +74,12 @@ async function recompute() {
   app.dirty = false;
   saveUrl();
   try {
-    const race = await api.race(raceRequest(app.state));
+    const request = raceRequest(app.state);
+    const race = await api.race(request);
     $("raceError").hidden = true;
     app.race = race;
-    // a repeated optimizer's colour depends on the others: the panels take the race's
+    app.raceRequest = request; // the CSV download asks the server for this race as CSV
+    // every colour depends on the race (its position, the others): the panels take the race's
     document.querySelectorAll("#racers .racer").forEach((box, i) => race.colours[i] && box.style.setProperty("--c", race.colours[i]));
     app.pos = Math.min(app.pos, race.config.steps);
     $("timeline").max = race.config.steps;
@@ -221,7 +223,9 @@ function scheduleControl(racer, rebuild) {
 
 function racerPanel(racer, i) {
   const spec = app.optimizers[racer.optimizer];
-  const colour = (app.race && app.race.colours[i]) || spec.colour;
+  // the race's colour for the racer (the server's); a racer added since has the one its optimizer
+  // keeps in any race, if any, until the race comes back
+  const colour = (app.race && app.race.colours[i]) || spec.colour || "#888";
   const box = el("div", { class: "racer" + (racer.hidden ? " off" : ""), style: `--c:${colour}`, "data-racer": i });
   const rebuild = () => box.replaceWith(racerPanel(racer, i));
   const sel = el("select", { "aria-label": "optimizer" }, Object.values(app.optimizers).map((o) =>
@@ -363,6 +367,18 @@ function bindNN() {
 
 function buildRacers() {
   $("racers").replaceChildren(...app.state.racers.map(racerPanel));
+  $("addRacer").disabled = app.state.racers.length >= app.limits.racers.max;
+  $("addRacer").title = $("addRacer").disabled ? `at most ${app.limits.racers.max} racers` : "";
+}
+
+// The fields' bounds are the server's limits (GET /api/limits), never numbers of the page's own.
+function applyLimits(limits) {
+  app.limits = limits;
+  for (const [id, key] of [["steps", "steps"], ["noise", "noise"], ["seed", "seed"], ["clip", "clip"], ["nnEpochs", "epochs"],
+    ["nnSeeds", "seeds"], ["nnBatch", "batch_size"], ["mapCells", "map_cells"]]) {
+    $(id).min = limits[key].min;
+    $(id).max = limits[key].max;
+  }
 }
 
 function buildLandscapeParams() {
@@ -505,17 +521,19 @@ async function downloadPng() {
   }
 }
 
-function toCsv(race) {
-  const rows = ["racer,optimizer,start,step,x,y,loss,grad_norm,step_size"];
-  const q = (s) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-  for (const run of race.runs) {
-    run.positions.forEach((p, t) => {
-      const v = (x) => (x === null || x === undefined ? "" : String(x));
-      rows.push([q(run.label), race.config.racers[run.racer].optimizer, run.start, t, v(p && p[0]), v(p && p[1]),
-        v(run.losses[t]), v(run.grad_norms[t]), v(run.step_sizes[t])].join(","));
-    });
+// The race on show as CSV: the server writes it (RaceResult.to_csv, as `optarena race --format csv`).
+async function downloadCsv() {
+  if (!app.raceRequest) return;
+  const button = $("dlCsv");
+  button.disabled = true;
+  try {
+    download("optarena-race.csv", await api.raceCsv(app.raceRequest), "text/csv");
+  } catch (err) {
+    $("raceError").textContent = "CSV: " + errorText(err);
+    $("raceError").hidden = false;
+  } finally {
+    button.disabled = false;
   }
-  return rows.join("\n") + "\n";
 }
 
 function bindButtons() {
@@ -543,7 +561,7 @@ function bindButtons() {
     flash($("copyLink"), (await copyText(location.href)) ? "copied ✓" : "link in address bar", "copy link");
   });
   $("dlJson").addEventListener("click", () => download("optarena-race.json", JSON.stringify(app.race), "application/json"));
-  $("dlCsv").addEventListener("click", () => download("optarena-race.csv", toCsv(app.race), "text/csv"));
+  $("dlCsv").addEventListener("click", downloadCsv);
   $("dlPng").addEventListener("click", downloadPng);
   window.addEventListener("keydown", (evt) => {
     if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName) || app.state.view !== "race") return;
@@ -556,7 +574,8 @@ function bindButtons() {
 }
 
 async function main() {
-  const [opts, lss, scheds] = await Promise.all([api.optimizers(), api.landscapes(), api.schedules()]);
+  const [opts, lss, scheds, limits] = await Promise.all([api.optimizers(), api.landscapes(), api.schedules(), api.limits()]);
+  applyLimits(limits);
   opts.forEach((o) => (app.optimizers[o.name] = o));
   lss.forEach((l) => (app.landscapes[l.name] = l));
   scheds.forEach((s) => (app.schedules[s.name] = s));

@@ -22,7 +22,7 @@ function ghostTraces(race, visible) {
   return race.runs.filter((run) => run.start === 0).map((run) => {
     const pts = run.positions.filter((p) => p && p[0] !== null);
     return {
-      type: "scatter", mode: "lines", name: run.label, visible: visible[run.racer] ? true : "legendonly",
+      type: "scatter", mode: "lines", name: race.legends[run.racer], visible: visible[run.racer] ? true : "legendonly",
       x: pts.map((p) => p[0]), y: pts.map((p) => p[1]), opacity: 0.3,
       line: { color: race.colours[run.racer], width: 1.5 }, hoverinfo: "name",
     };
@@ -70,7 +70,7 @@ export function drawMap(div, grid, race, visible, k, surface) {
     const traces = [{ type: "surface", x: grid.x, y: grid.y, z: grid.colour, colorscale: "Viridis", showscale: false, opacity: 0.9 }];
     surfaceRuns(race, visible).forEach((run) => {
       const p = surfacePath(run, k, grid);
-      traces.push({ type: "scatter3d", mode: "lines+markers", name: run.label, x: p.x, y: p.y, z: p.z,
+      traces.push({ type: "scatter3d", mode: "lines+markers", name: race.legends[run.racer], x: p.x, y: p.y, z: p.z,
         line: { color: race.colours[run.racer], width: 6 }, marker: { size: p.size, color: race.colours[run.racer] } });
     });
     div.dataset.surfaceK = k;

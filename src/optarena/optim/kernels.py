@@ -56,18 +56,18 @@ def compiled_cell(spec: OptimizerSpec) -> Any:
 
 
 @intrinsic
-def _pointer(typingctx, address, like):  # type: ignore[no-untyped-def]
+def _pointer(typingctx, address, like):
     """An int64 address as a typed pointer (``like`` is a scalar of the element type)."""
     ptr = types.CPointer(like)
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, signature, args):
         return builder.inttoptr(args[0], context.get_value_type(ptr))
 
     return ptr(address, like), codegen
 
 
 @intrinsic
-def _prefer_wide_vectors(typingctx):  # type: ignore[no-untyped-def]
+def _prefer_wide_vectors(typingctx):
     """Lets LLVM vectorise the calling function with the CPU's widest vectors (512-bit on
     AVX-512 machines, whose tuning otherwise prefers 256-bit). A streaming pass keeps more loads
     in flight with them: 1-2% from DRAM, where torch's fused loop is AVX-512 too. Results are
@@ -75,7 +75,7 @@ def _prefer_wide_vectors(typingctx):  # type: ignore[no-untyped-def]
     calling function, through llvmlite's attribute set (which lists no string attributes, so the
     tag is added past its check; without it nothing changes but the width)."""
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, signature, args):
         try:
             set.add(builder.function.attributes, '"prefer-vector-width"="512"')
         except Exception:  # pragma: no cover - llvmlite changed: keep the default width
@@ -129,7 +129,7 @@ def _make_many_kernel(cell: Any, present: tuple[bool, ...], coefficients: tuple[
     scope: dict[str, Any] = {"numba": numba, "cell": cell, "_pointer": _pointer, "_prefer_wide_vectors": _prefer_wide_vectors}
     source = _many_kernel_source(present, coefficients)
     exec(compile(source, f"<optarena step_many {len(present)} slots>", "exec"), scope)  # our own generated code
-    return scope["kernel"]  # type: ignore[no-any-return]
+    return scope["kernel"]
 
 
 @functools.lru_cache(maxsize=64)
