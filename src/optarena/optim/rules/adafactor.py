@@ -1,0 +1,139 @@
+"""Adafactor, as torch.optim.Adafactor (torch 2.13) computes it.
+
+    g = -g if maximize;   w_t = t^beta2_decay   (1 - beta2_t);   rho_t = min(lr, 1 / sqrt(t))
+    alpha = max(eps2, RMS(p)) * rho_t                 (RMS over the whole parameter, before the decay)
+    p = p * (1 - lr * wd)
+    vectors and 0-d:   v = lerp(v, g^2, w_t)                                     (per element)
+    ndim >= 2:         R = lerp(R, mean(g^2, last axis), w_t)        (row factor,    shape (..., r, 1))
+                       C = lerp(C, mean(g^2, axis -2), w_t)          (column factor, shape (..., 1, c))
+                       v = R C / max(mean(R, axis -2), eps1)         (rank-1 estimate per trailing matrix)
+    u = g / sqrt(max(v, eps1^2));    p = p - alpha / max(1, RMS(u) / d) * u
+
+``lerp`` is torch's (``a + w (b - a)`` for ``|w| < 0.5``, else ``b - (b - a)(1 - w)``: w_1 = 1
+replaces the state by the first g^2). The row means are torch's ``norm(g, dim)^2 / n``.
+
+Not per element anywhere: alpha and the clipping denominator are norms over the whole parameter,
+so there is no fused cell. A leading batch axis (hyperparameters given as ``(B,)`` arrays, as
+the race engine does) holds B independent parameters: the norms are taken per row, and a row
+of ndim >= 2 is factored over its own last two axes (a batched ``(B, r, c)`` is B matrices; a
+batched ``(B, n)``, B vectors). Unbatched, the whole array is one parameter, as in torch.
+
+Differences from torch, declared: ``eps`` is torch's pair ``(eps1, eps2)``; eps1 is fixed at its
+default (None: the machine epsilon of the parameter's dtype) and eps2 is ``epsilon2``. An empty
+parameter (0 elements) steps as a no-op; torch raises ZeroDivisionError there. The norms are
+accumulated in float64 (torch: in the parameter's dtype), within 1e-7 relative of torch in float32.
+
+Shazeer & Stern, Adafactor: Adaptive Learning Rates with Sublinear Memory Cost (ICML 2018).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, is_batched, lr_hyper, wd_hyper
+
+
+def _factored(params: Array, hp: HyperValues) -> bool:
+    """torch's ``grad.dim() > 1``, for one parameter (a row, when the leading axis is a batch)."""
+    return np.ndim(params) - (1 if is_batched(hp) else 0) > 1
+
+
+def state_arrays(hp: HyperValues) -> tuple[str, ...]:
+    # which ones depends on the parameter's shape: ("variance",) for vectors and 0-d, ("row_var",
+    # "col_var") for matrices; none of them is element-for-element with the parameter
+    return ()
+
+
+def init(params: Array, hp: HyperValues) -> State:
+    shape, dtype = np.shape(params), np.asarray(params).dtype
+    if _factored(params, hp):
+        return {"step": 0, "row_var": np.zeros(shape[:-1] + (1,), dtype),
+                "col_var": np.zeros(shape[:-2] + (1,) + shape[-1:], dtype)}
+    return {"step": 0, "variance": np.zeros(shape, dtype)}
+
+
+def _lerp(a: Any, b: Any, w: Any) -> Any:
+    """torch.lerp with a scalar (or per-run) weight: the form it picks by |w|."""
+    if np.ndim(w) == 0:
+        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
+    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
+
+
+def _norm(x: Array, batched: bool) -> Any:
+    """The 2-norm of the parameter (a float), or of each row when batched ((B, 1, ..., 1))."""
+    sq = np.square(np.asarray(x, dtype=np.float64))
+    if not batched:
+        return math.sqrt(float(np.sum(sq)))
+    return np.sqrt(np.sum(sq, axis=tuple(range(1, sq.ndim)), keepdims=True))
+
+
+def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
+    g = -grads if hp["maximize"] else grads
+    t = state["step"] + 1
+    batched = is_batched(hp)
+    dtype = np.asarray(params).dtype
+    n = int(np.prod(np.shape(params)[1:])) if batched else int(np.size(params))
+    if np.size(params) == 0:  # torch divides by sqrt(numel) = 0 here (ZeroDivisionError); nothing to move
+        return np.array(params, copy=True), {**state, "step": t}
+    lr, eps1 = hp["learning_rate"], np.finfo(dtype).eps
+    w = float(t) ** hp["beta2_decay"]
+    rho = np.minimum(lr, 1 / (float(t) ** 0.5)) if batched else min(lr, 1 / (float(t) ** 0.5))
+    alpha = np.maximum(hp["epsilon2"], _norm(params, batched) / n**0.5) * rho
+    p = params
+    if np.any(hp["weight_decay"] != 0):
+        p = p * (1 - lr * hp["weight_decay"])
+    new: dict[str, Any] = {"step": t}
+    if _factored(params, hp):
+        g2 = g * g
+        row_mean = np.square(np.sqrt(np.sum(g2, axis=-1, keepdims=True))) / np.shape(g)[-1]
+        col_mean = np.square(np.sqrt(np.sum(g2, axis=-2, keepdims=True))) / np.shape(g)[-2]
+        new["row_var"] = _lerp(state["row_var"], row_mean, w)
+        new["col_var"] = _lerp(state["col_var"], col_mean, w)
+        var = (new["row_var"] * new["col_var"]) / np.maximum(np.mean(new["row_var"], axis=-2, keepdims=True), eps1)
+    else:
+        var = new["variance"] = _lerp(state["variance"], g * g, w)
+    u = (1 / np.sqrt(np.maximum(var, eps1 * eps1))) * g
+    denom = np.maximum(1.0, _norm(u, batched) / (n**0.5 * hp["d"]))
+    scale = -alpha / denom
+    if np.ndim(scale):
+        scale = scale.astype(dtype)  # per-run, in the params' dtype (torch: a Python float per parameter)
+    else:
+        scale = float(scale)
+    return p + scale * u, new
+
+
+#: Not registered yet (no module-level SPEC): registering it needs the shared tests and the torch bridge to
+#: accept a rule without a fused cell whose state is not element-for-element with the parameter; until
+#: then tests/optim/test_torch_rules.py registers it for its own tests.
+ADAFACTOR = OptimizerSpec(
+    name="adafactor", title="Adafactor",
+    hypers=(
+        lr_hyper(1e-2),
+        Hyper("beta2_decay", -0.8, high=0.0, doc="1 - beta2_t = t^beta2_decay (the second moment's decay)"),
+        Hyper("epsilon2", 1e-3, low=0.0, log=True, doc="eps2: the smallest RMS(p) the step scales with"),
+        Hyper("d", 1.0, low=1.0, doc="clipping threshold: the update's RMS is capped at d"),
+        wd_hyper(0.0, doc="decoupled: p shrinks by lr * wd before the step"),
+        MAXIMIZE,
+    ),
+    init=init, update=update, state_arrays=state_arrays,
+    rule=(r"\hat v_t = \begin{cases} R_t C_t / \overline{R_t} & \text{ndim} \ge 2 \\ v_t & \text{else} \end{cases},\ "
+          r"u_t = \frac{g_t}{\sqrt{\max(\hat v_t, \epsilon_1^2)}},\ "
+          r"p_t = p_{t-1}(1 - \eta\lambda) - \frac{\max(\epsilon_2, \mathrm{RMS}(p_{t-1}))\,\min(\eta, t^{-1/2})}"
+          r"{\max(1, \mathrm{RMS}(u_t)/d)}\,u_t,\ 1-\beta_{2,t} = t^{\beta_{2,\text{decay}}}"),
+    paper="Shazeer & Stern, Adafactor: Adaptive Learning Rates with Sublinear Memory Cost (ICML 2018)",
+    torch=TorchClass(
+        "Adafactor",
+        "lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, *, foreach=None, maximize=False",
+    ),
+    examples=(
+        {},
+        {"learning_rate": 0.5, "beta2_decay": -0.5, "d": 1.5, "weight_decay": 0.1},
+        {"maximize": True, "d": 1.0, "learning_rate": 0.05},
+    ),
+)
+
+#: settings that set torch's ``eps`` pair (eps2), for a harness that builds it
+PAIR_EXAMPLES = ({"epsilon2": 0.1, "learning_rate": 0.2}, {"epsilon2": 1e-6, "weight_decay": 0.05, "maximize": True})
