@@ -63,7 +63,32 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("adamax", {"beta1": 0.7, "weight_decay": 0.1}),
     ("lion", {}),
     ("lion", {"learning_rate": 0.01, "weight_decay": 0.0, "beta1": 0.8, "maximize": True}),
+    # the rules added since, in the frameworks that have them (optax; keras 3.15 has none of them)
+    ("asgd", {"learning_rate": 1e-4, "lambd": 0.5, "alpha": 0.5, "weight_decay": 0.1}),
+    ("rprop", {"learning_rate": 0.1, "etaminus": 0.3, "step_size_min": 1e-3, "step_size_max": 0.05, "maximize": True}),
+    ("adabelief", {"learning_rate": 0.01, "weight_decay": 0.1, "epsilon": 1e-8}),
+    ("adabelief", {"beta1": 0.8, "weight_decay": 0.1, "weight_decouple": False, "maximize": True}),
+    ("yogi", {"learning_rate": 0.05, "weight_decay": 0.1, "initial_accumulator": 0.5, "epsilon": 1e-6}),
+    ("yogi", {"beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1, "weight_decouple": False, "maximize": True}),
+    ("adopt", {"learning_rate": 0.01, "weight_decay": 0.1, "beta2": 0.99, "epsilon": 1e-3}),
+    ("adopt", {"beta1": 0.8, "weight_decay": 0.1, "weight_decouple": True, "maximize": True}),
+    ("adan", {"learning_rate": 0.01, "weight_decay": 0.1, "epsilon": 1e-6}),
+    ("adan", {"learning_rate": 0.01, "weight_decay": 0.1, "weight_decouple": True, "beta1": 0.9, "beta3": 0.95}),
+    ("ademamix", {"learning_rate": 0.01, "weight_decay": 0.1, "alpha": 2.0, "beta3": 0.99}),
+    ("ademamix", {"learning_rate": 0.01, "warmup_steps": 20.0, "weight_decay": 0.1, "weight_decouple": False,
+                  "maximize": True}),
+    ("signum", {"learning_rate": 0.01, "weight_decay": 0.1}),
+    ("signum", {"learning_rate": 0.01, "momentum": 0.0, "weight_decay": 0.1, "weight_decouple": False}),
 ]
+
+def _case_frameworks() -> list[Any]:
+    """(case, framework): each case in each framework that translates its optimizer."""
+    out = []
+    for case in CASES:
+        for f in FRAMEWORKS:
+            if f in frameworks_for(case[0]):
+                out.append(pytest.param(case, f, id=f"{_case_id(case)}-{f}"))
+    return out
 
 
 def _case_id(case: tuple[str, dict[str, Any]]) -> str:
@@ -191,8 +216,7 @@ def _require(framework: str) -> None:
 
 
 # --- tests -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize("case,framework", _case_frameworks())
 def test_snippet_reproduces_optarena(case, framework):
     name, hp = case
     _require(framework)
@@ -282,6 +306,13 @@ def test_explicit_where_defaults_differ():
     assert "lr=0.01" in generate("sgd", None, "torch").code  # torch's SGD default is 1e-3
     assert "betas" not in generate("adam", None, "torch").code  # the same default: left out
     assert "betas=(0.5, 0.999)" in generate("adam", {"beta1": 0.5}, "torch").code
+    assert "eps_root=0.0" in generate("adan", None, "optax").code  # optax.adan's default is 1e-8
+    assert "(count + 1) ** 0.25" in generate("adopt", None, "optax").code  # optax clips at count^0.25 = (t-1)^0.25
+    assert "beta=0.9" in generate("signum", None, "optax").code
+    assert "optax.sign_sgd(" in generate("signum", {"momentum": 0.0}, "optax").code
+    code = generate("adabelief", {"epsilon": 1e-8}, "optax").code
+    assert "eps=1e-08" in code and "eps_root=1e-08" in code  # optarena adds eps to s as well
+    assert "optax.rprop(0.05, max_step_size=0.05)" in generate("rprop", {"learning_rate": 0.1, "step_size_max": 0.05}, "optax").code
 
 
 def test_notes():
@@ -350,6 +381,9 @@ def test_schedule_conflicts_and_the_cli_are_clear(capsys):
         generate("adagrad", {"lr_decay": 0.1}, "optax", "cosine")
     with pytest.raises(ValueError, match="dampening"):
         generate("momentum", {"dampening": 0.5}, "keras", "cosine")
+    for name in ("rprop", "asgd"):  # their learning rate feeds their own step sizes
+        with pytest.raises(ValueError, match="a schedule on top has no counterpart"):
+            generate(name, {}, "optax", "cosine")
     with pytest.raises(ValueError, match="unknown schedule"):
         generate("adam", {}, "torch", "sometimes")
     from optarena.cli import main

@@ -102,6 +102,15 @@ GAPS: tuple[Gap, ...] = (
     Gap("keras", ("adamax",), "keras adds epsilon after the max: max(beta2 u, |g|) + eps "
         "(torch: max(beta2 u, |g| + eps)), negligible at the default epsilon=1e-8, growing with epsilon",
         {"epsilon": 1e-3}, 3.8e-8),
+    Gap("optax", ("adabelief",), "optax.adabelief has no rectification (RAdam's r_t, and SGD steps while rho_t < 5): "
+        "the snippet is the unrectified rule", {"rectify": True}, 3.0e-1, lambda hp: hp["rectify"]),
+    Gap("optax", ("adabelief",), "optax.adabelief has no AMSGrad bound: the snippet divides by sqrt(s_t), not by "
+        "sqrt(max(s^_{t-1}, s_t))", {"ams_bound": True}, 5.1e-5, lambda hp: hp["ams_bound"]),
+    Gap("optax", ("adan",), "optax.adan weights the gradient difference by 1 - b2 (g + (1 - b2) d in v, m^ + (1 - b2) n^ "
+        "in the step) where the authors' code, with the same betas, uses b2: the same numbers at b2 = 0.5 only",
+        {"learning_rate": 0.01}, 1.1e-2, lambda hp: hp["beta2"] != 0.5),
+    Gap("optax", ("rprop",), "optax.rprop moves by the previous step's step_size * sign(g), torch by this step's "
+        "(optax does not move on the first step, nor on the step after a sign flip)", {}, 2.7e-1),
 )
 
 
@@ -134,7 +143,7 @@ def _non_default(name: str, hp: HP) -> dict[str, Any]:
 
 
 def _decoupled(name: str, hp: HP) -> bool:
-    return name in ("adamw", "lion") or bool(hp.get("decoupled_weight_decay", False))
+    return name in ("adamw", "lion") or bool(hp.get("decoupled_weight_decay", False) or hp.get("weight_decouple", False))
 
 
 # --- torch ------------------------------------------------------------------------------------
@@ -192,6 +201,7 @@ def _torch_reference(name: str, hp: HP) -> tuple[list[str], list[str], list[str]
     module, cls = ref.target.rsplit(".", 1)
     tuples = {arg: [None] * (1 + max(i for k2, (a2, i) in TORCH_PAIRS.items() if a2 == arg and k2 in hp))
               for k, (arg, _) in TORCH_PAIRS.items() if k in hp}
+    hp = {k: (None if k in ref.none_as and v == ref.none_as[k] else v) for k, v in hp.items()}
     kw = {**ref.fixed, **torch_arguments(hp, ref.rename, tuples)}  # every member given: the tuples are whole
     imports = ["import torch"] if module == "torch.optim" else ["import torch", f"from {module} import {cls}"]
     call = f"torch.optim.{cls}" if module == "torch.optim" else cls
@@ -240,7 +250,96 @@ _OPTAX: dict[str, tuple[str, dict[str, Any]]] = {
     "adadelta": ("adadelta", {"learning_rate": _ALWAYS, "rho": 0.9, "eps": 1e-6}),
     "adamax": ("adamax", {"learning_rate": _ALWAYS, **_OB}),
     "lion": ("lion", {"learning_rate": _ALWAYS, "b1": 0.9, "b2": 0.99}),
+    # the rules with a counterpart in optax 0.2.8 (built by _optax_new; the defaults are optax's)
+    "adabelief": ("adabelief", {"b1": 0.9, "b2": 0.999, "eps": 1e-16, "eps_root": 1e-16}),
+    "yogi": ("yogi", {"b1": 0.9, "b2": 0.999, "eps": 1e-3, "initial_accumulator_value": 1e-6}),
+    "adan": ("adan", {"b1": 0.98, "b2": 0.92, "b3": 0.99, "eps": 1e-8}),
+    "adopt": ("contrib.adopt", {"b1": 0.9, "b2": 0.9999, "eps": 1e-6}),
+    "ademamix": ("contrib.ademamix", {"b1": 0.9, "b2": 0.999, "b3": 0.9999, "alpha": 5.0, "eps": 1e-8}),
+    "signum": ("signum", {"beta": 0.9}),
+    "rprop": ("rprop", {"eta_minus": 0.5, "eta_plus": 1.2, "min_step_size": 1e-6, "max_step_size": 50.0}),
+    "asgd": ("sgd", {}),
 }
+_OPTAX_NEW_RENAME = {"beta1": "b1", "beta2": "b2", "beta3": "b3", "epsilon": "eps", "alpha": "alpha",
+                     "initial_accumulator": "initial_accumulator_value", "momentum": "beta",
+                     "etaminus": "eta_minus", "etaplus": "eta_plus", "step_size_min": "min_step_size",
+                     "step_size_max": "max_step_size"}
+_OPTAX_NEWER = ("adabelief", "yogi", "adan", "adopt", "ademamix", "signum", "rprop", "asgd")
+_ADOPT_CLIP = "clip_value_fn=lambda count: (count + 1) ** 0.25"  # t^(1/4) at step t (optax: count = t - 1)
+
+
+def _optax_new(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], list[str]]:
+    """(imports besides optax and lines before the optimizer, chain steps after maximize and L2, notes)
+    for the rules added after the first eleven. Decoupled weight decay p (1 - lr wd) - lr u is optax's
+    add_decayed_weights before the learning rate: p - lr (u + wd p)."""
+    fn, defaults = _OPTAX[name]
+    src = {**hp, "eps_root": hp["epsilon"]} if name == "adabelief" else hp  # optarena adds eps to s as well
+    kw = _pick(src, {**_OPTAX_NEW_RENAME, "eps_root": "eps_root"}, defaults)
+    wd = hp.get("weight_decay", 0.0)
+    decay = [f"optax.add_decayed_weights({_fmt(wd)})"] if wd and hp.get("weight_decouple", False) else []
+    lr_text = _fmt(lr)
+    head: list[str] = []
+    notes: list[str] = []
+    if name == "adan":
+        kw["eps_root"] = 0.0  # optax.adan's default is 1e-8
+        if wd and not hp["weight_decouple"]:  # proximal: (p - lr u) / (1 + lr wd) = p - lr / (1 + lr wd) (u + wd p)
+            decay = [f"optax.add_decayed_weights({_fmt(wd)})"]
+            lr_text = (f"lambda count: {lr}(count) / (1 + {lr}(count) * {_fmt(wd)})" if isinstance(lr, str)
+                       else f"{_fmt(lr)} / (1 + {_fmt(lr)} * {_fmt(wd)})")
+            return head, [f"optax.scale_by_adan({_args(kw)})", *decay,
+                          f"optax.scale_by_learning_rate({lr_text})  # proximal decay: (p - lr u) / (1 + lr wd)"], notes
+        kw = {**kw, **({"weight_decay": wd} if decay else {})}
+        return head, [f"optax.adan({lr_text}, {_args(kw)})"], notes
+    if name == "adopt":
+        scale = f"optax.contrib.scale_by_adopt({_args(kw) + ', ' if kw else ''}{_ADOPT_CLIP})"
+        if not decay:
+            return head, [f"optax.contrib.adopt({lr_text}{', ' + _args(kw) if kw else ''}, {_ADOPT_CLIP})"], notes
+        return head, [scale, *decay, f"optax.scale_by_learning_rate({lr_text})"], notes
+    if name == "ademamix":
+        T = hp["warmup_steps"]
+        if T:
+            head.append("import jax.numpy as jnp")
+            a, b1, b3 = _fmt(hp["alpha"]), _fmt(hp["beta1"]), _fmt(hp["beta3"])
+            head.append(f"# the paper's warm-up over T = {_fmt(T)} steps (optax's count is t - 1)")
+            head.append(f"alpha_t = lambda count: jnp.minimum((count + 1) * {a} / {_fmt(T)}, {a})")
+            head.append(f"b3_t = lambda count: jnp.minimum(jnp.exp(jnp.log({b1}) * jnp.log({b3}) / (\n"
+                        f"    (1 - (count + 1) / {_fmt(T)}) * jnp.log({b3}) + (count + 1) / {_fmt(T)} * jnp.log({b1}))), {b3})")
+            kw["alpha"], kw["b3"] = "alpha_t", "b3_t"
+            kw = {k: kw[k] for k in defaults if k in kw}
+        if decay:
+            kw["weight_decay"] = wd
+        return head, [f"optax.contrib.ademamix({lr_text}{', ' + _args(kw) if kw else ''})"], notes
+    if name == "signum":
+        buffered = hp["momentum"] > 0
+        if not decay:
+            return head, [f"optax.signum({lr_text}, beta={_fmt(hp['momentum'])})" if buffered
+                          else f"optax.sign_sgd({lr_text})"], notes
+        ema = [f"optax.ema({_fmt(hp['momentum'])}, debias=False)"] if buffered else []
+        return head, [*ema, "optax.scale_by_sign()", *decay, f"optax.scale_by_learning_rate({lr_text})"], notes
+    if name == "rprop":
+        # torch clamps the step size on every step, the first included; optax only when it changes it
+        first = min(max(hp["learning_rate"], hp["step_size_min"]), hp["step_size_max"])
+        clamp = "  # the initial step size clamped to the step sizes, as torch does" if first != hp["learning_rate"] else ""
+        return head, [f"optax.rprop({_fmt(first)}{', ' + _args(kw) if kw else ''}){clamp}"], notes
+    if name == "asgd":
+        lr_, la, al = _fmt(hp["learning_rate"]), _fmt(hp["lambd"]), _fmt(hp["alpha"])
+        notes.append("optax has no ASGD: the snippet is its step, SGD with torch's step size eta_t and the lambd * eta_t "
+                     "decay; it keeps no average ax (optarena reports it in the state, it never moves p)")
+        return head, [f"optax.add_decayed_weights({la})  # p (1 - lambd eta_t) - eta_t g = p - eta_t (g + lambd p)",
+                      f"optax.scale_by_learning_rate(lambda count: {lr_} / (1 + {la} * {lr_} * count) ** {al})"
+                      "  # torch's eta_t"], notes
+    # adabelief, yogi
+    if name == "yogi" and ("initial_accumulator_value" in kw or decay):
+        return head, [f"optax.scale_by_yogi({_args(kw)})", *decay, f"optax.scale_by_learning_rate({lr_text})"], notes
+    if decay:
+        return head, [f"optax.scale_by_belief({_args(kw)})", *decay, f"optax.scale_by_learning_rate({lr_text})"], notes
+    return head, [f"optax.{fn}({lr_text}{', ' + _args(kw) if kw else ''})"], notes
+
+
+def _chain_item(step: str) -> str:
+    """A chain step with its comma, before its comment if it has one."""
+    code, sep, comment = step.partition("  # ")
+    return f"{code},{sep}{comment}"
 
 
 def _optax(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], list[str], list[str]]:
@@ -252,8 +351,17 @@ def _optax(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], li
     notes: list[str] = []
     if hp.get("maximize"):
         pre.append("optax.scale(-1.0),  # maximize: ascend")
-    if wd and not _decoupled(name, hp) and name != "adadelta":
+    if wd and not _decoupled(name, hp) and name not in ("adadelta", "adan"):
         pre.append(f"optax.add_decayed_weights({_fmt(wd)}),  # torch's L2 weight_decay: g + wd * p")
+    if name in _OPTAX_NEWER:
+        head, core, notes = _optax_new(name, hp, lr)
+        defs = [i for i in head if not i.startswith("import ")]  # lines before the optimizer
+        imports = ["import optax"] + [i for i in head if i.startswith("import ")]
+        if len(core) == 1 and not pre:
+            return imports, defs + [f"optimizer = {core[0]}", "opt_state = optimizer.init(params)"], notes
+        steps = pre + [_chain_item(c) for c in core]
+        build = ["optimizer = optax.chain("] + [f"    {s}" for s in steps] + [")"]
+        return imports, defs + build + ["opt_state = optimizer.init(params)"], notes
     if _damped(hp):
         pre.append(f"optax.scale(1 - {_fmt(hp['dampening'])}),  # dampening")
     if name == "rmsprop":
@@ -460,6 +568,10 @@ def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framew
         if spec.name == "adagrad" and hp["lr_decay"] and framework != "torch":
             raise UsageError(f"code for {framework}: Adagrad's lr_decay and a schedule together have no "
                              "counterpart there; drop one of them (torch takes both)")
+        if framework == "optax" and spec.name in ("rprop", "asgd"):
+            raise UsageError(f"code for optax: {spec.title}'s learning rate "
+                             + ("is only its initial step size" if spec.name == "rprop" else "starts its own step-size decay")
+                             + "; a schedule on top has no counterpart there (torch takes it)")
         if framework == "keras" and _damped(hp):
             raise UsageError("code for keras: dampening is folded into keras's learning rate, which a schedule "
                              "takes over; drop one of them (torch and optax take both)")

@@ -62,7 +62,8 @@ def reference_kwargs(name: str, explicit: dict[str, Any]) -> dict[str, Any]:
     out for references that have none (optax)."""
     ref = registry.get(name).reference
     assert ref is not None
-    given = {k: v for k, v in explicit.items() if not (k == "maximize" and ref.kind == "optax")}
+    given = {k: (None if k in ref.none_as and v == ref.none_as[k] else v) for k, v in explicit.items()
+             if not (k == "maximize" and ref.kind == "optax")}
     defaults = reference_defaults(name) if ref.kind == "torch" else {}
     return {**ref.fixed, **torch_arguments(given, ref.rename, defaults)}
 

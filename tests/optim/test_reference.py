@@ -223,6 +223,8 @@ def test_defaults_are_the_references(name):
             if key not in ref_defaults:
                 continue
             theirs = ref_defaults[key]
+        if theirs is None and h.name in spec.reference.none_as:  # their None is this value of ours
+            theirs = spec.reference.none_as[h.name]
         if key in spec.reference.fixed:
             theirs = spec.reference.fixed[key]
             theirs = theirs[index] if arg is not None else theirs

@@ -161,6 +161,7 @@ class Reference:
     kind: str = "torch"
     rename: Mapping[str, str] = field(default_factory=lambda: dict(TORCH_NAMES))
     fixed: Mapping[str, Any] = field(default_factory=dict)  # arguments always passed (declared differences)
+    none_as: Mapping[str, Any] = field(default_factory=dict)  # our value the reference spells None (warm-up 0: off)
 
 
 #: How ``optarena optimizers`` and the web page group the catalogue, in this order.

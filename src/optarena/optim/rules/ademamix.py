@@ -28,6 +28,7 @@ import numpy as np
 
 from ...errors import UsageError
 from .._spec import (
+    TORCH_NAMES,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, cell_grad,
     decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
 )
@@ -122,11 +123,14 @@ SPEC = OptimizerSpec(
           r"p_t = p_{t-1}(1-\eta\lambda) - \eta\,\frac{m^{(1)}_t/(1-\beta_1^t) + \alpha\, m^{(2)}_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}"),
     paper="Pagliardini, Ablin & Grangier, The AdEMAMix Optimizer: Better, Faster, Older (ICLR 2025)",
     # the paper's decoupled decay where the reference's default is L2 (weight_decouple=False)
-    reference=Reference("pytorch_optimizer.AdEMAMix", "pytorch-optimizer", fixed={"weight_decouple": True}),
+    # the reference calls the warm-up t_alpha_beta3 and turns it off with None (ours: 0)
+    reference=Reference("pytorch_optimizer.AdEMAMix", "pytorch-optimizer", fixed={"weight_decouple": True},
+                        rename={**TORCH_NAMES, "warmup_steps": "t_alpha_beta3"}, none_as={"warmup_steps": 0.0}),
     family="adaptive",
     examples=(
         {"learning_rate": 0.01},
         {"learning_rate": 0.01, "weight_decay": 0.1, "alpha": 2.0, "beta3": 0.99},
         {"learning_rate": 0.01, "weight_decay": 0.1, "weight_decouple": False, "beta1": 0.8, "maximize": True},
+        {"learning_rate": 0.01, "warmup_steps": 5.0, "alpha": 3.0, "beta3": 0.999},
     ),
 )
