@@ -9,10 +9,15 @@ import pytest
 
 from optarena import landscapes
 from optarena.arena import Racer, race
+from optarena.errors import EngineUnavailable
+from optarena.optim import registry
 
 from cases import CASES, case_id
 
 pytest.importorskip("numba")
+
+#: the cases whose rule has a fused cell (the compiled loop steps those; Adafactor's is not per element)
+FUSED_CASES = [c for c in CASES if registry.get(c[0]).cell is not None]
 
 STARTS = [(-1.0, 2.0), (0.5, -0.5), (2.0, 1.0)]
 FIELDS = ("positions", "losses", "grad_norms", "step_sizes", "best_loss", "steps_to_tolerance", "diverged_at")
@@ -24,7 +29,7 @@ def _same(a, b, rtol=1e-12):
     assert (a.stop_reason == b.stop_reason).all()
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", FUSED_CASES, ids=case_id)
 def test_fused_equals_numpy(case):
     name, hp = case
     racers = [Racer(name, hp), Racer(name, hp, schedule={"name": "cosine", "t_max": 30}, label="scheduled")]
@@ -48,6 +53,16 @@ def test_divergence_and_summary_only_mode_agree():
     assert a.positions.shape == (2, 1, 1, 2)
 
 
+def test_a_rule_without_a_cell_is_refused_by_the_fused_engine_and_raced_by_auto():
+    """Adafactor has no cell: engine="fused" says so (EngineUnavailable, naming it); "auto" races
+    it on NumPy, the same numbers as engine="numpy"."""
+    kw = dict(landscape="booth", racers=[Racer("adafactor", {"learning_rate": 0.3}), "adam(learning_rate=0.1)"],
+              starts=STARTS, steps=30)
+    with pytest.raises(EngineUnavailable, match="optimizer 'adafactor' has no fused cell"):
+        race(**kw, engine="fused")
+    _same(race(**kw, engine="auto"), race(**kw, engine="numpy"), rtol=0)
+
+
 def test_fused_refuses_what_it_cannot_run():
     from article_classes import ArticleSGD
 
@@ -57,8 +72,14 @@ def test_fused_refuses_what_it_cannot_run():
     assert res.diverged_at[0, 0] == -1
 
 
-@pytest.mark.parametrize("engine", ["numpy", "fused"])
-@pytest.mark.parametrize("case", CASES + [("sgd", {"learning_rate": 0.001, "dampening": 0.5})], ids=case_id)
+def _neighbour_cases():
+    for case in CASES + [("sgd", {"learning_rate": 0.001, "dampening": 0.5})]:
+        for engine in ("numpy", "fused"):
+            if engine == "numpy" or registry.get(case[0]).cell is not None:
+                yield pytest.param(case, engine, id=f"{case_id(case)}-{engine}")
+
+
+@pytest.mark.parametrize("case,engine", list(_neighbour_cases()))
 def test_a_racer_does_not_depend_on_its_neighbours(case, engine):
     """Racers of one optimizer step as one batch; each must still follow its own settings alone
     (an SGD with momentum 0 and dampening once took the dampening from a momentum neighbour)."""

@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 import optarena as oa
-from optarena.optim import stateful
+from optarena.optim import registry, stateful
 
 from cases import CASES, case_id
 
 pytest.importorskip("numba")
+
+#: the cases whose rule has a fused cell (Adafactor's step takes norms over the whole parameter: none)
+FUSED_CASES = [c for c in CASES if registry.get(c[0]).cell is not None]
 
 
 def _run(name, hp, p0, grads, fused):
@@ -22,7 +25,7 @@ def _run(name, hp, p0, grads, fused):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", FUSED_CASES, ids=case_id)
 def test_fused_equals_readable(case, dtype):
     name, hp = case
     rng = np.random.default_rng(0)
@@ -53,8 +56,31 @@ def test_auto_picks_fused_for_large_arrays():
     assert not opt._use_fused(big[::2], big[::2], hp)  # strided views take the NumPy path
 
 
+def test_a_rule_without_a_cell_takes_the_readable_path():
+    """Adafactor has no cell: fused=True (and None on a large array) is the documented fallback, its
+    NumPy rule, with the same bits as fused=False; the kernels refuse it by name."""
+    from optarena.optim import kernels
+
+    spec = registry.get("adafactor")
+    assert spec.cell is None
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(256, stateful.FUSED_MIN_SIZE // 256)).astype(np.float32)
+    grads = [rng.normal(size=big.shape).astype(np.float32) for _ in range(3)]
+    assert not oa.Adafactor(fused=True)._use_fused(big, big, oa.Adafactor().hyperparameters)
+    assert not oa.Adafactor()._use_fused(big, big, oa.Adafactor().hyperparameters)
+    p_ref, s_ref = _run("adafactor", {}, big, grads, fused=False)
+    p_true, s_true = _run("adafactor", {}, big, grads, fused=True)
+    np.testing.assert_array_equal(p_true, p_ref)
+    assert set(s_true) == set(s_ref) == {"step", "row_var", "col_var"}
+    for key in ("row_var", "col_var"):
+        np.testing.assert_array_equal(s_true[key], s_ref[key])
+    assert "no fused kernel" in (oa.Adafactor.__doc__ or "")
+    with pytest.raises(ValueError, match="'adafactor' has no fused cell"):
+        kernels.compiled_cell(spec)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", FUSED_CASES, ids=case_id)
 def test_step_many_equals_readable(case, dtype):
     """One multi-array kernel call (the torch bridge's path) per step equals the readable rule
     on each array: arrays empty, tiny and spanning several work chunks, absent slots skipped."""

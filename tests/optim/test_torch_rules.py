@@ -1,8 +1,7 @@
 """ASGD, Rprop and Adafactor against torch.optim where the shared harness (cases.py,
 test_reference.py) does not reach: Rprop's ``etas``/``step_sizes`` and Adafactor's ``eps`` pairs,
 NaN gradients, batched settings the harness leaves at one value, ASGD under an lr schedule (its eta
-is made from the previous step's lr), and Adafactor itself (not registered yet: see its module),
-on vectors, 0-d, matrices and 3-D, batched or not.
+is made from the previous step's lr), and Adafactor on vectors, 0-d, matrices and 3-D, batched or not.
 Same tolerances as test_reference.py: float64 <= 1e-12 relative, float32 <= 1e-5.
 """
 
@@ -208,19 +207,12 @@ def test_bridge_takes_rprop_pairs_as_torch(torch_dtype):
         assert max_rel(p.detach().numpy(), q.detach().numpy()) <= 1e-12
 
 
-# ---------------------------------------------------------------- Adafactor (registered here only)
-
-
-@pytest.fixture
-def adafactor_registered(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    registry.register(adafactor.ADAFACTOR)
-    yield
+# ---------------------------------------------------------------- Adafactor
 
 
 def test_adafactor_defaults_are_torchs():
     sig = inspect.signature(torch.optim.Adafactor).parameters
-    spec = adafactor.ADAFACTOR
+    spec = adafactor.SPEC
     assert spec.hyper("learning_rate").default == sig["lr"].default
     assert spec.hyper("epsilon2").default == sig["eps"].default[1] and sig["eps"].default[0] is None
     for name in ("beta2_decay", "d", "weight_decay", "maximize"):
@@ -229,8 +221,8 @@ def test_adafactor_defaults_are_torchs():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("shape", [(), (7,), (3, 4), (2, 3, 5)], ids=str)
-@pytest.mark.parametrize("hp", adafactor.ADAFACTOR.examples + adafactor.PAIR_EXAMPLES, ids=str)
-def test_adafactor_matches_torch(hp, shape, dtype, adafactor_registered, torch_dtype):
+@pytest.mark.parametrize("hp", adafactor.SPEC.examples + adafactor.PAIR_EXAMPLES, ids=str)
+def test_adafactor_matches_torch(hp, shape, dtype, torch_dtype):
     p0 = np.random.default_rng(1).normal(size=shape).astype(dtype)
     grad = _grads(shape, dtype)
     expected, tstate = _run_torch("adafactor", hp, p0, grad, dtype)
@@ -246,7 +238,7 @@ def test_adafactor_matches_torch(hp, shape, dtype, adafactor_registered, torch_d
 
 
 @pytest.mark.parametrize("shape", [(5,), (3, 4)], ids=["vectors", "matrices"])
-def test_adafactor_batched_rows_match_torch(shape, adafactor_registered, torch_dtype):
+def test_adafactor_batched_rows_match_torch(shape, torch_dtype):
     """A leading batch axis (settings as (B,) arrays): each row is one parameter, its norms its
     own, a matrix row factored over its own axes, and equals torch run alone with its settings."""
     B = 4
@@ -266,7 +258,7 @@ def test_adafactor_batched_rows_match_torch(shape, adafactor_registered, torch_d
                 assert max_rel(state[key][b], value.numpy()) <= 1e-12, (b, key)
 
 
-def test_adafactor_empty_parameter_is_a_no_op(adafactor_registered):
+def test_adafactor_empty_parameter_is_a_no_op():
     """torch raises ZeroDivisionError on a 0-element parameter; ours steps it as nothing."""
     opt = oa.optimizer_class("adafactor")()
     p = np.zeros((0, 3))
@@ -275,7 +267,7 @@ def test_adafactor_empty_parameter_is_a_no_op(adafactor_registered):
     assert opt.state[0]["row_var"].shape == (0, 1) and opt.state[0]["col_var"].shape == (1, 3)
 
 
-def test_adafactor_races_on_the_numpy_engine(adafactor_registered):
+def test_adafactor_races_on_the_numpy_engine():
     """Races step it batched (one row per run): each run equals the class stepped alone."""
     from optarena import landscapes
     from optarena.arena import Racer, race

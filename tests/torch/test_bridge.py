@@ -4,6 +4,7 @@ objects wrapped as torch optimizers, and torch optimizers racing in the arena.""
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import pickle
 import subprocess
@@ -22,12 +23,15 @@ import optarena.torch as ot  # noqa: E402
 from optarena.arena import race  # noqa: E402
 from optarena.optim import kernels, registry  # noqa: E402
 from optarena.optim.stateful import FUSED_MIN_SIZE  # noqa: E402
+from optarena.torch._signatures import _parse  # noqa: E402
 
 from article_classes import ArticleSGD, ArticleSGDMomentum  # noqa: E402
 from cases import CASES, TORCH_CLASS, case_id, to_torch  # noqa: E402
 from scripts import run_benchmark  # noqa: E402
 
 TORCH_CASES = [c for c in CASES if c[0] in TORCH_CLASS]  # the ones torch.optim has
+# those whose rule has a fused cell (Adafactor's step takes norms over the whole parameter: none)
+FUSED_TORCH_CASES = [c for c in TORCH_CASES if registry.get(c[0]).cell is not None]
 EPOCHS, BATCHES, BATCH = 2, 6, 16  # 12 steps: past RAdam's first rectified step (t = 6)
 
 
@@ -142,7 +146,7 @@ def _spy_on_kernel_launches(monkeypatch, spy):
     monkeypatch.setattr(kernels, "launcher", launcher)
 
 
-@pytest.mark.parametrize("case", TORCH_CASES, ids=case_id)
+@pytest.mark.parametrize("case", FUSED_TORCH_CASES, ids=case_id)
 def test_fused_in_place_matches_torch_float32(case, monkeypatch):
     """The model's 66,314 elements (>= FUSED_MIN_SIZE) take the numba kernel, all its tensors in
     one call per step, on the tensors' own memory (and their state tensors').
@@ -636,6 +640,117 @@ def test_bench_torch_runs():
 
 
 # ---------------------------------------------------------------- the kernel's plan stays memory-safe
+
+
+# ---------------------------------------------------------------- Adafactor: factored state, eps pair, no kernel
+
+
+def test_adafactor_signature_is_torchs():
+    """torch 2.13's parameters after params, in order, kinds and defaults (repr); ours adds only
+    the article's aliases, keyword-only: no ``fused`` (the rule has no cell, torch's class no kernel)."""
+    theirs = list(inspect.signature(torch.optim.Adafactor).parameters.values())
+    ours = list(inspect.signature(ot.Adafactor).parameters.values())
+    assert [(p.name, p.kind, repr(p.default)) for p in ours[:len(theirs)]] == \
+        [(p.name, p.kind, repr(p.default)) for p in theirs]
+    extra = ours[len(theirs):]
+    assert [p.name for p in extra] == ["learning_rate", "epsilon2"] and all(p.kind is p.KEYWORD_ONLY for p in extra)
+    # the spec's text itself, read as the bridge reads it
+    written = _parse(registry.get("adafactor").torch.signature)
+    assert [(p.name, p.kind, repr(p.default)) for p in written] == [(p.name, p.kind, repr(p.default)) for p in theirs[1:]]
+
+
+def test_adafactor_arguments_are_checked_as_torch():
+    """torch's exception type and words for every range; a non-None eps[0] (eps1) refused with a
+    line that says why; fused refused as torch refuses it (TypeError)."""
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    for kw in ({"lr": -1.0}, {"beta2_decay": 0.1}, {"eps": (-1.0, 1e-3)}, {"eps": (None, -1.0)}, {"d": 0.5},
+               {"weight_decay": -1.0}, {"lr": torch.tensor([0.1, 0.2])}, {"eps": 1e-3}, {"fused": True}):
+        with pytest.raises(Exception) as theirs:
+            torch.optim.Adafactor(p, **kw)
+        with pytest.raises(type(theirs.value)) as ours:
+            ot.Adafactor(p, **kw)
+        if isinstance(theirs.value, ValueError):
+            assert str(ours.value) == f"Adafactor: {theirs.value}", kw
+    assert "no fused kernel" in str(ours.value)
+    torch.optim.Adafactor(p, eps=(1e-30, 1e-3))  # torch takes an eps1; optarena's rule does not
+    with pytest.raises(ValueError, match=r"eps\[0\] \(eps1\) must be None: optarena's Adafactor uses the machine "
+                                         r"epsilon of the parameter's dtype"):
+        ot.Adafactor(p, eps=(1e-30, 1e-3))
+    opt = ot.Adafactor(p, epsilon2=0.01)  # the alias sets eps[1]
+    assert opt.param_groups[0]["eps"] == (None, 0.01)
+    with pytest.raises(ValueError, match=r"eps\[0\] \(eps1\) must be None"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))], "eps": (1e-8, 1e-3)})
+    opt.param_groups[0]["eps"] = (1e-8, 1e-3)  # written later: refused at the step, nothing moved
+    p[0].grad = torch.ones(3)
+    with pytest.raises(ValueError, match=r"eps\[0\] \(eps1\) must be None"):
+        opt.step()
+    assert torch.equal(p[0], torch.zeros(3))
+
+
+def _adafactor_model(seed=0):
+    """A 2-D weight (factored state: row_var, col_var) and a 1-D bias (variance), float64."""
+    torch.manual_seed(seed)
+    return torch.nn.Linear(8, 3).double()
+
+
+def _adafactor_train(model, opt, batches, steps):
+    for x, y in batches[:steps]:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize("kw", [{}, {"lr": 0.5, "beta2_decay": -0.5, "eps": (None, 0.1), "d": 1.5, "weight_decay": 0.1},
+                                {"lr": 0.05, "maximize": True}], ids=["defaults", "settings", "maximize"])
+def test_adafactor_model_and_state_dict_both_ways(kw, f64_default):
+    """Same parameters and state as torch.optim.Adafactor on a float64 model (<= 1e-12 relative),
+    torch's state names and shapes, and state_dicts that load both ways and continue alike."""
+    rng = np.random.default_rng(0)
+    batches = [(torch.tensor(rng.normal(size=(16, 8))), torch.tensor(rng.integers(0, 3, size=16))) for _ in range(24)]
+    m1, m2 = _adafactor_model(), _adafactor_model()
+    ours, ref = ot.Adafactor(m1.parameters(), **kw), torch.optim.Adafactor(m2.parameters(), **kw, foreach=False)
+    _adafactor_train(m1, ours, batches, 12)
+    _adafactor_train(m2, ref, batches, 12)
+    _assert_close(m1, m2, 1e-12)
+    _assert_state_close(ours, ref, m1, m2, 1e-12)
+    weight, bias = m1.weight, m1.bias
+    assert {k: tuple(v.shape) for k, v in ours.state[weight].items()} == {"step": (), "row_var": (3, 1), "col_var": (1, 8)}
+    assert {k: tuple(v.shape) for k, v in ours.state[bias].items()} == {"step": (), "variance": (3,)}
+    assert ours.param_groups[0].keys() == ref.param_groups[0].keys()
+    # torch's state_dict into ours, ours into torch: each continues as the one it came from
+    m3, m4 = _adafactor_model(), _adafactor_model()
+    m3.load_state_dict(m2.state_dict())
+    m4.load_state_dict(m1.state_dict())
+    ours_from_torch = ot.Adafactor(m3.parameters())
+    ours_from_torch.load_state_dict(copy.deepcopy(ref.state_dict()))
+    torch_from_ours = torch.optim.Adafactor(m4.parameters(), foreach=False)
+    torch_from_ours.load_state_dict(copy.deepcopy(ours.state_dict()))
+    assert ours_from_torch.param_groups[0]["eps"] == ref.param_groups[0]["eps"]
+    for m, opt in ((m1, ours), (m2, ref), (m3, ours_from_torch), (m4, torch_from_ours)):
+        _adafactor_train(m, opt, batches[12:], 12)
+    _assert_close(m3, m2, 1e-12)
+    _assert_close(m4, m1, 1e-12)
+    _assert_close(m1, m2, 1e-12)
+    _assert_state_close(ours_from_torch, ref, m3, m2, 1e-12)
+
+
+def test_adafactor_state_of_another_shape_is_an_error():
+    """Factored state is checked against the shapes the rule makes for the parameter (not its
+    element count): a row_var of another model is refused before anything moves."""
+    m = _adafactor_model()
+    opt = ot.Adafactor(m.parameters())
+    x, y = _batches()[0]
+    F.cross_entropy(m(x), y).backward()
+    opt.step()
+    opt.state[m.weight]["row_var"] = torch.zeros(8, 1, dtype=torch.float64)
+    before = m.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"state 'row_var' has shape \(8, 1\) for a parameter of shape \(3, 8\), "
+                                         r"which needs \(3, 1\)"):
+        opt.step()
+    assert torch.equal(m.weight, before)
+    del opt.state[m.weight]["row_var"]
+    with pytest.raises(ValueError, match="has no row_var"):
+        opt.step()
 
 
 def _big_params(n=2, size=FUSED_MIN_SIZE + 100, seed=0):

@@ -124,6 +124,8 @@ TORCH_NAMES: Mapping[str, str] = {"learning_rate": "lr", "epsilon": "eps"}
 TORCH_PAIRS: Mapping[str, tuple[str, int]] = {
     "beta1": ("betas", 0), "beta2": ("betas", 1), "beta3": ("betas", 2),
     "etaminus": ("etas", 0), "etaplus": ("etas", 1), "step_size_min": ("step_sizes", 0), "step_size_max": ("step_sizes", 1),
+    # Adafactor's eps = (eps1, eps2): eps1 is not a hyperparameter here (None: the dtype's machine epsilon)
+    "epsilon2": ("eps", 1),
 }
 
 

@@ -3,7 +3,10 @@
 ``params`` may be a float, a list of floats (a new list comes back), a NumPy array of any
 shape (updated in place and returned) or a list/tuple/dict of arrays (each updated in place).
 Every input is checked before anything is touched, so a rejected call changes nothing.
-Large contiguous arrays take the fused numba kernel automatically.
+Large contiguous arrays take the fused numba kernel automatically. A rule without a fused cell
+(Adafactor: its step takes norms over the whole parameter, so it is not per element) runs its NumPy
+rule whatever ``fused`` says: ``fused=True`` there is a documented fallback, not an error, so code
+that asks every optimizer for its kernel runs them all.
 """
 
 from __future__ import annotations
@@ -187,6 +190,7 @@ class Optimizer:
         return _rebuild(ps, how, params)
 
     def _use_fused(self, p: np.ndarray, g: np.ndarray, hp: dict[str, Any]) -> bool:
+        # no cell: the NumPy rule, even for fused=True (the module's documented fallback)
         if self.fused is False or self.spec.cell is None or is_batched(hp):
             return False
         ok = p.dtype.type in (np.float32, np.float64) and p.flags.c_contiguous and g.flags.c_contiguous
@@ -241,8 +245,11 @@ def _make_class(class_name: str, spec_name: str) -> type[Optimizer]:
                inspect.Parameter("fused", inspect.Parameter.KEYWORD_ONLY, default=None)]
     hyper_doc = "\n".join(f"    {h.name}: {h.doc} (default {h.default!r}; {h.allowed()})" for h in spec.hypers)
     module_doc = (inspect.getmodule(spec.update).__doc__ or "").strip()
+    fused_doc = ("None picks the numba kernel for large arrays" if spec.cell is not None else
+                 f"accepted, but {spec.title} has no fused kernel (its step is not per element): every setting, "
+                 "True included, runs the NumPy rule")
     doc = (f"{module_doc}\n\nHyperparameters:\n{hyper_doc}\n    schedule: a learning-rate schedule (optarena.schedules)\n"
-           "    fused: None picks the numba kernel for large arrays")
+           f"    fused: {fused_doc}")
     cls = type(class_name, (Optimizer,), {"spec": spec, "__doc__": doc, "__module__": "optarena"})
     cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return cls

@@ -22,7 +22,7 @@ import torch
 
 from ..optim import OptimizerSpec, is_batched, registry
 from ..optim.stateful import FUSED_MIN_SIZE, numba_available
-from ._signatures import Constructor, constructor_for, refuse_unimplemented
+from ._signatures import Constructor, check_pinned, constructor_for, refuse_unimplemented
 
 _NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
 _NUMPY_OF = {torch.float32: np.float32, torch.float64: np.float64}
@@ -204,11 +204,12 @@ class Optimizer(_LeanStep):
         cls = type(self)
         where = cls.__name__
         params, options = cls.constructor.bind(where, params, args, kwargs)
-        if options["fused"] not in (None, True, False):
+        # a rule without a fused cell (Adafactor) takes no ``fused``, as torch's class of it takes none
+        if options.get("fused") not in (None, True, False):
             raise TypeError(f"{where}: fused must be None (auto), True or False, got {options['fused']!r}")
         self._group_hp(options, where)  # the rule's own ranges and cross-field rules, before the parameters as torch
         super().__init__(params, options)
-        if options["fused"] and options.get("foreach"):
+        if options.get("fused") and options.get("foreach"):
             raise RuntimeError(f"{where}: `fused` and `foreach` cannot be `True` together.")
         if cls.constructor.eager_state:
             self._make_state_now(options)
@@ -250,6 +251,7 @@ class Optimizer(_LeanStep):
         """The rule for ``group`` and its validated hyperparameters, read from torch's keys."""
         cls = type(self)
         spec = self._spec_for(group)
+        check_pinned(group, cls.constructor.torch_name, where)  # Adafactor's eps[0]: None only
         reads = cls._reads.get(spec.name)
         if reads is None:
             reads = cls._reads[spec.name] = cls.constructor.reads(spec)
@@ -503,7 +505,16 @@ class Optimizer(_LeanStep):
             state["step"] = torch.tensor(1.0, dtype=_scalar_dtype())  # exists, so step 1 is done
         for k in [k for k, v in state.items() if v is None]:
             del state[k]  # torch's "no buffer" (SGD's momentum_buffer=None), as load_state_dict does
-        missing = [k for k in spec.state_arrays(hp) if k not in state]
+        elementwise = spec.state_arrays(hp)
+        other = [k for k, v in state.items()
+                 if isinstance(v, torch.Tensor) and k != "step" and k not in spec.scalars and k not in elementwise]
+        # arrays that are not element-for-element with p (Adafactor's row_var (..., r, 1) and col_var
+        # (..., 1, c)): the shapes spec.init gives for this parameter (by shape and dtype only)
+        shapes = {}
+        if other or not elementwise:
+            made = spec.init(np.empty(tuple(p.shape), dtype=_NUMPY_OF.get(p.dtype, np.float32)), hp)
+            shapes = {k: np.shape(v) for k, v in made.items() if isinstance(v, np.ndarray) and k not in elementwise}
+        missing = [k for k in (*elementwise, *shapes) if k not in state]
         if missing and float(state["step"]) > 0:
             raise ValueError(
                 f"{type(self).__name__}: the state of a parameter that has taken {int(float(state['step']))} steps has "
@@ -524,7 +535,13 @@ class Optimizer(_LeanStep):
                 if v.device != p.device or v.dtype != p.dtype or not v.is_contiguous():
                     state[k] = v.to(p.device, p.dtype).contiguous()  # e.g. after an odd load
         for k, v in state.items():
-            if k not in spec.scalars and k != "step" and isinstance(v, torch.Tensor) and v.numel() != p.numel():
+            if k in spec.scalars or k == "step" or not isinstance(v, torch.Tensor):
+                continue
+            if k in shapes:
+                if tuple(v.shape) != shapes[k]:
+                    raise ValueError(f"{type(self).__name__}: state {k!r} has shape {tuple(v.shape)} for a parameter of "
+                                     f"shape {tuple(p.shape)}, which needs {shapes[k]} (a state_dict from another model?)")
+            elif v.numel() != p.numel():
                 raise ValueError(f"{type(self).__name__}: state {k!r} has {v.numel()} elements for a parameter of "
                                  f"{p.numel()} (a state_dict from another model?)")
         return state
@@ -587,9 +604,11 @@ def optimizer_class(name: str) -> type[Optimizer]:
                f"    {class_name}{shown}\n\n"
                + (f"The article's names are aliases: {', '.join(f'{a} = {k}' for a, k in names.items())}.\n" if names else "")
                + f"The rule's hyperparameters:\n{hyper_doc}\n"
-               f"foreach changes nothing (one implementation, equal to torch's for-loop); fused=None picks the numba "
-               f"kernel for a group of contiguous CPU tensors with at least {FUSED_MIN_SIZE:,} elements in all; "
-               f"capturable=True and differentiable=True are refused.")
+               f"foreach changes nothing (one implementation, equal to torch's for-loop); "
+               + (f"fused=None picks the numba kernel for a group of contiguous CPU tensors with at least "
+                  f"{FUSED_MIN_SIZE:,} elements in all; " if spec.cell is not None else
+                  "there is no fused kernel for this rule (its step is not per element), so no fused argument; ")
+               + "capturable=True and differentiable=True are refused.")
 
         def __init__(self: Optimizer, params: Any, *args: Any, **kwargs: Any) -> None:
             Optimizer.__init__(self, params, *args, **kwargs)

@@ -10,7 +10,8 @@ later) get the same shape: ``lr``, ``betas``, ``eps`` first, then their own name
 
 ``foreach``, ``fused``, ``capturable`` and ``differentiable`` say how torch computes, not what:
 ``foreach`` is accepted and changes nothing (there is one implementation here, equal to torch's
-for-loop), ``fused`` picks the numba kernel, and the two that cannot be honoured here
+for-loop), ``fused`` picks the numba kernel (a rule without a fused cell, Adafactor, takes no
+``fused``: a TypeError that says so, as torch's class without one raises), and the two that cannot be honoured here
 (``capturable=True``, ``differentiable=True``) are refused.
 """
 
@@ -47,6 +48,24 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
     ("alpha", "Invalid alpha value", lambda v: 0.0 <= v),
 )
 _TENSOR_BETAS = frozenset({"Adam", "AdamW"})  # the classes whose betas may be Tensors
+# classes that check their arguments in other words than the rest: key, index into it (None: the
+# value itself), message, test; in the order torch checks them (after "Tensor lr must be 1-element")
+_OWN_RANGES: dict[str, tuple[tuple[str, int | None, str, Callable[[Any], bool]], ...]] = {
+    "Adafactor": (
+        ("lr", None, "Learning rate should be >= 0 but is", lambda v: 0.0 <= v),
+        ("beta2_decay", None, "beta2_decay should be <= 0 but is", lambda v: 0.0 >= v),
+        ("eps", 0, "epsilon1 should be >= 0 but is", lambda v: v is None or 0.0 <= v),
+        ("eps", 1, "epsilon2 should be >= 0 but is", lambda v: 0.0 <= v),
+        ("d", None, "Clipping threshold d should be >= 1 but is", lambda v: 1.0 <= v),
+        ("weight_decay", None, "weight_decay should be >= 0 but is", lambda v: 0.0 <= v),
+    ),
+}
+# members of a tuple argument that optarena's rule does not take as a setting: (key, index) -> the
+# one value it takes, and why (checked in the constructor, in every param group and at each step)
+_PINNED: dict[str, tuple[tuple[str, int, Any, str], ...]] = {
+    "Adafactor": (("eps", 0, None, "eps[0] (eps1) must be None: optarena's Adafactor uses the machine epsilon of the "
+                                   "parameter's dtype, torch's default for None; set eps[1] (eps2) only"),),
+}
 
 
 def _parse(text: str) -> list[inspect.Parameter]:
@@ -77,7 +96,8 @@ def _generic(spec: OptimizerSpec) -> list[inspect.Parameter]:
     if "maximize" in d:
         out.append(inspect.Parameter("maximize", _K, default=d["maximize"]))
     out += [inspect.Parameter(k, _K, default=v) for k, v in
-            (("foreach", None), ("capturable", False), ("differentiable", False), ("fused", None))]
+            (("foreach", None), ("capturable", False), ("differentiable", False), ("fused", None))
+            if k != "fused" or spec.cell is not None]
     return out
 
 
@@ -108,6 +128,10 @@ class Constructor:
         for name in kwargs:
             if name not in self.signature.parameters:
                 takes = ", ".join(k for k in self.signature.parameters if k != "params")
+                if name == "fused":  # torch's class has none, and neither has ours: no cell for this rule
+                    theirs = f", as torch.optim.{self.torch_name} has none" if self.torch_name else ""
+                    raise TypeError(f"{where}: unknown hyperparameter 'fused': this rule has no fused kernel (its "
+                                    f"step is not per element){theirs}; it takes {takes}")
                 raise TypeError(f"{where}: unknown hyperparameter {name!r}; it takes {takes}")
         bound = self.signature.bind(params, *args, **kwargs)  # Python's TypeErrors for the rest
         given = set(bound.arguments)
@@ -157,6 +181,14 @@ def check_like_torch(options: dict[str, Any], torch_name: str | None, where: str
             raise ValueError(f"{where}: lr as a Tensor is not supported for capturable=False and foreach=True")
         if lr.numel() != 1:
             raise ValueError(f"{where}: Tensor lr must be 1-element")
+    own = _OWN_RANGES.get(torch_name or "")
+    if own is not None:
+        for key, index, text, ok in own:
+            v = options[key] if index is None else options[key][index]
+            if not ok(v):
+                raise ValueError(f"{where}: {text}: {v}")
+        check_pinned(options, torch_name, where)
+        return
     for key, text, ok in _RANGES:
         if key in options and not ok(options[key]):
             raise ValueError(f"{where}: {text}: {options[key]}")
@@ -183,6 +215,13 @@ def check_like_torch(options: dict[str, Any], torch_name: str | None, where: str
                     raise ValueError(f"{where}: Tensor betas[{i}] must be 1-element")
 
 
+def check_pinned(group: dict[str, Any], torch_name: str | None, where: str) -> None:
+    """A ValueError where ``group`` sets a tuple member the rule does not take (Adafactor's eps1)."""
+    for key, index, value, why in _PINNED.get(torch_name or "", ()):
+        if key in group and group[key][index] is not value:
+            raise ValueError(f"{where}: {why} (got {key}={group[key]!r})")
+
+
 def refuse_unimplemented(group: dict[str, Any], where: str) -> None:
     """capturable=True and differentiable=True change what torch computes; here they cannot."""
     if group.get("differentiable"):
@@ -201,7 +240,7 @@ def constructor_for(spec: OptimizerSpec) -> Constructor:
     params = [inspect.Parameter("params", _P)]
     params += _parse(text) if text is not None else _generic(spec)
     have = {p.name for p in params}
-    if "fused" not in have:  # torch has no fused kernel for this one; ours has
+    if "fused" not in have and spec.cell is not None:  # torch has no fused kernel for this one; ours has
         params.append(inspect.Parameter("fused", _K, default=None))
     # a hyperparameter of the rule torch's constructor lacks (a spec grown since): still settable
     names = {h.name for h in spec.hypers}

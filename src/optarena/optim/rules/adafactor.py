@@ -13,13 +13,16 @@
 replaces the state by the first g^2). The row means are torch's ``norm(g, dim)^2 / n``.
 
 Not per element anywhere: alpha and the clipping denominator are norms over the whole parameter,
-so there is no fused cell. A leading batch axis (hyperparameters given as ``(B,)`` arrays, as
+so there is no fused cell: ``optarena.Adafactor(fused=True)`` runs this NumPy rule (the documented
+fallback), ``optarena.torch.Adafactor`` takes no ``fused`` (as torch's class takes none) and a race
+with ``engine="fused"`` is refused (``"auto"`` races it on NumPy). A leading batch axis (hyperparameters given as ``(B,)`` arrays, as
 the race engine does) holds B independent parameters: the norms are taken per row, and a row
 of ndim >= 2 is factored over its own last two axes (a batched ``(B, r, c)`` is B matrices; a
 batched ``(B, n)``, B vectors). Unbatched, the whole array is one parameter, as in torch.
 
 Differences from torch, declared: ``eps`` is torch's pair ``(eps1, eps2)``; eps1 is fixed at its
-default (None: the machine epsilon of the parameter's dtype) and eps2 is ``epsilon2``. An empty
+default (None: the machine epsilon of the parameter's dtype; ``optarena.torch.Adafactor`` refuses
+another with a ValueError) and eps2 is ``epsilon2`` (``optim.TORCH_PAIRS``: ``eps[1]``). An empty
 parameter (0 elements) steps as a no-op; torch raises ZeroDivisionError there. The norms are
 accumulated in float64 (torch: in the parameter's dtype), within 1e-7 relative of torch in float32.
 
@@ -105,10 +108,7 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return p + scale * u, new
 
 
-#: Not registered yet (no module-level SPEC): registering it needs the shared tests and the torch bridge to
-#: accept a rule without a fused cell whose state is not element-for-element with the parameter; until
-#: then tests/optim/test_torch_rules.py registers it for its own tests.
-ADAFACTOR = OptimizerSpec(
+SPEC = OptimizerSpec(
     name="adafactor", title="Adafactor",
     hypers=(
         lr_hyper(1e-2),
@@ -128,6 +128,7 @@ ADAFACTOR = OptimizerSpec(
         "Adafactor",
         "lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, *, foreach=None, maximize=False",
     ),
+    family="adaptive",
     examples=(
         {},
         {"learning_rate": 0.5, "beta2_decay": -0.5, "d": 1.5, "weight_decay": 0.1},
