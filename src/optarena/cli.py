@@ -29,7 +29,6 @@ NUMBERS_PER_STEP = 5  # recorded per run and step: x, y, loss, gradient norm, st
 #: Peak memory per recorded number while its JSON or CSV text is built and written, measured on
 #: 3-racer races of 3,000 steps (to_json(indent=1) ~175 B, to_csv ~83 B; the files ~28 and ~24 B).
 WRITE_BYTES_PER_NUMBER = {"json": 180, "csv": 85}
-#: What a race's config (``RaceResult.config``, ``--config FILE``) may hold: ``race``'s arguments.
 
 
 def _cmd_optimizers(args: argparse.Namespace) -> int:
