@@ -1,7 +1,7 @@
 """One optimizer step on N float32 parameters: optarena vs torch.optim vs the article's loop,
 against a same-shape memory stream measured in the same run.
 
-    python benchmarks/bench_optim.py [--size 16777216] [--rounds 7]
+    python benchmarks/bench_optim.py [--size 16777216] [--rounds 7] [--catalogue]
 
 Prints medians of interleaved rounds and ratios (ours / other: below 1.0 means we are faster;
 "of stream" is the stream loop's time / ours: the fraction of the memory-bandwidth limit we reach).
@@ -137,11 +137,71 @@ def bench(name: str, n: int, rounds: int, slice_n: int) -> dict[str, float]:
     return med
 
 
+_STREAMS: dict[int, object] = {}
+
+
+def stream_kernel(slots: int):
+    """A trivial fused pass over p, g and ``slots`` state arrays (read all, write p and the
+    state): the memory-bandwidth limit of a per-element rule with that many state arrays."""
+    if slots not in _STREAMS:
+        names = [f"s{k}" for k in range(slots)]
+        body = "".join(f"        {s}[i] = {s}[i] + gi\n" for s in names)
+        total = " + ".join(["p[i]", "gi", *(f"{s}[i]" for s in names)])
+        src = (f"def stream(p, g{''.join(', ' + s for s in names)}):\n    for i in prange(p.size):\n"
+               f"        gi = g[i]\n{body}        p[i] = {total}\n")
+        scope = {"prange": prange}
+        exec(compile(src, f"<stream {slots}>", "exec"), scope)  # our own generated code
+        _STREAMS[slots] = numba.njit(parallel=True)(scope["stream"])
+    return _STREAMS[slots]
+
+
+def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, float]]]:
+    """Every registered per-element rule against its torch reference at both sides' defaults:
+    optarena (auto: the fused kernel at this size), the reference's step, and the memory stream of
+    its state arrays. Rows: (name, reference, state arrays, medians)."""
+    import importlib
+
+    import torch
+
+    from optarena.optim import registry
+
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(n, dtype=np.float32)
+    tg = torch.from_numpy(g)
+    rows = []
+    for spec in registry.all_specs():
+        ref = spec.reference
+        if spec.cell is None or ref is None or ref.kind != "torch" or spec.name in ARTICLE:
+            continue
+        module, attr = ref.target.rsplit(".", 1)
+        cls = getattr(importlib.import_module(module), attr)
+        p_ours = np.zeros(n, np.float32)
+        ours = oa.optimizer_class(spec.name)()
+        tp = torch.zeros(n, dtype=torch.float32, requires_grad=True)
+        tp.grad = tg.clone()
+        topt = cls([tp], **ref.fixed)
+        slots = len(spec.state_arrays(spec.defaults))
+        sp, bufs = np.zeros(n, np.float32), [np.zeros(n, np.float32) for _ in range(slots)]
+        kernel = stream_kernel(slots)
+        contenders = {"optarena": lambda: ours.update(p_ours, g), "reference": topt.step,
+                      "memory stream": lambda: kernel(sp, g, *bufs)}
+        for fn in contenders.values():
+            fn()
+            fn()
+        times: dict[str, list[float]] = {k: [] for k in contenders}
+        for _ in range(rounds):
+            for k, fn in contenders.items():
+                times[k].append(_timer(fn))
+        rows.append((spec.name, ref.target, slots, {k: statistics.median(v) for k, v in times.items()}))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=16 * 1024 * 1024)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--slice", type=int, default=200_000, help="elements timed for the article's loop")
+    ap.add_argument("--catalogue", action="store_true", help="also every per-element rule against its reference")
     args = ap.parse_args()
     import torch
 
@@ -157,6 +217,14 @@ def main() -> None:
             gbs = BYTES[name] * args.size / v / 1e9
             print(f"| {name} | {k} | {v * 1e3:.2f} | {ours / v:.3g} | {gbs:.1f} |")
         print(f"| {name} | **optarena reaches** | | **{med['memory stream'] / ours:.0%} of stream** | |")
+    if args.catalogue:
+        print("\n| optimizer | reference | state arrays | ours (ms) | reference (ms) | ours / reference | stream (ms) "
+              "| % of stream |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for name, target, slots, med in bench_catalogue(args.size, args.rounds):
+            ours = med["optarena"]
+            print(f"| {name} | {target} | {slots} | {ours * 1e3:.2f} | {med['reference'] * 1e3:.2f} | "
+                  f"{ours / med['reference']:.3g} | {med['memory stream'] * 1e3:.2f} | {med['memory stream'] / ours:.0%} |")
 
 
 if __name__ == "__main__":
