@@ -18,12 +18,9 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> _Any:
     """``optarena.Adam``, ``optarena.SGDMomentum``: the article's class of every registered optimizer."""
-    from .optim.stateful import class_named
+    from .optim.stateful import module_attribute
 
-    try:
-        return class_named(name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return module_attribute(__name__, name)
 
 
 def __dir__() -> list[str]:

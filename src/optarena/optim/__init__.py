@@ -15,14 +15,11 @@ from ._spec import (
     lerp, lr_hyper, prepare_grad, sqrt, torch_arguments, wd_hyper, zeros_state,
 )
 from .registry import get, names, register
-from .stateful import Optimizer, class_names, class_named, optimizer_class
+from .stateful import Optimizer, class_names, module_attribute, optimizer_class
 
 
 def __getattr__(name: str) -> _Any:
-    try:
-        return class_named(name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return module_attribute(__name__, name)
 
 
 def __dir__() -> list[str]:

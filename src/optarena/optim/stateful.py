@@ -276,5 +276,14 @@ def class_named(class_name: str) -> type[Optimizer]:
     return optimizer_class(spec.name)
 
 
+def module_attribute(module: str, name: str) -> type[Optimizer]:
+    """What ``optarena.__getattr__`` and ``optarena.optim.__getattr__`` give for ``name``: the class
+    of the registered optimizer called so, else the AttributeError Python raises for ``module``."""
+    try:
+        return class_named(name)
+    except AttributeError:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}") from None
+
+
 def class_names() -> list[str]:
     return [s.class_name for s in registry.all_specs()]
