@@ -84,3 +84,16 @@ def max_rel(a: Any, b: Any) -> float:
         return 0.0
     floor = max(0.1 * float(np.max(np.abs(b))), 1e-30)
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
+
+
+def step_torch(opt: Any, tp: Any, grad: Any, steps: int) -> tuple[list[Any], Any]:
+    """Step torch optimizer ``opt`` on its one parameter ``tp`` ``steps`` times with
+    ``grad(p, t)``; the parameter after each step (NumPy copies) and the final state."""
+    import torch
+
+    out = []
+    for t in range(steps):
+        tp.grad = torch.tensor(grad(tp.detach().numpy(), t))
+        opt.step()
+        out.append(tp.detach().numpy().copy())
+    return out, opt.state[tp]

@@ -18,7 +18,7 @@ import optarena as oa
 from optarena.optim import registry
 from optarena.optim._spec import TORCH_PAIRS
 
-from cases import CASES, case_id, max_rel, reference_defaults, reference_kwargs, reference_target
+from cases import CASES, case_id, max_rel, reference_defaults, reference_kwargs, reference_target, step_torch
 
 torch = pytest.importorskip("torch")
 
@@ -51,12 +51,7 @@ def _run_torch(name, explicit, p0, grad, dtype):
     if "foreach" in inspect.signature(cls).parameters:
         kw["foreach"] = False  # torch's readable for-loop
     opt = cls([tp], **kw)
-    out = []
-    for t in range(STEPS):
-        tp.grad = torch.tensor(grad(tp.detach().numpy(), t))
-        opt.step()
-        out.append(tp.detach().numpy().copy())
-    return out, opt.state[tp]
+    return step_torch(opt, tp, grad, STEPS)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])

@@ -16,7 +16,7 @@ import optarena as oa
 from optarena.optim import registry
 from optarena.optim.rules import adafactor, rprop
 
-from cases import max_rel
+from cases import max_rel, step_torch
 
 torch = pytest.importorskip("torch")
 
@@ -55,12 +55,7 @@ def _run_torch(name, hp, p0, grad, dtype):
     torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
     tp = torch.nn.Parameter(torch.tensor(p0))
     opt = getattr(torch.optim, registry.get(name).torch.name)([tp], **torch_kwargs(name, hp), foreach=False)
-    out = []
-    for t in range(STEPS):
-        tp.grad = torch.tensor(grad(tp.detach().numpy(), t))
-        opt.step()
-        out.append(tp.detach().numpy().copy())
-    return out, opt.state[tp]
+    return step_torch(opt, tp, grad, STEPS)
 
 
 def _run_ours(name, hp, p0, grad, fused=False):
