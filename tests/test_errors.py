@@ -274,3 +274,17 @@ def test_field_loc_reads_indices():
     assert _field_loc("racers[1].hyperparameters.learning_rate") == ["racers", 1, "hyperparameters", "learning_rate"]
     assert _field_loc("landscape.params.kappa") == ["landscape", "params", "kappa"]
     assert _field_loc("axes[0]") == ["axes", 0] and _field_loc(None) == []
+
+
+def test_a_closed_pipe_is_not_reported_as_a_bug():
+    """`optarena optimizers | head -1`: the reader leaves early; no traceback, no bug report."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "optarena.cli", "optimizers"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err and "internal error" not in err, err

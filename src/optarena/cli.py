@@ -775,6 +775,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+    except BrokenPipeError:  # the reader went away (`optarena optimizers | head`): not a bug, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return 141
     except Exception:  # anything else is a bug in optarena: say so, with the traceback
         _report_bug(args.command)
         return 1
