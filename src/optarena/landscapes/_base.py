@@ -1,4 +1,4 @@
-"""What a landscape is: f and its exact gradient over batches of 2-D points, plus what faces show."""
+"""What a landscape is: f, its exact gradient and Hessian over batches of 2-D points, plus what faces show."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from ..errors import UsageError
 
 Array = np.ndarray
 Point = tuple[float, float]
@@ -32,6 +34,11 @@ class Landscape:
     ``f(x, y)`` and ``grad(x, y) -> (df/dx, df/dy)`` take NumPy arrays of any (broadcastable)
     shape and are written with arithmetic and NumPy ufuncs only, so numba can compile them for
     scalars too (the race engine's fused loop does). ``window`` is ((xmin, xmax), (ymin, ymax)).
+
+    ``hess(x, y) -> (d2f/dx2, d2f/dxdy, d2f/dy2)``, optional, is the exact Hessian under the same
+    rules (an entry that is constant may be a plain float; ``hessian()`` broadcasts it). Where f
+    is not twice differentiable, ``hess`` returns a documented finite value. Without it
+    (``has_hessian`` False, ``no_hessian`` says why when known) ``hessian()`` raises.
 
     What it says about its lowest value (``minimum_kind``) decides which measures races report:
 
@@ -68,6 +75,8 @@ class Landscape:
     saddle: Point | None = None
     escape_margin: float = 1.0
     default_racers: Racers = ARTICLE_RACERS
+    hess: Callable[[Any, Any], tuple[Any, Any, Any]] | None = None
+    no_hessian: str = ""  # why ``hess`` is None, when that is known
 
     def __post_init__(self) -> None:
         value = float(self.min_value)
@@ -86,6 +95,8 @@ class Landscape:
             raise ValueError(f"landscape {self.name!r}: escape_margin must be a finite number > 0, got {m!r}")
         if not self.default_racers:
             raise ValueError(f"landscape {self.name!r}: default_racers must name at least one racer")
+        if self.hess is not None and not callable(self.hess):
+            raise TypeError(f"landscape {self.name!r}: hess must be callable or None, got {type(self.hess).__name__}")
 
     @property
     def default_start(self) -> Point:
@@ -135,6 +146,41 @@ class Landscape:
         gx, gy = self.grad(p[..., 0], p[..., 1])
         return np.stack(np.broadcast_arrays(gx, gy), axis=-1).astype(np.float64, copy=False)
 
+    @property
+    def has_hessian(self) -> bool:
+        """Whether the landscape has an exact Hessian (``hess``)."""
+        return self.hess is not None
+
+    def hessian(self, points: Array) -> Array:
+        """The exact Hessian at points of shape (..., 2), as shape (..., 2, 2), symmetric.
+
+        Raises ``UsageError`` (field ``"landscape"``) when the landscape has no ``hess``.
+        """
+        hess = self._hess()
+        p = _pairs(points, "points")
+        shape = p.shape[:-1]
+        hxx, hxy, hyy = (np.broadcast_to(np.asarray(h, dtype=np.float64), shape)
+                         for h in hess(p[..., 0], p[..., 1]))
+        return np.stack([np.stack([hxx, hxy], axis=-1), np.stack([hxy, hyy], axis=-1)], axis=-2)
+
+    def hessian_vector_product(self, points: Array, vectors: Array) -> Array:
+        """H(p) v for points and vectors of shape (..., 2) (broadcast together), as shape (..., 2)."""
+        hess = self._hess()
+        p, v = _pairs(points, "points"), _pairs(vectors, "vectors")
+        hxx, hxy, hyy = hess(p[..., 0], p[..., 1])
+        vx, vy = v[..., 0], v[..., 1]
+        out = np.empty(np.broadcast_shapes(p.shape[:-1], v.shape[:-1]) + (2,))
+        out[..., 0] = hxx * vx + hxy * vy
+        out[..., 1] = hxy * vx + hyy * vy
+        return out
+
+    def _hess(self) -> Callable[[Any, Any], tuple[Any, Any, Any]]:
+        if self.hess is None:
+            why = f": {self.no_hessian}" if self.no_hessian else ""
+            title = f" ({self.title})" if self.title and self.title != self.name else ""
+            raise UsageError(f"landscape {self.name!r}{title} has no exact Hessian{why}", field="landscape")
+        return self.hess
+
     def nearest_minimum_distance(self, points: Array) -> Array:
         """Distance from each point (..., 2) to the closest listed global minimum (NaN: none listed)."""
         p = np.asarray(points, dtype=np.float64)
@@ -166,3 +212,11 @@ class Landscape:
             "log_colour": self.log_colour, "formula": self.formula, "source": self.source,
             "params": dict(self.params), "default_racers": self.default_racer_specs(),
         }
+
+
+def _pairs(values: Any, what: str) -> Array:
+    """values as float64 of shape (..., 2); UsageError when the last axis is not (x, y)."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim == 0 or a.shape[-1] != 2:
+        raise UsageError(f"{what} must have shape (..., 2), got {a.shape}", field=what)
+    return a

@@ -486,12 +486,39 @@ def _verified_minimum(f: Callable[[Any, Any], Any], grad: Callable[[Any, Any], t
     return _Minimum(tuple(glob), value, tuple(others), "")
 
 
+def _hessian(sp: Any, dx: Any, dy: Any,
+             window: tuple[Point, Point]) -> tuple[Callable[[Any, Any], tuple[Any, Any, Any]] | None, str]:
+    """(hess, "") from the gradient's own expressions, lambdified like them; (None, why) if sympy fails.
+
+    d2f/dxdy is differentiated once (from df/dx), so the Hessian is exactly symmetric. Where f is
+    not twice differentiable (abs: d sign(t)/dt = 2 DiracDelta(t)) the delta is replaced by 0: the
+    Hessian where it exists, and 0 from that term on the kink itself. Elsewhere, as for f and the
+    gradient, points outside the expression's domain give NaN or inf.
+    """
+    x, y = _symbols(sp)
+    try:
+        exprs = [sp.diff(dx, x), sp.diff(dx, y), sp.diff(dy, y)]
+        exprs = [e.replace(sp.DiracDelta, lambda *args: sp.S.Zero) for e in exprs]
+        hxx, hxy, hyy = (_numeric(sp, e) for e in exprs)
+        (x0, x1), (y0, y1) = window
+        for fn in (hxx, hxy, hyy):  # lambdify succeeds on names NumPy lacks; the call would not
+            fn(np.array([x0, 0.5 * (x0 + x1)]), np.array([y0, 0.5 * (y0 + y1)]))
+    except Exception as exc:  # defensive: any failure means no Hessian, never a rejected formula
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return None, f"sympy could not give its Hessian ({type(exc).__name__}: {first})"
+
+    def hess(a: Any, b: Any) -> tuple[Any, Any, Any]:
+        return hxx(a, b), hxy(a, b), hyy(a, b)
+
+    return hess, ""
+
+
 def formula_landscape(
     text: str,
     window: tuple[tuple[float, float], tuple[float, float]] | None = None,
     start: tuple[float, float] | None = None,
 ) -> Landscape:
-    """A Landscape for a typed formula in x and y, with its symbolic gradient."""
+    """A Landscape for a typed formula in x and y, with its symbolic gradient and Hessian."""
     sp = _sympy()
     expr = parse(text)
     x, y = _symbols(sp)
@@ -501,10 +528,13 @@ def formula_landscape(
     if not all(math.isfinite(v) for v in (*win[0], *win[1])) or x0 >= x1 or y0 >= y1:
         raise UsageError(f"window must be ((xmin, xmax), (ymin, ymax)) with min < max, got {window}", field="window")
     f = _numeric(sp, expr)
-    gx, gy = _numeric(sp, sp.diff(expr, x)), _numeric(sp, sp.diff(expr, y))
+    dx, dy = sp.diff(expr, x), sp.diff(expr, y)
+    gx, gy = _numeric(sp, dx), _numeric(sp, dy)
 
     def grad(a: Any, b: Any) -> tuple[Any, Any]:
         return gx(a, b), gy(a, b)
+
+    hess, no_hessian = _hessian(sp, dx, dy, win)
 
     found = _verified_minimum(f, grad, win, text)
     s = (x0 + 0.15 * (x1 - x0), y0 + 0.85 * (y1 - y0)) if start is None else (float(start[0]), float(start[1]))
@@ -512,5 +542,5 @@ def formula_landscape(
         name="formula", title=" ".join(text.split()), f=f, grad=grad,
         window=win, minima=found.minima, min_value=found.value, starts=(s,), log_colour=False,
         formula=sp.latex(expr), source="typed formula", params={}, local_minima=found.local,
-        no_minimum=found.note,
+        no_minimum=found.note, hess=hess, no_hessian=no_hessian,
     )

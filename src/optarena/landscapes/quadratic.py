@@ -24,8 +24,12 @@ def quadratic_grad(x: Any, y: Any) -> tuple[Any, Any]:
     return 2.0 * x, 2.0 * y
 
 
+def quadratic_hess(x: Any, y: Any) -> tuple[Any, Any, Any]:
+    return 2.0, 0.0, 2.0
+
+
 QUADRATIC = Landscape(
-    name="quadratic", title="Quadratic bowl", f=quadratic_f, grad=quadratic_grad,
+    name="quadratic", title="Quadratic bowl", f=quadratic_f, grad=quadratic_grad, hess=quadratic_hess,
     window=((-3.5, 3.5), (-3.5, 3.5)), minima=((0.0, 0.0),), min_value=0.0,
     starts=((2.4, 1.8),),  # 2.4^2 + 1.8^2 == 9.0 exactly in float64
     start_source="the article's demo: loss 9.0000 at step 0",
@@ -72,11 +76,17 @@ def ill_conditioned(kappa: float = 10.0, theta: float = 0.0) -> Landscape:
         v = c * y - s * x
         return c * ku - s * v, s * ku + c * v
 
+    # H = R^T diag(kappa, 1) R, R the rotation to (u, v): constant, follows kappa and theta.
+    hxx, hxy, hyy = k * c * c + s * s, (k - 1.0) * c * s, k * s * s + c * c
+
+    def hess(x: Any, y: Any) -> tuple[Any, Any, Any]:
+        return hxx, hxy, hyy
+
     u0, v0 = 1.0, 3.0  # |start| = sqrt(10) < 3.5, so every rotation stays in the window
     start = (c * u0 - s * v0, s * u0 + c * v0)
     return Landscape(
         name="ill_conditioned", title=f"Ill-conditioned quadratic (κ={kappa:g}, θ={theta:g}°)",
-        f=f, grad=grad, window=((-3.5, 3.5), (-3.5, 3.5)), minima=((0.0, 0.0),), min_value=0.0,
+        f=f, grad=grad, hess=hess, window=((-3.5, 3.5), (-3.5, 3.5)), minima=((0.0, 0.0),), min_value=0.0,
         starts=(start,),
         start_source="chosen: (u, v) = (1, 3) in the rotated frame, off both principal axes",
         formula=(r"\tfrac12(\kappa u^2 + v^2),\ u = x\cos\theta + y\sin\theta,\ "
@@ -99,8 +109,12 @@ def banana_grad(x: Any, y: Any) -> tuple[Any, Any]:
     return -2.0 * (1.0 - x) - 80.0 * x * t, 120.0 * t
 
 
+def banana_hess(x: Any, y: Any) -> tuple[Any, Any, Any]:
+    return 2.0 - 240.0 * y + 240.0 * x * x, -240.0 * x, 360.0
+
+
 BANANA = Landscape(
-    name="banana", title="Distill's banana", f=banana_f, grad=banana_grad,
+    name="banana", title="Distill's banana", f=banana_f, grad=banana_grad, hess=banana_hess,
     window=((-2.0, 2.0), (-0.5, 1.5)), minima=((1.0, 1.0 / 3.0),), min_value=0.0,
     starts=((-1.21, 0.853),), start_source=GOH, log_colour=True,
     formula=r"(1-x)^2 + 20\,(3y-x^2)^2", source=f"{GOH}; window chosen around the valley y = x^2/3",
