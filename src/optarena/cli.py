@@ -36,6 +36,7 @@ def _cmd_optimizers(args: argparse.Namespace) -> int:
 
     specs = registry.all_specs()
     width = max(len(s.name) for s in specs) + 1
+    title_width = max(len(s.title) for s in specs) + 1
     for family in FAMILIES:
         members = [s for s in specs if s.family == family]
         if not members:
@@ -45,7 +46,7 @@ def _cmd_optimizers(args: argparse.Namespace) -> int:
             hp = ", ".join(f"{h.name}={h.default!r}" for h in spec.hypers)
             origin = registry.origin(spec.name)
             mark = "" if origin == "optarena" else f"  [{origin}]"
-            print(f"  {spec.name:{width}s} {spec.title:14s} {hp}{mark}")
+            print(f"  {spec.name:{width}s} {spec.title:{title_width}s} {hp}{mark}")
     return 0
 
 
@@ -304,8 +305,12 @@ def _table(result: Any, out: TextIO) -> None:
                      f"{result.saddle_value:g} minus margin {result.escape_margin:g})")
     t = Table(title=f"{title}: {result.steps} steps, tolerance {result.config['tolerance']:g}",
               caption="\n".join(notes) or None, caption_justify="left")
+    counted = result.evaluations is not None  # a racer makes several evaluations a step (L-BFGS)
+    if counted:
+        notes.append("evaluations: f and its gradient evaluated by the last step (one a step for first-order "
+                     "rules): compare budgets in evaluations, not steps")
     cols = ["racer", "start", "final loss", "best loss", "steps to tol", *(["steps to escape"] if saddle else []),
-            "dist. to min", "diverged at"]
+            "dist. to min", "diverged at", *(["evaluations"] if counted else [])]
     for col in cols:
         t.add_column(col, justify="left" if col == "racer" else "right")
     escape = result.steps_to_escape.ravel()  # racer-major, then start: the summary's order
@@ -322,8 +327,10 @@ def _table(result: Any, out: TextIO) -> None:
         if saddle:
             cells.append("escaped" if escape[i] == ESCAPE_UNKNOWN else count(row["steps_to_escape"]))
         cells += ["diverged" if dead else "-" if dist is None else f"{dist:.3g}", count(row["diverged_at"])]
+        if counted:
+            cells.append(str(row["evaluations"]))
         t.add_row(*cells)
-    wide = 100 + 17 * saddle  # room for the escape column without wrapping the others
+    wide = 100 + 17 * saddle + 13 * counted  # room for the extra columns without wrapping the others
     Console(file=out, highlight=False, width=max(wide, Console(file=out).width)).print(t)
 
 

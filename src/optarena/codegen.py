@@ -21,11 +21,12 @@ changes, gives optarena's numbers up to rounding (float64 needs ``jax_enable_x64
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .errors import UsageError
-from .optim import TORCH_PAIRS, registry, schedules, torch_arguments
+from .optim import TORCH_PAIRS, parse_signature, registry, schedules, torch_arguments
 
 FRAMEWORKS = ("torch", "keras", "optax")
 
@@ -117,7 +118,11 @@ GAPS: tuple[Gap, ...] = (
 def _fmt(v: Any) -> str:
     if isinstance(v, tuple):
         return "(" + ", ".join(_fmt(x) for x in v) + ")"
-    return repr(float(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+    if type(v) is int:  # a whole-number setting (L-BFGS's max_iter); other numbers are written as floats
+        return str(v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return repr(float(v)) if math.isfinite(v) else f"float('{float(v)!r}')"  # inf is no Python literal
+    return str(v)
 
 
 def _args(kw: Mapping[str, Any]) -> str:
@@ -199,13 +204,30 @@ def _torch_reference(name: str, hp: HP) -> tuple[list[str], list[str], list[str]
     ref = spec.reference
     assert ref is not None and ref.kind == "torch"
     module, cls = ref.target.rsplit(".", 1)
-    tuples = {arg: [None] * (1 + max(i for k2, (a2, i) in TORCH_PAIRS.items() if a2 == arg and k2 in hp))
-              for k, (arg, _) in TORCH_PAIRS.items() if k in hp}
-    hp = {k: (None if k in ref.none_as and v == ref.none_as[k] else v) for k, v in hp.items()}
+    if ref.signature:  # the reference's own tuples (prodigyopt's betas is a pair; beta3 its own argument)
+        tuples = {name: list(d) for name, _, d in parse_signature(ref.signature) if isinstance(d, tuple)}
+    else:
+        tuples = {arg: [None] * (1 + max(i for k2, (a2, i) in TORCH_PAIRS.items() if a2 == arg and k2 in hp))
+                  for k, (arg, _) in TORCH_PAIRS.items() if k in hp}
+    notes = [f"{cls} has no {k} argument: the snippet cannot set {k}={hp[k]!r} (it behaves as optarena's {k}={v!r})"
+             for k, v in ref.lacks.items() if k in hp and hp[k] != v]
+    if "hessian" in spec.needs:
+        notes.append(f"{cls} estimates the Hessian from the gradient's graph: call loss.backward(create_graph=True)")
+    whole = {h.name for h in spec.hypers if h.integer}
+    def spelled(k: str, v: Any) -> Any:  # as the reference spells it; a string value quoted (values here are code)
+        if k in ref.none_as and v == ref.none_as[k]:
+            return None
+        theirs = ref.values.get(k, {}).get(v, int(v) if k in whole else v)
+        return repr(theirs) if isinstance(theirs, str) else theirs
+
+    hp = {k: spelled(k, v) for k, v in hp.items() if k not in ref.lacks}
+    if "closure" in spec.needs:
+        notes.append(f"{cls}.step takes a closure that re-evaluates the loss: optimizer.step(lambda: (optimizer.zero_grad(), "
+                     "(l := loss_fn(params)).backward(), l)[-1])")
     kw = {**ref.fixed, **torch_arguments(hp, ref.rename, tuples)}  # every member given: the tuples are whole
     imports = ["import torch"] if module == "torch.optim" else ["import torch", f"from {module} import {cls}"]
     call = f"torch.optim.{cls}" if module == "torch.optim" else cls
-    return imports, [f"optimizer = {call}(params, {_args(kw)})"], []
+    return imports, [f"optimizer = {call}(params, {_args(kw)})"], notes
 
 
 def frameworks_for(name: str) -> list[str]:
@@ -555,7 +577,8 @@ def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framew
     can = frameworks_for(spec.name)
     if framework not in can:
         raise UsageError(f"code: optarena has no {_TITLE[framework]} translation of {spec.title}"
-                         + (f"; it has: {', '.join(can)}" if can else ""), field="framework", allowed=can)
+                         + (f"; it has: {', '.join(can)}" if can else
+                            f"; it has: none ({spec.title} races in the arena only)"), field="framework", allowed=can)
     batched = sorted(k for k, v in hp.items() if not isinstance(v, (bool, float)))
     if batched:
         raise UsageError(f"{spec.title}: code needs one value per hyperparameter, got an array for {batched[0]!r}")
@@ -587,7 +610,9 @@ def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framew
                                      if s_lines else {})})
     header = f"# optarena's {call} in {_TITLE[framework]}"
     code = "\n".join([header, *imports, "", *_USAGE[framework], *build, *_STEP[framework], *s_step]) + "\n"
-    return Snippet(code, notes, framework, spec.name, not gaps)
+    ref = spec.reference
+    unset = framework == "torch" and ref is not None and any(hp.get(k, v) != v for k, v in ref.lacks.items())
+    return Snippet(code, notes, framework, spec.name, not gaps and not unset)
 
 
 def _non_default_schedule(sched: schedules.Schedule) -> dict[str, Any]:

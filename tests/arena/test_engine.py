@@ -24,7 +24,10 @@ def _step_classes(name, hp, ls, start, steps, schedule=None):
     out = [p.copy()]
     for _ in range(steps):
         opt.update(p, ls.gradient(p))
-        out.append(p.copy())
+        # a rule that answers another point than it differentiates at (Schedule-Free): the race draws
+        # the answer, the class's eval() gives it
+        spec = opt.spec
+        out.append(p.copy() if spec.eval_point is None else spec.eval_point(p, opt.state[0], spec.validate(opt.hyperparameters)))
     return np.array(out)
 
 

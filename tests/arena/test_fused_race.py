@@ -17,7 +17,9 @@ from cases import CASES, case_id
 pytest.importorskip("numba")
 
 #: the cases whose rule has a fused cell (the compiled loop steps those; Adafactor's is not per element)
-FUSED_CASES = [c for c in CASES if registry.get(c[0]).cell is not None]
+# a rule with a cell that answers another point than it differentiates at (Schedule-Free) races on
+# NumPy (tests/optim/test_schedule_free_faces.py)
+FUSED_CASES = [c for c in CASES if registry.get(c[0]).cell is not None and registry.get(c[0]).eval_point is None]
 
 STARTS = [(-1.0, 2.0), (0.5, -0.5), (2.0, 1.0)]
 FIELDS = ("positions", "losses", "grad_norms", "step_sizes", "best_loss", "steps_to_tolerance", "diverged_at")

@@ -19,7 +19,11 @@ import pytest
 from optarena.optim import registry
 from optarena.optim._spec import TORCH_NAMES, torch_arguments
 
-CASES: list[tuple[str, dict[str, Any]]] = [(s.name, dict(ex)) for s in registry.all_specs() for ex in s.examples]
+#: Optimizers that step from a gradient alone (Newton also needs the Hessian: tests/optim/test_newton.py)
+# min_ndim > 0 (Muon: matrices only) cannot step the shapes (), (7,) these tests use: tests/optim/test_muon.py
+FIRST_ORDER: list[str] = [s.name for s in registry.all_specs() if not s.needs and not s.min_ndim]
+CASES: list[tuple[str, dict[str, Any]]] = [(s.name, dict(ex)) for s in registry.all_specs() if not s.needs and not s.min_ndim
+                                           for ex in s.examples]
 
 #: torch.optim's class for each optimizer that has one
 TORCH_CLASS = {s.name: s.torch.name for s in registry.all_specs() if s.torch is not None}
@@ -62,8 +66,8 @@ def reference_kwargs(name: str, explicit: dict[str, Any]) -> dict[str, Any]:
     out for references that have none (optax)."""
     ref = registry.get(name).reference
     assert ref is not None
-    given = {k: (None if k in ref.none_as and v == ref.none_as[k] else v) for k, v in explicit.items()
-             if not (k == "maximize" and ref.kind == "optax")}
+    given = {k: (None if k in ref.none_as and v == ref.none_as[k] else ref.values.get(k, {}).get(v, v)) for k, v in explicit.items()
+             if not (k == "maximize" and ref.kind == "optax") and k not in ref.lacks}
     defaults = reference_defaults(name) if ref.kind == "torch" else {}
     return {**ref.fixed, **torch_arguments(given, ref.rename, defaults)}
 
@@ -86,11 +90,19 @@ def max_rel(a: Any, b: Any) -> float:
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
 
 
+def train_mode(opt: Any) -> None:
+    """Put ``opt`` in train mode if it has one (schedulefree's optimizers refuse to step
+    without ``train()``; their parameter then holds y, as ours do). torch.optim's have none."""
+    if callable(getattr(opt, "train", None)):
+        opt.train()
+
+
 def step_torch(opt: Any, tp: Any, grad: Any, steps: int) -> tuple[list[Any], Any]:
     """Step torch optimizer ``opt`` on its one parameter ``tp`` ``steps`` times with
     ``grad(p, t)``; the parameter after each step (NumPy copies) and the final state."""
     import torch
 
+    train_mode(opt)
     out = []
     for t in range(steps):
         tp.grad = torch.tensor(grad(tp.detach().numpy(), t))

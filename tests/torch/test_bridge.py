@@ -181,13 +181,21 @@ def test_fused_in_place_matches_torch_float32(case, monkeypatch):
     assert {n: p.data_ptr() for n, p in m1.named_parameters()} == ptrs  # updated in place
     assert {k: v.data_ptr() for k, v in ours.state[big].items()} == state_ptrs
     assert all(p.dtype == torch.float32 for p in m1.parameters())
-    # centered RMSprop with weight decay: a few weights have g + wd * p cancelling to ~1e-7 and
-    # sqrt(v - gbar^2) near eps, where torch's single-rounding (FMA) add and our two roundings
-    # give updates 1e-4 apart in float32; every other case holds 1e-5
-    tol = 2e-4 if case == ("rmsprop", {"centered": True, "weight_decay": 0.1}) else 1e-5
+    # L2 weight decay folded into g: a few weights have g + wd * p cancelling to ~1e-7 (and centered
+    # RMSprop's sqrt(v - gbar^2) near eps), where torch's single-rounding (FMA) add and our two
+    # roundings give updates up to ~4e-4 apart in float32. torch fuses only in its vectorised body,
+    # not in the scalar tail, so which weights round once depends on where the allocator put the
+    # tensors (the same case gives 1e-6 alone, 4e-4 after another test's allocations). The float64
+    # tests hold every case to 1e-12; here, every case without L2 decay holds 1e-5
+    tol = 1e-3 if case[1].get("weight_decay") and not _decoupled(case) else 1e-5
     _assert_close(m1, m2, tol)
     # the buffers hold that folded gradient itself, so where it cancels they differ a little more
     _assert_state_close(ours, ref, m1, m2, 10 * tol)
+
+
+def _decoupled(case) -> bool:
+    """AdamW-style decay (p shrinks; nothing is folded into g)."""
+    return case[0] in ("adamw",) or bool(case[1].get("decoupled_weight_decay"))
 
 
 def test_which_path(monkeypatch):

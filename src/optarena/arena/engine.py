@@ -255,6 +255,9 @@ def _fused_unavailable(ls: Landscape, groups: list[_Group], customs: list[tuple[
     missing = [g.spec.name for g in groups if g.spec.cell is None]
     if missing:
         return f"optimizer {missing[0]!r} has no fused cell"
+    elsewhere = [g.spec.name for g in groups if g.spec.eval_point is not None]
+    if elsewhere:  # the compiled loop records the point it differentiates at
+        return f"optimizer {elsewhere[0]!r} takes its gradient at one point and answers another (the NumPy engine draws both)"
     try:
         from . import fused
     except ImportError:
@@ -300,7 +303,8 @@ def _run_numpy(job: _Job) -> RunArrays:
     ls, config, S, run_racer, run_start, groups = job.ls, job.config, job.starts, job.run_racer, job.run_start, job.groups
     customs, steps, seed, noise, clip, record, stop = job.customs, job.steps, job.seed, job.noise, job.clip, job.record, job.stop
     N = len(run_racer)
-    P = S[run_start].copy()
+    P = S[run_start].copy()  # where each run takes its gradient
+    X = P  # what each run answers (Schedule-Free: x, from P = y and its state); P itself for most rules
     lo, hi = run_bounds(ls, S, config)
     eps = _noise(seed, steps, S, noise)
     T = steps + 1
@@ -314,17 +318,30 @@ def _run_numpy(job: _Job) -> RunArrays:
     diverged_at = np.full(N, -1, dtype=np.int64)
     reason = np.zeros(N, dtype=np.int8)  # 0 completed, 1 non-finite, 2 left the window
     alive = np.ones(N, dtype=bool)
+    # function evaluations so far: kept when a racer makes more than one a step (L-BFGS)
+    counting = any("closure" in g.spec.needs for g in groups)
+    spent = np.zeros(N)
+    nevals = np.full(shape, np.nan) if counting else None
+
+    def closure(x: np.ndarray) -> tuple[float, np.ndarray]:  # one run's point: what L-BFGS evaluates
+        return float(ls.value(x)), ls.gradient(x)
+
     prev = P.copy()
     target = ls.min_value + config["tolerance"]
+    answers = [i for i, g in enumerate(groups) if g.spec.eval_point is not None]
     with np.errstate(all="ignore"):
         run_idx = [g.run_index for g in groups]
         hps = [expand(g.hp(per_run=True), 2, P.dtype) for g in groups]
         states = [g.spec.init(P[idx], hp) for g, idx, hp in zip(groups, run_idx, hps)]
         for t in range(T):
-            f = np.asarray(ls.f(P[:, 0], P[:, 1]), dtype=np.float64) * np.ones(N)
+            if answers:
+                X = P.copy()
+                for i in answers:
+                    X[run_idx[i]] = groups[i].spec.eval_point(P[run_idx[i]], states[i], hps[i])  # type: ignore[misc]
+            f = np.asarray(ls.f(X[:, 0], X[:, 1]), dtype=np.float64) * np.ones(N)
             G = ls.gradient(P) * np.ones((N, 1))
-            finite = np.isfinite(P).all(axis=1) & np.isfinite(f)
-            inside = (P >= lo).all(axis=1) & (P <= hi).all(axis=1)
+            finite = np.isfinite(P).all(axis=1) & np.isfinite(X).all(axis=1) & np.isfinite(f)
+            inside = (X >= lo).all(axis=1) & (X <= hi).all(axis=1)
             newly = alive & ~(finite & inside)
             diverged_at[newly] = t
             reason[newly & ~finite] = 1
@@ -332,10 +349,12 @@ def _run_numpy(job: _Job) -> RunArrays:
             alive &= ~newly
             j = t if record else 0
             if record or t == steps:
-                pos[alive, j] = P[alive]
+                pos[alive, j] = X[alive]
                 loss[alive, j] = f[alive]
                 gnorm[alive, j] = np.hypot(G[alive, 0], G[alive, 1])
-                dstep[alive, j] = 0.0 if t == 0 else np.hypot(*(P[alive] - prev[alive]).T)
+                dstep[alive, j] = 0.0 if t == 0 else np.hypot(*(X[alive] - prev[alive]).T)
+                if nevals is not None:
+                    nevals[alive, j] = spent[alive]
             best = np.where(alive, np.minimum(best, f), best)
             hit = alive & (reach < 0) & (f <= target)
             reach[hit] = t
@@ -348,10 +367,16 @@ def _run_numpy(job: _Job) -> RunArrays:
             if clip is not None:
                 norm = np.hypot(G[:, 0], G[:, 1])
                 G = G * np.minimum(1.0, clip / np.where(norm > 0, norm, 1.0))[:, None]
-            prev = P.copy()
+            prev = X.copy()
             for i, grp in enumerate(groups):
                 ehp = {**hps[i], "learning_rate": grp.schedule(t, hps[i]["learning_rate"])}
-                P[run_idx[i]], states[i] = grp.spec.update(P[run_idx[i]], G[run_idx[i]], states[i], ehp)
+                extra: dict[str, Any] = {}
+                if "hessian" in grp.spec.needs:
+                    extra["hessian"] = ls.hessian(P[run_idx[i]])
+                if "closure" in grp.spec.needs:
+                    extra["closure"] = closure
+                P[run_idx[i]], states[i] = grp.spec.update(P[run_idx[i]], G[run_idx[i]], states[i], ehp, **extra)
+                spent[run_idx[i]] = states[i]["evaluations"] if "closure" in grp.spec.needs else spent[run_idx[i]] + 1
             for j_run, obj in customs:
                 if not alive[j_run]:
                     continue
@@ -360,5 +385,6 @@ def _run_numpy(job: _Job) -> RunArrays:
                     P[j_run] = np.asarray(out, dtype=np.float64).reshape(2)
                 except ArithmeticError:
                     P[j_run] = np.nan  # e.g. math.exp overflow in a pure-Python rule: non-finite
+                spent[j_run] += 1
     return RunArrays(positions=pos, losses=loss, grad_norms=gnorm, step_sizes=dstep, best_loss=best,
-                     steps_to_tolerance=reach, diverged_at=diverged_at, stop_reason=reason)
+                     steps_to_tolerance=reach, diverged_at=diverged_at, stop_reason=reason, evaluations=nevals)

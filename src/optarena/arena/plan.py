@@ -249,6 +249,19 @@ class RacePlan:
         S.flags.writeable = False
         box = None if bounds is None else check_bounds(bounds)
         resolved = tuple(resolve_racers(rs))  # every racer checked before any work: a bad request costs nothing
+        for i, (spec, _, _) in enumerate(resolved):
+            if spec is not None and spec.min_ndim > 1:
+                raise UsageError(f"racers[{i}]: {spec.title} steps parameters with at least {spec.min_ndim} axes (matrices); "
+                                 f"a race's point has one; race {spec.title} in training (optarena train) or a "
+                                 "per-element rule here (Adam, Lion, ...)", field=f"racers[{i}].optimizer")
+            if spec is not None and "closure" in spec.needs and (noise or clip is not None):
+                raise UsageError(f"racers[{i}]: {spec.title} evaluates the loss and its gradient itself (a step may take "
+                                 "several): gradient noise and clipping do not reach those evaluations; race it with "
+                                 "noise 0 and no clip", field=f"racers[{i}].optimizer")
+            if spec is not None and "hessian" in spec.needs and not ls.has_hessian:
+                raise UsageError(f"racers[{i}]: {spec.title} needs the landscape's exact Hessian, and {ls.title!r} has none"
+                                 f"{': ' + ls.no_hessian if ls.no_hessian else ''}; race a first-order optimizer there",
+                                 field=f"racers[{i}].optimizer")
         return cls(ls, tuple(rs), resolved, tuple(racer_labels(rs)), S, int(steps), int(seed), float(noise),
                    None if clip is None else float(clip), float(tolerance), box)
 

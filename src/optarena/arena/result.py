@@ -53,6 +53,9 @@ class RunArrays:
     steps_to_tolerance: np.ndarray  # (runs,) first step with loss <= min + tolerance, -1 if never
     diverged_at: np.ndarray  # (runs,) -1 when it did not
     stop_reason: np.ndarray  # (runs,) codes into STOP_REASONS
+    #: (runs, T) function evaluations made by each step so far, where a rule makes more than one a step
+    #: (L-BFGS: a step is one step(closure)); None: one gradient a step, step t has made t
+    evaluations: np.ndarray | None = None
 
 
 @dataclass
@@ -90,6 +93,9 @@ class RaceResult:
     no_minimum: str = ""
     saddle_value: float = math.nan
     escape_margin: float = math.nan
+    #: (R, S, T+1) function evaluations made by step t (NaN after a run diverged); None when every
+    #: racer makes one a step (then step t has made t). Budgets against L-BFGS compare these.
+    evaluations: np.ndarray | None = None
 
     @classmethod
     def build(cls, ls: Any, config: dict[str, Any], runs: RunArrays) -> "RaceResult":
@@ -116,6 +122,7 @@ class RaceResult:
             no_minimum=ls.minimum_note,
             saddle_value=ls.saddle_value,
             escape_margin=float(ls.escape_margin) if ls.saddle is not None else math.nan,
+            evaluations=None if runs.evaluations is None else per_run(runs.evaluations),
         )
 
     @property
@@ -228,6 +235,9 @@ class RaceResult:
                     "diverged_at": int(self.diverged_at[i, s]), "stop_reason": str(self.stop_reason[i, s]),
                     "note": note,
                 })
+                if self.evaluations is not None:  # what the run spent: the fair budget against L-BFGS
+                    spent = self.evaluations[i, s][np.isfinite(self.evaluations[i, s])]
+                    rows[-1]["evaluations"] = int(spent[-1]) if spent.size else 0
         return rows
 
     def minimum_json(self) -> dict[str, Any]:
@@ -297,6 +307,8 @@ class RaceResult:
                     "diverged_at": int(self.diverged_at[i, s]),
                     "stop_reason": str(self.stop_reason[i, s]),
                 })
+                if self.evaluations is not None:
+                    runs[-1]["evaluations"] = plain(self.evaluations[i, s])
         return {"format": FORMAT, **head, "runs": runs}
 
     def to_json(self, indent: int | None = None) -> str:
@@ -333,6 +345,7 @@ class RaceResult:
             no_minimum=str(m.get("note") or ""),
             saddle_value=math.nan if m.get("saddle_value") is None else float(m["saddle_value"]),
             escape_margin=math.nan if m.get("escape_margin") is None else float(m["escape_margin"]),
+            evaluations=arr("evaluations") if runs and "evaluations" in runs[0] else None,
         )
 
     @classmethod

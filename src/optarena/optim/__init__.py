@@ -10,9 +10,10 @@ from typing import Any as _Any
 from . import registry, schedules
 # the building blocks of a rule file (a plug-in's too): see CONTRIBUTING.md
 from ._spec import (
-    FAMILIES, MAXIMIZE, TORCH_PAIRS, Hyper, OptimizerSpec, Reference, TorchClass, beta_hyper, bias_correction,
-    cell_adam_moments, cell_grad, cell_helper, decay_and_grad, decay_decoupled, eps_hyper, expand, is_batched,
-    lerp, lr_hyper, prepare_grad, sqrt, torch_arguments, wd_hyper, zeros_state,
+    FAMILIES, MAXIMIZE, NEEDS, SCOPES, TORCH_PAIRS, Hyper, OptimizerSpec, Reduction, Reference, TorchClass, beta_hyper,
+    bias_correction, cell_adam_moments, cell_grad, cell_helper, decay_and_grad, decay_decoupled, eps_hyper, expand,
+    is_batched, lerp, lr_hyper, parse_signature, prepare_grad, run_norm, run_size, run_sum, sqrt, torch_arguments,
+    wd_hyper, zeros_state,
 )
 from .registry import get, names, register
 from .stateful import Optimizer, class_names, module_attribute, optimizer_class
@@ -27,7 +28,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "FAMILIES", "Hyper", "MAXIMIZE", "Optimizer", "OptimizerSpec", "Reference", "TORCH_PAIRS", "TorchClass",
+    "FAMILIES", "Hyper", "MAXIMIZE", "NEEDS", "Optimizer", "OptimizerSpec", "Reduction", "Reference", "SCOPES",
+    "TORCH_PAIRS", "TorchClass", "parse_signature", "run_norm", "run_size", "run_sum",
     "beta_hyper", "bias_correction", "cell_adam_moments", "cell_grad", "cell_helper", "decay_and_grad",
     "decay_decoupled", "eps_hyper", "expand", "get", "is_batched", "lerp", "lr_hyper", "names",
     "optimizer_class", "prepare_grad", "register", "registry", "schedules", "sqrt", "torch_arguments",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, MutableMapping
+from typing import Any, Callable, Mapping, MutableMapping, Sequence
 
 import numpy as np
 
@@ -35,6 +35,8 @@ class Hyper:
     high_open: bool = False
     log: bool = False  # slider hint: log scale
     doc: str = ""
+    infinite: bool = False  # +inf is allowed too (Prodigy's growth_rate: unbounded by default)
+    integer: bool = False  # a whole number (L-BFGS's max_iter): checked, and written as an int in code
 
     def allowed(self) -> str:
         if self.kind == "bool":
@@ -43,6 +45,10 @@ class Hyper:
         hi = ")" if self.high_open else "]"
         low = "-inf" if self.low is None else repr(self.low)
         high = "inf" if self.high is None else repr(self.high)
+        if self.infinite:
+            return f"a number in {lo}{low}, inf] (inf: unbounded)"
+        if self.integer:
+            return f"a whole number in {lo}{low}, {high}{hi}"
         return f"a finite number in {lo}{low}, {high}{hi}"
 
     def check(self, value: Any, where: str) -> Any:
@@ -56,8 +62,12 @@ class Hyper:
                                  allowed=self.allowed())
         if type(value) in (float, int):  # the common case, without NumPy (a sweep checks 10,000s)
             v = float(value)
-            if not (math.isfinite(v) and (self.low is None or (v > self.low if self.low_open else v >= self.low))
+            finite = math.isfinite(v) or (self.infinite and v == math.inf)
+            if not (finite and (self.low is None or (v > self.low if self.low_open else v >= self.low))
                     and (self.high is None or (v < self.high if self.high_open else v <= self.high))):
+                raise UsageError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}", field=self.name,
+                                 allowed=self.allowed())
+            if self.integer and v != round(v):
                 raise UsageError(f"{where}: {self.name} must be {self.allowed()}, got {value!r}", field=self.name,
                                  allowed=self.allowed())
             return v
@@ -69,7 +79,9 @@ class Hyper:
         if arr.ndim > 1:
             raise UsageError(f"{where}: {self.name} must be a number or a 1-D array over the batch axis, got shape {arr.shape}",
                              field=self.name)
-        bad = ~np.isfinite(arr)
+        bad = ~np.isfinite(arr) & ~(self.infinite & (arr == np.inf))
+        if self.integer:
+            bad |= np.isfinite(arr) & (arr != np.round(arr))
         if self.low is not None:
             bad |= (arr <= self.low) if self.low_open else (arr < self.low)
         if self.high is not None:
@@ -80,10 +92,13 @@ class Hyper:
         return float(arr) if arr.ndim == 0 else arr
 
     def to_json(self) -> dict[str, Any]:
+        default: float | bool | None = self.default
+        if isinstance(default, float) and not math.isfinite(default):
+            default = None  # strict JSON has no inf; "infinite" says what None means
         return {
-            "name": self.name, "type": self.kind, "default": self.default, "min": self.low,
+            "name": self.name, "type": self.kind, "default": default, "infinite": self.infinite, "min": self.low,
             "max": self.high, "min_open": self.low_open, "max_open": self.high_open,
-            "log": self.log, "doc": self.doc,
+            "log": self.log, "doc": self.doc, "integer": self.integer,
         }
 
 
@@ -131,12 +146,13 @@ TORCH_PAIRS: Mapping[str, tuple[str, int]] = {
 
 def torch_arguments(hp: Mapping[str, Any], rename: Mapping[str, str], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """``hp`` (our names) as a torch-style constructor's keyword arguments: renamed, and the
-    ``TORCH_PAIRS`` members gathered into their tuple, each tuple completed from ``defaults`` (the
+    ``TORCH_PAIRS`` members gathered into their tuple (where ``defaults`` has a tuple that long:
+    Prodigy's betas are a pair and its beta3 its own argument), each tuple completed from ``defaults`` (the
     constructor's own defaults for that argument) where ``hp`` lacks a member."""
     out: dict[str, Any] = {}
     tuples: dict[str, dict[int, Any]] = {}
     for k, v in hp.items():
-        if k in TORCH_PAIRS and TORCH_PAIRS[k][0] in defaults:
+        if k in TORCH_PAIRS and TORCH_PAIRS[k][0] in defaults and TORCH_PAIRS[k][1] < len(defaults[TORCH_PAIRS[k][0]]):
             arg, i = TORCH_PAIRS[k]
             tuples.setdefault(arg, {})[i] = v
         else:
@@ -164,6 +180,95 @@ class Reference:
     rename: Mapping[str, str] = field(default_factory=lambda: dict(TORCH_NAMES))
     fixed: Mapping[str, Any] = field(default_factory=dict)  # arguments always passed (declared differences)
     none_as: Mapping[str, Any] = field(default_factory=dict)  # our value the reference spells None (warm-up 0: off)
+    #: The reference's constructor after ``params``, as its package writes it: ``optarena.torch``'s
+    #: class of a rule torch.optim lacks takes it, so a script switches by changing the import
+    #: (tests hold it equal to the installed reference's). "": torch's shape (lr, betas, eps, ...).
+    signature: str = ""
+    group_keys: Mapping[str, Any] = field(default_factory=dict)  # keys its param groups hold that its constructor does not take
+    #: Our hyperparameters it has no argument for, with the value it always uses (LAMB's clamp, a class
+    #: attribute there): code written for it cannot set them (``optarena code`` says so).
+    lacks: Mapping[str, Any] = field(default_factory=dict)
+    #: Our value -> the reference's, per hyperparameter, where it spells one differently (L-BFGS's
+    #: line_search True is torch's line_search_fn="strong_wolfe")
+    values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
+
+
+def parse_signature(text: str) -> list[tuple[str, bool, Any]]:
+    """A constructor written as text (``"lr=1e-3, *, maximize=False"``) as (name, keyword-only,
+    default) triples. Defaults are literals, or ``float('inf')``."""
+    import ast
+
+    fn = ast.parse(f"def f({text}): pass").body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    a = fn.args
+
+    def literal(node: ast.expr | None) -> Any:
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "float"
+                and len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            return float(node.args[0].value)
+        assert node is not None, "every argument needs a default"
+        return ast.literal_eval(node)
+
+    return ([(x.arg, False, literal(d)) for x, d in zip(a.args, a.defaults)]
+            + [(x.arg, True, literal(d)) for x, d in zip(a.kwonlyargs, a.kw_defaults)])
+
+
+#: What one step of a rule reads besides its own element (``OptimizerSpec.scope``):
+#: "element": nothing (a fused cell exists or can); "parameter": sums or norms over the whole
+#: parameter (LAMB's trust ratio, Adafactor's RMS); "all": sums over every parameter the
+#: optimizer steps (Prodigy's distance estimate). In a race each run is one parameter.
+SCOPES = ("element", "parameter", "all")
+
+#: What a rule needs from the landscape besides the gradient (``OptimizerSpec.needs``); the
+#: race engine passes each as a keyword argument of ``update``: ``hessian`` is (runs, d, d);
+#: ``closure(x) -> (loss, grad)`` evaluates one run's point (L-BFGS: a step may call it often).
+NEEDS = ("hessian", "closure")
+
+@dataclass(frozen=True)
+class Reduction:
+    """How a rule of scope "all" steps many parameters at once: three phases around one sum.
+
+        gather(p, g, state, shared, hp) -> (state, partials)       each parameter, in order
+        combine(shared, totals, hp) -> shared                       once; totals: the partials summed
+        apply(p, g, state, before, after, hp) -> (p, state)         each parameter
+
+    ``shared`` holds the optimizer-wide scalars (Prodigy's d, d_max, d_numerator, k): floats, or
+    (B, 1, ..., 1) arrays when the leading axis holds independent runs (then every partial is a
+    per-run ``run_sum`` and every run is its own optimizer). ``apply`` sees the shared values from
+    before and after ``combine`` (Prodigy steps with the old d's step size and the new d's eps).
+    ``shared_keys`` name them; in a one-array state they sit beside the per-parameter arrays, in the
+    torch bridge in the param groups (where the reference keeps them)."""
+
+    shared_keys: tuple[str, ...]
+    gather: Callable[..., tuple[State, dict[str, Any]]]
+    combine: Callable[..., dict[str, Any]]
+    apply: Callable[..., tuple[Array, State]]
+
+    def split(self, state: State) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(per-parameter state, shared state) of a one-array state."""
+        shared = {k: state[k] for k in self.shared_keys}
+        return {k: v for k, v in state.items() if k not in shared}, shared
+
+    def update(self, params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
+        """One step of the whole rule on one array (all the parameters, or one run per row)."""
+        own, shared = self.split(state)
+        gathered, totals = self.gather(params, grads, own, shared, hp)
+        after = self.combine(shared, totals, hp)
+        p, stepped = self.apply(params, grads, gathered, shared, after, hp)
+        return p, {**stepped, **after}
+
+    def step_many(self, params: Sequence[Array], grads: Sequence[Array], states: Sequence[State], shared: dict[str, Any],
+                  hps: Sequence[HyperValues]) -> tuple[list[Array], list[State], dict[str, Any]]:
+        """One step over several parameters (``hps[i]`` for parameter i; ``combine`` reads
+        ``hps[0]``): new arrays, per-parameter states and shared state. Nothing is modified."""
+        gathered = [self.gather(p, g, st, shared, hp) for p, g, st, hp in zip(params, grads, states, hps)]
+        totals: dict[str, Any] = {}
+        for _, part in gathered:
+            for k, v in part.items():
+                totals[k] = totals[k] + v if k in totals else v
+        after = self.combine(shared, totals, hps[0])
+        out = [self.apply(p, g, st, shared, after, hp) for p, g, (st, _), hp in zip(params, grads, gathered, hps)]
+        return [o[0] for o in out], [o[1] for o in out], after
 
 
 #: How ``optarena optimizers`` and the web page group the catalogue, in this order.
@@ -209,10 +314,34 @@ class OptimizerSpec:
     reference: Reference | None = None  # default: torch.optim's class when ``torch`` is given
     examples: tuple[Mapping[str, Any], ...] = ({},)  # settings the tests try (explicit values only)
     family: str = "other"  # one of FAMILIES
+    scope: str = "element"  # one of SCOPES: what one element's step reads (see SCOPES)
+    #: Rules that take their gradient at one point and report another (Schedule-Free: the
+    #: params hold y, the rule's answer is x): ``eval_point(params, state, hp) -> x`` (what a race
+    #: draws and scores; ``eval()`` in the torch bridge) and its inverse ``train_point(x, state,
+    #: hp) -> y`` (``train()``). None: the params are the answer.
+    eval_point: Callable[[Array, State, HyperValues], Array] | None = None
+    train_point: Callable[[Array, State, HyperValues], Array] | None = None
+    needs: tuple[str, ...] = ()  # members of NEEDS: what ``update`` takes as keyword arguments
+    reduction: Reduction | None = None  # scope "all": the rule in phases (``update`` is its one-array form)
+    #: The fewest axes a parameter must have (Muon: 2, a matrix). A race's run is a point, one axis:
+    #: such a rule is refused there up front, with what to race instead.
+    min_ndim: int = 0
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"optimizer {self.name!r}: family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"optimizer {self.name!r}: scope must be one of {', '.join(SCOPES)}, got {self.scope!r}")
+        if self.cell is not None and self.scope != "element":
+            raise ValueError(f"optimizer {self.name!r}: a fused cell steps one element; scope {self.scope!r} "
+                             "reads more than that (give no cell)")
+        if (self.eval_point is None) != (self.train_point is None):
+            raise ValueError(f"optimizer {self.name!r}: give both eval_point and train_point, or neither")
+        if (self.scope == "all") != (self.reduction is not None):
+            raise ValueError(f"optimizer {self.name!r}: scope 'all' and a reduction go together")
+        bad = [n for n in self.needs if n not in NEEDS]
+        if bad:
+            raise ValueError(f"optimizer {self.name!r}: needs must be members of {NEEDS}, got {bad[0]!r}")
         if (self.cell is None) != (self.coefficients is None):
             raise ValueError(f"optimizer {self.name!r}: give both cell and coefficients, or neither")
         if self.cell is not None:
@@ -329,6 +458,43 @@ def zeros_state(params: Array, names: tuple[str, ...]) -> dict[str, Any]:
 def bias_correction(beta: Any, step: int) -> Any:
     """1 - beta**t; beta may be a batched array."""
     return 1 - beta**step
+
+
+def checked_hessian(title: str, params: Array, hessian: Array | None) -> Array:
+    """The ``hessian`` a rule that ``needs`` it was given, as float64 of shape params.shape + (d,)
+    (one d x d matrix per run); a ``UsageError`` naming the field when it is missing or misshapen."""
+    if hessian is None:
+        raise UsageError(f"{title} needs the Hessian: race it on a landscape, or call update(params, gradients, "
+                         "hessian=H) with H of shape params.shape + (d,)", field="hessian")
+    p = np.asarray(params)
+    d = p.shape[-1] if p.ndim else 1
+    H = np.asarray(hessian, dtype=np.float64)
+    if H.shape != p.shape + (d,) and not (p.ndim == 0 and H.size == 1):
+        raise UsageError(f"{title}: hessian must have shape {p.shape + (d,)} for params of shape {p.shape}, got {H.shape}",
+                         field="hessian")
+    return H
+
+
+def run_sum(x: Array, hp: HyperValues) -> Any:
+    """The sum over each run's elements: over the whole array (a float), or, when ``hp`` is batched
+    (the leading axis holds independent runs), over each row as (B, 1, ..., 1). Accumulated in
+    float64: the per-parameter reductions of LAMB, LARS, Adafactor ... use it, so one parameter
+    and one row of a race give the same numbers."""
+    a = np.asarray(x, dtype=np.float64)
+    if not is_batched(hp) or a.ndim == 0:
+        return float(np.sum(a))
+    return np.sum(a, axis=tuple(range(1, a.ndim)), keepdims=True)
+
+
+def run_norm(x: Array, hp: HyperValues) -> Any:
+    """The 2-norm over each run's elements (see ``run_sum``)."""
+    return sqrt(run_sum(np.square(np.asarray(x, dtype=np.float64)), hp))
+
+
+def run_size(x: Array, hp: HyperValues) -> int:
+    """How many elements each run has (all of them, or a row's when ``hp`` is batched)."""
+    shape = np.shape(x)
+    return int(np.prod(shape[1:])) if is_batched(hp) and len(shape) else int(np.prod(shape))
 
 
 def sqrt(x: Any) -> Any:

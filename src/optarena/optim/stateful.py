@@ -153,15 +153,31 @@ class Optimizer:
         self.state: list[State] | None = None
         self._layout: list[tuple[tuple[int, ...], np.dtype]] = []
         self.steps = 0  # calls to update(); drives the schedule, as scheduler.step() does in torch
+        self._training = True  # False after eval(params): the params hold the answer, not the gradient point
 
     def current_learning_rate(self) -> Any:
         return self.schedule(self.steps, self._hp["learning_rate"])
 
-    def update(self, params: Any, gradients: Any) -> Any:
-        """One step: new params (arrays updated in place, lists returned anew)."""
+    def update(self, params: Any, gradients: Any, hessian: Any = None, closure: Any = None) -> Any:
+        """One step: new params (arrays updated in place, lists returned anew). ``hessian``: for a
+        rule that needs it (Newton), the Hessian at ``params``; ``closure(x) -> (loss, gradient)``
+        for one that evaluates for itself (L-BFGS; ``gradients`` is then not read). One array of
+        params only, for either."""
         where = f"{type(self).__name__}.update"
+        if not self._training:
+            raise RuntimeError(f"{where}: the params hold the answer (after eval()); call train(params) first")
         hp = self.spec.validate(self._hp, type(self).__name__)
+        if gradients is None and closure is not None and isinstance(params, np.ndarray):
+            gradients = np.zeros_like(params)  # a closure-driven rule evaluates its own gradients
         ps, gs, how = _flatten(params, gradients, where)
+        extra: dict[str, Any] = {}
+        for name, value in (("hessian", hessian), ("closure", closure)):
+            if name in self.spec.needs:
+                if value is not None and len(ps) != 1:
+                    raise TypeError(f"{where}: {name} is for one array of params, got {len(ps)} arrays")
+                extra[name] = value
+            elif value is not None:
+                raise TypeError(f"{where}: {self.spec.title} takes no {name}")
         if self.state is not None:
             self._check_structure(ps, where)
         hp = {**hp, "learning_rate": self.current_learning_rate()}
@@ -169,12 +185,14 @@ class Optimizer:
             self.spec.init(p, expand(hp, p.ndim, p.dtype)) for p in ps
         ]
         results: list[tuple[np.ndarray, State] | None] = []  # None: stepped by the fused kernel below
-        for p, g, st in zip(ps, gs, states):
+        if self.spec.reduction is not None and len(ps) > 1:
+            results.extend(self._update_all(ps, gs, states, hp))
+        for p, g, st in zip(ps, gs, states) if not results else ():
             ehp = expand(hp, p.ndim, p.dtype)
             if self._use_fused(p, g, hp):
                 results.append(None)
             else:
-                results.append(self.spec.update(p, g, st, ehp))
+                results.append(self.spec.update(p, g, st, ehp, **extra))
         # Everything is computed: only now write into the caller's arrays and our state.
         for i, (p, g, st, res) in enumerate(zip(ps, gs, states, results)):
             if res is None:
@@ -188,6 +206,42 @@ class Optimizer:
         self._layout = [(p.shape, p.dtype) for p in ps]
         self.steps += 1
         return _rebuild(ps, how, params)
+
+    def eval(self, params: Any) -> Any:
+        """The answer into ``params`` (in place, as arrays are updated; a new list for a list of
+        floats): for a rule that takes its gradient at one point and answers another (Schedule-
+        Free: x), as its reference's ``optimizer.eval()`` does; the params unchanged otherwise.
+        Call ``train(params)`` before the next ``update``."""
+        return self._switch(params, to_train=False)
+
+    def train(self, params: Any) -> Any:
+        """Undo ``eval``: the point the gradient is taken at back into ``params``."""
+        return self._switch(params, to_train=True)
+
+    def _switch(self, params: Any, to_train: bool) -> Any:
+        where = f"{type(self).__name__}.{'train' if to_train else 'eval'}"
+        move = self.spec.train_point if to_train else self.spec.eval_point
+        if move is None or self._training == to_train:
+            return params
+        ps, _, how = _flatten(params, params, where)
+        if self.state is not None:
+            self._check_structure(ps, where)
+            hp = {**self.spec.validate(self._hp, type(self).__name__), "learning_rate": self.current_learning_rate()}
+            for p, st in zip(ps, self.state):
+                p[...] = move(p, st, expand(hp, p.ndim, p.dtype))
+        self._training = to_train
+        return _rebuild(ps, how, params)
+
+    def _update_all(self, ps: list[np.ndarray], gs: list[np.ndarray], states: list[State],
+                    hp: dict[str, Any]) -> list[tuple[np.ndarray, State]]:
+        """A rule of scope "all" (Prodigy) over every array at once: its sums run over all of them.
+        Each array's state carries a copy of the shared scalars (the first one's are read)."""
+        red = self.spec.reduction
+        assert red is not None
+        own = [red.split(st)[0] for st in states]
+        shared = red.split(states[0])[1]
+        new_ps, new_own, after = red.step_many(ps, gs, own, shared, [expand(hp, p.ndim, p.dtype) for p in ps])
+        return [(p, {**st, **after}) for p, st in zip(new_ps, new_own)]
 
     def _use_fused(self, p: np.ndarray, g: np.ndarray, hp: dict[str, Any]) -> bool:
         # no cell: the NumPy rule, even for fused=True (the module's documented fallback)

@@ -15,7 +15,7 @@ import functools
 import inspect
 import operator
 from itertools import chain
-from typing import Any, Callable, ClassVar, Iterable, NamedTuple
+from typing import Any, Callable, ClassVar, Iterable, Mapping, NamedTuple
 
 import numpy as np
 import torch
@@ -32,6 +32,12 @@ _PLAIN = (float, int, bool, np.float64, np.float32, np.int64, np.bool_)  # immut
 def _scalar_dtype() -> torch.dtype:
     # torch keeps `step` (and NAdam's mu_product) in the default dtype: float64 if that is the default
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _scalar_dtype_of(spec: OptimizerSpec, key: str) -> torch.dtype:
+    """A scalar state's dtype: torch.optim's rules keep step and NAdam's mu_product in the default
+    dtype; other references keep their scalars as Python floats (Schedule-Free's weight_sum): float64."""
+    return _scalar_dtype() if key == "step" or spec.torch is not None else torch.float64
 
 
 def _native(p: torch.Tensor) -> bool:
@@ -203,16 +209,36 @@ class Optimizer(_LeanStep):
     def __init__(self, params: Any, *args: Any, **kwargs: Any) -> None:
         cls = type(self)
         where = cls.__name__
+        if "closure" in cls.spec.needs:
+            raise TypeError(f"{where}: not offered here: torch.optim.LBFGS is the same rule (tests/optim/test_lbfgs.py "
+                            "holds optarena's equal to it); train with it, race optarena's in the arena")
+        if cls.spec.needs:
+            ref = cls.spec.reference
+            theirs = f"{ref.target} (its own Hessian estimate from the graph)" if ref is not None else "torch.optim.LBFGS"
+            raise TypeError(f"{where}: {cls.spec.title} needs the loss's exact {', '.join(cls.spec.needs)} at every step, "
+                            f"which a torch model does not give an optimizer; it races in the arena (optarena race). "
+                            f"For training use {theirs}")
         params, options = cls.constructor.bind(where, params, args, kwargs)
         # a rule without a fused cell (Adafactor) takes no ``fused``, as torch's class of it takes none
         if options.get("fused") not in (None, True, False):
             raise TypeError(f"{where}: fused must be None (auto), True or False, got {options['fused']!r}")
         self._group_hp(options, where)  # the rule's own ranges and cross-field rules, before the parameters as torch
         super().__init__(params, options)
+        if cls.spec.min_ndim:  # Muon's: torch's class refuses other parameters here, in its constructor
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.ndim < cls.spec.min_ndim:
+                        raise ValueError(f"{where}: {cls.spec.title} only supports {cls.spec.min_ndim}D parameters whereas "
+                                         f"we found a parameter with size: {p.size()}")
         if options.get("fused") and options.get("foreach"):
             raise RuntimeError(f"{where}: `fused` and `foreach` cannot be `True` together.")
         if cls.constructor.eager_state:
             self._make_state_now(options)
+        if cls.spec.reduction is not None:  # the shared scalars live in every group, as the reference keeps them
+            for i, group in enumerate(self.param_groups):
+                made = cls.spec.init(np.zeros(0), self._group_hp(group, f"{where} param group {i}")[1])
+                for k in cls.spec.reduction.shared_keys:
+                    group.setdefault(k, made[k])
 
     def _make_state_now(self, options: dict[str, Any]) -> None:
         """torch.optim.Adagrad's __init__: every parameter's state now, from the constructor's
@@ -256,9 +282,11 @@ class Optimizer(_LeanStep):
         if reads is None:
             reads = cls._reads[spec.name] = cls.constructor.reads(spec)
         values = []
-        for _, key, index, flag in reads:
+        for name, key, index, flag in reads:
             v = group[key] if index is None else group[key][index]
-            if flag:
+            if v is None and name in cls.constructor.none_as:
+                v = cls.constructor.none_as[name]  # the reference's "None: derived" (prodigyopt's beta3)
+            elif flag:
                 v = bool(v)  # torch takes any truthy value
             elif isinstance(v, torch.Tensor):
                 v = v.item()  # Tensor lr (and betas, weight_decay): its value now
@@ -323,6 +351,9 @@ class Optimizer(_LeanStep):
         grad_was_enabled = torch.is_grad_enabled()
         torch._C._set_grad_enabled(False)
         try:
+            if self.spec.reduction is not None:
+                self._step_all()
+                return loss
             aliases = type(self).constructor.aliases
             for i, group in enumerate(self.param_groups):
                 where = f"{type(self).__name__} param group {i}"
@@ -483,7 +514,10 @@ class Optimizer(_LeanStep):
     def _init_state(self, p: torch.Tensor, p_np: np.ndarray, spec: OptimizerSpec, hp: dict[str, Any],
                     native: bool) -> dict[str, Any]:
         state: dict[str, Any] = {}
+        shared = spec.reduction.shared_keys if spec.reduction is not None else ()
         for k, v in spec.init(p_np, hp).items():
+            if k in shared:
+                continue  # kept in the param groups (_step_all)
             if isinstance(v, np.ndarray):
                 # torch's allocator, not NumPy's: its buffers start on a 64-byte boundary (NumPy's
                 # large ones 16 bytes past a page), so the kernel's 64-byte vector loads and stores
@@ -492,7 +526,7 @@ class Optimizer(_LeanStep):
                 t.numpy()[...] = v
                 state[k] = t if native else t.to(p.device, p.dtype)
             else:  # step and per-parameter scalars (NAdam's mu_product), as torch keeps them
-                state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
+                state[k] = torch.tensor(float(v), dtype=_scalar_dtype_of(spec, k))
         return state
 
     def _state_for(self, p: torch.Tensor, spec: OptimizerSpec, hp: dict[str, Any], native: bool) -> dict[str, Any]:
@@ -524,10 +558,10 @@ class Optimizer(_LeanStep):
                 f"for SGD is the same)")
         for k in ("step",) + spec.scalars:
             v = state[k]
-            if not isinstance(v, torch.Tensor) or v.dtype != _scalar_dtype() or v.device.type != "cpu":
+            if not isinstance(v, torch.Tensor) or v.dtype != _scalar_dtype_of(spec, k) or v.device.type != "cpu":
                 # load_state_dict casts mu_product to the param's dtype; back to torch's scalar
                 # dtype (exact: it was stored there), so a resumed run rounds as the original
-                state[k] = torch.tensor(float(v), dtype=_scalar_dtype())
+                state[k] = torch.tensor(float(v), dtype=_scalar_dtype_of(spec, k))
         if native:
             for k, v in list(state.items()):
                 if k in spec.scalars or k == "step" or not isinstance(v, torch.Tensor):
@@ -565,9 +599,60 @@ class Optimizer(_LeanStep):
                 core[k] = v.numpy() if native else _host(v, p.dtype)
         return _Plan(p, spec, native, p_np, g_np, state, core, scalars)
 
+    def _step_all(self) -> None:
+        """A rule of scope "all" (Prodigy) over every param group at once, as its reference steps:
+        each parameter's share gathered, the shared scalars (kept in every group, read from the
+        first) combined once, then every parameter stepped. One learning rate for all groups
+        (the step size is d times it), or 0 for a group that only decays."""
+        red = self.spec.reduction
+        assert red is not None
+        where = type(self).__name__
+        groups = [(group, *self._group_hp(group, f"{where} param group {i}")) for i, group in enumerate(self.param_groups)]
+        lr = max(hp["learning_rate"] for _, _, hp in groups)
+        if any(hp["learning_rate"] not in (lr, 0.0) for _, _, hp in groups):
+            raise RuntimeError(f"{where}: every param group needs the same lr (or 0); got "
+                               f"{[hp['learning_rate'] for _, _, hp in groups]}")
+        first = groups[0][2]
+        shared = red.split(self.spec.init(np.zeros(0), first))[1]
+        shared = {k: self.param_groups[0].get(k, v) for k, v in shared.items()}
+        plans: list[tuple[_Plan, Mapping[str, Any]]] = []
+        hps: list[dict[str, Any]] = []
+        parts: list[dict[str, Any]] = []
+        for group, spec, own_hp in groups:
+            hp = {**own_hp, "learning_rate": lr}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                plan = self._prepare(p, p.grad, spec, hp)
+                if own_hp["learning_rate"] == 0:  # adds nothing to the sums and keeps its moments (the reference's group_lr > 0)
+                    plans.append((plan, dict(plan.core)))
+                else:
+                    gathered, part = red.gather(plan.p_np, plan.g_np, plan.core, shared, hp)
+                    plans.append((plan, gathered))
+                    parts.append(part)
+                hps.append(hp)
+        totals = {k: sum(part[k] for part in parts) for k in (parts[0] if parts else {})}
+        if not totals.get("denominator"):  # no progress yet: the reference returns before stepping
+            for plan, kept in plans:
+                self._write(plan, plan.p_np, kept)
+                self._finish(plan)
+            return
+        after = red.combine(shared, totals, first)
+        for group in self.param_groups:
+            group.update(after)
+        for (plan, kept), hp in zip(plans, hps):
+            new_p, new = red.apply(plan.p_np, plan.g_np, kept, shared, after, hp)
+            self._write(plan, new_p, new)
+            self._finish(plan)
+
     def _update(self, plan: _Plan, hp: dict[str, Any]) -> None:
         """The readable rule, in place on the plan's arrays."""
         new_p, new = plan.spec.update(plan.p_np, plan.g_np, plan.core, hp)
+        self._write(plan, new_p, new)
+
+    @staticmethod
+    def _write(plan: _Plan, new_p: np.ndarray, new: Mapping[str, Any]) -> None:
+        """A step's results into the plan's arrays (and its step/scalars)."""
         plan.p_np[...] = new_p
         for k, arr in plan.core.items():
             if k in plan.scalars:
@@ -586,6 +671,43 @@ class Optimizer(_LeanStep):
                     plan.state[k].copy_(torch.from_numpy(np.asarray(arr)))
         for k in plan.scalars:
             plan.state[k].fill_(float(plan.core[k]))
+
+class TrainEval:
+    """``train()`` and ``eval()`` for a rule that takes its gradient at one point and answers
+    another (Schedule-Free), as its reference has them: ``eval()`` puts the answer x into the
+    parameters (evaluate or save the model now), ``train()`` puts back the point y the gradient is
+    taken at. A step in eval mode is refused, as the reference refuses it. A new optimizer is in
+    train mode; the mode lives in each param group (``train_mode``, the reference's key)."""
+
+    def train(self: Any) -> None:
+        self._switch(True)
+
+    def eval(self: Any) -> None:
+        self._switch(False)
+
+    def _switch(self: Any, to_train: bool) -> None:
+        move = self.spec.train_point if to_train else self.spec.eval_point
+        with torch.no_grad():
+            for i, group in enumerate(self.param_groups):
+                if group.setdefault("train_mode", True) == to_train:
+                    continue
+                _, hp = self._group_hp(group, f"{type(self).__name__} param group {i}")
+                for p in group["params"]:
+                    st = self.state[p]
+                    if "z" not in st and not any(isinstance(v, torch.Tensor) and k != "step" for k, v in st.items()):
+                        continue  # never stepped: x = y = z is the parameter itself
+                    core = {k: (float(v) if v.dim() == 0 else v.detach().cpu().numpy()) for k, v in st.items()
+                            if isinstance(v, torch.Tensor)}
+                    point = move(p.detach().cpu().numpy(), core, hp)
+                    p.copy_(torch.from_numpy(np.asarray(point, dtype=_NUMPY_OF.get(p.dtype, np.float32))))
+                group["train_mode"] = to_train
+
+    def step(self: Any, closure: Callable[[], Any] | None = None) -> Any:
+        if not all(group.get("train_mode", True) for group in self.param_groups):
+            raise RuntimeError(f"{type(self).__name__}: step() in eval mode: call optimizer.train() before "
+                               "training and optimizer.eval() before evaluating or saving the model")
+        return super().step(closure)  # type: ignore[misc]
+
 
 _CLASSES: dict[str, type[Optimizer]] = {}
 
@@ -617,8 +739,9 @@ def optimizer_class(name: str) -> type[Optimizer]:
             parameters=[inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
                         *con.signature.parameters.values()])
         __init__.__doc__ = doc
-        cls = type(class_name, (Optimizer,), {"spec": spec, "constructor": con, "_reads": {}, "__init__": __init__,
-                                              "__doc__": doc, "__module__": "optarena.torch"})
+        bases: tuple[type, ...] = (TrainEval, Optimizer) if spec.eval_point is not None else (Optimizer,)
+        cls = type(class_name, bases, {"spec": spec, "constructor": con, "_reads": {}, "__init__": __init__,
+                                       "__doc__": doc, "__module__": "optarena.torch"})
         __init__.__qualname__ = f"{class_name}.__init__"
         cls.__signature__ = con.signature  # type: ignore[attr-defined]
         _CLASSES[spec.name] = cls

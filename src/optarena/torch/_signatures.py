@@ -17,14 +17,13 @@ for-loop), ``fused`` picks the numba kernel (a rule without a fused cell, Adafac
 
 from __future__ import annotations
 
-import ast
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
-from ..optim import TORCH_PAIRS, OptimizerSpec, registry
+from ..optim import TORCH_PAIRS, OptimizerSpec, parse_signature, registry
 
 _P, _K = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
 
@@ -59,6 +58,11 @@ _OWN_RANGES: dict[str, tuple[tuple[str, int | None, str, Callable[[Any], bool]],
         ("d", None, "Clipping threshold d should be >= 1 but is", lambda v: 1.0 <= v),
         ("weight_decay", None, "weight_decay should be >= 0 but is", lambda v: 0.0 <= v),
     ),
+    "Muon": (
+        ("lr", None, "Learning rate should be >= 0 but is", lambda v: 0.0 <= v),
+        ("momentum", None, "momentum should be >= 0 but is", lambda v: 0.0 <= v),
+        ("weight_decay", None, "weight decay should be >= 0 but is", lambda v: 0.0 <= v),
+    ),
 }
 # members of a tuple argument that optarena's rule does not take as a setting: (key, index) -> the
 # one value it takes, and why (checked in the constructor, in every param group and at each step)
@@ -69,13 +73,8 @@ _PINNED: dict[str, tuple[tuple[str, int, Any, str], ...]] = {
 
 
 def _parse(text: str) -> list[inspect.Parameter]:
-    """``"lr=1e-3, *, maximize=False"`` as inspect.Parameters (defaults are literals)."""
-    fn = ast.parse(f"def f({text}): pass").body[0]
-    assert isinstance(fn, ast.FunctionDef)
-    a = fn.args
-    return ([inspect.Parameter(x.arg, _P, default=ast.literal_eval(d)) for x, d in zip(a.args, a.defaults)]
-            + [inspect.Parameter(x.arg, _K, default=ast.literal_eval(d))  # type: ignore[arg-type]
-               for x, d in zip(a.kwonlyargs, a.kw_defaults)])
+    """``"lr=1e-3, *, maximize=False"`` as inspect.Parameters (``optim.parse_signature``)."""
+    return [inspect.Parameter(name, _K if keyword else _P, default=default) for name, keyword, default in parse_signature(text)]
 
 
 def _generic(spec: OptimizerSpec) -> list[inspect.Parameter]:
@@ -111,6 +110,8 @@ class Constructor:
     fixed: dict[str, Any] = field(default_factory=dict)
     variant: tuple[str, str] | None = None  # (flag, registry name of the rule a flagged group takes)
     eager_state: bool = False
+    none_as: dict[str, Any] = field(default_factory=dict)  # a group's None for these hyperparameters: this value
+    pinned: dict[str, Any] = field(default_factory=dict)  # arguments taken for the signature's sake: their default only
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -140,6 +141,10 @@ class Constructor:
         params = options.pop("params")
         self.resolve_aliases(options, given, options, where)
         options.update(self.fixed)
+        for key, default in self.pinned.items():
+            if options[key] != default:
+                raise ValueError(f"{where}: {key}={options[key]!r} is not offered by optarena's rule (only its default "
+                                 f"{default!r}); see its docstring")
         check_like_torch(options, self.torch_name, where)
         if self.torch_name in _TENSOR_BETAS:
             options["betas"] = tuple(map(_to_scalar, options["betas"]))
@@ -215,10 +220,26 @@ def check_like_torch(options: dict[str, Any], torch_name: str | None, where: str
                     raise ValueError(f"{where}: Tensor betas[{i}] must be 1-element")
 
 
+# arguments whose other values optarena's rule does not offer: key -> the values it takes (equal), and why
+_PINNED_VALUES: dict[str, tuple[tuple[str, tuple[Any, ...], str], ...]] = {
+    "Muon": (("ns_coefficients", ((3.4445, -4.775, 2.0315),), "ns_coefficients must be torch's default (3.4445, -4.775, "
+              "2.0315): optarena's Muon iterates with those only"),
+             ("adjust_lr_fn", (None, "original"), "adjust_lr_fn must be None or 'original': optarena's Muon scales lr by "
+              "sqrt(max(1, rows / cols)) only")),
+}
+
+
 def check_pinned(group: dict[str, Any], torch_name: str | None, where: str) -> None:
-    """A ValueError where ``group`` sets a tuple member the rule does not take (Adafactor's eps1)."""
+    """A ValueError where ``group`` sets a tuple member the rule does not take (Adafactor's eps1),
+    or an argument to a value it does not offer (Muon's ns_coefficients, adjust_lr_fn)."""
     for key, index, value, why in _PINNED.get(torch_name or "", ()):
         if key in group and group[key][index] is not value:
+            raise ValueError(f"{where}: {why} (got {key}={group[key]!r})")
+    for key, allowed, why in _PINNED_VALUES.get(torch_name or "", ()):
+        if key not in group:
+            continue
+        value = tuple(group[key]) if isinstance(group[key], list) else group[key]
+        if not any(type(value) is type(a) and bool(value == a) for a in allowed):
             raise ValueError(f"{where}: {why} (got {key}={group[key]!r})")
 
 
@@ -235,21 +256,33 @@ def refuse_unimplemented(group: dict[str, Any], where: str) -> None:
 
 
 def constructor_for(spec: OptimizerSpec) -> Constructor:
-    face = spec.torch
+    face, ref = spec.torch, spec.reference
     torch_name, text = (face.name, face.signature) if face is not None else (None, None)
+    fixed: dict[str, Any] = dict(face.fixed) if face is not None else {}
+    none_as: dict[str, Any] = {}
+    if face is None and ref is not None and ref.signature:  # the reference's own constructor (prodigyopt's)
+        text, fixed, none_as = ref.signature, dict(ref.group_keys), dict(ref.none_as)
     params = [inspect.Parameter("params", _P)]
     params += _parse(text) if text is not None else _generic(spec)
     have = {p.name for p in params}
+    tuples = {p.name: len(p.default) for p in params if isinstance(p.default, tuple)}
     if "fused" not in have and spec.cell is not None:  # torch has no fused kernel for this one; ours has
         params.append(inspect.Parameter("fused", _K, default=None))
     # a hyperparameter of the rule torch's constructor lacks (a spec grown since): still settable
     names = {h.name for h in spec.hypers}
-    aliases = {a: (key, i) for a, (key, i) in ALIASES.items() if a in names and key in have}
+    # an article name is an alias of a tuple member only where the tuple has it and the name is not its own
+    # argument (prodigyopt's betas is a pair and beta3 an argument)
+    aliases = {a: (key, i) for a, (key, i) in ALIASES.items()
+               if a in names and key in have and a not in have and (i is None or i < tuples.get(key, 0))}
     params += [inspect.Parameter(h.name, _K, default=h.default) for h in spec.hypers
                if h.name not in have and h.name not in aliases]
     params += [inspect.Parameter(a, _K, default=None) for a in aliases]
     variant = face.variant if face is not None else None
     if variant is not None and variant[1] not in registry.names():
         variant = None
-    return Constructor(torch_name, inspect.Signature(params), aliases, dict(face.fixed) if face is not None else {},
-                       variant, face is not None and face.eager_state)
+    # a reference's argument the rule does not take (prodigyopt's slice_p, fsdp_in_use): only its default
+    read = {key for _, key, _, _ in Constructor(None, inspect.Signature(params), aliases).reads(spec)}
+    pinned = {p.name: p.default for p in params
+              if text is not None and face is None and p.name != "params" and p.name not in read and p.name not in aliases}
+    return Constructor(torch_name, inspect.Signature(params), aliases, fixed, variant, face is not None and face.eager_state,
+                       none_as, pinned)

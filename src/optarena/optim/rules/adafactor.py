@@ -31,12 +31,12 @@ Shazeer & Stern, Adafactor: Adaptive Learning Rates with Sublinear Memory Cost (
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, is_batched, lr_hyper, wd_hyper
+from .._spec import (MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, is_batched, lr_hyper, run_norm,
+                     run_size, wd_hyper)
 
 
 def _factored(params: Array, hp: HyperValues) -> bool:
@@ -65,26 +65,18 @@ def _lerp(a: Any, b: Any, w: Any) -> Any:
     return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
 
 
-def _norm(x: Array, batched: bool) -> Any:
-    """The 2-norm of the parameter (a float), or of each row when batched ((B, 1, ..., 1))."""
-    sq = np.square(np.asarray(x, dtype=np.float64))
-    if not batched:
-        return math.sqrt(float(np.sum(sq)))
-    return np.sqrt(np.sum(sq, axis=tuple(range(1, sq.ndim)), keepdims=True))
-
-
 def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
     g = -grads if hp["maximize"] else grads
     t = state["step"] + 1
     batched = is_batched(hp)
     dtype = np.asarray(params).dtype
-    n = int(np.prod(np.shape(params)[1:])) if batched else int(np.size(params))
+    n = run_size(params, hp)
     if np.size(params) == 0:  # torch divides by sqrt(numel) = 0 here (ZeroDivisionError); nothing to move
         return np.array(params, copy=True), {**state, "step": t}
     lr, eps1 = hp["learning_rate"], np.finfo(dtype).eps
     w = float(t) ** hp["beta2_decay"]
     rho = np.minimum(lr, 1 / (float(t) ** 0.5)) if batched else min(lr, 1 / (float(t) ** 0.5))
-    alpha = np.maximum(hp["epsilon2"], _norm(params, batched) / n**0.5) * rho
+    alpha = np.maximum(hp["epsilon2"], run_norm(params, hp) / n**0.5) * rho
     p = params
     if np.any(hp["weight_decay"] != 0):
         p = p * (1 - lr * hp["weight_decay"])
@@ -99,7 +91,7 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     else:
         var = new["variance"] = _lerp(state["variance"], g * g, w)
     u = (1 / np.sqrt(np.maximum(var, eps1 * eps1))) * g
-    denom = np.maximum(1.0, _norm(u, batched) / (n**0.5 * hp["d"]))
+    denom = np.maximum(1.0, run_norm(u, hp) / (n**0.5 * hp["d"]))
     scale = -alpha / denom
     if np.ndim(scale):
         scale = scale.astype(dtype)  # per-run, in the params' dtype (torch: a Python float per parameter)
@@ -128,7 +120,7 @@ SPEC = OptimizerSpec(
         "Adafactor",
         "lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, *, foreach=None, maximize=False",
     ),
-    family="adaptive",
+    family="adaptive", scope="parameter",
     examples=(
         {},
         {"learning_rate": 0.5, "beta2_decay": -0.5, "d": 1.5, "weight_decay": 0.1},

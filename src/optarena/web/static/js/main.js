@@ -179,7 +179,8 @@ function sliderRange(h) {
     return { log: true, lo: Math.log10(lo), hi: Math.log10(hi), step: 0.01 };
   }
   const lo = h.min ?? -10;
-  const hi = h.max ?? Math.max(1, (h.default || 0) * 10);
+  // an unbounded setting whose default is inf (Prodigy's growth_rate): slide over [min, 10 min]
+  const hi = h.max ?? Math.max(1, (h.default || 0) * 10, h.infinite ? 10 * (h.min || 1) : 0);
   return { log: false, lo, hi: h.max_open ? hi - (hi - lo) / 1e4 : hi, step: (hi - lo) / 1000 };
 }
 
@@ -187,13 +188,16 @@ function numberControl(h, value, onChange) {
   const r = sliderRange(h);
   const toSlider = (v) => (r.log ? Math.log10(Math.max(v, 10 ** r.lo)) : v);
   const slider = el("input", { type: "range", min: r.lo, max: r.hi, step: r.step, value: toSlider(value), "aria-label": h.name, "data-hp": h.name });
-  const box = el("input", { type: "number", class: "num", value, step: "any", "aria-label": h.name + " value" });
+  // value null: inf (JSON has none), shown as an empty box with "inf" in it; emptied again: back to inf
+  const box = el("input", { type: "number", class: "num", value: value ?? "", placeholder: h.infinite ? "inf" : "",
+                            step: "any", "aria-label": h.name + " value" });
   slider.addEventListener("input", () => {
     const v = r.log ? Number((10 ** Number(slider.value)).toPrecision(4)) : Number(Number(slider.value).toPrecision(6));
     box.value = v;
     onChange(v);
   });
   box.addEventListener("change", () => {
+    if (h.infinite && box.value === "") { onChange(undefined); return; }
     const v = Number(box.value);
     if (Number.isFinite(v)) { slider.value = toSlider(v); onChange(v); }
   });
@@ -250,7 +254,10 @@ function racerPanel(racer, i) {
       cb.addEventListener("change", () => { racer.hyperparameters[h.name] = cb.checked; recompute(); });
       hp.append(el("label", { title: h.doc }, h.name, cb));
     } else {
-      hp.append(numberControl(h, value, (v) => { racer.hyperparameters[h.name] = v; recompute(); }));
+      hp.append(numberControl(h, value, (v) => {
+        if (v === undefined) delete racer.hyperparameters[h.name]; else racer.hyperparameters[h.name] = v;
+        recompute();
+      }));
     }
   }
   hp.append(...scheduleControl(racer, rebuild));

@@ -1,0 +1,124 @@
+"""MARS: Adam on a variance-reduced gradient, the correction built from the previous gradient.
+
+    g = -g if maximize;   g_prev: the previous step's g (0 before the first step)
+    c = g + gamma * b1 / (1 - b1) * (g - g_prev);   c = c / ||c||  if ||c|| > 1   (norm over the parameter)
+    m = lerp(m, c, 1 - b1);   v = b2 v + (1 - b2) c^2
+    p = p (1 - lr wd) - lr * m / ((sqrt(v + 1e-15) + eps) / sqrt(1 - b2^t) * (1 - b1^t))
+
+That is for a matrix (ndim >= 2), or for any parameter with ``optimize_1d``. Otherwise (vectors
+and 0-d, by default) it steps as plain AdamW: c = g, no correction or clipping, with
+``learning_rate_1d``, ``weight_decay_1d`` and betas (0.9, 0.95); g_prev is kept either way.
+
+Yuan et al., MARS: Unleashing the Power of Variance Reduction for Training Large Models (2024),
+MARS-AdamW in its approximate form (g_prev is the previous step's gradient, as in the authors'
+code). Reference: ``pytorch_optimizer.MARS`` (pytorch-optimizer 4.1.0) with its default
+``mars_type="adamw"``, matched exactly, defaults and its 1e-15 under the square root included. Its clipping norm is over
+the whole parameter, so there is no fused cell (scope "parameter"): a leading batch axis
+(hyperparameters as ``(B,)`` arrays, as the race engine gives them) holds B independent parameters,
+normed per row and 1-D or not by a row's own shape.
+
+A race: each run is a 2-element vector, so by default MARS races as the reference steps such a
+parameter, as its 1-D AdamW (weight decay 0.1 included); race it with ``optimize_1d=True`` to see
+the correction and the clipping at work.
+
+Differences, declared: the reference steps 1-D parameters by ``lr * (lr_1d / lr)``, a factor it
+fixes at construction, so under an lr schedule its 1-D rate follows the schedule (and lr = 0
+raises ZeroDivisionError there); here ``learning_rate_1d`` is its own, unscheduled rate (without a
+schedule: within 1 ulp). The norm is accumulated in float64 (the reference: in the parameter's
+dtype). Not offered: ``mars_type`` "lion" and "shampoo" (a string option, which ``Reference``
+cannot map from a bool), ``betas_1d`` (fixed at the reference's default), ``weight_decouple=False``
+(the reference adds wd p to the gradient only after the step is computed, so it reaches only the
+stored g_prev), ``fixed_decay``, ``ams_bound`` and ``cautious``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._spec import (
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, beta_hyper, eps_hyper,
+    is_batched, lr_hyper, run_norm, sqrt, wd_hyper, zeros_state,
+)
+
+#: the reference's ``betas_1d`` default: AdamW's decay rates for 1-D parameters (not offered)
+BETAS_1D = (0.9, 0.95)
+#: the reference's ``exp_avg_sq_eps``: added to v under the square root
+V_EPS = 1e-15
+
+
+def state_arrays(hp: HyperValues) -> tuple[str, ...]:
+    return ("exp_avg", "exp_avg_sq", "last_grad")
+
+
+def init(params: Array, hp: HyperValues) -> State:
+    return zeros_state(params, state_arrays(hp))
+
+
+def _corrected(params: Array, hp: HyperValues) -> bool:
+    """MARS proper (else 1-D AdamW): the reference's ``optimize_1d or grad.ndim >= 2``, for one
+    parameter (a row, when the leading axis is a batch)."""
+    return bool(hp["optimize_1d"]) or np.ndim(params) - (1 if is_batched(hp) else 0) >= 2
+
+
+def _lerp(a: Any, b: Any, w: Any) -> Any:
+    """torch.lerp with a scalar (or per-run) weight: the form it picks by |w|."""
+    if np.ndim(w) == 0:
+        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
+    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
+
+
+def _clip(c: Array, hp: HyperValues) -> Array:
+    """c / ||c|| where the norm (per run) is above 1; NaN norms leave c as it is, as in the reference."""
+    norm = run_norm(c, hp)
+    if np.ndim(norm) == 0:
+        return c / norm if norm > 1.0 else c
+    return c / np.where(norm > 1.0, norm, 1.0).astype(np.asarray(c).dtype)
+
+
+def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
+    g = -grads if hp["maximize"] else np.array(grads, copy=True)  # kept as next step's g_prev
+    t = state["step"] + 1
+    if _corrected(params, hp):
+        b1, b2, lr, wd = hp["beta1"], hp["beta2"], hp["learning_rate"], hp["weight_decay"]
+        c = _clip((g - state["last_grad"]) * (hp["gamma"] * (b1 / (1.0 - b1))) + g, hp)
+    else:
+        (b1, b2), lr, wd, c = BETAS_1D, hp["learning_rate_1d"], hp["weight_decay_1d"], g
+    m = _lerp(state["exp_avg"], c, 1.0 - b1)
+    v = state["exp_avg_sq"] * b2 + (1.0 - b2) * c * c
+    denom = (np.sqrt(v + V_EPS) + hp["epsilon"]) / sqrt(1.0 - b2**t) * (1.0 - b1**t)
+    p = params * (1.0 - wd * lr) if np.any(wd != 0) else params
+    return p - lr * (m / denom), {"step": t, "exp_avg": m, "exp_avg_sq": v, "last_grad": g}
+
+
+SPEC = OptimizerSpec(
+    name="mars", title="MARS",
+    hypers=(
+        lr_hyper(3e-3),
+        beta_hyper("beta1", 0.95, "first-moment decay; also sets the correction's weight b1 / (1 - b1)"),
+        beta_hyper("beta2", 0.99, "second-moment decay"),
+        Hyper("gamma", 0.025, low=0.0, doc="strength of the gradient correction"),
+        eps_hyper(1e-8),
+        wd_hyper(0.0, doc="decoupled: p shrinks by lr * wd before the step"),
+        Hyper("optimize_1d", False, kind="bool", doc="MARS for vectors and 0-d too (else they step as AdamW)"),
+        Hyper("learning_rate_1d", 3e-3, low=0.0, log=True, doc="AdamW's step size for vectors and 0-d"),
+        Hyper("weight_decay_1d", 0.1, low=0.0, log=True, doc="AdamW's decoupled decay for vectors and 0-d"),
+        MAXIMIZE,
+    ),
+    init=init, update=update, state_arrays=state_arrays,
+    rule=(r"c_t = g_t + \gamma\frac{\beta_1}{1-\beta_1}(g_t - g_{t-1}),\ "
+          r"\tilde c_t = c_t / \max(1, \lVert c_t\rVert_2),\ "
+          r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\tilde c_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2)\tilde c_t^2,\ "
+          r"p_t = p_{t-1}(1-\eta\lambda) - \eta\frac{m_t/(1-\beta_1^t)}{(\sqrt{v_t}+\epsilon)/\sqrt{1-\beta_2^t}}"),
+    paper="Yuan et al., MARS: Unleashing the Power of Variance Reduction for Training Large Models (2024)",
+    reference=Reference("pytorch_optimizer.MARS", "pytorch-optimizer",
+                        rename={**TORCH_NAMES, "learning_rate_1d": "lr_1d"}),
+    family="adaptive", scope="parameter",
+    examples=(
+        {"learning_rate": 0.01},
+        {"learning_rate": 0.02, "gamma": 0.5, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "optimize_1d": True},
+        {"learning_rate_1d": 0.02, "weight_decay_1d": 0.0, "epsilon": 1e-3, "gamma": 0.1, "maximize": True},
+        {"beta1": 0.3, "gamma": 1.0, "optimize_1d": True, "maximize": True},
+    ),
+)

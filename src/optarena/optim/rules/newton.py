@@ -1,0 +1,78 @@
+"""Newton's method, damped: the step that would land on the minimum of the local quadratic model.
+
+    g = -g, H = -H if maximize
+    H = V |L| V^T      if saddle_free (|eigenvalues|: a saddle repels instead of attracts)
+    p = p - lr (H + damping I)^-1 g
+
+``H`` is the exact Hessian of the landscape at p: a race passes it (``landscapes``: every built-in
+has one, typed formulas get theirs from sympy), and the article's class takes it as
+``update(params, gradients, hessian=H)`` with H of shape params.shape + params.shape[-1:] (one
+d x d matrix per run when the leading axis is a batch). Without it there is no step: a clear
+error, never a guess. With ``damping = 0`` and ``lr = 1`` one step lands on the minimum of a
+convex quadratic exactly; ``damping`` (Levenberg) keeps H + damping I invertible where H is
+singular, and a singular system is solved in the least-squares sense (the pseudo-inverse).
+Plain Newton is drawn to any stationary point, saddles and maxima included: that is the lesson
+the arena shows, and ``saddle_free`` (Dauphin et al., NeurIPS 2014) is the remedy.
+
+Nocedal & Wright, Numerical Optimization (2nd ed., 2006), sections 3.3 and 3.4. No reference
+package: the tests compare each step with the step solved from a finite-difference Hessian of
+the exact gradient, and, on a typed formula, with sympy's Hessian.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, checked_hessian, lr_hyper
+
+
+def state_arrays(hp: HyperValues) -> tuple[str, ...]:
+    return ()
+
+
+def init(params: Array, hp: HyperValues) -> State:
+    return {"step": 0}
+
+
+def _per_run(x: Any) -> Any:
+    """A (B, 1) per-run value shaped for (B, d, d) matrices; a scalar as it is."""
+    return np.reshape(x, (-1, 1, 1)) if np.ndim(x) else x
+
+
+def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: Array | None = None) -> tuple[Array, State]:
+    H = checked_hessian("Newton", params, hessian)
+    p = np.asarray(params)
+    d = p.shape[-1] if p.ndim else 1
+    g = np.asarray(grads, dtype=np.float64).reshape(p.shape[:-1] + (d,) if p.ndim else (1,))
+    H = H.reshape(g.shape + (d,))
+    if hp["maximize"]:
+        g, H = -g, -H
+    if hp["saddle_free"]:
+        w, V = np.linalg.eigh(H)
+        H = (V * np.abs(w)[..., None, :]) @ np.swapaxes(V, -1, -2)
+    A = H + _per_run(hp["damping"]) * np.eye(d)
+    try:
+        step = np.linalg.solve(A, g[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # singular somewhere: the least-squares step there (pinv agrees with solve elsewhere)
+        step = (np.linalg.pinv(A) @ g[..., None])[..., 0]
+    lr = hp["learning_rate"]
+    new = p - (np.reshape(lr, (-1, 1)) if np.ndim(lr) else lr) * step.reshape(p.shape)
+    return new.astype(p.dtype, copy=False), {"step": state["step"] + 1}
+
+
+SPEC = OptimizerSpec(
+    name="newton", title="Newton",
+    hypers=(
+        lr_hyper(1.0),
+        Hyper("damping", 1e-3, low=0.0, log=True, doc="Levenberg damping: solves (H + damping I) s = g"),
+        Hyper("saddle_free", False, kind="bool", doc="use |H| (absolute eigenvalues): saddles repel"),
+        MAXIMIZE,
+    ),
+    init=init, update=update, state_arrays=state_arrays,
+    rule=r"p_t = p_{t-1} - \eta\,\left(\nabla^2 f(p_{t-1}) + \lambda I\right)^{-1} \nabla f(p_{t-1})",
+    paper="Nocedal & Wright, Numerical Optimization (2nd ed., 2006), ch. 3; saddle-free: Dauphin et al. (NeurIPS 2014)",
+    family="second order", scope="parameter", needs=("hessian",),
+    examples=({}, {"learning_rate": 0.5, "damping": 0.1}, {"saddle_free": True, "damping": 0.0}, {"maximize": True}),
+)

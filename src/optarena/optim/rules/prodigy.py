@@ -1,0 +1,197 @@
+"""Prodigy: Adam whose step size d is learned from the distance travelled (learning-rate-free).
+
+    k: steps taken;  bc = sqrt(1 - b2^(k+1)) / (1 - b1^(k+1)) if use_bias_correction else 1
+    dlr = d lr bc;   g = g + wd p (coupled decay, unless decouple)
+    each parameter:  m = b1 m + d (1 - b1) g;  v = b2 v + d^2 (1 - b2) g^2
+                     s = b3 s + (d / d0) dlr g           ((d / d0) d with safeguard_warmup)
+    over ALL parameters:  r = b3 r + (d / d0) dlr <g, p0 - p>;   D = sum |s|
+    if D = 0: stop here (no step; m, v, s keep their update)
+    d_hat = d_coef r / D;  d = max(d, d_hat) if d = d0;  d_max = max(d_max, d_hat);  d = min(d_max, growth d)
+    each parameter:  p = p (1 - wd dlr) if decouple;  p = p - dlr m / (sqrt(v) + d eps)
+                     (beta1 = 0: p = p - dlr d g / (sqrt(v) + d eps))
+
+``p0`` is the parameter at the first step; b3 defaults to sqrt(b2) (the reference's ``beta3=None``,
+here ``beta3 = -1``). The sums r and D run over every parameter the optimizer steps, so the rule
+is scope "all": ``REDUCTION`` gives it in phases (gather each parameter's share, combine once,
+apply), which the article's class runs over a list of arrays and the torch bridge over every
+param group; ``update`` is the same on one array. In a race each run is its own optimizer.
+
+Mishchenko & Defazio, Prodigy: An Expeditiously Adaptive Parameter-Free Learner (ICML 2024),
+Algorithm 4 as the authors' package writes it. Reference: ``prodigyopt.Prodigy`` (prodigyopt
+1.1.2), matched exactly, defaults included (lr 1.0, betas (0.9, 0.999), d0 1e-6, growth_rate inf,
+decoupled decay). Not offered: ``slice_p`` (a memory saving that estimates d from every n-th
+element: 1, every element, here), ``fsdp_in_use``; no ``maximize`` (the reference has none).
+Differences, declared: when lr is 0 after earlier steps the reference raises (UnboundLocalError);
+here d stays and the step is 0. An all-zero parameter's ``p0`` is a zero array, not the
+reference's 0-d zero (the same numbers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...errors import UsageError
+from .._spec import (Array, Hyper, HyperValues, OptimizerSpec, Reduction, Reference, State, beta_hyper, eps_hyper, is_batched,
+                     lr_hyper, run_sum, wd_hyper)
+
+SHARED = ("d", "d_max", "d_numerator", "k")
+
+
+def state_arrays(hp: HyperValues) -> tuple[str, ...]:
+    return ("s", "p0", "exp_avg", "exp_avg_sq") if _any(hp["beta1"] > 0) else ("s", "p0", "exp_avg_sq")
+
+
+def _any(x: Any) -> bool:
+    return bool(np.any(x))
+
+
+def _flat(x: Array, hp: HyperValues) -> Array:
+    """The parameter flattened, as the reference keeps s and p0 (each run's row, when batched)."""
+    a = np.asarray(x)
+    return a.reshape(a.shape[0], -1) if is_batched(hp) and a.ndim else a.reshape(-1)
+
+
+def init(params: Array, hp: HyperValues) -> State:
+    state: dict[str, Any] = {"step": 0}
+    for name in state_arrays(hp):
+        if name in ("s", "p0"):  # flat, as the reference keeps them
+            state[name] = _flat(params, hp).copy() if name == "p0" else np.zeros_like(_flat(params, hp))
+        else:
+            state[name] = np.zeros_like(params)
+    # the optimizer-wide scalars (per run when the hyperparameters are batched)
+    d0 = hp["d0"] * np.ones(np.shape(hp["learning_rate"])) if np.ndim(hp["learning_rate"]) else hp["d0"]
+    state.update(d=d0, d_max=d0, d_numerator=0.0 * d0, k=0)
+    return state
+
+
+def _beta3(hp: HyperValues) -> Any:
+    b3 = hp["beta3"]
+    return np.where(np.asarray(b3) < 0, np.sqrt(hp["beta2"]), b3) if np.ndim(b3) else (hp["beta2"] ** 0.5 if b3 < 0 else b3)
+
+
+def _dlr(shared: dict[str, Any], hp: HyperValues) -> Any:
+    k, b1, b2 = shared["k"], hp["beta1"], hp["beta2"]
+    bc = ((1 - b2 ** (k + 1)) ** 0.5) / (1 - b1 ** (k + 1)) if hp["use_bias_correction"] else 1
+    return shared["d"] * hp["learning_rate"] * bc
+
+
+def _grad(params: Array, grads: Array, hp: HyperValues) -> Array:
+    wd = hp["weight_decay"]
+    return grads + wd * params if not hp["decouple"] and _any(wd != 0) else grads
+
+
+def gather(params: Array, grads: Array, state: State, shared: dict[str, Any], hp: HyperValues) -> tuple[State, dict[str, Any]]:
+    """This parameter's moments and s, and its shares of r's increment and of D."""
+    g = _grad(params, grads, hp)
+    d, d0, b1, b2, b3 = shared["d"], hp["d0"], hp["beta1"], hp["beta2"], _beta3(hp)
+    dlr = _dlr(shared, hp)
+    active = np.asarray(hp["learning_rate"]) > 0  # a param group with lr 0 adds nothing (the reference's group_lr > 0)
+    new = dict(state)
+    if _any(b1 > 0):
+        new["exp_avg"] = np.where(active, state["exp_avg"] * b1 + g * (d * (1 - b1)), state["exp_avg"])
+    new["exp_avg_sq"] = np.where(active, state["exp_avg_sq"] * b2 + (d * d * (1 - b2)) * (g * g), state["exp_avg_sq"])
+    rate = (d / d0) * (d if hp["safeguard_warmup"] else dlr)
+    flat_g = _flat(g, hp)
+    new["s"] = np.where(_flat_run(active, hp), state["s"] * b3 + flat_g * _flat_run(rate, hp), state["s"])
+    numerator = (d / d0) * dlr * run_sum(flat_g * (state["p0"] - _flat(params, hp)), hp)
+    denominator = run_sum(np.abs(new["s"]), hp)
+    if is_batched(hp):  # per run, shaped as the other per-run values (B, 1, ..., 1)
+        numerator, denominator = (np.reshape(x, np.shape(params)[:1] + (1,) * (np.ndim(params) - 1)) for x in (numerator, denominator))
+    return new, {"numerator": np.where(active, numerator, 0.0), "denominator": np.where(active, denominator, 0.0)}
+
+
+def _flat_run(x: Any, hp: HyperValues) -> Any:
+    """A per-run value (B, 1, ..., 1) shaped for the flat (B, n) arrays; a scalar as it is."""
+    return np.reshape(x, (-1, 1)) if is_batched(hp) and np.ndim(x) else x
+
+
+def combine(shared: dict[str, Any], totals: dict[str, Any], hp: HyperValues) -> dict[str, Any]:
+    """The new d from r and D; unchanged (no step) where D = 0."""
+    d, d_max, d0 = shared["d"], shared["d_max"], hp["d0"]
+    denominator = totals["denominator"]
+    moved = denominator != 0
+    on = moved & (np.asarray(hp["learning_rate"]) > 0)
+    numerator = shared["d_numerator"] * _beta3(hp) + totals["numerator"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_hat = hp["d_coef"] * numerator / np.where(moved, denominator, 1.0)
+    new_d = np.where(d == d0, np.maximum(d, d_hat), d)
+    new_max = np.maximum(d_max, d_hat)
+    new_d = np.minimum(new_max, new_d * hp["growth_rate"])
+    out = {"d": np.where(on, new_d, d), "d_max": np.where(on, new_max, d_max),
+           "d_numerator": np.where(on, numerator, shared["d_numerator"]), "k": shared["k"] + moved.astype(np.int64)}
+    if np.ndim(denominator) == 0:  # one optimizer: plain numbers, as the reference keeps them
+        out = {k: (int(v) if k == "k" else float(v)) for k, v in out.items()}
+    return out
+
+
+def apply(params: Array, grads: Array, state: State, before: dict[str, Any], after: dict[str, Any],
+          hp: HyperValues) -> tuple[Array, State]:
+    """The step, with the old d's step size and the new d's eps; none where D was 0."""
+    moved = np.asarray(after["k"]) != np.asarray(before["k"])
+    dlr = _dlr(before, hp)
+    d = after["d"]
+    denom = np.sqrt(state["exp_avg_sq"]) + d * hp["epsilon"]
+    p = params
+    if hp["decouple"] and _any(hp["weight_decay"] != 0):
+        p = p + p * (-hp["weight_decay"] * dlr)
+    if _any(hp["beta1"] > 0):
+        p = p + (-dlr) * (state["exp_avg"] / denom)
+    else:
+        p = p + (-dlr * d) * (_grad(params, grads, hp) / denom)
+    new = dict(state)
+    new["step"] = state["step"] + 1 if np.ndim(moved) == 0 and moved else state["step"] + (1 if np.any(moved) else 0)
+    return np.where(moved, p, params).astype(np.asarray(params).dtype, copy=False), new
+
+
+REDUCTION = Reduction(SHARED, gather, combine, apply)
+
+
+def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
+    return REDUCTION.update(params, grads, state, hp)
+
+
+def _check(hp: HyperValues, where: str) -> None:
+    b3 = np.asarray(hp["beta3"])
+    if np.any((b3 != -1) & (b3 < 0)):
+        raise UsageError(f"{where}: beta3 must be -1 (sqrt(beta2)) or in [0.0, 1.0), got {hp['beta3']!r}", field="beta3",
+                         allowed="-1 or [0.0, 1.0)")
+
+
+SPEC = OptimizerSpec(
+    name="prodigy", title="Prodigy",
+    hypers=(
+        lr_hyper(1.0),
+        beta_hyper("beta1", 0.9, "first-moment decay"),
+        beta_hyper("beta2", 0.999, "second-moment decay"),
+        Hyper("beta3", -1.0, low=-1.0, high=1.0, high_open=True,
+              doc="decay of the distance sums r and s (-1: sqrt(beta2), the reference's None)"),
+        eps_hyper(1e-8),
+        wd_hyper(0.0, doc="weight decay: decoupled (p *= 1 - wd dlr) or L2 in g, per decouple"),
+        Hyper("decouple", True, kind="bool", doc="decoupled (AdamW-style) weight decay"),
+        Hyper("d0", 1e-6, low=0.0, low_open=True, log=True, doc="the first estimate of the distance to the solution"),
+        Hyper("d_coef", 1.0, low=0.0, low_open=True, log=True, doc="multiplies every estimate d_hat"),
+        Hyper("growth_rate", float("inf"), low=1.0, infinite=True, doc="d grows at most this factor per step"),
+        Hyper("use_bias_correction", False, kind="bool", doc="Adam's bias correction in the step size"),
+        Hyper("safeguard_warmup", False, kind="bool", doc="s grows by d, not d * lr (for lr warm-up schedules)"),
+    ),
+    init=init, update=update, state_arrays=state_arrays, check=_check,
+    rule=(r"d_{t+1} = \max\!\left(d_t,\ \frac{\sum_{i \le t} d_i \eta_i \langle g_i, p_0 - p_i\rangle}"
+          r"{\lVert \sum_{i \le t} d_i \eta_i g_i \rVert_1}\right),\ "
+          r"m_t = \beta_1 m_{t-1} + d_t (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + d_t^2 (1-\beta_2) g_t^2,\ "
+          r"p_{t+1} = p_t - d_t \eta_t \frac{m_t}{\sqrt{v_t} + d_{t+1}\epsilon}"),
+    paper="Mishchenko & Defazio, Prodigy: An Expeditiously Adaptive Parameter-Free Learner (ICML 2024)",
+    reference=Reference("prodigyopt.Prodigy", "prodigyopt", none_as={"beta3": -1.0},
+                        signature=("lr=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, weight_decay=0, decouple=True, "
+                                   "use_bias_correction=False, safeguard_warmup=False, d0=1e-6, d_coef=1.0, "
+                                   "growth_rate=float('inf'), fsdp_in_use=False, slice_p=1"),
+                        group_keys={}),
+    family="schedule-free / learning-rate-free", scope="all", reduction=REDUCTION,
+    examples=(
+        {},
+        {"learning_rate": 0.5, "weight_decay": 0.1, "beta3": 0.9, "d0": 1e-3, "growth_rate": 1.5},
+        {"weight_decay": 0.05, "decouple": False, "use_bias_correction": True, "d_coef": 0.5, "beta1": 0.0},
+        {"safeguard_warmup": True, "epsilon": 1e-6, "beta2": 0.99},
+    ),
+)

@@ -1,0 +1,185 @@
+"""Schedule-Free SGD: no learning-rate schedule; the answer is an online average x of the SGD
+iterates z, and the gradient is taken at y, a point between them (the params hold y).
+
+    lr_t  = lr min(1, t / warmup_steps)          lr_max = max(lr_max, lr_t)
+    w_t   = t^r lr_max^weight_lr_power           c_t = w_t / sum_{i<=t} w_i   (0 if the sum is 0)
+    g     = grad(y) + wd y
+    y     = lerp(y, z, c_t) + lr_t (beta (1 - c_t) - 1) g      (= (1 - beta) z_t + beta x_t)
+    z     = z - lr_t g
+    x     = y + (1 - 1/beta)(z - y)   (``eval_point``; ``train_point`` is its inverse)
+
+beta is ``momentum``; z starts at the params. Defazio et al., The Road Less Scheduled (NeurIPS
+2024), Algorithm 1. Reference: ``schedulefree.SGDScheduleFree`` (schedulefree 1.4.1, the
+train-mode class whose parameter holds y), matched exactly, defaults included; its lerps are
+torch's (the form picked by |weight|), so ours are too. Its per-group k, weight_sum and lr_max
+are per-run scalars here (``step``, ``weight_sum``, ``lr_max``). Ranges the reference does not
+check: r >= 0 and weight_lr_power >= 0 (the paper's), warmup_steps >= 0. Not offered:
+``maximize`` (the reference has none). Under batched hyperparameters the per-run scalars are
+kept in the params' dtype (float32 runs: float32 sums; the reference's are Python floats).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .._spec import Array, Hyper, HyperValues, OptimizerSpec, Reference, State, cell_helper, lr_hyper, wd_hyper
+
+PAPER = "Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled (NeurIPS 2024)"
+FAMILY = "schedule-free / learning-rate-free"
+SCALARS = ("weight_sum", "lr_max")
+#: the scalars before any step (the reference's group defaults)
+FRESH = {"weight_sum": 0.0, "lr_max": -1.0}
+
+
+def averaging_hypers() -> tuple[Hyper, ...]:
+    return (
+        Hyper("warmup_steps", 0.0, low=0.0, doc="steps of linear learning-rate warm-up (0: none)"),
+        Hyper("r", 0.0, low=0.0, doc="polynomial weighting: step t weighs t^r in the average"),
+        Hyper("weight_lr_power", 2.0, low=0.0, doc="step t weighs lr_max^power in the average"),
+    )
+
+
+def torch_lerp(a: Any, b: Any, w: Any) -> Any:
+    """torch.lerp(a, b, w) with a scalar (or per-run) weight: the form torch picks by |w|."""
+    if np.ndim(w) == 0:
+        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
+    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
+
+
+def averaging(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """(lr_t, c_t, scalars after step t): the warmed-up step size, the weight of the new z in the
+    average x, and the running weight sum and largest lr_t. ``t`` may be a column of consecutive
+    steps (axis 0) from step 1, as ``coefficients`` gets it. At step 1 the carried scalars are
+    the fresh ones whatever is passed (the fused race seeds every scalar with 1.0)."""
+    if (np.ravel(t)[0] if np.ndim(t) else t) == 1:
+        scalars = FRESH
+    ws, lm = scalars["weight_sum"], scalars["lr_max"]
+    W, r, power = hp["warmup_steps"], hp["r"], hp["weight_lr_power"]
+    if not any(isinstance(v, np.ndarray) for v in (t, lr, W, r, power, ws, lm)):  # Python floats, as the reference
+        lr_t = lr * (t / W) if t - 1 < W else lr
+        lm = max(lr_t, lm)
+        weight = (t**r) * (lm**power)
+        ws = ws + weight
+        return lr_t, (weight / ws if ws != 0 else 0.0), {"weight_sum": ws, "lr_max": lm}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr_t = lr * np.where(t - 1 < W, t / np.where(np.asarray(W) > 0, W, 1.0), 1.0)
+    if np.ndim(t):
+        lm = np.maximum(np.maximum.accumulate(lr_t, axis=0), lm)
+        weight = (t**r) * (lm**power)
+        ws = ws + np.cumsum(weight, axis=0)  # ws is 0 here: the reference's running sum, term by term
+    else:
+        lm = np.maximum(lr_t, lm)
+        weight = (t**r) * (lm**power)
+        ws = ws + weight
+    ckp1 = np.divide(weight, ws, out=np.zeros(np.broadcast(weight, ws).shape, dtype=np.result_type(weight, ws)),
+                     where=ws != 0)
+    return lr_t, ckp1, {"weight_sum": ws, "lr_max": lm}
+
+
+def points(beta: str) -> tuple[Callable[[Array, State, HyperValues], Array], Callable[[Array, State, HyperValues], Array]]:
+    """(eval_point, train_point) for the rule whose interpolation weight is ``hp[beta]``."""
+
+    def eval_point(params: Array, state: State, hp: HyperValues) -> Array:
+        """x, the average the method answers, from y (the params): y + (1 - 1/beta)(z - y)."""
+        return torch_lerp(params, state["z"], 1 - 1 / hp[beta])
+
+    def train_point(x: Array, state: State, hp: HyperValues) -> Array:
+        """y, where the gradient is taken, from x: x + (1 - beta)(z - x)."""
+        return torch_lerp(x, state["z"], 1 - hp[beta])
+
+    return eval_point, train_point
+
+
+def init_state(params: Array, names: tuple[str, ...] = ()) -> State:
+    """z starts at the params, ``names`` at zero, the scalars fresh."""
+    state: dict[str, Any] = {"step": 0, "z": np.array(params, copy=True), **FRESH}
+    for n in names:
+        state[n] = np.zeros_like(params)
+    return state
+
+
+def step_y(y: Array, z: Array, g: Array, lr_t: Any, ckp1: Any, beta: Any) -> tuple[Array, Array]:
+    """(y, z) after a step along the (decayed, normalised) gradient g: y moves towards z by c_t
+    and along g; z takes the plain step."""
+    return torch_lerp(y, z, ckp1) + (lr_t * (beta * (1 - ckp1) - 1)) * g, z - lr_t * g
+
+
+def step_coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any], beta: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The constants of ``cell_step_y`` and the scalars after the step(s)."""
+    lr_t, ckp1, after = averaging(hp, t, lr, scalars)
+    far = np.abs(ckp1) >= 0.5 if np.ndim(ckp1) else abs(ckp1) >= 0.5
+    return {"wd": hp["weight_decay"], "far": far, "ckp1": ckp1, "one_m_ckp1": 1 - ckp1,
+            "c_g": lr_t * (beta * (1 - ckp1) - 1), "lr": lr_t}, after
+
+
+@cell_helper
+def cell_step_y(p, z, g, far, ckp1, one_m_ckp1, c_g):
+    """One element of ``step_y``'s y (torch's lerp form chosen by ``far``: |c_t| >= 0.5)."""
+    if far != 0:
+        p = z - (z - p) * one_m_ckp1
+    else:
+        p = p + ckp1 * (z - p)
+    return p + c_g * g
+
+
+def state_arrays(hp: HyperValues) -> tuple[str, ...]:
+    return ("z",)
+
+
+def init(params: Array, hp: HyperValues) -> State:
+    return init_state(params)
+
+
+def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
+    t = state["step"] + 1
+    lr_t, ckp1, scalars = averaging(hp, t, hp["learning_rate"], {k: state[k] for k in SCALARS})
+    g = grads
+    if np.any(hp["weight_decay"] != 0):
+        g = g + hp["weight_decay"] * params
+    y, z = step_y(params, state["z"], g, lr_t, ckp1, hp["momentum"])
+    return y, {"step": t, "z": z, **scalars}
+
+
+SLOTS = ("z",)
+
+
+def coefficients(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return step_coefficients(hp, t, lr, scalars, hp["momentum"])
+
+
+def cell(p, g, z, wd, far, ckp1, one_m_ckp1, c_g, lr):
+    """One element of the rule above (compiled by numba for the fused paths)."""
+    if wd != 0:
+        g = g + wd * p
+    return cell_step_y(p, z, g, far, ckp1, one_m_ckp1, c_g), z - lr * g
+
+
+EVAL_POINT, TRAIN_POINT = points("momentum")
+
+#: x_t is the c-weighted average of the z's; y interpolates x and z (paper's Algorithm 1)
+RULE = (r"y_t = (1-\beta)z_t + \beta x_t,\; z_{t+1} = z_t - \gamma_t \nabla f(y_t),\; "
+        r"x_{t+1} = (1-c_{t+1})x_t + c_{t+1} z_{t+1},\; c_{t+1} = \frac{w_{t+1}}{\sum_{i\le t+1} w_i},\; "
+        r"w_t = t^r \gamma_{\max}^{p}")
+
+SPEC = OptimizerSpec(
+    name="sf_sgd", title="Schedule-Free SGD", class_name="SGDScheduleFree",
+    hypers=(
+        lr_hyper(1.0),
+        Hyper("momentum", 0.9, low=0.0, high=1.0, low_open=True, high_open=True,
+              doc="beta: y = (1 - beta) z + beta x"),
+        wd_hyper(doc="L2 penalty folded into the gradient (taken at y)"),
+        *averaging_hypers(),
+    ),
+    init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    scalars=SCALARS, eval_point=EVAL_POINT, train_point=TRAIN_POINT,
+    rule=RULE, paper=PAPER,
+    reference=Reference("schedulefree.SGDScheduleFree", "schedulefree"),
+    family=FAMILY,
+    examples=(
+        {"learning_rate": 0.1},
+        {"learning_rate": 0.1, "momentum": 0.5, "weight_decay": 0.1, "warmup_steps": 5.0},
+        {"learning_rate": 0.05, "momentum": 0.3, "r": 1.0, "weight_lr_power": 0.0, "warmup_steps": 3.0},
+    ),
+)
