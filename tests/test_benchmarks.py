@@ -58,6 +58,16 @@ def _ratio_ok(ratio: str, num: str, den: str) -> bool:
     return r0 <= a1 / max(b0, 1e-300) and a0 / b1 <= r1
 
 
+def test_bench_muon_runs():
+    pytest.importorskip("torch")
+    out = run_benchmark("bench_muon", "--size", "64", "--rounds", "1", "--warmup", "0")
+    (table,) = _tables(out)
+    rows = {r["implementation"].split(" (")[0]: r for r in table}
+    assert _number(rows["optarena"]["ours / it"]) == 1
+    theirs = rows["torch.optim.Muon"]
+    assert _ratio_ok(theirs["ours / it"], rows["optarena"]["seconds"], theirs["seconds"])
+
+
 def test_bench_optim_runs():
     pytest.importorskip("torch")
     out = run_benchmark("bench_optim", "--size", "70000", "--rounds", "1", "--slice", "500")
