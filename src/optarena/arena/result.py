@@ -196,15 +196,23 @@ class RaceResult:
             if 0 <= k <= step:
                 parts.append(f"{label} Loss: diverged at step {k}")
             else:
-                parts.append(f"{label} Loss: {loss_text(self.losses[i, start, step])}")
+                parts.append(f"{label} Loss: {loss_text(self.losses[i, start, step])}{self._evals(i, start, step)}")
         return " | ".join(parts)
+
+    def _evals(self, racer: int, start: int, step: int) -> str:
+        """`` (12 evals)`` after a racer's loss when a racer of the race makes several evaluations a
+        step (L-BFGS): the budget each has spent by that step; ``""`` otherwise (the article's line)."""
+        if self.evaluations is None:
+            return ""
+        e = self.evaluations[racer, start, min(step, self.evaluations.shape[2] - 1)]
+        return f" ({int(e)} evals)" if math.isfinite(e) else ""
 
     def status_lines(self, start: int = 0) -> list[str]:
         """``status_line(k, start)`` for every step k, formatted once per racer (fast)."""
         cols = []
         for i, label in enumerate(self.labels):
             k = int(self.diverged_at[i, start])
-            col = [f"{label} Loss: {loss_text(v)}" for v in self.losses[i, start].tolist()]
+            col = [f"{label} Loss: {loss_text(v)}{self._evals(i, start, t)}" for t, v in enumerate(self.losses[i, start].tolist())]
             if k >= 0:
                 col[k:] = [f"{label} Loss: diverged at step {k}"] * (len(col) - k)
             cols.append(col)
