@@ -156,9 +156,11 @@ def stream_kernel(slots: int):
 
 
 def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, float]]]:
-    """Every registered per-element rule against its torch reference at both sides' defaults:
-    optarena (auto: the fused kernel at this size), the reference's step, and the memory stream of
-    its state arrays. Rows: (name, reference, state arrays, medians)."""
+    """Every registered rule with a torch-style reference that steps a vector from its gradient,
+    at both sides' defaults: optarena (auto: the fused kernel at this size, where the rule has one),
+    the reference's step, and the memory stream of its state arrays (the bound for a per-element
+    rule; a rule with norms over the parameter reads it more than once). Rows: (name, reference,
+    state arrays, medians)."""
     import importlib
 
     import torch
@@ -171,7 +173,7 @@ def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, 
     rows = []
     for spec in registry.all_specs():
         ref = spec.reference
-        if spec.cell is None or ref is None or ref.kind != "torch" or spec.name in ARTICLE:
+        if ref is None or ref.kind != "torch" or spec.name in ARTICLE or spec.needs or spec.min_ndim:
             continue
         module, attr = ref.target.rsplit(".", 1)
         cls = getattr(importlib.import_module(module), attr)
@@ -180,6 +182,8 @@ def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, 
         tp = torch.zeros(n, dtype=torch.float32, requires_grad=True)
         tp.grad = tg.clone()
         topt = cls([tp], **ref.fixed)
+        if callable(getattr(topt, "train", None)):
+            topt.train()  # schedulefree's optimizers step only in train mode
         slots = len(spec.state_arrays(spec.defaults))
         sp, bufs = np.zeros(n, np.float32), [np.zeros(n, np.float32) for _ in range(slots)]
         kernel = stream_kernel(slots)
@@ -192,7 +196,8 @@ def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, 
         for _ in range(rounds):
             for k, fn in contenders.items():
                 times[k].append(_timer(fn))
-        rows.append((spec.name, ref.target, slots, {k: statistics.median(v) for k, v in times.items()}))
+        rows.append((spec.name + ("" if spec.cell is not None else f" ({spec.scope})"), ref.target, slots,
+                     {k: statistics.median(v) for k, v in times.items()}))
     return rows
 
 
