@@ -315,3 +315,24 @@ def test_repeated_optimizers_have_the_same_names_and_colours_on_the_page_and_in_
                                                    "racers": racers}) as r:
         start = next(_json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: "))
     assert start["labels"] == res.labels and start["colours"] == page["colours"]
+
+
+def test_the_new_kinds_of_racer_race_from_the_page(client):
+    """A rule that reduces (Prodigy), answers elsewhere (Schedule-Free), needs the Hessian (Newton)
+    or a closure (L-BFGS: its evaluations come back) races through the API as through race();
+    a matrix rule is refused with a 422 naming the racer, and the optimizer list says why."""
+    from optarena.arena.engine import race
+    from optarena.arena.plan import Racer
+
+    racers = [{"optimizer": "prodigy"}, {"optimizer": "sf_adamw", "hyperparameters": {"learning_rate": 0.05}},
+              {"optimizer": "newton"}, {"optimizer": "lbfgs"}]
+    body = client.post("/api/race", json={"landscape": {"name": "rosenbrock"}, "racers": racers, "steps": 10}).json()
+    local = race("rosenbrock", [Racer(r["optimizer"], r.get("hyperparameters", {})) for r in racers], steps=10)
+    for i, run in enumerate(body["runs"]):
+        assert np.allclose(np.array(run["positions"], dtype=float), local.positions[i, 0], rtol=1e-12)
+        assert run["evaluations"] == local.evaluations[i, 0].tolist()
+    assert "evals)" in body["status"][-1]
+    r = client.post("/api/race", json={"landscape": {"name": "rosenbrock"}, "racers": [{"optimizer": "muon"}]})
+    assert r.status_code == 422 and "racers" in str(r.json()["detail"][0]["loc"]) and "matrices" in r.text
+    muon = next(o for o in client.get("/api/optimizers").json() if o["name"] == "muon")
+    assert muon["min_ndim"] == 2 and muon["family"] == "matrix"

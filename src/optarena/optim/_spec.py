@@ -400,6 +400,8 @@ class OptimizerSpec:
             "hyperparameters": [h.to_json() for h in self.hypers],
             "rule": self.rule, "paper": self.paper,
             "state_arrays": list(self.state_arrays(self.defaults)),
+            # what a face needs to know before offering it: a race refuses min_ndim > 1 (a point has one axis)
+            "scope": self.scope, "needs": list(self.needs), "min_ndim": self.min_ndim,
         }
 
 

@@ -232,8 +232,9 @@ function racerPanel(racer, i) {
   const colour = (app.race && app.race.colours[i]) || spec.colour || "#888";
   const box = el("div", { class: "racer" + (racer.hidden ? " off" : ""), style: `--c:${colour}`, "data-racer": i });
   const rebuild = () => box.replaceWith(racerPanel(racer, i));
-  const sel = el("select", { "aria-label": "optimizer" }, Object.values(app.optimizers).map((o) =>
-    el("option", { value: o.name, selected: o.name === racer.optimizer }, o.title)));
+  // matrix rules (Muon: min_ndim 2) cannot race a point: not offered here (the server would refuse them)
+  const sel = el("select", { "aria-label": "optimizer" }, Object.values(app.optimizers).filter((o) => !(o.min_ndim > 1))
+    .map((o) => el("option", { value: o.name, selected: o.name === racer.optimizer }, o.title)));
   sel.addEventListener("change", () => { racer.optimizer = sel.value; racer.hyperparameters = {}; buildRacers(); recompute(); });
   const show = el("input", { type: "checkbox", checked: !racer.hidden, title: "show / hide", "aria-label": "show" });
   show.addEventListener("change", () => { racer.hidden = !show.checked; box.classList.toggle("off", racer.hidden); renderAll(); saveUrl(); });
