@@ -73,6 +73,11 @@ def _damped(hp: HP) -> bool:
 _DAMPENING = ("has no dampening: the snippet scales g by (1 - dampening), which differs from torch "
               "only in the first step (torch does not dampen g_1)")
 
+_LAMB_EPS = ("{} adds eps to sqrt(v^) (bias-corrected), optarena to sqrt(v){}: with m's bias correction written "
+             "into the learning rate the two differ only there")
+_LAMB_DECAY = ("{} applies the decoupled decay after the trust ratio, which it takes on p before the decay "
+               "({} p; optarena: ||p (1 - lr wd)||)")
+
 #: Measured once with tests/test_codegen.py (``measure``); the test re-measures each figure.
 GAPS: tuple[Gap, ...] = (
     Gap("optax", ("momentum", "sgd"), "optax " + _DAMPENING,
@@ -112,6 +117,31 @@ GAPS: tuple[Gap, ...] = (
         {"learning_rate": 0.01}, 1.1e-2, lambda hp: hp["beta2"] != 0.5),
     Gap("optax", ("rprop",), "optax.rprop moves by the previous step's step_size * sign(g), torch by this step's "
         "(optax does not move on the first step, nor on the step after a sign flip)", {}, 2.7e-1),
+    # session 6: LAMB, LARS, Prodigy, Schedule-Free (Prodigy and optax's Schedule-Free are exact)
+    Gap("optax", ("lamb",), _LAMB_EPS.format("optax.scale_by_adam", "") + "; the trust ratio's ||u|| + eps is optarena's",
+        {}, 1.6e-7, lambda hp: not hp["weight_decay"]),
+    Gap("optax", ("lamb",), _LAMB_DECAY.format("optax", "scale_by_trust_ratio sees"), {"learning_rate": 0.01,
+        "weight_decay": 0.1}, 5.8e-4, lambda hp: hp["weight_decay"] and hp["weight_decouple"] and not hp["fixed_decay"]),
+    Gap("optax", ("lamb",), _LAMB_DECAY.format("optax", "scale_by_trust_ratio sees") + " (with fixed_decay a 1 - wd "
+        "shrink each step)", {"learning_rate": 0.01, "weight_decay": 0.1, "fixed_decay": True}, 2.2e-2,
+        lambda hp: hp["weight_decay"] and hp["weight_decouple"] and hp["fixed_decay"]),
+    Gap("optax", ("lamb",), "with the coupled decay (weight_decouple=False) optax adds wd p to the bias-corrected Adam "
+        "direction m^ / (sqrt(v^) + eps), optarena to m / (sqrt(v) + eps): the decay's weight in u differs by "
+        "(1 - b1^t) / sqrt(1 - b2^t)", {"learning_rate": 0.01, "weight_decay": 0.1, "weight_decouple": False}, 1.5e-1,
+        lambda hp: hp["weight_decay"] and not hp["weight_decouple"]),
+    Gap("keras", ("lamb",), _LAMB_EPS.format("keras's Lamb", "") + "; keras's trust ratio is ||p|| / ||u||, optarena's "
+        "||p|| / (||u|| + eps)", {}, 4.6e-8, lambda hp: not (hp["weight_decay"] and not hp["adam_debias"])),
+    Gap("keras", ("lamb",), "keras decays p by lr wd with its learning rate, which carries m's bias correction here "
+        "(lr / (1 - b1^t)); optarena by lr wd", {"learning_rate": 0.01, "weight_decay": 0.1}, 5.0e-2,
+        lambda hp: hp["weight_decay"] and not hp["adam_debias"]),
+    Gap("optax", ("lars",), "optax's trust ratio is tc ||p|| / ||g + wd p||, optarena's (the reference's) "
+        "tc ||p|| / (||g|| + wd ||p||): they differ wherever weight_decay > 0 on a matrix (every parameter with "
+        "adapt_vectors)", {"learning_rate": 0.5, "weight_decay": 0.1, "trust_coefficient": 0.02, "adapt_vectors": True},
+        4.6e-2, lambda hp: hp["weight_decay"] > 0),
+    Gap("keras", ("sf_adamw",), "keras 3.15's ScheduleFreeAdamW on the torch backend reads z's old value after "
+        "updating z in place (momentum.value aliases the variable), so its x_{t-1} = (y - (1 - b1) z_t) / b1 and the "
+        "average drifts; it also weighs every step 1/t (optarena: lr_max^weight_lr_power, which differs during "
+        "warm-up) and decays y by lr wd (optarena adds wd y to the normalised gradient)", {}, 6.3e-3),
 )
 
 
@@ -227,7 +257,10 @@ def _torch_reference(name: str, hp: HP) -> tuple[list[str], list[str], list[str]
     kw = {**ref.fixed, **torch_arguments(hp, ref.rename, tuples)}  # every member given: the tuples are whole
     imports = ["import torch"] if module == "torch.optim" else ["import torch", f"from {module} import {cls}"]
     call = f"torch.optim.{cls}" if module == "torch.optim" else cls
-    return imports, [f"optimizer = {call}(params, {_args(kw)})"], notes
+    build = [f"optimizer = {call}(params, {_args(kw)})"]
+    if spec.eval_point is not None:  # schedulefree's classes step only in train mode; eval() puts x in the params
+        build.append("optimizer.train()  # optimizer.eval() before evaluating or saving (params: x), train() after")
+    return imports, build, notes
 
 
 def frameworks_for(name: str) -> list[str]:
@@ -281,12 +314,19 @@ _OPTAX: dict[str, tuple[str, dict[str, Any]]] = {
     "signum": ("signum", {"beta": 0.9}),
     "rprop": ("rprop", {"eta_minus": 0.5, "eta_plus": 1.2, "min_step_size": 1e-6, "max_step_size": 50.0}),
     "asgd": ("sgd", {}),
+    # the rules added in session 6 (built by _optax_latest)
+    "lamb": ("lamb", {}),
+    "lars": ("lars", {}),
+    "prodigy": ("contrib.prodigy", {}),
+    "sf_sgd": ("contrib.schedule_free_sgd", {}),
+    "sf_adamw": ("contrib.schedule_free_adamw", {}),
 }
 _OPTAX_NEW_RENAME = {"beta1": "b1", "beta2": "b2", "beta3": "b3", "epsilon": "eps", "alpha": "alpha",
                      "initial_accumulator": "initial_accumulator_value", "momentum": "beta",
                      "etaminus": "eta_minus", "etaplus": "eta_plus", "step_size_min": "min_step_size",
                      "step_size_max": "max_step_size"}
-_OPTAX_NEWER = ("adabelief", "yogi", "adan", "adopt", "ademamix", "signum", "rprop", "asgd")
+_OPTAX_LATEST = ("lamb", "lars", "prodigy", "sf_sgd", "sf_adamw")
+_OPTAX_NEWER = ("adabelief", "yogi", "adan", "adopt", "ademamix", "signum", "rprop", "asgd", *_OPTAX_LATEST)
 _ADOPT_CLIP = "clip_value_fn=lambda count: (count + 1) ** 0.25"  # t^(1/4) at step t (optax: count = t - 1)
 
 
@@ -294,6 +334,8 @@ def _optax_new(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], list[s
     """(imports besides optax and lines before the optimizer, chain steps after maximize and L2, notes)
     for the rules added after the first eleven. Decoupled weight decay p (1 - lr wd) - lr u is optax's
     add_decayed_weights before the learning rate: p - lr (u + wd p)."""
+    if name in _OPTAX_LATEST:
+        return _optax_latest(name, hp, lr)
     fn, defaults = _OPTAX[name]
     src = {**hp, "eps_root": hp["epsilon"]} if name == "adabelief" else hp  # optarena adds eps to s as well
     kw = _pick(src, {**_OPTAX_NEW_RENAME, "eps_root": "eps_root"}, defaults)
@@ -358,6 +400,131 @@ def _optax_new(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], list[s
     return head, [f"optax.{fn}({lr_text}{', ' + _args(kw) if kw else ''})"], notes
 
 
+_VECTORS_OUT = "lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)"  # LARS's matrices-only mask
+
+
+def _lr_times(lr: Any, factor: str) -> str:
+    """A learning-rate schedule ``count -> lr(count) * factor`` (``factor`` in terms of ``count``)."""
+    base = f"{lr}(count)" if isinstance(lr, str) else _fmt(lr)
+    return f"lambda count: {base} * {factor}"
+
+
+def _optax_latest(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], list[str]]:
+    """_optax_new for LAMB, LARS, Prodigy and Schedule-Free SGD/AdamW (optax 0.2.8)."""
+    wd = hp.get("weight_decay", 0.0)
+    head: list[str] = []
+    notes: list[str] = []
+    if name == "lamb":
+        if hp["adam"]:
+            raise UsageError("code for optax: LAMB with adam=True (no trust ratio) is Adam without v's bias correction; "
+                             "optax has no such rule (torch's reference class takes it)")
+        b1 = _fmt(hp["beta1"])
+        # optarena's bias correction of m is in the step size (lr / (1 - b1^t)), outside the trust ratio
+        rate = lr if hp["adam_debias"] else _lr_times(lr, f"1 / (1 - {b1} ** (count + 1))")
+        rate_text = rate if isinstance(rate, str) else _fmt(rate)
+        coupled = [f"optax.add_decayed_weights({_fmt(wd)})  # the paper's coupled decay: u + wd p"] \
+            if wd and not hp["weight_decouple"] else []
+        decay = []
+        if wd and hp["weight_decouple"]:
+            decay = [f"optax.add_decayed_weights({_fmt(-wd)})  # p (1 - wd), fixed_decay" if hp["fixed_decay"] else
+                     f"optax.add_decayed_weights({_lr_times(lr, _fmt(-wd))})  # p (1 - lr wd)"
+                     if isinstance(lr, str) else f"optax.add_decayed_weights({_fmt(-wd * lr)})  # p (1 - lr wd)"]
+        notes.append(f"optax has no clamp: the trust ratio takes ||p||, optarena's min(||p||, clamp={_fmt(hp['clamp'])}) "
+                     "(the same numbers while ||p|| <= clamp)")
+        if not hp["grad_averaging"]:
+            notes.append("optax.scale_by_adam always averages m with (1 - b1): with grad_averaging=False optarena's m is "
+                         "1 / (1 - b1) times larger, which the trust ratio cancels up to epsilon")
+        adam = f"optax.scale_by_adam(b1={b1}, b2={_fmt(hp['beta2'])}, eps={_fmt(hp['epsilon'])})"
+        return head, [adam, *coupled, f"optax.scale_by_trust_ratio(eps={_fmt(hp['epsilon'])})",
+                      f"optax.scale_by_learning_rate({rate_text})"
+                      + ("" if hp["adam_debias"] else "  # lr / (1 - b1^t): m's bias correction, in the step size"),
+                      *decay], notes
+    if name == "lars":
+        mu, tau = hp["momentum"], hp["dampening"]
+        if hp["nesterov"] and tau and mu:
+            raise UsageError("code for optax: LARS's nesterov with dampening steps along g + mu b where b takes "
+                             "(1 - dampening) g; optax's trace has no dampening (drop one of them; torch takes both)")
+        if isinstance(lr, str) and mu:
+            notes.append("optax applies the learning rate before the momentum trace: the same numbers at a constant "
+                         "learning rate only")
+        mask = "" if hp["adapt_vectors"] else _VECTORS_OUT
+        if mask:
+            head.append("import jax")
+            head.append(f"matrices = {mask}  # optarena's LARS: 0-d and 1-d parameters step as plain SGD")
+        lr_text = lr if isinstance(lr, str) else _fmt(lr)
+        if not tau:
+            kw: dict[str, Any] = {"weight_decay": wd} if wd else {}
+            if mask:
+                kw.update(weight_decay_mask="matrices", trust_ratio_mask="matrices")
+            if hp["trust_coefficient"] != 0.001:
+                kw["trust_coefficient"] = hp["trust_coefficient"]
+            if mu != 0.9:
+                kw["momentum"] = mu
+            if hp["nesterov"]:
+                kw["nesterov"] = True
+            return head, [f"optax.lars({lr_text}{', ' + _args(kw) if kw else ''})"], notes
+        m = ", matrices" if mask else ""
+        return head, [*([f"optax.masked(optax.add_decayed_weights({_fmt(wd)}){m})" if mask
+                         else f"optax.add_decayed_weights({_fmt(wd)})"] if wd else []),
+                      f"optax.masked(optax.scale_by_trust_ratio(trust_coefficient={_fmt(hp['trust_coefficient'])}){m})"
+                      if mask else f"optax.scale_by_trust_ratio(trust_coefficient={_fmt(hp['trust_coefficient'])})",
+                      f"optax.scale(1 - {_fmt(tau)})  # dampening: the buffer takes (1 - tau) g",
+                      f"optax.scale_by_learning_rate({lr_text})",
+                      f"optax.trace(decay={_fmt(mu)})"], notes
+    if name == "prodigy":
+        if math.isfinite(hp["growth_rate"]):
+            raise UsageError("code for optax: optax.contrib.prodigy has no growth_rate (d grows without bound); "
+                             "drop it (torch's prodigyopt takes it)")
+        kw = {"betas": (hp["beta1"], hp["beta2"])}
+        if hp["beta3"] >= 0:
+            kw["beta3"] = hp["beta3"]
+        kw.update(eps=hp["epsilon"], estim_lr0=hp["d0"], estim_lr_coef=hp["d_coef"])
+        if wd and hp["decouple"]:
+            kw["weight_decay"] = wd
+        if hp["safeguard_warmup"]:
+            kw["safeguard_warmup"] = True
+        b1, b2 = _fmt(hp["beta1"]), _fmt(hp["beta2"])
+        # optax always applies Adam's bias correction to d lr: undone through the learning rate
+        rate = lr if hp["use_bias_correction"] else _lr_times(
+            lr, f"(1 - {b1} ** (count + 1)) / (1 - {b2} ** (count + 1)) ** 0.5")
+        rate_text = rate if isinstance(rate, str) else _fmt(rate)
+        coupled = [f"optax.add_decayed_weights({_fmt(wd)})  # coupled decay (decouple=False): g + wd p"] \
+            if wd and not hp["decouple"] else []
+        undone = "" if hp["use_bias_correction"] else "  # optax's bias correction of d lr undone (use_bias_correction=False)"
+        return head, [*coupled, f"optax.contrib.prodigy({rate_text}, {_args(kw)}){undone}"], notes
+    # sf_sgd, sf_adamw: optax.contrib.schedule_free (params hold y; the evaluation point x is
+    # optax.contrib.schedule_free_eval_params(opt_state, params))
+    if hp["r"]:
+        raise UsageError(f"code for optax: optax.contrib.schedule_free weighs step t by lr_max^weight_lr_power only; "
+                         f"it has no t^r (r={_fmt(hp['r'])}): drop r (torch's schedulefree takes it)")
+    b1 = hp["momentum"] if name == "sf_sgd" else hp["beta1"]
+    W = hp["warmup_steps"]
+    head.append("# params hold y, where the gradient is taken; the answer (evaluate, save) is x =\n"
+                "# optax.contrib.schedule_free_eval_params(opt_state, params)")
+    lr_text = _fmt(lr)
+    if not W:
+        kw = {"b1": b1}
+        if name == "sf_adamw":
+            kw.update(b2=hp["beta2"], eps=hp["epsilon"])
+        if wd:
+            kw["weight_decay"] = wd
+        if hp["weight_lr_power"] != 2.0:
+            kw["weight_lr_power"] = hp["weight_lr_power"]
+        return head, [f"optax.{_OPTAX[name][0]}({lr_text}, {_args(kw)})"], notes
+    # optax's warm-up gives its inner optimizer lr(t - 1) and its average lr(t): written out with one warm-up
+    head.append("import jax.numpy as jnp")
+    head.append(f"warm = lambda t: jnp.where(t - 1 < {_fmt(W)}, {lr_text} * t / {_fmt(W)}, {lr_text})"
+                f"  # lr_t at step t, warm-up over {_fmt(W)} steps")
+    inner = ("optax.sgd(lambda count: warm(count + 1))" if name == "sf_sgd" else
+             f"optax.chain(optax.scale_by_rms(decay={_fmt(hp['beta2'])}, eps={_fmt(hp['epsilon'])}, eps_in_sqrt=False, "
+             "bias_correction=True), optax.scale_by_learning_rate(lambda count: warm(count + 1)))")
+    if wd:
+        inner = f"optax.chain(optax.add_decayed_weights({_fmt(wd)}), {inner})" if name == "sf_sgd" else \
+            inner.replace("optax.scale_by_learning_rate", f"optax.add_decayed_weights({_fmt(wd)}), optax.scale_by_learning_rate")
+    kw = {"b1": b1, "weight_lr_power": hp["weight_lr_power"]}
+    return head, [f"optax.contrib.schedule_free({inner}, learning_rate=warm, {_args(kw)})"], notes
+
+
 def _chain_item(step: str) -> str:
     """A chain step with its comma, before its comment if it has one."""
     code, sep, comment = step.partition("  # ")
@@ -373,7 +540,7 @@ def _optax(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], li
     notes: list[str] = []
     if hp.get("maximize"):
         pre.append("optax.scale(-1.0),  # maximize: ascend")
-    if wd and not _decoupled(name, hp) and name not in ("adadelta", "adan"):
+    if wd and not _decoupled(name, hp) and name not in ("adadelta", "adan", *_OPTAX_LATEST):
         pre.append(f"optax.add_decayed_weights({_fmt(wd)}),  # torch's L2 weight_decay: g + wd * p")
     if name in _OPTAX_NEWER:
         head, core, notes = _optax_new(name, hp, lr)
@@ -433,6 +600,9 @@ _KERAS: dict[str, tuple[str, dict[str, Any]]] = {
     "adadelta": ("Adadelta", {"learning_rate": 1e-3, "rho": 0.95, "epsilon": 1e-7}),
     "adamax": ("Adamax", _KB),
     "lion": ("Lion", {"learning_rate": _ALWAYS, "beta_1": 0.9, "beta_2": 0.99}),
+    "lamb": ("Lamb", _KB),
+    "sf_adamw": ("ScheduleFreeAdamW", {"learning_rate": _ALWAYS, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
+                                       "warmup_steps": 0}),
 }
 
 
@@ -445,7 +615,7 @@ def _keras(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], li
     wd = hp.get("weight_decay", 0.0)
     if _decoupled(name, hp) and (wd or name in ("adamw", "lion")):
         kw["weight_decay"] = wd
-    elif wd:
+    elif wd and name != "sf_adamw":
         notes.append(f"keras's weight_decay is always decoupled; torch's L2 weight_decay={_fmt(wd)} is a loss "
                      f"term: add 0.5 * {_fmt(wd)} * sum(p**2) to the loss (or keras.regularizers.L2({_fmt(wd / 2)}))")
     if hp.get("maximize"):
@@ -455,10 +625,37 @@ def _keras(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], li
     if name in ("sgd", "momentum", "rmsprop") and hp["momentum"] > 0:
         notes.append("keras keeps the learning rate inside the momentum buffer: the same numbers at a constant "
                      "learning rate only")
+    if name == "lamb":
+        if hp["adam"] or not hp["grad_averaging"] or (wd and (hp["fixed_decay"] or not hp["weight_decouple"])):
+            raise UsageError("code for keras: keras.optimizers.Lamb has neither adam=True, grad_averaging=False, "
+                             "fixed_decay nor the coupled weight decay (weight_decouple=False); drop them (torch's "
+                             "reference class takes them)")
+        notes.append(f"keras has no clamp: the trust ratio takes ||p||, optarena's min(||p||, clamp={_fmt(hp['clamp'])}) "
+                     "(the same numbers while ||p|| <= clamp)")
+        if not hp["adam_debias"]:  # optarena's bias correction of m is in the step size, outside the trust ratio
+            rate = "schedule(optimizer.iterations)" if lr_code else _fmt(hp["learning_rate"])
+            kw["learning_rate"] = (f"lambda: {rate} / (1 - {_fmt(hp['beta1'])} ** keras.ops.cast(optimizer.iterations + 1, "
+                                   "keras.config.floatx()))")
+    if name == "sf_adamw":
+        if hp["r"]:
+            raise UsageError(f"code for keras: keras's ScheduleFreeAdamW weighs every step alike (1/t); it has no "
+                             f"t^r (r={_fmt(hp['r'])}): drop r (torch's schedulefree takes it)")
+        if hp["warmup_steps"] != int(hp["warmup_steps"]):
+            raise UsageError("code for keras: keras's ScheduleFreeAdamW takes a whole number of warmup_steps")
+        kw = {k: (int(v) if k == "warmup_steps" else v) for k, v in kw.items()}
+        if wd:
+            kw["weight_decay"] = wd
     if name == "adagrad" and hp["lr_decay"]:
         kw["learning_rate"] = (f"keras.optimizers.schedules.InverseTimeDecay({_fmt(hp['learning_rate'])}, "
                                f"decay_steps=1, decay_rate={_fmt(hp['lr_decay'])})")
-    return ["import keras"], [f"optimizer = keras.optimizers.{cls}({_args(kw)})"], notes
+    build = [f"optimizer = keras.optimizers.{cls}({_args(kw)})"]
+    if name == "lamb" and not hp["adam_debias"]:
+        build[0] += "  # lr / (1 - b1^t): m's bias correction, in the step size"
+    if name == "sf_adamw":
+        build = ["# params hold y, where the gradient is taken; the answer (evaluate, save) is x =",
+                 f"# (y - (1 - {_fmt(hp['beta1'])}) z) / {_fmt(hp['beta1'])}, z = optimizer._momentums[i] "
+                 "(keras has no eval mode)", *build]
+    return ["import keras"], build, notes
 
 
 # --- schedules --------------------------------------------------------------------------------
@@ -595,6 +792,9 @@ def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framew
             raise UsageError(f"code for optax: {spec.title}'s learning rate "
                              + ("is only its initial step size" if spec.name == "rprop" else "starts its own step-size decay")
                              + "; a schedule on top has no counterpart there (torch takes it)")
+        if framework != "torch" and spec.name in ("sf_sgd", "sf_adamw"):
+            raise UsageError(f"code for {framework}: {spec.title}'s averaging weights follow its own learning rate; "
+                             "a schedule on top has no counterpart there (torch takes it)")
         if framework == "keras" and _damped(hp):
             raise UsageError("code for keras: dampening is folded into keras's learning rate, which a schedule "
                              "takes over; drop one of them (torch and optax take both)")
