@@ -77,3 +77,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         terminalreporter.write_sep("=", "CI=true: these were skipped for a missing reference package: FAILED", red=True)
         for r in missing:
             terminalreporter.write_line(f"{r.nodeid or r.longrepr[0]}: {r.longrepr[2]}")
+
+
+@pytest.fixture(autouse=True)
+def _torch_default_dtype_restored() -> Generator[None, None, None]:
+    """Every test leaves torch's default dtype as it found it (float32 if torch was not loaded yet):
+    a parity test that sets float64 and forgets would otherwise change every later test's tensors
+    (the web's training race produced no epochs after one did)."""
+    torch = sys.modules.get("torch")
+    old = torch.get_default_dtype() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_default_dtype(old if old is not None else torch.float32)
