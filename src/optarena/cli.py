@@ -621,6 +621,41 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gallery(args: argparse.Namespace) -> int:
+    from .extras import need
+
+    kinds: dict[str, str] = {}
+    for path in args.out:
+        ext = Path(path).suffix.lower()
+        if ext in kinds:
+            raise UsageError(f"{kinds[ext]} and {path} are both {ext} files: give one file per format", field="OUT")
+        kinds[ext] = path
+    _say_replaced(args, _check_outputs(*(("", path, (".png", ".svg", ".html")) for path in args.out)))
+    need("matplotlib", purpose="the gallery")  # before minutes of sweeps, not after
+    if ".html" in kinds:
+        need("PIL", purpose="the gallery's HTML page")
+    from .export.gallery import write_gallery
+    from .measure.gallery import gallery
+
+    live = not args.quiet and sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if live:
+            print(f"\roptarena gallery: cell {done} / {total}", end="" if done < total else "\n", file=sys.stderr,
+                  flush=True)
+
+    t0 = time.perf_counter()
+    g = gallery(args.landscape, args.optimizer, quick=args.quick, steps=args.steps, objective=args.objective,
+                noise=args.noise, clip=args.clip, seed=args.seed, progress=progress)
+    for line in g.statement():
+        print(line)
+    write_gallery(g, kinds.get(".png"), kinds.get(".svg"), kinds.get(".html"), dpi=args.dpi, base_url=args.base_url)
+    for path in args.out:
+        print(f"wrote {path}")
+    print(f"{len(g.optimizers)} optimizers x {len(g.landscapes)} landscapes in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -737,6 +772,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a killed sweep: with --output FILE, each finished unit is saved to FILE.journal as "
                         "it ends (removed once FILE is written); without --output there is nothing to resume")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser(
+        "gallery", help="every optimizer on every landscape, each at its tuned best: PNG, SVG, HTML",
+        description="Draw every registered optimizer (rows, by family) on every built-in landscape (columns), each "
+                    "at the learning rate (and momentum or beta1, where it has one) that the same sweep found best "
+                    "there, from the same starts, for the same number of steps; divergence is drawn where it "
+                    "happened; optimizers a landscape cannot race are empty cells saying why. The budget, search "
+                    "space and objective are printed on the picture. The same command gives the same bytes.",
+    )
+    p.add_argument("out", metavar="OUT", nargs="+", help="gallery.png | gallery.svg | gallery.html (one per format)")
+    p.add_argument("--quick", action="store_true",
+                   help="every optimizer on a few landscapes, a small grid and fewer steps (under a minute)")
+    p.add_argument("--landscape", action="append", metavar="NAME", help="repeatable (default: every built-in one)")
+    p.add_argument("--optimizer", action="append", metavar="NAME", help="repeatable (default: every registered one)")
+    p.add_argument("--steps", type=int, help="step budget of every run (default 300; --quick 100)")
+    p.add_argument("--objective", choices=["final_loss", "best_loss", "steps_to_tolerance"], default="final_loss",
+                   help="what picks each cell's setting: its median over the starts (default final_loss)")
+    p.add_argument("--noise", type=float, default=0.0, help="sigma of Gaussian gradient noise (default 0: off)")
+    p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--dpi", type=int, default=100, help="resolution of the PNG and of the HTML's pictures (default 100)")
+    p.add_argument("--base-url", default="http://127.0.0.1:8000",
+                   help="where the HTML's links open the web arena (default: optarena serve's address)")
+    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.set_defaults(func=_cmd_gallery)
 
     p = sub.add_parser("serve", help="the interactive web arena in your browser",
                        description="Serve the web arena (FastAPI + uvicorn). Binds 127.0.0.1 unless told otherwise.")

@@ -148,3 +148,20 @@ def looks_json(items: Sequence[Look]) -> dict[str, list[str]]:
     """What the API sends beside a race: ``colours``, ``labels`` and ``legends``, one per racer."""
     return {"colours": [x.colour for x in items], "labels": [x.label for x in items],
             "legends": [x.legend for x in items]}
+
+
+def encode_page_state(state: dict[str, Any]) -> str:
+    """A web arena page state as its URL carries it (``#s=`` + this): base64url JSON without
+    padding, as ``web/static/js/state.js`` reads it. Here so that every face can link to the page
+    (the gallery's cells, docs, tests)."""
+    import base64
+    import json
+
+    raw = json.dumps(state, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def page_link(base_url: str, state: dict[str, Any]) -> str:
+    """The web arena's link to ``state`` on the server at ``base_url``."""
+    return f"{base_url.rstrip('/')}/#s={encode_page_state(state)}"
+
