@@ -8,6 +8,8 @@
    fewer steps, and rates are per run-step).
 2. Latency: 5 optimizers x 1,000 steps with full trajectories (the web arena's request), median
    and p95 of repeated calls, against torch.optim stepping the five 2-D runs.
+3. Per evaluation: Newton and L-BFGS against Adam on the NumPy engine (time per function-and-
+   gradient evaluation; the target: no slower than the first-order rules').
 """
 
 from __future__ import annotations
@@ -138,14 +140,45 @@ def latency(rounds: int) -> None:
     print(f"\ntarget <= 2 ms: {'met' if med <= 2e-3 else 'NOT met'} ({med * 1e3:.2f} ms)")
 
 
+def per_evaluation(runs: int, steps: int, rounds: int) -> None:
+    """3. Second-order racers against the first-order NumPy engine, per function evaluation:
+    Newton (one gradient and one exact Hessian a step), L-BFGS (closure; its evaluations counted
+    by the race) and Adam, each RUNS starts x STEPS steps on Rosenbrock (NumPy engine)."""
+    ls = landscapes.get("rosenbrock")
+    rng = np.random.default_rng(1)
+    starts = rng.uniform([-2.0, -1.0], [2.0, 3.0], size=(runs, 2))
+    racers = {"adam": "adam(learning_rate=0.01)", "newton": "newton", "lbfgs": "lbfgs",
+              "lbfgs max_iter=1": "lbfgs(max_iter=1)"}
+    rows = {}
+    for label, racer in racers.items():
+        holder: dict[str, object] = {}
+
+        def go(racer: str = racer) -> None:
+            holder["r"] = race(ls, [racer], starts=starts, steps=steps, record=True, engine="numpy")
+
+        sec = median_seconds(go, rounds)
+        res = holder["r"]
+        evals = runs * steps if res.evaluations is None else float(np.nansum(res.evaluations[0, :, -1]))
+        rows[label] = (sec, evals)
+    base = rows["adam"][0] / rows["adam"][1]
+    print(f"\nPer evaluation, {runs} starts x {steps} steps on Rosenbrock, NumPy engine, median of {rounds}:\n")
+    print("| racer | seconds | evaluations | us / evaluation | / Adam's |")
+    print("|---|---:|---:|---:|---:|")
+    for label, (sec, evals) in rows.items():
+        each = sec / evals
+        print(f"| {label} | {sec:.3f} | {evals:,.0f} | {each * 1e6:.2f} | {each / base:.3g} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--second-order-runs", type=int, default=200, help="starts for the per-evaluation table")
     args = ap.parse_args()
     throughput(args.runs, args.steps, args.rounds)
     latency(args.rounds)
+    per_evaluation(args.second_order_runs, 100, args.rounds)
 
 
 if __name__ == "__main__":
