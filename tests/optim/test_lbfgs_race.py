@@ -12,6 +12,7 @@ from optarena.arena.plan import RacePlan, Racer
 from optarena.arena.result import RaceResult
 from optarena.errors import UsageError
 from optarena.landscapes import resolve
+from optarena.optim.rules import lbfgs
 
 torch = pytest.importorskip("torch")
 
@@ -87,3 +88,98 @@ def test_the_torch_bridge_points_to_torch_optim_lbfgs():
 
     with pytest.raises(TypeError, match="torch.optim.LBFGS is the same rule"):
         ot.LBFGS([torch.nn.Parameter(torch.zeros(2))])
+
+
+# ------------------------------------------------------------------ the batched path
+# A race steps every run at once (update's batched_closure): it must equal the per-run LBFGS
+# objects (update without batched_closure) bit for bit, with the same evaluations, and evaluate
+# only the runs still iterating.
+
+B = 50
+BATCH_SETTINGS = {
+    "default": {},
+    "history3": {"history_size": 3.0},
+    "max_iter1": {"max_iter": 1.0},
+    "max_iter1_history3": {"max_iter": 1.0, "history_size": 3.0, "learning_rate": 0.5},
+    "tolerances": {"history_size": 3.0, "max_iter": 20.0, "tolerance_change": 1e-4, "tolerance_grad": 1e-3},
+    "max_eval": {"max_iter": 20.0, "max_eval": 7.0, "tolerance_change": 1e-6, "learning_rate": 0.5},
+    # every run its own settings: histories, iterations, budgets and tolerances all differ
+    "mixed": {"history_size": np.array([3.0, 100.0, 1.0, 5.0, 100.0]), "max_iter": np.array([1.0, 20.0, 5.0, 20.0, 2.0]),
+              "max_eval": np.array([0.0, 0.0, 3.0, 11.0, 0.0]), "learning_rate": np.array([1.0, 0.5, 1.0, 0.25, 1.0]),
+              "tolerance_change": np.array([1e-9, 1e-3, 1e-6, 1e-12, 1e-2]),
+              "tolerance_grad": np.array([1e-7, 1e-2, 1e-7, 1e-5, 1e-7])},
+}
+
+
+def _batch_hp(settings):
+    hp = lbfgs.SPEC.validate({})
+    for k, v in hp.items():
+        if k != "line_search":
+            hp[k] = np.resize(np.asarray(settings.get(k, v), dtype=np.float64), B)
+    return hp
+
+
+def _step_race(ls, starts, hp, steps, batched):
+    """Positions and cumulative evaluations after each update, the rows each batched call evaluated."""
+    asked = []
+
+    def batched_closure(x):
+        asked.append(len(x))
+        return ls.value(x), ls.gradient(x)
+
+    p, state = starts.copy(), lbfgs.init(starts, hp)
+    pos, evals = [p], [np.zeros(len(p))]
+    for _ in range(steps):
+        before = {k: np.copy(v) for k, v in state.items() if k != "runs"}
+        p, new = lbfgs.update(p, np.zeros_like(p), state, hp, closure=lambda x: (float(ls.value(x)), ls.gradient(x)),
+                              batched_closure=batched_closure if batched else None)
+        assert all(np.array_equal(v, state[k]) for k, v in before.items())  # update is pure
+        state = new
+        pos.append(p)
+        evals.append(state["evaluations"])
+    return np.array(pos), np.array(evals, dtype=float), sum(asked)
+
+
+@pytest.mark.parametrize("name", ["rosenbrock", "himmelblau"])
+@pytest.mark.parametrize("setting", list(BATCH_SETTINGS))
+def test_the_batched_path_equals_the_per_run_objects(name, setting):
+    ls = resolve(name)
+    lo, hi = np.array(ls.window).T
+    starts = np.random.default_rng(7).uniform(lo, hi, size=(B, 2))
+    hp = _batch_hp(BATCH_SETTINGS[setting])
+    pos, evals, asked = _step_race(ls, starts, hp, 8, batched=True)
+    pos_r, evals_r, _ = _step_race(ls, starts, hp, 8, batched=False)
+    assert np.array_equal(pos, pos_r, equal_nan=True)  # bit for bit
+    assert np.array_equal(evals, evals_r)
+    assert asked == evals[-1].sum()  # only the runs still iterating were evaluated
+    if "max_iter1" not in setting:  # the runs stopped at different iterations (max_iter 1: one evaluation a step)
+        assert len(np.unique(np.diff(evals, axis=0))) > 2
+
+
+def test_a_race_takes_the_batched_path_and_the_line_search_stays_per_run():
+    starts = np.random.default_rng(3).uniform([-2.0, -1.0], [2.0, 3.0], size=(20, 2))
+    ls = resolve("rosenbrock")
+    res = race(ls, [Racer("lbfgs", {"history_size": 3.0})], starts=starts, steps=6, engine="numpy")
+    hp = {k: (np.resize(v, 20) if isinstance(v, np.ndarray) else v) for k, v in _batch_hp({"history_size": 3.0}).items()}
+    ref = np.array(starts)
+    state = lbfgs.init(ref, hp)
+    for s in range(6):
+        ref, state = lbfgs.update(ref, np.zeros_like(ref), state, hp, closure=lambda x: (float(ls.value(x)), ls.gradient(x)))
+        assert np.array_equal(res.positions[0, :, s + 1], ref)
+        assert np.array_equal(res.evaluations[0, :, s + 1], state["evaluations"])
+    assert "runs" in state
+    wolfe = lbfgs.update(starts, None, lbfgs.init(starts, {**hp, "line_search": True}), {**hp, "line_search": True},
+                         closure=lambda x: (float(ls.value(x)), ls.gradient(x)),
+                         batched_closure=lambda x: (ls.value(x), ls.gradient(x)))[1]
+    assert "runs" in wolfe  # the strong Wolfe line search steps each run on its own
+
+
+def test_a_batched_state_stepped_with_a_closure_alone_stays_batched():
+    ls = resolve("himmelblau")
+    hp = _batch_hp({"history_size": 3.0})
+    p = np.random.default_rng(5).uniform(-4, 4, size=(B, 2))
+    one = lambda x: (float(ls.value(x)), ls.gradient(x))  # noqa: E731
+    p, state = lbfgs.update(p, None, lbfgs.init(p, hp), hp, closure=one, batched_closure=lambda x: (ls.value(x), ls.gradient(x)))
+    alone = lbfgs.update(p, None, state, hp, closure=one)
+    both = lbfgs.update(p, None, state, hp, closure=one, batched_closure=lambda x: (ls.value(x), ls.gradient(x)))
+    assert np.array_equal(alone[0], both[0]) and np.array_equal(alone[1]["evaluations"], both[1]["evaluations"])

@@ -32,6 +32,10 @@ float64 parameters within 1e-10 of torch's and the same evaluation counts, excep
 iterations on the Rosenbrock valley amplify the two's different roundings of dot products (MKL,
 fused multiply-adds): there within 1.5 times (tested: 10 times) how far torch itself moves when
 its start moves by one ulp. float32 within 1e-4 (torch rounds some scalars to float32 elsewhere).
+
+In a race (``update`` given ``batched_closure``, no line search, float64) all runs step at once as
+arrays, equal bit for bit to one LBFGS object a run (tests/optim/test_lbfgs_race.py); the strong
+Wolfe line search steps each run on its own.
 """
 
 from __future__ import annotations
@@ -305,10 +309,26 @@ __all__ = ["LBFGS", "cubic_minimizer", "strong_wolfe", "two_loop"]
 
 
 # ------------------------------------------------------------------ as a registered optimizer
-# In a race each run is its own LBFGS (its history and evaluation count); the state holds them
-# (copied at every step: ``update`` stays pure). A step is one ``step(closure)``: the engine passes
-# ``closure(x) -> (loss, grad)`` for one run's point and records the evaluations each run made, so
-# budgets against first-order rules (one gradient a step) can be compared in evaluations.
+# A step is one torch ``step(closure)`` per run; the race records the evaluations each run made, so
+# budgets against first-order rules (one gradient a step) compare in evaluations. Two paths:
+#
+# * batched (the race's, without the line search, in float64): every run of the batch steps at
+#   once. The state holds arrays: (B, m, n) histories in order oldest to newest with per-run
+#   counts, the two-loop recursion runs over B with masks where the counts differ, and each
+#   iteration calls ``batched_closure(X) -> (losses, grads)`` on the runs still iterating only
+#   (a run that has stopped makes no evaluation, as in torch). Dot products go through matmul's
+#   per-row dot, the routine ``x @ y`` calls, so a run's arithmetic is the per-run LBFGS's,
+#   bit for bit (tests/optim/test_lbfgs_race.py).
+# * per run (the strong Wolfe line search, float32, or no ``batched_closure``): each run is its
+#   own LBFGS object stepped with ``closure(x) -> (loss, grad)`` in a Python loop; the state holds
+#   the objects (copied at every step: ``update`` stays pure).
+
+_RUN_KEYS = ("x", "g", "loss", "n_iter", "d", "t", "prev_flat_grad", "prev_loss", "H_diag", "count",
+             "used", "learning_rate", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size")
+_HISTORY = ("old_dirs", "old_stps", "ro")
+# what a step keeps for the next (the rest of _RUN_KEYS are the step's working values or settings)
+_KEPT = ("n_iter", "d", "t", "prev_flat_grad", "prev_loss", "H_diag", "count")
+_SETTINGS = ("learning_rate", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size")
 
 
 def _settings(hp: HyperValues, row: int | None) -> dict[str, Any]:
@@ -331,25 +351,222 @@ def init(params: Array, hp: HyperValues) -> State:
     return {"step": 0}
 
 
-def update(params: Array, grads: Array, state: State, hp: HyperValues,
-           closure: Closure | None = None) -> tuple[Array, State]:
-    """One L-BFGS step per run (the rows of a batch, else the whole array as one vector)."""
-    import copy
+def update(params: Array, grads: Array, state: State, hp: HyperValues, closure: Closure | None = None,
+           batched_closure: Callable[[Array], tuple[Any, Array]] | None = None) -> tuple[Array, State]:
+    """One L-BFGS step per run (the rows of a batch, else the whole array as one vector).
 
+    ``closure(x) -> (loss, grad)`` evaluates one run's point (shaped as a run's params);
+    ``batched_closure(X) -> (losses, grads)``, where given, a stack of them (the batched path)."""
+    p = np.asarray(params)
+    batched = is_batched(hp) and p.ndim > 0
+    rows = p.reshape(p.shape[0], -1) if batched else p.reshape(1, -1)
+    shape = p.shape[1:] if batched else p.shape
+    if "n_iter" in state and batched_closure is None and closure is not None:  # a batched state: stay batched
+        one = closure
+
+        def batched_closure(x: Array) -> tuple[Array, Array]:
+            pairs = [one(row) for row in x]
+            return np.array([float(f) for f, _ in pairs]), np.array([np.reshape(g, -1) for _, g in pairs])
+
+    vector = "n_iter" in state or ("runs" not in state and batched_closure is not None
+                                   and not bool(hp["line_search"]) and rows.dtype == np.float64)
+    if vector and batched_closure is not None:
+        out, new = _step_batch(rows, state, hp, batched_closure, shape, batched)
+        return out.reshape(p.shape), new
     if closure is None:
         raise UsageError("L-BFGS needs a closure: race it on a landscape, or call update(params, gradients, "
                          "closure=f) with f(x) -> (loss, gradient) at x (shaped as params)", field="closure")
-    p = np.asarray(params)
-    rows = p.reshape(p.shape[0], -1) if is_batched(hp) and p.ndim else p.reshape(1, -1)
-    shape = p.shape[1:] if is_batched(hp) and p.ndim else p.shape
+    return _step_runs(p, rows, shape, state, hp, closure, batched)
+
+
+def _step_runs(p: Array, rows: Array, shape: tuple[int, ...], state: State, hp: HyperValues, closure: Closure,
+               batched: bool) -> tuple[Array, State]:
+    """The per-run path: one LBFGS object a run, stepped in turn."""
+    import copy
+
     runs = copy.deepcopy(state["runs"]) if "runs" in state else [
-        LBFGS(**_settings(hp, b if is_batched(hp) else None)).reset(rows[b]) for b in range(len(rows))]
+        LBFGS(**_settings(hp, b if batched else None)).reset(rows[b]) for b in range(len(rows))]
     new = np.empty_like(rows)
     for b, opt in enumerate(runs):
         opt.step(lambda x: closure(x.reshape(shape)))
         new[b] = opt.params
     out = new.reshape(p.shape)
     return out, {"step": state["step"] + 1, "runs": runs, "evaluations": np.array([o.evaluations for o in runs])}
+
+
+def _dot(a: Array, b: Array) -> Array:
+    """Row-wise dot products of (k, n) arrays by the routine a 1-D ``a[i] @ b[i]`` calls (so equal to it bit for bit)."""
+    return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
+
+
+def _two_loop_rows(g: Array, old_dirs: Array, old_stps: Array, ro: Array, h_diag: Array, count: Array) -> Array:
+    """``two_loop`` for each row: histories (k, M, n) oldest first, row i holding ``count[i]`` pairs.
+
+    The rows are sorted by count (most first), so the rows holding a pair i are a leading slice;
+    vectors are (k, n, 1) columns so each dot is one matmul of views (``_dot``'s routine)."""
+    top = int(count.max()) if count.size else 0
+    order = None
+    if top and int(count.min()) < top:
+        order = np.argsort(-count, kind="stable")
+        g, old_dirs, old_stps, ro, h_diag, count = (v[order] for v in (g, old_dirs, old_stps, ro, h_diag, count))
+    rows = np.searchsorted(-count, -np.arange(top), side="left").tolist()  # rows holding pair i
+    q = -g[:, :, None]
+    dirs, stps, rho = old_dirs[..., None], old_stps[..., None], ro[:, :, None, None]
+    alpha: list[Array] = [q] * top
+    for i in reversed(range(top)):
+        m = rows[i]
+        a = (old_stps[:m, i:i + 1] @ q[:m]) * rho[:m, i]
+        alpha[i] = a
+        q[:m] -= a * dirs[:m, i]
+    r = q * h_diag[:, None, None]
+    for i in range(top):
+        m = rows[i]
+        beta = (old_dirs[:m, i:i + 1] @ r[:m]) * rho[:m, i]
+        r[:m] += (alpha[i] - beta) * stps[:m, i]
+    out = r[:, :, 0]
+    if order is not None:
+        back = np.empty_like(out)
+        back[order] = out
+        return back
+    return out
+
+
+def _evaluate(batched_closure: Callable[[Array], tuple[Any, Array]], x: Array, shape: tuple[int, ...]) -> tuple[Array, Array]:
+    """Losses (k,) and gradients (k, n) at the rows of x, from the batched closure."""
+    k, n = x.shape
+    losses, grads = batched_closure(x.reshape((k,) + tuple(shape)).copy())
+    losses = np.broadcast_to(np.asarray(losses, dtype=np.float64).reshape(-1), (k,))
+    grads = np.asarray(grads, dtype=x.dtype)
+    if grads.size != k * n:
+        raise UsageError(f"LBFGS: the batched closure's gradients have {grads.size} values for {k} x {n} parameters",
+                         field="closure")
+    return losses.copy(), grads.reshape(k, n)
+
+
+def _first_state(rows: Array, state: State, hp: HyperValues, batched: bool) -> State:
+    """The batched path's state before its first step: settings per run (checked as LBFGS checks them)."""
+    B, n = rows.shape
+    cfg = [LBFGS(**_settings(hp, b if batched else None)) for b in range(B)]
+    st: State = {
+        "step": state["step"], "evaluations": np.zeros(B, dtype=np.int64), "n_iter": np.zeros(B, dtype=np.int64),
+        "d": np.zeros((B, n)), "t": np.zeros(B), "prev_flat_grad": np.zeros((B, n)), "prev_loss": np.zeros(B),
+        "H_diag": np.ones(B), "count": np.zeros(B, dtype=np.int64),
+        "old_dirs": np.zeros((B, 0, n)), "old_stps": np.zeros((B, 0, n)), "ro": np.zeros((B, 0))}
+    for k in _SETTINGS:
+        st[k] = np.array([getattr(c, k) for c in cfg], dtype=np.int64 if k in ("max_iter", "max_eval", "history_size")
+                         else np.float64)
+    return st
+
+
+def _step_batch(rows: Array, state: State, hp: HyperValues, batched_closure: Callable[[Array], tuple[Any, Array]],
+                shape: tuple[int, ...], batched: bool) -> tuple[Array, State]:
+    """The batched path: one torch step for every run at once (see the notes above ``_settings``)."""
+    st = dict(state) if "n_iter" in state else _first_state(rows, state, hp, batched)
+    x = np.array(rows, dtype=np.float64)
+    loss, g = _evaluate(batched_closure, x, shape)
+    evaluations = st["evaluations"] + 1
+    active = np.flatnonzero(~(np.max(np.abs(g), axis=1) <= st["tolerance_grad"]))
+    out: State = {**st, "step": st["step"] + 1, "evaluations": evaluations}
+    if active.size == 0:
+        return x, out
+
+    # the step's working set: the runs still iterating, gathered (copies: the state is not touched)
+    need = int(np.max(np.minimum(st["history_size"][active], st["count"][active] + st["max_iter"][active])))
+    have = st["ro"].shape[1]
+    hist = {k: st[k] for k in _HISTORY}
+    if need > have:  # room for this step's pairs
+        grow = max(need, min(2 * have, int(np.max(st["history_size"]))))
+        hist = {k: np.concatenate([v, np.zeros(v.shape[:1] + (grow - have,) + v.shape[2:])], axis=1)
+                for k, v in hist.items()}
+    ids = active
+    w = {k: st[k][ids] for k in _KEPT + _SETTINGS}
+    w.update(x=x[ids], g=g[ids], loss=loss[ids], used=np.ones(len(ids), dtype=np.int64))
+    w.update({k: v[ids] for k, v in hist.items()})
+    final = {k: out[k].copy() for k in _KEPT}
+    final.update(hist if need > have else {k: v.copy() for k, v in hist.items()})
+    evals = evaluations.copy()
+
+    def retire(stop: Array) -> None:
+        nonlocal ids, w
+        gone = ids[stop]
+        x[gone] = w["x"][stop]
+        evals[gone] += w["used"][stop] - 1
+        for k in _KEPT + _HISTORY:
+            final[k][gone] = w[k][stop]
+        keep = ~stop
+        ids = ids[keep]
+        w = {k: v[keep] for k, v in w.items()}
+
+    it = 0
+    while ids.size:
+        it += 1
+        w["n_iter"] = w["n_iter"] + 1
+        first = w["n_iter"] == 1
+        gk = w["g"]
+        if first.all():
+            d = -gk
+            w["count"] = np.zeros_like(w["count"])
+            w["H_diag"] = np.ones(len(ids))
+        else:
+            y = gk - w["prev_flat_grad"]
+            s = w["d"] * w["t"][:, None]
+            ys = _dot(y, s)
+            push = (ys > CURVATURE_MIN) & ~first
+            if push.any():
+                _push(w, push, y, s, ys)
+            d = _two_loop_rows(gk, w["old_dirs"], w["old_stps"], w["ro"], w["H_diag"], w["count"])
+            if first.any():  # a run's very first iteration: steepest descent, an empty history
+                d[first] = -gk[first]
+                w["count"] = np.where(first, 0, w["count"])
+                w["H_diag"] = np.where(first, 1.0, w["H_diag"])
+        w["d"] = d
+        w["prev_flat_grad"], w["prev_loss"] = gk, w["loss"]
+        inv = 1.0 / np.sum(np.abs(gk), axis=1)
+        w["t"] = np.where(first, np.where(inv < 1.0, inv, 1.0) * w["learning_rate"], w["learning_rate"])
+        gtd = _dot(gk, d)
+        stop = gtd > -w["tolerance_change"]  # not a descent direction (to tolerance)
+        if stop.any():
+            retire(stop)
+            if not ids.size:
+                break
+        w["x"] = w["x"] + w["t"][:, None] * w["d"]
+        last = w["max_iter"] == it
+        more = ~last
+        optimal = np.zeros(len(ids), dtype=bool)
+        if more.any():  # the last iteration's point is evaluated by the next step
+            sub = np.flatnonzero(more) if not more.all() else slice(None)
+            lk, gn = _evaluate(batched_closure, w["x"][sub], shape)
+            if isinstance(sub, slice):
+                w["loss"], w["g"] = lk, gn
+            else:
+                w["loss"], w["g"] = w["loss"].copy(), w["g"].copy()
+                w["loss"][sub], w["g"][sub] = lk, gn
+            w["used"] = w["used"] + more
+            optimal[sub] = np.max(np.abs(gn), axis=1) <= w["tolerance_grad"][sub]
+        stop = last | (w["used"] >= w["max_eval"]) | optimal
+        stop |= np.max(np.abs(w["d"] * w["t"][:, None]), axis=1) <= w["tolerance_change"]
+        stop |= np.abs(w["loss"] - w["prev_loss"]) < w["tolerance_change"]  # no progress
+        if stop.any():
+            retire(stop)
+    out.update(final)
+    out["evaluations"] = evals
+    return x, out
+
+
+def _push(w: dict[str, Array], push: Array, y: Array, s: Array, ys: Array) -> None:
+    """Append the pairs (s, y) of the rows ``push`` to their histories (the oldest dropped when full)."""
+    count, m = w["count"], w["history_size"]
+    full = push & (count == m)
+    if full.any():  # the step's own copies (gathered from the state): written in place
+        for k in _HISTORY:
+            w[k][full, :-1] = w[k][full, 1:]
+    rows = np.flatnonzero(push)
+    slot = np.where(full, m - 1, count)[rows]
+    w["old_dirs"][rows, slot] = y[rows]
+    w["old_stps"][rows, slot] = s[rows]
+    w["ro"][rows, slot] = 1.0 / ys[rows]
+    w["count"] = np.where(push & ~full, count + 1, count)
+    w["H_diag"] = np.where(push, ys / np.where(push, _dot(y, y), 1.0), w["H_diag"])
 
 
 def _count_hyper(name: str, default: float, doc: str, low: float = 1.0) -> Hyper:
