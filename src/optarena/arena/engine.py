@@ -375,7 +375,7 @@ def _run_numpy(job: _Job) -> RunArrays:
                     extra["hessian"] = ls.hessian(P[run_idx[i]])
                 if "closure" in grp.spec.needs:
                     extra["closure"] = closure
-                    extra["batched_closure"] = lambda X: (ls.value(X), ls.gradient(X))
+                    extra["batched_closure"] = lambda pts: (ls.value(pts), ls.gradient(pts))  # the runs still iterating
                 P[run_idx[i]], states[i] = grp.spec.update(P[run_idx[i]], G[run_idx[i]], states[i], ehp, **extra)
                 spent[run_idx[i]] = states[i]["evaluations"] if "closure" in grp.spec.needs else spent[run_idx[i]] + 1
             for j_run, obj in customs:

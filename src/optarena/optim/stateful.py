@@ -187,12 +187,13 @@ class Optimizer:
         results: list[tuple[np.ndarray, State] | None] = []  # None: stepped by the fused kernel below
         if self.spec.reduction is not None and len(ps) > 1:
             results.extend(self._update_all(ps, gs, states, hp))
-        for p, g, st in zip(ps, gs, states) if not results else ():
-            ehp = expand(hp, p.ndim, p.dtype)
-            if self._use_fused(p, g, hp):
-                results.append(None)
-            else:
-                results.append(self.spec.update(p, g, st, ehp, **extra))
+        else:
+            for p, g, st in zip(ps, gs, states):
+                ehp = expand(hp, p.ndim, p.dtype)
+                if self._use_fused(p, g, hp):
+                    results.append(None)
+                else:
+                    results.append(self.spec.update(p, g, st, ehp, **extra))
         # Everything is computed: only now write into the caller's arrays and our state.
         for i, (p, g, st, res) in enumerate(zip(ps, gs, states, results)):
             if res is None:

@@ -141,7 +141,9 @@ def apply(params: Array, grads: Array, state: State, before: dict[str, Any], aft
     else:
         p = p + (-dlr * d) * (_grad(params, grads, hp) / denom)
     new = dict(state)
-    new["step"] = state["step"] + 1 if np.ndim(moved) == 0 and moved else state["step"] + (1 if np.any(moved) else 0)
+    # the reference counts a step only when it moved (D > 0); a batch counts one when any run moved
+    # (each run's own count is its k)
+    new["step"] = state["step"] + int(np.any(moved))
     return np.where(moved, p, params).astype(np.asarray(params).dtype, copy=False), new
 
 
