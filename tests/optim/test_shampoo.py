@@ -203,3 +203,14 @@ def test_bridge_model_and_state_dict_both_ways(kw):
         _train(m, opt, batches[12:])
     _close(m3, m2, 1e-9)
     _close(m4, m1, 1e-9)
+
+
+def test_an_axis_too_long_for_its_factor_is_refused_before_any_allocation():
+    """The reference would ask for an n x n factor of a 20,000-vector (3.2 GB in float64) and more
+    for longer ones; ours refuses with the size and what to use instead."""
+    from optarena.errors import UsageError
+
+    with pytest.raises(UsageError, match="an axis of 20,000 elements") as info:
+        oa.Shampoo().update(np.zeros(20_000, np.float32), np.ones(20_000, np.float32))
+    assert info.value.field == "params"
+

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import UsageError
 from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, is_batched, lr_hyper
 
 
@@ -59,8 +60,19 @@ def _per_row(v: Any, ndim: int) -> Any:
     return np.reshape(v, (-1,) + (1,) * (ndim - 1)) if np.ndim(v) else v
 
 
+#: The largest axis Shampoo keeps a factor for: its two n x n matrices of an axis of 16,384 take
+#: 2 GiB in float32. The reference has no limit (a 16M-element vector asks for 1 PiB); here such a
+#: parameter is refused with its size, before anything is allocated.
+MAX_AXIS = 16_384
+
+
 def init(params: Array, hp: HyperValues) -> State:
     p = np.asarray(params)
+    big = [n for n in _row_shape(p, hp) if n > MAX_AXIS]
+    if big:
+        raise UsageError(f"Shampoo: an axis of {big[0]:,} elements needs two {big[0]:,} x {big[0]:,} factors "
+                         f"(more than {MAX_AXIS:,} per axis is refused: memory); reshape the parameter or use SOAP, "
+                         "whose max_precondition_dim leaves such an axis unpreconditioned", field="params")
     lead = p.shape[:1] if is_batched(hp) and p.ndim else ()
     state: dict[str, Any] = {"step": 0, "momentum_buffer": np.zeros_like(p)}
     eps = _per_row(hp["matrix_eps"], 3) if lead else hp["matrix_eps"]
