@@ -206,3 +206,26 @@ def test_a_maps_link_redraws_the_same_map(page, browser):
     assert (again["x"], again["y"], again["objective"], again["z"]) == (first["x"], first["y"], "best_loss", first["z"])
     assert again["config"]["optimizers"][0]["optimizer"] == "adam"
     other.close()
+
+
+def test_the_new_kinds_of_racer_on_the_page(browser, server_url):
+    """Prodigy (an unbounded default shown as 'inf'), Schedule-Free, Newton and L-BFGS (its
+    evaluations in the status line) race on the page from a link; Muon is not offered; no console
+    error (open_page checks on the way out)."""
+    from optarena.arena.presentation import page_link
+
+    racers = [{"optimizer": n, "hyperparameters": {}} for n in ("prodigy", "sf_adamw", "newton", "lbfgs")]
+    state = {"landscape": {"name": "rosenbrock", "params": {}}, "racers": racers, "start": [-1.2, 1.0], "steps": 30,
+             "seed": 0, "noise": 0.0, "clip": None}
+    link = page_link("", state).lstrip("/")
+    with open_page(browser, server_url, 1400, 950, link=link) as pg:
+        pg.wait_for_function("window.arena.race && window.arena.race.config.racers.length === 4 && !window.arena.inflight",
+                             timeout=30000)
+        pg.keyboard.press("End")
+        status = pg.inner_text("#status")
+        assert "L-BFGS Loss:" in status and "evals)" in status and "Newton Loss: 0.0000" in status
+        growth = pg.locator("[data-racer='0'] input[type=number][aria-label='growth_rate value']")
+        assert growth.input_value() == "" and growth.get_attribute("placeholder") == "inf"
+        offered = pg.locator("[data-racer='0'] select[aria-label='optimizer'] option").evaluate_all(
+            "os => os.map(o => o.value)")
+        assert "prodigy" in offered and "lbfgs" in offered and "muon" not in offered
