@@ -3,8 +3,10 @@
 Each class with a torch.optim counterpart takes that class's constructor as torch 2.13 writes it
 (names, order, which are keyword-only, defaults: each spec's ``torch.signature``, held equal to
 ``inspect.signature(torch.optim.X.__init__)`` by tests/torch/test_bridge.py) and rejects what
-torch rejects with torch's exception type and words. Other optimizers (Lion, ones registered
-later) get the same shape: ``lr``, ``betas``, ``eps`` first, then their own names. The article's
+torch rejects with torch's exception type and words. A rule whose reference writes its own
+constructor (``Reference.signature``: prodigyopt's Prodigy) takes that one, arguments it does not
+offer pinned to their defaults; other optimizers (Lion, ones registered later) get torch's shape:
+``lr``, ``betas``, ``eps`` first, then their own names. The article's
 ``learning_rate``, ``beta1``, ``beta2`` and ``epsilon`` are accepted too, as keyword-only aliases
 (in the constructor and in param group dicts); param groups keep torch's keys only.
 
