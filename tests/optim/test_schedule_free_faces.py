@@ -124,3 +124,33 @@ def test_bridge_state_survives_a_deepcopy_round_trip():
         o.step()
     for a, b in zip(m1.parameters(), m2.parameters()):
         assert max_rel(a.detach().numpy(), b.detach().numpy()) <= 1e-13
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dicts_cross_with_schedulefree_both_ways(name):
+    """schedulefree keeps k, weight_sum and lr_max in its param groups; ours per parameter: the
+    bridge writes them into the groups and reads them back, so each continues the other's run."""
+    Ref = reference_target(name)
+    kw = {"lr": 0.05, "warmup_steps": 2}
+    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+
+    def train(m, opt, n):
+        for _ in range(n):
+            opt.zero_grad()
+            (m(x) ** 2).mean().backward()
+            opt.step()
+
+    ours_cls = oa.torch.optimizer_class(name)
+    for first, second in ((Ref, ours_cls), (ours_cls, Ref)):
+        m1 = _model()
+        a = first(m1.parameters(), **kw)
+        a.train()
+        train(m1, a, 3)
+        m2 = _model()
+        m2.load_state_dict(m1.state_dict())
+        b = second(m2.parameters(), **kw)
+        b.load_state_dict(copy.deepcopy(a.state_dict()))  # a copy: torch's load keeps the dict's own tensors
+        train(m1, a, 4)
+        train(m2, b, 4)
+        for p, q in zip(m1.parameters(), m2.parameters()):
+            assert max_rel(q.detach().numpy(), p.detach().numpy()) <= 1e-12, (first.__name__, second.__name__)

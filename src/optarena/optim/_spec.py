@@ -191,6 +191,10 @@ class Reference:
     #: Our value -> the reference's, per hyperparameter, where it spells one differently (L-BFGS's
     #: line_search True is torch's line_search_fn="strong_wolfe")
     values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
+    #: Per-run scalars the reference keeps in its param groups, not per parameter: our state key ->
+    #: its group key (schedulefree's k, weight_sum, lr_max). The torch bridge writes them there in
+    #: ``state_dict()`` and reads them from there on load, so state dicts cross both ways.
+    group_scalars: Mapping[str, str] = field(default_factory=dict)
 
 
 def parse_signature(text: str) -> list[tuple[str, bool, Any]]:

@@ -340,6 +340,31 @@ class Optimizer(_LeanStep):
                     del st[k]
                 elif isinstance(v, torch.Tensor):
                     st[k] = v.clone()
+        ref = self.spec.reference
+        if ref is not None and ref.group_scalars:  # the reference's per-group scalars into each parameter's state
+            for group in self.param_groups:
+                for p in group["params"]:
+                    st = self.state.get(p)
+                    if not st:
+                        continue
+                    for ours, theirs in ref.group_scalars.items():
+                        if ours not in st and theirs in group:
+                            st[ours] = torch.tensor(float(group[theirs]), dtype=_scalar_dtype_of(self.spec, ours))
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's format; a rule whose reference keeps per-run scalars in its param groups
+        (schedulefree) gets them written there too, so the reference loads it."""
+        out = super().state_dict()
+        ref = self.spec.reference
+        if ref is not None and ref.group_scalars:
+            for group, live in zip(out["param_groups"], self.param_groups):
+                st = next((self.state[p] for p in live["params"] if self.state.get(p)), None)
+                for ours, theirs in ref.group_scalars.items():
+                    if st is not None and ours in st:
+                        value = float(st[ours])
+                        group[theirs] = int(value) if ours == "step" else value
+                group.setdefault("train_mode", live.get("train_mode", True))
+        return out
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One step for every parameter with a gradient; returns ``closure()`` if given."""

@@ -28,7 +28,7 @@ from .._spec import (
     wd_hyper,
 )
 from .schedulefree_sgd import (
-    FAMILY, PAPER, SCALARS, averaging, averaging_hypers, cell_step_y, init_state, points, step_coefficients, step_y,
+    FAMILY, GROUP_SCALARS, PAPER, SCALARS, averaging, averaging_hypers, cell_step_y, init_state, points, step_coefficients, step_y,
 )
 
 
@@ -88,7 +88,7 @@ SPEC = OptimizerSpec(
           r"z_{t+1} = z_t - \gamma_t \hat g_t,\; x_{t+1} = (1-c_{t+1})x_t + c_{t+1} z_{t+1},\; "
           r"y_{t+1} = (1-\beta_1)z_{t+1} + \beta_1 x_{t+1}"),
     paper=PAPER,
-    reference=Reference("schedulefree.AdamWScheduleFree", "schedulefree"),
+    reference=Reference("schedulefree.AdamWScheduleFree", "schedulefree", group_scalars=GROUP_SCALARS),
     family=FAMILY,
     examples=(
         {"learning_rate": 0.01},

@@ -29,6 +29,8 @@ from .._spec import Array, Hyper, HyperValues, OptimizerSpec, Reference, State, 
 PAPER = "Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled (NeurIPS 2024)"
 FAMILY = "schedule-free / learning-rate-free"
 SCALARS = ("weight_sum", "lr_max")
+#: where schedulefree keeps them: in each param group (the step count as k)
+GROUP_SCALARS = {"step": "k", "weight_sum": "weight_sum", "lr_max": "lr_max"}
 #: the scalars before any step (the reference's group defaults)
 FRESH = {"weight_sum": 0.0, "lr_max": -1.0}
 
@@ -175,7 +177,7 @@ SPEC = OptimizerSpec(
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     scalars=SCALARS, eval_point=EVAL_POINT, train_point=TRAIN_POINT,
     rule=RULE, paper=PAPER,
-    reference=Reference("schedulefree.SGDScheduleFree", "schedulefree"),
+    reference=Reference("schedulefree.SGDScheduleFree", "schedulefree", group_scalars=GROUP_SCALARS),
     family=FAMILY,
     examples=(
         {"learning_rate": 0.1},
