@@ -141,3 +141,14 @@ def test_digits_column():
     t = table.measure(["adam(learning_rate=0.01)"], digits=True, seeds=1, epochs=3, digits_target=2.5, steps=50)
     assert t.rows[0]["epochs_to_target_digits"] in (0, 1, 2, 3)
     assert len(t.rows[0]["digits_val_loss_per_epoch"]) == 4
+
+
+@pytest.mark.parametrize("name", ["newton", "lbfgs", "muon"])
+def test_optimizers_the_table_cannot_time_are_refused_up_front(name):
+    from optarena.errors import UsageError
+    from optarena.nn.table import measure
+
+    with pytest.raises(UsageError, match="the table times every optimizer on a vector") as info:
+        measure(["adam", name], digits=False, steps=5)
+    assert info.value.field == "racers[1].optimizer"
+    assert registry.get(name).network_refusal in str(info.value)

@@ -57,6 +57,11 @@ def test_schedules_drive_training():
     ({"dataset": "iris", "model": "cnn"}, "needs image data"),
     ({"epochs": 0}, "epochs must be"),
     ({"racers": ["adam(learning_rate=-1)"]}, "learning_rate"),
+    # arena-only rules, refused before any work with the way out (they were a traceback: the bridge's TypeError)
+    ({"racers": ["adam", "newton"]}, r"racers\[1\]: Newton needs the loss's exact Hessian"),
+    ({"racers": ["lbfgs"]}, "torch.optim.LBFGS, the same rule"),
+    ({"racers": ["sophia"]}, "race it there"),
+    ({"racers": ["muon"]}, "optarena.torch.Muon on a model's matrix parameters"),
 ])
 def test_bad_requests(kwargs, msg):
     with pytest.raises((ValueError, TypeError), match=msg):

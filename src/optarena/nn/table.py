@@ -24,7 +24,7 @@ import numpy as np
 
 from .._timing import interleaved_medians
 from ..arena import Racer
-from ..errors import OptarenaError, UsageTypeError, with_field
+from ..errors import OptarenaError, UsageError, UsageTypeError, with_field
 from ..landscapes import resolve
 from ..optim import OptimizerSpec, registry, stateful
 
@@ -157,6 +157,10 @@ def measure(racers: Sequence[Any] = ("sgd", "momentum", "adam"), digits: bool = 
             hp = spec.validate(r.hyperparameters)
         except OptarenaError as exc:
             raise with_field(exc, f"racers[{i}]")
+        if spec.network_refusal:  # its columns (a vector's step time, a network's epochs) do not apply
+            raise UsageError(f"racers[{i}]: the table times every optimizer on a vector and trains a network with "
+                             f"it; {spec.network_refusal}",
+                             field=f"racers[{i}].optimizer")
         names = tunable(spec, hp)
         rows.append({"optimizer": spec.name, "title": spec.title, "hyperparameter_values": hp,
                      "state_bytes_per_param": _state_bytes(spec.name, hp),

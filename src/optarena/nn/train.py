@@ -227,6 +227,10 @@ def train_race(
                                  field=f"racers[{i}]")
     # (spec, hyperparameters, schedule) each, validated; errors name the racer (custom ones were refused above)
     specs = [(spec, hp, sch) for spec, hp, sch in resolve_racers(rs) if spec is not None and hp is not None]
+    for i, (spec, _, _) in enumerate(specs):
+        if spec.network_refusal:
+            raise UsageError(f"racers[{i}]: {spec.network_refusal}",
+                             field=f"racers[{i}].optimizer")
     labels = racer_labels(rs)
     data = load(dataset, 0)
     x_tr, y_tr = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)

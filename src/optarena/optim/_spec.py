@@ -359,6 +359,22 @@ class OptimizerSpec:
             object.__setattr__(self, "reference", Reference(f"torch.optim.{self.torch.name}", "torch"))
 
     @property
+    def network_refusal(self) -> str:
+        """Why this rule cannot step a network's parameters here ("" when it can): the Hessian or a
+        closure it needs is the arena's (a landscape gives them), matrices only (a network's biases
+        are vectors). The faces that train or time on vectors (``optarena train``, ``table``) refuse it."""
+        if "hessian" in self.needs:
+            return (f"{self.title} needs the loss's exact Hessian, which the arena's landscapes give: race it there "
+                    "(optarena race, optarena gallery)")
+        if "closure" in self.needs:
+            return (f"{self.title} steps by closure in the arena (optarena race); to train a network use "
+                    "torch.optim.LBFGS, the same rule")
+        if self.min_ndim > 1:
+            return (f"{self.title} steps matrices only and a network's biases are vectors: use optarena.torch."
+                    f"{self.class_name} on a model's matrix parameters and another optimizer for the rest")
+        return ""
+
+    @property
     def coefficient_names(self) -> tuple[str, ...]:
         """The cell's per-step constants, in its argument order (what ``coefficients`` must give)."""
         return () if self.cell is None else _positional(self.cell)[2 + len(self.slots):]
