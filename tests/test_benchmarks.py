@@ -91,10 +91,16 @@ def test_bench_optim_runs():
 
 def test_bench_race_runs():
     pytest.importorskip("torch")
-    out = run_benchmark("bench_race", "--runs", "200", "--steps", "50", "--rounds", "1")
+    out = run_benchmark("bench_race", "--runs", "200", "--steps", "50", "--rounds", "1", "--second-order-runs", "20")
     assert "| optarena fused |" in out and "| torch batched in place |" in out
     assert "| optarena race (warm) |" in out
-    throughput, latency = _tables(out)
+    throughput, latency, per_eval = _tables(out)
+    assert [r["racer"] for r in per_eval] == ["adam", "newton", "lbfgs", "lbfgs max_iter=1"]
+    adam = per_eval[0]
+    assert _number(adam["/ Adam's"]) == 1 and _number(adam["evaluations"].replace(",", "")) == 20 * 100
+    for row in per_eval[1:]:  # / Adam's: its time per evaluation over Adam's
+        each = _number(row["us / evaluation"])
+        assert _ratio_ok(row["/ Adam's"], row["us / evaluation"], adam["us / evaluation"]) and each > 0, row
     fused = throughput[0]
     assert fused["implementation"] == "optarena fused" and _number(fused["optarena fused / it"]) == 1
     for row in throughput[1:]:  # optarena fused / it: fused's rate over its rate
