@@ -109,3 +109,30 @@ def step_torch(opt: Any, tp: Any, grad: Any, steps: int) -> tuple[list[Any], Any
         opt.step()
         out.append(tp.detach().numpy().copy())
     return out, opt.state[tp]
+
+
+def problem(shape: Any, steps: int, dtype: Any = None, seed: int = 0) -> tuple[Any, list[Any]]:
+    """A start and ``steps`` gradients of ``shape`` (standard normal, seeded), in ``dtype``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    dtype = dtype or np.float64
+    return rng.normal(size=shape).astype(dtype), [rng.normal(size=shape).astype(dtype) for _ in range(steps)]
+
+
+def run_reference(opt: Any, tp: Any, grads: list[Any]) -> tuple[list[Any], Any]:
+    """A torch optimizer on its one parameter ``tp``, fed the given gradients: the parameter after
+    each step and the final state (``step_torch`` with a fixed gradient sequence)."""
+    return step_torch(opt, tp, lambda p, t: grads[t], len(grads))
+
+
+def run_spec(spec: Any, hp: dict[str, Any], p0: Any, grads: list[Any]) -> tuple[list[Any], Any]:
+    """Our pure rule on ``p0`` fed the given gradients: the params after each step and the final state."""
+    bound = spec.bind(hp, p0)
+    state = spec.init(p0, bound)
+    p, out = p0, []
+    for g in grads:
+        p, state = spec.update(p, g, state, bound)
+        out.append(p)
+    return out, state
+

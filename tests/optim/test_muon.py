@@ -26,7 +26,7 @@ from optarena.arena.engine import race  # noqa: E402
 from optarena.errors import UsageError  # noqa: E402
 from optarena.optim import registry  # noqa: E402
 
-from cases import max_rel, to_torch  # noqa: E402
+from cases import max_rel, problem, run_reference, run_spec, to_torch  # noqa: E402
 
 SPEC = registry.get("muon")
 STEPS = 12
@@ -47,29 +47,16 @@ def _torch_kwargs(hp):
 
 
 def _problem(shape, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=shape).astype(dtype), [rng.normal(size=shape).astype(dtype) for _ in range(STEPS)]
+    return problem(shape, STEPS, dtype, seed)
 
 
 def _torch_run(p0, grads, kw):
     tp = torch.nn.Parameter(torch.tensor(p0))
-    opt = torch.optim.Muon([tp], **kw)
-    out = []
-    for g in grads:
-        tp.grad = torch.tensor(g)
-        opt.step()
-        out.append(tp.detach().numpy().copy())
-    return out, opt.state[tp]
+    return run_reference(torch.optim.Muon([tp], **kw), tp, grads)
 
 
 def _our_run(p0, grads, hp):
-    bound = SPEC.bind(hp, p0)
-    state = SPEC.init(p0, bound)
-    p, out = p0, []
-    for g in grads:
-        p, state = SPEC.update(p, g, state, bound)
-        out.append(p)
-    return out, state
+    return run_spec(SPEC, hp, p0, grads)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])

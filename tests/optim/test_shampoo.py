@@ -27,7 +27,7 @@ from optarena.arena.engine import race  # noqa: E402
 from optarena.optim import registry  # noqa: E402
 from optarena.optim.rules.shampoo import EXAMPLES  # noqa: E402
 
-from cases import max_rel  # noqa: E402
+from cases import max_rel, problem, run_reference, run_spec  # noqa: E402
 
 SPEC = registry.get("shampoo")
 STEPS = 12
@@ -46,29 +46,16 @@ def _kwargs(hp: dict[str, Any]) -> dict[str, Any]:
 
 
 def _problem(shape, dtype=np.float64, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=shape).astype(dtype), [rng.normal(size=shape).astype(dtype) for _ in range(STEPS)]
+    return problem(shape, STEPS, dtype, seed)
 
 
 def _reference_run(p0, grads, hp):
     tp = torch.nn.Parameter(torch.tensor(p0))
-    opt = po.Shampoo([tp], **_kwargs(hp))
-    out = []
-    for g in grads:
-        tp.grad = torch.tensor(g)
-        opt.step()
-        out.append(tp.detach().numpy().copy())
-    return out, opt.state[tp]
+    return run_reference(po.Shampoo([tp], **_kwargs(hp)), tp, grads)
 
 
 def _our_run(p0, grads, hp):
-    bound = SPEC.bind(hp, p0)
-    state = SPEC.init(p0, bound)
-    p, out = p0, []
-    for g in grads:
-        p, state = SPEC.update(p, g, state, bound)
-        out.append(p)
-    return out, state
+    return run_spec(SPEC, hp, p0, grads)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
