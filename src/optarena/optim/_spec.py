@@ -500,17 +500,19 @@ def checked_hessian(title: str, params: Array, hessian: Array | None) -> Array:
 def run_sum(x: Array, hp: HyperValues) -> Any:
     """The sum over each run's elements: over the whole array (a float), or, when ``hp`` is batched
     (the leading axis holds independent runs), over each row as (B, 1, ..., 1). Accumulated in
-    float64: the per-parameter reductions of LAMB, LARS, Adafactor ... use it, so one parameter
-    and one row of a race give the same numbers."""
-    a = np.asarray(x, dtype=np.float64)
+    float64 (NumPy converts chunk by chunk: no float64 copy of a float32 array): the per-parameter
+    reductions of LAMB, LARS, Adafactor ... use it, so one parameter and one row of a race give
+    the same numbers."""
+    a = np.asarray(x)
     if not is_batched(hp) or a.ndim == 0:
-        return float(np.sum(a))
-    return np.sum(a, axis=tuple(range(1, a.ndim)), keepdims=True)
+        return float(np.sum(a, dtype=np.float64))
+    return np.sum(a, axis=tuple(range(1, a.ndim)), keepdims=True, dtype=np.float64)
 
 
 def run_norm(x: Array, hp: HyperValues) -> Any:
-    """The 2-norm over each run's elements (see ``run_sum``)."""
-    return sqrt(run_sum(np.square(np.asarray(x, dtype=np.float64)), hp))
+    """The 2-norm over each run's elements (see ``run_sum``): squares in the array's dtype (as the
+    references square them), summed in float64."""
+    return sqrt(run_sum(np.square(np.asarray(x)), hp))
 
 
 def run_size(x: Array, hp: HyperValues) -> int:
