@@ -12,7 +12,7 @@ from . import registry, schedules
 from ._spec import (
     FAMILIES, MAXIMIZE, NEEDS, SCOPES, TORCH_PAIRS, Hyper, OptimizerSpec, Reduction, Reference, TorchClass, beta_hyper,
     bias_correction, cell_adam_moments, cell_grad, cell_helper, decay_and_grad, decay_decoupled, eps_hyper, expand,
-    is_batched, lerp, lr_hyper, parse_signature, prepare_grad, run_norm, run_size, run_sum, sqrt, torch_arguments,
+    is_batched, lerp, lr_hyper, parse_signature, per_run, prepare_grad, run_norm, run_size, run_sum, sqrt, torch_arguments, torch_lerp,
     wd_hyper, zeros_state,
 )
 from .registry import get, names, register
@@ -29,7 +29,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "FAMILIES", "Hyper", "MAXIMIZE", "NEEDS", "Optimizer", "OptimizerSpec", "Reduction", "Reference", "SCOPES",
-    "TORCH_PAIRS", "TorchClass", "parse_signature", "run_norm", "run_size", "run_sum",
+    "TORCH_PAIRS", "TorchClass", "parse_signature", "per_run", "run_norm", "run_size", "run_sum", "torch_lerp",
     "beta_hyper", "bias_correction", "cell_adam_moments", "cell_grad", "cell_helper", "decay_and_grad",
     "decay_decoupled", "eps_hyper", "expand", "get", "is_batched", "lerp", "lr_hyper", "names",
     "optimizer_class", "prepare_grad", "register", "registry", "schedules", "sqrt", "torch_arguments",

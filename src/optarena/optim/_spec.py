@@ -509,6 +509,12 @@ def run_sum(x: Array, hp: HyperValues) -> Any:
     return np.sum(a, axis=tuple(range(1, a.ndim)), keepdims=True, dtype=np.float64)
 
 
+def per_run(v: Any, ndim: int) -> Any:
+    """A per-run value (a batched hyperparameter, or a per-run sum) as (B, 1, ..., 1) with ``ndim``
+    axes, to broadcast against a batch of runs' arrays of that many axes; a scalar as it is."""
+    return np.reshape(v, (-1,) + (1,) * (ndim - 1)) if np.ndim(v) else v
+
+
 def run_norm(x: Array, hp: HyperValues) -> Any:
     """The 2-norm over each run's elements (see ``run_sum``): squares in the array's dtype (as the
     references square them), summed in float64."""
@@ -536,6 +542,15 @@ def decay_and_grad(params: Array, grads: Array, hp: HyperValues, decoupled: bool
 def lerp(a: Any, b: Any, w: Any) -> Any:
     """torch's lerp for weights below 0.5 (every decay rate here): a + w * (b - a)."""
     return a + w * (b - a)
+
+
+def torch_lerp(a: Any, b: Any, w: Any) -> Any:
+    """torch.lerp(a, b, w) with both its branches: a + w (b - a) for |w| < 0.5, else
+    b - (b - a)(1 - w) (rules whose weight may reach 0.5: Adafactor's w_1 = 1, Muon's Nesterov mix,
+    Schedule-Free's interpolations). ``w`` may be a per-run array."""
+    if np.ndim(w) == 0:
+        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
+    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
 
 
 # ---------------------------------------------------------------- shared pieces of the fused cells

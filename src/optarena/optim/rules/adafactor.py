@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .._spec import (MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, is_batched, lr_hyper, run_norm,
-                     run_size, wd_hyper)
+                     run_size, torch_lerp, wd_hyper)
 
 
 def _factored(params: Array, hp: HyperValues) -> bool:
@@ -57,12 +57,6 @@ def init(params: Array, hp: HyperValues) -> State:
                 "col_var": np.zeros(shape[:-2] + (1,) + shape[-1:], dtype)}
     return {"step": 0, "variance": np.zeros(shape, dtype)}
 
-
-def _lerp(a: Any, b: Any, w: Any) -> Any:
-    """torch.lerp with a scalar (or per-run) weight: the form it picks by |w|."""
-    if np.ndim(w) == 0:
-        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
-    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
 
 
 def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
@@ -85,11 +79,11 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
         g2 = g * g
         row_mean = np.square(np.sqrt(np.sum(g2, axis=-1, keepdims=True))) / np.shape(g)[-1]
         col_mean = np.square(np.sqrt(np.sum(g2, axis=-2, keepdims=True))) / np.shape(g)[-2]
-        new["row_var"] = _lerp(state["row_var"], row_mean, w)
-        new["col_var"] = _lerp(state["col_var"], col_mean, w)
+        new["row_var"] = torch_lerp(state["row_var"], row_mean, w)
+        new["col_var"] = torch_lerp(state["col_var"], col_mean, w)
         var = (new["row_var"] * new["col_var"]) / np.maximum(np.mean(new["row_var"], axis=-2, keepdims=True), eps1)
     else:
-        var = new["variance"] = _lerp(state["variance"], g * g, w)
+        var = new["variance"] = torch_lerp(state["variance"], g * g, w)
     u = (1 / np.sqrt(np.maximum(var, eps1 * eps1))) * g
     denom = np.maximum(1.0, run_norm(u, hp) / (n**0.5 * hp["d"]))
     scale = -alpha / denom

@@ -33,11 +33,11 @@ stored g_prev), ``fixed_decay``, ``ams_bound`` and ``cautious``.
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
 from .._spec import (
+    torch_lerp,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, beta_hyper, eps_hyper,
     is_batched, lr_hyper, run_norm, sqrt, wd_hyper, zeros_state,
 )
@@ -62,12 +62,6 @@ def _corrected(params: Array, hp: HyperValues) -> bool:
     return bool(hp["optimize_1d"]) or np.ndim(params) - (1 if is_batched(hp) else 0) >= 2
 
 
-def _lerp(a: Any, b: Any, w: Any) -> Any:
-    """torch.lerp with a scalar (or per-run) weight: the form it picks by |w|."""
-    if np.ndim(w) == 0:
-        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
-    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
-
 
 def _clip(c: Array, hp: HyperValues) -> Array:
     """c / ||c|| where the norm (per run) is above 1; NaN norms leave c as it is, as in the reference."""
@@ -85,7 +79,7 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
         c = _clip((g - state["last_grad"]) * (hp["gamma"] * (b1 / (1.0 - b1))) + g, hp)
     else:
         (b1, b2), lr, wd, c = BETAS_1D, hp["learning_rate_1d"], hp["weight_decay_1d"], g
-    m = _lerp(state["exp_avg"], c, 1.0 - b1)
+    m = torch_lerp(state["exp_avg"], c, 1.0 - b1)
     v = state["exp_avg_sq"] * b2 + (1.0 - b2) * c * c
     denom = (np.sqrt(v + V_EPS) + hp["epsilon"]) / sqrt(1.0 - b2**t) * (1.0 - b1**t)
     p = params * (1.0 - wd * lr) if np.any(wd != 0) else params

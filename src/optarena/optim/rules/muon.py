@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from .._spec import Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, eps_hyper, is_batched, lr_hyper, zeros_state
+from .._spec import torch_lerp, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, eps_hyper, is_batched, lr_hyper, zeros_state
 
 #: torch's (a, b, c) for the quintic iteration (Keller Jordan's), the only ones offered here
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -62,12 +62,6 @@ def init(params: Array, hp: HyperValues) -> State:
                          "step vectors, biases and embeddings with another optimizer (AdamW)", field="params")
     return zeros_state(params, state_arrays(hp))
 
-
-def _lerp(a: Any, b: Any, w: Any) -> Any:
-    """torch.lerp with a scalar (or per-run) weight: the form it picks by |w|."""
-    if np.ndim(w) == 0:
-        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
-    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
 
 
 def orthogonalise(u: Array, steps: Any, eps: Any) -> Array:
@@ -92,8 +86,8 @@ def orthogonalise(u: Array, steps: Any, eps: Any) -> Array:
 def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
     rows, cols = _matrix_shape(params, hp)
     mu, lr, wd = hp["momentum"], hp["learning_rate"], hp["weight_decay"]
-    buf = _lerp(state["momentum_buffer"], grads, 1 - mu)
-    u = _lerp(grads, buf, mu) if hp["nesterov"] else buf
+    buf = torch_lerp(state["momentum_buffer"], grads, 1 - mu)
+    u = torch_lerp(grads, buf, mu) if hp["nesterov"] else buf
     o = orthogonalise(u, hp["ns_steps"], hp["epsilon"])
     p = params
     if np.any(wd != 0):

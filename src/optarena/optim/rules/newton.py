@@ -21,11 +21,10 @@ the exact gradient, and, on a typed formula, with sympy's Hessian.
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
-from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, checked_hessian, lr_hyper
+from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, checked_hessian, lr_hyper, per_run
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:
@@ -35,10 +34,6 @@ def state_arrays(hp: HyperValues) -> tuple[str, ...]:
 def init(params: Array, hp: HyperValues) -> State:
     return {"step": 0}
 
-
-def _per_run(x: Any) -> Any:
-    """A (B, 1) per-run value shaped for (B, d, d) matrices; a scalar as it is."""
-    return np.reshape(x, (-1, 1, 1)) if np.ndim(x) else x
 
 
 def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: Array | None = None) -> tuple[Array, State]:
@@ -52,7 +47,7 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: 
     if hp["saddle_free"]:
         w, V = np.linalg.eigh(H)
         H = (V * np.abs(w)[..., None, :]) @ np.swapaxes(V, -1, -2)
-    A = H + _per_run(hp["damping"]) * np.eye(d)
+    A = H + per_run(hp["damping"], 3) * np.eye(d)
     try:
         step = np.linalg.solve(A, g[..., None])[..., 0]
     except np.linalg.LinAlgError:  # singular somewhere: the least-squares step there (pinv agrees with solve elsewhere)

@@ -33,8 +33,10 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from .._spec import (Array, Hyper, HyperValues, OptimizerSpec, Reduction, Reference, State, beta_hyper, eps_hyper, is_batched,
-                     lr_hyper, run_sum, wd_hyper)
+from .._spec import (
+    Array, Hyper, HyperValues, OptimizerSpec, Reduction, Reference, State, beta_hyper, eps_hyper, is_batched, lr_hyper, per_run, run_sum,
+    wd_hyper,
+)
 
 SHARED = ("d", "d_max", "d_numerator", "k")
 
@@ -94,17 +96,13 @@ def gather(params: Array, grads: Array, state: State, shared: dict[str, Any], hp
     new["exp_avg_sq"] = np.where(active, state["exp_avg_sq"] * b2 + (d * d * (1 - b2)) * (g * g), state["exp_avg_sq"])
     rate = (d / d0) * (d if hp["safeguard_warmup"] else dlr)
     flat_g = _flat(g, hp)
-    new["s"] = np.where(_flat_run(active, hp), state["s"] * b3 + flat_g * _flat_run(rate, hp), state["s"])
+    new["s"] = np.where(per_run(active, 2), state["s"] * b3 + flat_g * per_run(rate, 2), state["s"])
     numerator = (d / d0) * dlr * run_sum(flat_g * (state["p0"] - _flat(params, hp)), hp)
     denominator = run_sum(np.abs(new["s"]), hp)
     if is_batched(hp):  # per run, shaped as the other per-run values (B, 1, ..., 1)
         numerator, denominator = (np.reshape(x, np.shape(params)[:1] + (1,) * (np.ndim(params) - 1)) for x in (numerator, denominator))
     return new, {"numerator": np.where(active, numerator, 0.0), "denominator": np.where(active, denominator, 0.0)}
 
-
-def _flat_run(x: Any, hp: HyperValues) -> Any:
-    """A per-run value (B, 1, ..., 1) shaped for the flat (B, n) arrays; a scalar as it is."""
-    return np.reshape(x, (-1, 1)) if is_batched(hp) and np.ndim(x) else x
 
 
 def combine(shared: dict[str, Any], totals: dict[str, Any], hp: HyperValues) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._spec import Array, Hyper, HyperValues, OptimizerSpec, Reference, State, cell_helper, lr_hyper, wd_hyper
+from .._spec import Array, Hyper, HyperValues, OptimizerSpec, Reference, State, cell_helper, lr_hyper, torch_lerp, wd_hyper
 
 PAPER = "Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled (NeurIPS 2024)"
 FAMILY = "schedule-free / learning-rate-free"
@@ -42,12 +42,6 @@ def averaging_hypers() -> tuple[Hyper, ...]:
         Hyper("weight_lr_power", 2.0, low=0.0, doc="step t weighs lr_max^power in the average"),
     )
 
-
-def torch_lerp(a: Any, b: Any, w: Any) -> Any:
-    """torch.lerp(a, b, w) with a scalar (or per-run) weight: the form torch picks by |w|."""
-    if np.ndim(w) == 0:
-        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
-    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
 
 
 def averaging(hp: HyperValues, t: Any, lr: Any, scalars: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, is_batched, lr_hyper
+from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, is_batched, lr_hyper, per_run, torch_lerp
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:
@@ -55,9 +55,6 @@ def _row_shape(params: Array, hp: HyperValues) -> tuple[int, ...]:
     shape = np.shape(params)
     return shape[1:] if is_batched(hp) and len(shape) else shape
 
-
-def _per_row(v: Any, ndim: int) -> Any:
-    return np.reshape(v, (-1,) + (1,) * (ndim - 1)) if np.ndim(v) else v
 
 
 #: The largest axis Shampoo keeps a factor for: its two n x n matrices of an axis of 16,384 take
@@ -75,17 +72,12 @@ def init(params: Array, hp: HyperValues) -> State:
                          "whose max_precondition_dim leaves such an axis unpreconditioned", field="params")
     lead = p.shape[:1] if is_batched(hp) and p.ndim else ()
     state: dict[str, Any] = {"step": 0, "momentum_buffer": np.zeros_like(p)}
-    eps = _per_row(hp["matrix_eps"], 3) if lead else hp["matrix_eps"]
+    eps = per_run(hp["matrix_eps"], 3) if lead else hp["matrix_eps"]
     for i, n in enumerate(_row_shape(p, hp)):
         state[f"pre_cond_{i}"] = (np.broadcast_to(np.eye(n, dtype=p.dtype), lead + (n, n)) * eps).astype(p.dtype)
         state[f"inv_pre_cond_{i}"] = np.zeros(lead + (n, n), p.dtype)
     return state
 
-
-def _lerp(a: Any, b: Any, w: Any) -> Any:
-    if np.ndim(w) == 0:
-        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
-    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
 
 
 def inverse_root(mat: Array, power: int) -> Array:
@@ -108,7 +100,7 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     g = -np.asarray(grads) if hp["maximize"] else np.asarray(grads)
     if np.any(mom > 0):
         before = np.asarray(grads) if t == 1 else state["momentum_buffer"]  # the reference starts b at the raw gradient
-        g = np.where(mom > 0, _lerp(g, before, mom), g) if np.ndim(mom) else _lerp(g, before, mom)
+        g = np.where(mom > 0, torch_lerp(g, before, mom), g) if np.ndim(mom) else torch_lerp(g, before, mom)
     if hp["weight_decouple"]:
         p = p * (1 - wd * (1.0 if hp["fixed_decay"] else lr))
     elif np.any(wd > 0):
@@ -124,7 +116,7 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
         pre = state[f"pre_cond_{i}"].reshape(lead, n, n) + unfolded @ np.swapaxes(unfolded, -1, -2)
         inv = state[f"inv_pre_cond_{i}"].reshape(lead, n, n)
         if np.any(due):
-            inv = np.where(_per_row(due, 3), inverse_root(pre, 2 * order), inv)
+            inv = np.where(per_run(due, 3), inverse_root(pre, 2 * order), inv)
         # axis i contracted with R's second index (R's first on the last axis, as the reference's grad_t @ R)
         moved = np.moveaxis(u, 1 + i, -1)
         r = inv if i == order - 1 else np.swapaxes(inv, -1, -2)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, cell_grad, cell_sign_step, decay_and_grad,
-    lr_hyper, wd_hyper, zeros_state,
+    lr_hyper, torch_lerp, wd_hyper, zeros_state,
 )
 
 
@@ -30,12 +30,6 @@ def state_arrays(hp: HyperValues) -> tuple[str, ...]:
 def init(params: Array, hp: HyperValues) -> State:
     return zeros_state(params, state_arrays(hp))
 
-
-def torch_lerp(a: Any, b: Any, w: Any) -> Any:
-    """torch's lerp(a, b, w), both of its branches (w may be a batched array)."""
-    if not isinstance(w, np.ndarray):
-        return a + w * (b - a) if w < 0.5 else b - (b - a) * (1 - w)
-    return np.where(w < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
 
 
 def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:

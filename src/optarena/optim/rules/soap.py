@@ -69,8 +69,10 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from .._spec import (MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, eps_hyper, is_batched,
-                     lr_hyper, run_size, run_sum)
+from .._spec import (
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, eps_hyper, is_batched, lr_hyper, per_run, run_size,
+    run_sum, torch_lerp,
+)
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:
@@ -128,16 +130,6 @@ def init(params: Array, hp: HyperValues) -> State:
     return state
 
 
-def _lerp(a: Any, b: Any, w: Any) -> Any:
-    """torch.lerp with a scalar (or per-run) weight: the form it picks by |w|."""
-    if np.ndim(w) == 0:
-        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
-    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
-
-
-def _per_row(v: Any, ndim: int) -> Any:
-    """A hyperparameter as (B, 1, ..., 1) with ``ndim`` axes (a scalar stays one)."""
-    return np.reshape(v, (-1,) + (1,) * (ndim - 1)) if np.ndim(v) else v
 
 
 def _project(x: Array, qs: list[Array | None], backward: bool = False) -> Array:
@@ -187,7 +179,7 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
 
     sb: Any = hp["shampoo_beta"]
     sb = np.where(sb < 0, hp["beta2"], sb) if np.ndim(sb) else (hp["beta2"] if sb < 0 else sb)
-    one_m_sb = _per_row(1.0 - sb, 3)
+    one_m_sb = per_run(1.0 - sb, 3)
     t = state["step"] + 1
     new: dict[str, Any] = {**state, "step": t}
     axes = [i for i, on in enumerate(pre) if on]
@@ -195,7 +187,7 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     def statistics(g: Array) -> None:
         gw = rows(g)
         for i in axes:
-            new[f"GG_{i}"] = _lerp(state[f"GG_{i}"], _outer(gw, i).reshape(state[f"GG_{i}"].shape).astype(dtype), one_m_sb)
+            new[f"GG_{i}"] = torch_lerp(state[f"GG_{i}"], _outer(gw, i).reshape(state[f"GG_{i}"].shape).astype(dtype), one_m_sb)
 
     if t == 1:  # the first gradient only starts the factors and their eigenbases
         statistics(np.asarray(grads))
@@ -211,8 +203,8 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
         step_size = lr * (np.sqrt(1.0 - b2**s) / (1.0 - b1**s))
     qs = [(state[f"Q_{i}"].reshape((lead,) + state[f"Q_{i}"].shape[-2:]) if on else None) for i, on in enumerate(pre)]
     g_proj = _project(rows(g), qs).reshape(g.shape)
-    m = _lerp(state["exp_avg"], g, 1 - b1)
-    v = _lerp(state["exp_avg_sq"], g_proj * g_proj, 1 - b2)
+    m = torch_lerp(state["exp_avg"], g, 1 - b1)
+    v = torch_lerp(state["exp_avg_sq"], g_proj * g_proj, 1 - b2)
     m_proj = _project(rows(m), qs)
     u = _project(m_proj / rows(np.sqrt(v) + eps), qs, backward=True).reshape(g.shape)
     if hp["normalize_gradient"]:
@@ -241,9 +233,9 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
             power = np.take_along_axis(power, order[:, None, :], axis=-1)
             q_new, _ = np.linalg.qr(power.astype(_linalg_dtype(dtype)))
             q_new = q_new.astype(dtype)
-            row_due = _per_row(due, 3)
+            row_due = per_run(due, 3)
             new[f"Q_{i}"] = np.where(row_due, q_new, q).reshape(state[f"Q_{i}"].shape)
-        new["exp_avg_sq"] = np.where(_per_row(due, len(work) + 1), refreshed, vw).reshape(v.shape)
+        new["exp_avg_sq"] = np.where(per_run(due, len(work) + 1), refreshed, vw).reshape(v.shape)
     return p.astype(dtype, copy=False), new
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .._spec import (
+    torch_lerp,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, beta_hyper, eps_hyper,
     checked_hessian, is_batched, lr_hyper, wd_hyper,
 )
@@ -87,12 +88,6 @@ def estimate(hessian: Array, shape: tuple[int, ...], seed: Any, t: int, hp: Hype
     return total.reshape(shape)
 
 
-def _lerp(a: Any, b: Any, w: Any) -> Any:
-    """torch.lerp with a scalar (or per-run) weight: the form it picks by |w|."""
-    if np.ndim(w) == 0:
-        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
-    return np.where(np.abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
-
 
 def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: Array | None = None) -> tuple[Array, State]:
     hessian = checked_hessian("Sophia", params, hessian)
@@ -105,14 +100,14 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: 
             p = p * (1 - wd * (1.0 if hp["fixed_decay"] else lr))
         else:
             g = g + wd * p
-    m = _lerp(state["momentum"], g, 1 - hp["beta1"])
+    m = torch_lerp(state["momentum"], g, 1 - hp["beta1"])
     h = state["hessian_moment"]
     period = hp["update_period"]
     refresh = (t % period) == 0  # a bool, or (B, 1, ..., 1) per run
     if np.any(refresh):
         est = estimate(hessian, p.shape, state["seed"], t, hp)
         est = (-est if hp["maximize"] else est).astype(p.dtype)
-        h = np.where(refresh, _lerp(h, est, 1 - hp["beta2"]), h) if np.ndim(refresh) else _lerp(h, est, 1 - hp["beta2"])
+        h = np.where(refresh, torch_lerp(h, est, 1 - hp["beta2"]), h) if np.ndim(refresh) else torch_lerp(h, est, 1 - hp["beta2"])
     ratio = np.clip(m / np.maximum(h, hp["epsilon"]), -hp["clip"], hp["clip"])
     new = (p - lr * ratio).astype(p.dtype, copy=False)
     return new, {"step": t + 1, "momentum": m, "hessian_moment": h, "seed": state["seed"]}
