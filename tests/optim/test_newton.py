@@ -99,3 +99,23 @@ def test_the_torch_bridge_refuses_it_with_the_way_out():
 
     with pytest.raises(TypeError, match="LBFGS"):
         ot.Newton([torch.nn.Parameter(torch.zeros(2))])
+
+
+def test_the_planes_explicit_2x2_solve_equals_lapacks_and_falls_back_on_singular_systems():
+    from optarena.optim.rules.newton import _solve
+
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((500, 2, 2)) * np.exp(rng.uniform(-6, 6, (500, 1, 1)))
+    g = rng.standard_normal((500, 2))
+    np.testing.assert_allclose(_solve(A, g), np.linalg.solve(A, g[..., None])[..., 0], rtol=1e-9, atol=0)
+    A[7] = [[1.0, 2.0], [2.0, 4.0]]  # exactly singular: the least-squares (pseudo-inverse) step
+    A[9] = 0.0
+    s = _solve(A, g)
+    np.testing.assert_allclose(s[7], np.linalg.pinv(A[7]) @ g[7], rtol=1e-12)
+    assert (s[9] == 0).all()
+    # and d = 3 still goes through LAPACK, singular rows through pinv
+    B = rng.standard_normal((4, 3, 3))
+    B[1] = 0.0
+    h = rng.standard_normal((4, 3))
+    want = np.stack([np.linalg.pinv(b) @ v for b, v in zip(B, h)])
+    np.testing.assert_allclose(_solve(B, h), want, rtol=1e-8, atol=1e-12)

@@ -159,9 +159,11 @@ class Landscape:
         hess = self._hess()
         p = _pairs(points, "points")
         shape = p.shape[:-1]
-        hxx, hxy, hyy = (np.broadcast_to(np.asarray(h, dtype=np.float64), shape)
-                         for h in hess(p[..., 0], p[..., 1]))
-        return np.stack([np.stack([hxx, hxy], axis=-1), np.stack([hxy, hyy], axis=-1)], axis=-2)
+        hxx, hxy, hyy = hess(p[..., 0], p[..., 1])
+        out = np.empty(shape + (2, 2))  # filled by broadcasting: a constant entry (Rosenbrock's 200) is a float
+        out[..., 0, 0], out[..., 0, 1], out[..., 1, 1] = hxx, hxy, hyy
+        out[..., 1, 0] = out[..., 0, 1]
+        return out
 
     def hessian_vector_product(self, points: Array, vectors: Array) -> Array:
         """H(p) v for points and vectors of shape (..., 2) (broadcast together), as shape (..., 2)."""

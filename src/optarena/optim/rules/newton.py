@@ -48,13 +48,30 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: 
         w, V = np.linalg.eigh(H)
         H = (V * np.abs(w)[..., None, :]) @ np.swapaxes(V, -1, -2)
     A = H + per_run(hp["damping"], 3) * np.eye(d)
-    try:
-        step = np.linalg.solve(A, g[..., None])[..., 0]
-    except np.linalg.LinAlgError:  # singular somewhere: the least-squares step there (pinv agrees with solve elsewhere)
-        step = (np.linalg.pinv(A) @ g[..., None])[..., 0]
+    step = _solve(A, g)
     lr = hp["learning_rate"]
     new = p - (np.reshape(lr, (-1, 1)) if np.ndim(lr) else lr) * step.reshape(p.shape)
     return new.astype(p.dtype, copy=False), {"step": state["step"] + 1}
+
+
+def _solve(A: Array, g: Array) -> Array:
+    """s with A s = g for each run's d x d system; where A is singular, the least-squares step
+    (the pseudo-inverse's, which agrees with the solution wherever there is one)."""
+    if A.shape[-1] == 2:
+        # the plane's 2 x 2 systems by their explicit inverse: np.linalg.solve's per-call cost on a
+        # stack of them was 3/4 of a Newton race step (tests/optim/test_newton.py: equal to solve)
+        a, b, c, e = A[..., 0, 0], A[..., 0, 1], A[..., 1, 0], A[..., 1, 1]
+        det = a * e - b * c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.stack([(e * g[..., 0] - b * g[..., 1]) / det, (a * g[..., 1] - c * g[..., 0]) / det], axis=-1)
+        singular = ~np.isfinite(det) | (det == 0)
+        if singular.any():
+            step[singular] = (np.linalg.pinv(A[singular]) @ g[singular][..., None])[..., 0]
+        return step
+    try:
+        return np.linalg.solve(A, g[..., None])[..., 0]
+    except np.linalg.LinAlgError:  # singular somewhere: the least-squares step there
+        return (np.linalg.pinv(A) @ g[..., None])[..., 0]
 
 
 SPEC = OptimizerSpec(
