@@ -285,15 +285,20 @@ class LBFGS:
 
 
 def two_loop(g: Array, old_dirs: list[Array], old_stps: list[Array], ro: list[Any], h_diag: Any) -> Array:
-    """-H g for the L-BFGS inverse Hessian H of the pairs (s, y) = (old_stps, old_dirs), H0 = h_diag I."""
+    """-H g for the L-BFGS inverse Hessian H of the pairs (s, y) = (old_stps, old_dirs), H0 = h_diag I.
+
+    Its dot products are ``lbfgs_kernels.dot``'s, the routine the batched race path compiles in
+    (``_two_loop_rows``), so one run stepped here and in a batch gives the same bits."""
+    from ..lbfgs_kernels import dot
+
     q = -g
     alpha: list[Any] = [0.0] * len(old_dirs)
     for i in reversed(range(len(old_dirs))):
-        alpha[i] = (old_stps[i] @ q) * ro[i]
+        alpha[i] = dot(old_stps[i], q) * ro[i]
         q = q - alpha[i] * old_dirs[i]
     r = q * h_diag
     for i in range(len(old_dirs)):
-        beta = (old_dirs[i] @ r) * ro[i]
+        beta = dot(old_dirs[i], r) * ro[i]
         r = r + (alpha[i] - beta) * old_stps[i]
     return r
 
@@ -400,35 +405,13 @@ def _dot(a: Array, b: Array) -> Array:
 
 
 def _two_loop_rows(g: Array, old_dirs: Array, old_stps: Array, ro: Array, h_diag: Array, count: Array) -> Array:
-    """``two_loop`` for each row: histories (k, M, n) oldest first, row i holding ``count[i]`` pairs.
+    """``two_loop`` for each row: histories (k, M, n) oldest first, row i holding ``count[i]`` pairs
+    (compiled: ``lbfgs_kernels.two_loop_rows``, with ``two_loop``'s dot products)."""
+    from ..lbfgs_kernels import two_loop_rows
 
-    The rows are sorted by count (most first), so the rows holding a pair i are a leading slice;
-    vectors are (k, n, 1) columns so each dot is one matmul of views (``_dot``'s routine)."""
-    top = int(count.max()) if count.size else 0
-    order = None
-    if top and int(count.min()) < top:
-        order = np.argsort(-count, kind="stable")
-        g, old_dirs, old_stps, ro, h_diag, count = (v[order] for v in (g, old_dirs, old_stps, ro, h_diag, count))
-    rows = np.searchsorted(-count, -np.arange(top), side="left").tolist()  # rows holding pair i
-    q = -g[:, :, None]
-    dirs, stps, rho = old_dirs[..., None], old_stps[..., None], ro[:, :, None, None]
-    alpha: list[Array] = [q] * top
-    for i in reversed(range(top)):
-        m = rows[i]
-        a = (old_stps[:m, i:i + 1] @ q[:m]) * rho[:m, i]
-        alpha[i] = a
-        q[:m] -= a * dirs[:m, i]
-    r = q * h_diag[:, None, None]
-    for i in range(top):
-        m = rows[i]
-        beta = (old_dirs[:m, i:i + 1] @ r[:m]) * rho[:m, i]
-        r[:m] += (alpha[i] - beta) * stps[:m, i]
-    out = r[:, :, 0]
-    if order is not None:
-        back = np.empty_like(out)
-        back[order] = out
-        return back
-    return out
+    return two_loop_rows(np.ascontiguousarray(g), np.ascontiguousarray(old_dirs), np.ascontiguousarray(old_stps),
+                         np.ascontiguousarray(ro), np.ascontiguousarray(h_diag, dtype=np.float64),
+                         np.ascontiguousarray(count, dtype=np.int64))
 
 
 def _evaluate(batched_closure: Callable[[Array], tuple[Any, Array]], x: Array, shape: tuple[int, ...]) -> tuple[Array, Array]:
