@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,14 @@ from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, S
 STATIC = Path(__file__).parent / "static"
 #: Seconds a race or map may take before the request is answered 503 and its work is stopped
 #: (the work itself is bounded by the schema's limits; this guards against a slow machine).
+#: Counted from when the work starts, not from when the request arrived.
 TIME_BUDGET = 10.0
+#: Races and maps a worker process computes at once (one per core; $OPTARENA_HEAVY_SLOTS overrides).
+#: More at once would only share the cores and make each late: under a room's load the rest wait
+#: their turn and are answered 200 a little later, instead of all running slowly into the budget.
+HEAVY_SLOTS = int(os.environ.get("OPTARENA_HEAVY_SLOTS", "0") or 0) or max(1, os.cpu_count() or 1)
+#: Seconds a race or map may wait for a slot before it is answered 503 (busy, Retry-After) unstarted.
+QUEUE_BUDGET = 20.0
 
 
 class Problem(BaseModel):
@@ -164,12 +172,23 @@ def _race_payload(result: Any) -> bytes:
     return guard.dumps(payload)
 
 
-async def _bounded(work: Callable[[Callable[[], bool]], Any], what: str) -> Any:
-    """Run ``work(should_stop)`` in a worker thread for at most TIME_BUDGET seconds; past that the
-    client gets 503 and ``should_stop`` turns True, so the work stops too (between steps or
-    compiled chunks) instead of burning a core for nobody."""
+async def _bounded(work: Callable[[Callable[[], bool]], Any], what: str, slots: asyncio.Semaphore) -> Any:
+    """Run ``work(should_stop)`` in a worker thread once one of the ``slots`` is free (503 if none
+    frees within QUEUE_BUDGET seconds), for at most TIME_BUDGET seconds; past that the client gets
+    503 and ``should_stop`` turns True, so the work stops too (between steps or compiled chunks)
+    instead of burning a core for nobody. The slot is given back when the work has ended."""
+    try:
+        await asyncio.wait_for(slots.acquire(), QUEUE_BUDGET)
+    except asyncio.TimeoutError:
+        raise HTTPException(status_code=503, detail=f"the server is busy: the {what} waited {QUEUE_BUDGET:g} s for one "
+                            f"of its {HEAVY_SLOTS} slots and was not started", headers={"Retry-After": "5"}) from None
     stop = threading.Event()
-    future = asyncio.get_running_loop().run_in_executor(None, work, stop.is_set)
+    try:
+        future = asyncio.get_running_loop().run_in_executor(None, work, stop.is_set)
+    except BaseException:
+        slots.release()
+        raise
+    future.add_done_callback(lambda _: slots.release())
     try:
         return await asyncio.wait_for(asyncio.shield(future), TIME_BUDGET)
     except asyncio.TimeoutError:
@@ -234,6 +253,7 @@ def create_app(warm: bool = True) -> FastAPI:
     # starlette types a handler as taking any Exception; this one is registered for RequestValidationError only
     app.add_exception_handler(RequestValidationError, guard.on_validation_error)  # type: ignore[arg-type]
     warmer = _Warmer() if warm else None
+    heavy = asyncio.Semaphore(HEAVY_SLOTS)  # races and maps computing at once (see HEAVY_SLOTS)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -293,14 +313,17 @@ def create_app(warm: bool = True) -> FastAPI:
         _landscape(body.landscape)  # formula errors point at their position
         try:
             plan = _race_plan(body)  # a bad request is refused before any work
-            result = await _bounded(lambda stop: race(plan, should_stop=stop), "race")
+
+            def work(stop: Callable[[], bool]) -> bytes | str:  # encoded here too: a large answer takes ~1 s
+                result = race(plan, should_stop=stop)
+                return result.to_csv() if format == "csv" else guard.trimmed(_race_payload(result))
+
+            answer = await _bounded(work, "race", heavy)
         except (OptarenaError, ValueError, TypeError) as exc:  # the field the race names: racers[1].hyperparameters...
             raise _refused(exc, default=["racers"]) from None
         if warmer is not None:
             warmer.submit(body)
-        if format == "csv":
-            return Response(result.to_csv(), media_type="text/csv")
-        return Response(_race_payload(result), media_type="application/json")
+        return Response(answer, media_type="text/csv" if format == "csv" else "application/json")
 
     @app.post("/api/sweep", summary="A stability map (two hyperparameters) or a basin map (a grid of starts)",
               description=f"Limits: see the SweepIn schema (cells per side, cells x steps); {TIME_BUDGET:g} s per "
@@ -314,7 +337,7 @@ def create_app(warm: bool = True) -> FastAPI:
         except OptarenaError as exc:
             raise _refused(exc) from None
         try:
-            return await _bounded(lambda stop: _sweep(body, stop), "map")
+            return await _bounded(lambda stop: _sweep(body, stop), "map", heavy)
         except (OptarenaError, ValueError, TypeError) as exc:
             raise _refused_map(exc, basins=body.basins is not None) from None
 

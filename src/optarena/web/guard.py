@@ -114,6 +114,35 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, default=_plain)
 
 
+#: Answers at least this large give the allocator's free memory back to the system once encoded.
+TRIM_BYTES = 8 << 20
+
+
+def trimmed(payload: bytes) -> bytes:
+    """``payload``, after asking glibc to return freed heap to the system when it is large: the
+    arrays and lists behind a 100 MB answer are freed into the heap, which otherwise keeps the
+    high-water mark for the life of the worker (a 10-minute load grew RSS 2x). Elsewhere, a no-op."""
+    if len(payload) >= TRIM_BYTES:
+        _malloc_trim()
+    return payload
+
+
+def _malloc_trim() -> None:
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc: nothing to trim
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None
+
+
 def _plain(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()  # Python floats: orjson writes NaN and +-inf as null
