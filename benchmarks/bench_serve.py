@@ -204,6 +204,9 @@ class Load:
             if h["max"] is None:
                 lo = self._round(10 ** rng.uniform(-5, -1))
                 axes.append({"name": h["name"], "lo": lo, "hi": self._round(lo * 10 ** rng.uniform(0.5, 3)), "log": True})
+            elif h["min"] is None:  # bounded above only (Adafactor's beta2_decay <= 0)
+                lo = self._round(rng.uniform(h["max"] - 2.0, h["max"] - 0.5))
+                axes.append({"name": h["name"], "lo": lo, "hi": self._round(rng.uniform(lo + 0.01, h["max"]))})
             else:
                 lo = self._round(rng.uniform(h["min"], h["max"] * 0.5))
                 axes.append({"name": h["name"], "lo": lo, "hi": self._round(rng.uniform(lo + 0.01, h["max"] * 0.999))})
