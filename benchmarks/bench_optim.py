@@ -1,7 +1,7 @@
 """One optimizer step on N float32 parameters: optarena vs torch.optim vs the article's loop,
 against a same-shape memory stream measured in the same run.
 
-    python benchmarks/bench_optim.py [--size 16777216] [--rounds 7] [--catalogue]
+    python benchmarks/bench_optim.py [--size 16777216] [--rounds 7] [--catalogue] [--only lamb,lars,mars,adafactor,prodigy]
 
 Prints medians of interleaved rounds and ratios (ours / other: below 1.0 means we are faster;
 "of stream" is the stream loop's time / ours: the fraction of the memory-bandwidth limit we reach).
@@ -155,12 +155,13 @@ def stream_kernel(slots: int):
     return _STREAMS[slots]
 
 
-def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, float]]]:
-    """Every registered rule with a torch-style reference that steps a vector from its gradient,
-    at both sides' defaults: optarena (auto: the fused kernel at this size, where the rule has one),
-    the reference's step, and the memory stream of its state arrays (the bound for a per-element
-    rule; a rule with norms over the parameter reads it more than once). Rows: (name, reference,
-    state arrays, medians)."""
+def bench_catalogue(n: int, rounds: int, only: tuple[str, ...] = ()) -> list[tuple[str, str, int, dict[str, float]]]:
+    """Every registered rule (or those in ``only``) with a torch-style reference that steps a vector
+    from its gradient, at both sides' defaults: optarena (auto: the fused kernel at this size, where
+    the rule has one: its cell, or its two passes around the sums of a rule with norms over the
+    parameter), the reference's step, and the memory stream of its parameter-sized state arrays
+    (the bound for a per-element rule; a two-pass rule reads some arrays twice). Rows: (name,
+    reference, state arrays, medians)."""
     import importlib
 
     import torch
@@ -176,6 +177,8 @@ def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, 
         ref = spec.reference
         if ref is None or ref.kind != "torch" or spec.name in ARTICLE or spec.needs or spec.min_ndim:
             continue
+        if only and spec.name not in only:
+            continue
         module, attr = ref.target.rsplit(".", 1)
         cls = getattr(importlib.import_module(module), attr)
         p_ours = np.zeros(n, np.float32)
@@ -185,14 +188,17 @@ def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, 
         topt = cls([tp], **ref.fixed)
         if callable(getattr(topt, "train", None)):
             topt.train()  # schedulefree's optimizers step only in train mode
-        slots = len(spec.state_arrays(spec.defaults))
-        sp, bufs = np.zeros(n, np.float32), [np.zeros(n, np.float32) for _ in range(slots)]
-        kernel = stream_kernel(slots)
         try:
             ours.update(p_ours.copy(), g)  # a rule may refuse this vector (Shampoo: an n x n factor)
         except OptarenaError as exc:
             print(f"({spec.name}: not timed: {exc})")
             continue
+        # the state arrays as large as the parameter (Adafactor's depend on its shape: a vector's v)
+        slots = sum(isinstance(v, np.ndarray) and v.size == n for v in ours.state[0].values())
+        sp, bufs = np.zeros(n, np.float32), [np.zeros(n, np.float32) for _ in range(slots)]
+        kernel = stream_kernel(slots)
+        path = ("" if spec.cell is not None else
+                f" ({spec.scope}, two passes)" if ours._use_fused(p_ours, g, ours.hyperparameters) else f" ({spec.scope}, NumPy)")
         contenders = {"optarena": lambda: ours.update(p_ours, g), "reference": topt.step,
                       "memory stream": lambda: kernel(sp, g, *bufs)}
         for fn in contenders.values():
@@ -202,7 +208,7 @@ def bench_catalogue(n: int, rounds: int) -> list[tuple[str, str, int, dict[str, 
         for _ in range(rounds):
             for k, fn in contenders.items():
                 times[k].append(_timer(fn))
-        rows.append((spec.name + ("" if spec.cell is not None else f" ({spec.scope})"), ref.target, slots,
+        rows.append((spec.name + path, ref.target, slots,
                      {k: statistics.median(v) for k, v in times.items()}))
     return rows
 
@@ -212,27 +218,31 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=16 * 1024 * 1024)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--slice", type=int, default=200_000, help="elements timed for the article's loop")
-    ap.add_argument("--catalogue", action="store_true", help="also every per-element rule against its reference")
+    ap.add_argument("--catalogue", action="store_true", help="also every rule against its reference")
+    ap.add_argument("--only", default="", help="the catalogue's rules to time, comma-separated (lamb,lars,mars,...); "
+                    "with it the sgd/momentum/adam table is skipped")
     args = ap.parse_args()
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip())
     import torch
 
     print(f"{args.size:,} float32 parameters, median of {args.rounds} interleaved rounds; "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), numba {numba.__version__} "
           f"({numba.get_num_threads()} threads)\n")
-    print("| optimizer | implementation | step (ms) | ours / it | GB/s |")
-    print("|---|---|---:|---:|---:|")
-    for name in ("sgd", "momentum", "adam"):
+    if not only:
+        print("| optimizer | implementation | step (ms) | ours / it | GB/s |")
+        print("|---|---|---:|---:|---:|")
+    for name in () if only else ("sgd", "momentum", "adam"):
         med = bench(name, args.size, args.rounds, args.slice)
         ours = med["optarena"]
         for k, v in med.items():
             gbs = BYTES[name] * args.size / v / 1e9
             print(f"| {name} | {k} | {v * 1e3:.2f} | {ours / v:.3g} | {gbs:.1f} |")
         print(f"| {name} | **optarena reaches** | | **{med['memory stream'] / ours:.0%} of stream** | |")
-    if args.catalogue:
+    if args.catalogue or only:
         print("\n| optimizer | reference | state arrays | ours (ms) | reference (ms) | ours / reference | stream (ms) "
               "| % of stream |")
         print("|---|---|---:|---:|---:|---:|---:|---:|")
-        for name, target, slots, med in bench_catalogue(args.size, args.rounds):
+        for name, target, slots, med in bench_catalogue(args.size, args.rounds, only):
             ours = med["optarena"]
             print(f"| {name} | {target} | {slots} | {ours * 1e3:.2f} | {med['reference'] * 1e3:.2f} | "
                   f"{ours / med['reference']:.3g} | {med['memory stream'] * 1e3:.2f} | {med['memory stream'] / ours:.0%} |")

@@ -275,6 +275,59 @@ class Reduction:
         return [o[0] for o in out], [o[1] for o in out], after
 
 
+@dataclass(frozen=True)
+class TwoPass:
+    """A rule of scope "parameter" or "all" as two fused passes over one array (``kernels_two_pass``):
+    the per-element work around its sums, with the sums taken once between them.
+
+        coefficients(params, state, hp) -> {name: value}           pass 1's constants, by name
+        gather(p, g, *slots, *coefficients) -> (*written, *terms)   pass 1, one element
+        combine(params, sums, c, state, hp) -> ({name: value}, {key: value})   once, in Python
+        apply(p, g, *slots, *coefficients) -> (p, *written)         pass 2, one element
+
+    Both cells take ``p``, ``g`` and one argument per ``slots`` entry (an absent slot reads 0), then
+    their coefficients by name, as ``OptimizerSpec.cell`` does. ``gather`` returns the new values of
+    the slots in ``gather_writes``, then one term per ``sums`` entry: each is summed over the array in
+    float64 (the readable rule's ``run_sum``, in another order) into ``sums[name]``. ``combine`` turns
+    the sums and pass 1's constants ``c`` into apply's constants (apply reads a name there, else in
+    ``c``) and the scalar state after the step (``step`` is counted up unless it sets it). A slot not
+    in a pass's writes is read only there, so each array is stored once a step. ``supports(params, hp)``
+    says which parameters the fused form covers (None: all; else the readable rule runs), and
+    ``reduces(params, hp)`` whether this parameter's step takes the sums at all (False: pass 1 is
+    skipped and the sums are 0; it must then write no slot). Tests hold the form equal to ``update``."""
+
+    slots: tuple[str, ...]
+    sums: tuple[str, ...]
+    coefficients: Callable[..., dict[str, Any]]
+    gather: Callable[..., tuple]
+    combine: Callable[..., tuple[dict[str, Any], Mapping[str, Any]]]
+    apply: Callable[..., tuple]
+    gather_writes: tuple[str, ...] = ()
+    apply_writes: tuple[str, ...] = ()
+    supports: Callable[[Array, HyperValues], bool] | None = None
+    reduces: Callable[[Array, HyperValues], bool] | None = None
+
+    def __post_init__(self) -> None:
+        for label, writes in (("gather_writes", self.gather_writes), ("apply_writes", self.apply_writes)):
+            if not set(writes) <= set(self.slots):
+                raise ValueError(f"two-pass form: {label} {writes} must name slots of {self.slots}")
+        for label, cell in (("gather", self.gather), ("apply", self.apply)):
+            if len(_positional(cell)) < 2 + len(self.slots):
+                raise ValueError(f"two-pass form: {label} takes p, g and one argument per slot {self.slots}, then its coefficients")
+        if self.reduces is not None and self.gather_writes:
+            raise ValueError("two-pass form: a pass 1 that may be skipped (reduces) must write no slot")
+
+    @property
+    def gather_names(self) -> tuple[str, ...]:
+        """gather's coefficients, in its argument order."""
+        return _positional(self.gather)[2 + len(self.slots):]
+
+    @property
+    def apply_names(self) -> tuple[str, ...]:
+        """apply's coefficients, in its argument order."""
+        return _positional(self.apply)[2 + len(self.slots):]
+
+
 #: How ``optarena optimizers`` and the web page group the catalogue, in this order.
 FAMILIES = ("classic", "adaptive", "sign-based", "schedule-free / learning-rate-free", "second order", "matrix", "other")
 
@@ -330,6 +383,8 @@ class OptimizerSpec:
     #: The fewest axes a parameter must have (Muon: 2, a matrix). A race's run is a point, one axis:
     #: such a rule is refused there up front, with what to race instead.
     min_ndim: int = 0
+    #: scope "parameter" or "all": the rule as two fused passes around its sums, for one array (``TwoPass``)
+    two_pass: TwoPass | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -339,6 +394,8 @@ class OptimizerSpec:
         if self.cell is not None and self.scope != "element":
             raise ValueError(f"optimizer {self.name!r}: a fused cell steps one element; scope {self.scope!r} "
                              "reads more than that (give no cell)")
+        if self.two_pass is not None and self.scope == "element":
+            raise ValueError(f"optimizer {self.name!r}: a two-pass form is for scope 'parameter' or 'all' (an element rule has a cell)")
         if (self.eval_point is None) != (self.train_point is None):
             raise ValueError(f"optimizer {self.name!r}: give both eval_point and train_point, or neither")
         if (self.scope == "all") != (self.reduction is not None):
@@ -368,7 +425,7 @@ class OptimizerSpec:
                     "(optarena race, optarena gallery)")
         if "closure" in self.needs:
             return (f"{self.title} steps by closure in the arena (optarena race); to train a network use "
-                    "torch.optim.LBFGS, the same rule")
+                    f"optarena.torch.{self.class_name} (step(closure)) or torch.optim.LBFGS, the same rule")
         if self.min_ndim > 1:
             return (f"{self.title} steps matrices only and a network's biases are vectors: use optarena.torch."
                     f"{self.class_name} on a model's matrix parameters and another optimizer for the rest")

@@ -3,9 +3,10 @@
 ``params`` may be a float, a list of floats (a new list comes back), a NumPy array of any
 shape (updated in place and returned) or a list/tuple/dict of arrays (each updated in place).
 Every input is checked before anything is touched, so a rejected call changes nothing.
-Large contiguous arrays take the fused numba kernel automatically. A rule without a fused cell
-(Adafactor: its step takes norms over the whole parameter, so it is not per element) runs its NumPy
-rule whatever ``fused`` says: ``fused=True`` there is a documented fallback, not an error, so code
+Large contiguous arrays take the fused numba kernel automatically: a per-element rule's cell, or
+for a rule whose step takes sums over the whole parameter (LAMB, Adafactor) its two-pass form. Where
+no fused form covers a parameter (Adafactor's factored matrices, a rule with neither) the NumPy rule
+runs whatever ``fused`` says: ``fused=True`` there is a documented fallback, not an error, so code
 that asks every optimizer for its kernel runs them all.
 """
 
@@ -33,6 +34,12 @@ def numba_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _two_pass_covers(spec: OptimizerSpec, p: np.ndarray, hp: dict[str, Any]) -> bool:
+    """Does ``spec``'s two-pass form step this one parameter (scalar hyperparameters)?"""
+    form = spec.two_pass
+    return form is not None and p.size > 0 and (form.supports is None or form.supports(p, hp))
 
 
 def _is_number(x: Any) -> bool:
@@ -196,7 +203,11 @@ class Optimizer:
                     results.append(self.spec.update(p, g, st, ehp, **extra))
         # Everything is computed: only now write into the caller's arrays and our state.
         for i, (p, g, st, res) in enumerate(zip(ps, gs, states, results)):
-            if res is None:
+            if res is None and self.spec.cell is None:  # a rule with sums over the parameter: its two passes
+                from . import kernels_two_pass
+
+                kernels_two_pass.step(self.spec, p, g, st, hp)
+            elif res is None:
                 from . import kernels
 
                 kernels.step(self.spec, p, g, st, hp)
@@ -245,8 +256,11 @@ class Optimizer:
         return [(p, {**st, **after}) for p, st in zip(new_ps, new_own)]
 
     def _use_fused(self, p: np.ndarray, g: np.ndarray, hp: dict[str, Any]) -> bool:
-        # no cell: the NumPy rule, even for fused=True (the module's documented fallback)
-        if self.fused is False or self.spec.cell is None or is_batched(hp):
+        # no cell, and no two-pass form covering this parameter (Adafactor's matrices): the NumPy
+        # rule, even for fused=True (the module's documented fallback)
+        if self.fused is False or is_batched(hp):
+            return False
+        if self.spec.cell is None and not _two_pass_covers(self.spec, p, hp):
             return False
         ok = p.dtype.type in (np.float32, np.float64) and p.flags.c_contiguous and g.flags.c_contiguous
         if self.fused is True:
@@ -301,6 +315,8 @@ def _make_class(class_name: str, spec_name: str) -> type[Optimizer]:
     hyper_doc = "\n".join(f"    {h.name}: {h.doc} (default {h.default!r}; {h.allowed()})" for h in spec.hypers)
     module_doc = (inspect.getmodule(spec.update).__doc__ or "").strip()
     fused_doc = ("None picks the numba kernel for large arrays" if spec.cell is not None else
+                 f"None picks the two-pass numba kernels for large arrays they cover; for a parameter they do not, {spec.title} "
+                 "has no fused kernel and every setting, True included, runs the NumPy rule" if spec.two_pass is not None else
                  f"accepted, but {spec.title} has no fused kernel (its step is not per element): every setting, "
                  "True included, runs the NumPy rule")
     doc = (f"{module_doc}\n\nHyperparameters:\n{hyper_doc}\n    schedule: a learning-rate schedule (optarena.schedules)\n"

@@ -13,10 +13,12 @@
 replaces the state by the first g^2). The row means are torch's ``norm(g, dim)^2 / n``.
 
 Not per element anywhere: alpha and the clipping denominator are norms over the whole parameter,
-so there is no fused cell: ``optarena.Adafactor(fused=True)`` runs this NumPy rule (the documented
-fallback), ``optarena.torch.Adafactor`` takes no ``fused`` (as torch's class takes none) and a race
-with ``engine="fused"`` is refused (``"auto"`` races it on NumPy). A leading batch axis (hyperparameters given as ``(B,)`` arrays, as
-the race engine does) holds B independent parameters: the norms are taken per row, and a row
+so there is no fused cell. On vectors and 0-d the fused form is two passes (``TWO_PASS``: v and
+both norms' terms, then the step); on matrices ``optarena.Adafactor(fused=True)`` runs this NumPy
+rule (the documented fallback). ``optarena.torch.Adafactor`` takes no ``fused`` (as torch's class
+takes none) and a race with ``engine="fused"`` is refused (``"auto"`` races it on NumPy). A
+leading batch axis (hyperparameters given as ``(B,)`` arrays, as the race engine does) holds B
+independent parameters: the norms are taken per row, and a row
 of ndim >= 2 is factored over its own last two axes (a batched ``(B, r, c)`` is B matrices; a
 batched ``(B, n)``, B vectors). Unbatched, the whole array is one parameter, as in torch.
 
@@ -31,12 +33,13 @@ Shazeer & Stern, Adafactor: Adaptive Learning Rates with Sublinear Memory Cost (
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from .._spec import (MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, is_batched, lr_hyper, run_norm,
-                     run_size, torch_lerp, wd_hyper)
+from .._spec import (MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, TwoPass, cell_helper, is_batched,
+                     lr_hyper, run_norm, run_size, torch_lerp, wd_hyper)
 
 
 def _factored(params: Array, hp: HyperValues) -> bool:
@@ -59,21 +62,30 @@ def init(params: Array, hp: HyperValues) -> State:
 
 
 
+def _rates(t: int, hp: HyperValues) -> tuple[float, Any]:
+    """(w_t, rho_t) of step t: the second moment's weight t^beta2_decay and min(lr, 1 / sqrt(t))."""
+    lr = hp["learning_rate"]
+    return float(t) ** hp["beta2_decay"], np.minimum(lr, 1 / (float(t) ** 0.5)) if np.ndim(lr) else min(lr, 1 / (float(t) ** 0.5))
+
+
+def _scale(param_norm: Any, update_norm: Any, n: int, t: int, hp: HyperValues) -> Any:
+    """The step's factor on u: -max(eps2, RMS(p)) rho_t / max(1, RMS(u) / d), from ||p|| and ||u||."""
+    alpha = np.maximum(hp["epsilon2"], param_norm / n**0.5) * _rates(t, hp)[1]
+    return -alpha / np.maximum(1.0, update_norm / (n**0.5 * hp["d"]))
+
+
 def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
     g = -grads if hp["maximize"] else grads
     t = state["step"] + 1
-    batched = is_batched(hp)
     dtype = np.asarray(params).dtype
     n = run_size(params, hp)
     if np.size(params) == 0:  # torch divides by sqrt(numel) = 0 here (ZeroDivisionError); nothing to move
         return np.array(params, copy=True), {**state, "step": t}
-    lr, eps1 = hp["learning_rate"], np.finfo(dtype).eps
-    w = float(t) ** hp["beta2_decay"]
-    rho = np.minimum(lr, 1 / (float(t) ** 0.5)) if batched else min(lr, 1 / (float(t) ** 0.5))
-    alpha = np.maximum(hp["epsilon2"], run_norm(params, hp) / n**0.5) * rho
+    eps1 = np.finfo(dtype).eps
+    w = _rates(t, hp)[0]
     p = params
     if np.any(hp["weight_decay"] != 0):
-        p = p * (1 - lr * hp["weight_decay"])
+        p = p * (1 - hp["learning_rate"] * hp["weight_decay"])
     new: dict[str, Any] = {"step": t}
     if _factored(params, hp):
         g2 = g * g
@@ -85,13 +97,53 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     else:
         var = new["variance"] = torch_lerp(state["variance"], g * g, w)
     u = (1 / np.sqrt(np.maximum(var, eps1 * eps1))) * g
-    denom = np.maximum(1.0, run_norm(u, hp) / (n**0.5 * hp["d"]))
-    scale = -alpha / denom
+    scale = _scale(run_norm(params, hp), run_norm(u, hp), n, t, hp)
     if np.ndim(scale):
         scale = scale.astype(dtype)  # per-run, in the params' dtype (torch: a Python float per parameter)
     else:
         scale = float(scale)
     return p + scale * u, new
+
+
+# ---- the fused form (vectors and 0-d): pass 1 updates v and sums p^2 and u^2; pass 2 steps p
+
+def _unfactored(params: Array, hp: HyperValues) -> bool:
+    return not _factored(params, hp)
+
+
+def fused_coefficients(params: Array, state: State, hp: HyperValues) -> dict[str, Any]:
+    w = _rates(state["step"] + 1, hp)[0]
+    eps1 = np.finfo(params.dtype).eps
+    return {"neg": hp["maximize"], "low": abs(w) < 0.5, "w": w, "one_m_w": 1 - w, "eps1_sq": eps1 * eps1, "one": 1.0,
+            "decay": 1 - hp["learning_rate"] * hp["weight_decay"]}
+
+
+@cell_helper
+def cell_update_direction(g, v, neg, eps1_sq, one):
+    """u, one element: g / sqrt(max(v, eps1^2)) (NaN v passes, as in np.maximum)."""
+    if neg != 0:
+        g = -g
+    return (one / math.sqrt(eps1_sq if v < eps1_sq else v)) * g
+
+
+def gather(p, g, v, neg, low, w, one_m_w, eps1_sq, one):
+    gg = -g if neg != 0 else g
+    gg = gg * gg
+    v = v + w * (gg - v) if low != 0 else gg - (gg - v) * one_m_w
+    u = cell_update_direction(g, v, neg, eps1_sq, one)
+    return v, p * p, u * u
+
+
+def combine(params: Array, sums: dict[str, float], c: dict[str, Any], state: State, hp: HyperValues) -> tuple[dict[str, Any], State]:
+    return {"scale": _scale(math.sqrt(sums["pp"]), math.sqrt(sums["uu"]), params.size, state["step"] + 1, hp)}, {}
+
+
+def apply(p, g, v, neg, eps1_sq, one, decay, scale):
+    return (p * decay + scale * cell_update_direction(g, v, neg, eps1_sq, one),)
+
+
+TWO_PASS = TwoPass(slots=("variance",), sums=("pp", "uu"), coefficients=fused_coefficients, gather=gather, combine=combine,
+                   apply=apply, gather_writes=("variance",), supports=_unfactored)
 
 
 SPEC = OptimizerSpec(
@@ -114,7 +166,7 @@ SPEC = OptimizerSpec(
         "Adafactor",
         "lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, *, foreach=None, maximize=False",
     ),
-    family="adaptive", scope="parameter",
+    family="adaptive", scope="parameter", two_pass=TWO_PASS,
     examples=(
         {},
         {"learning_rate": 0.5, "beta2_decay": -0.5, "d": 1.5, "weight_decay": 0.1},

@@ -10,7 +10,8 @@
 
 The norms are over the whole parameter, so there is no fused cell (scope "parameter"): the
 article's class runs it on each array, the torch bridge on each tensor, and a race (settings as
-``(B,)`` arrays) on each row of its ``(B, d)`` positions, one run each. Kept in the state as the
+``(B,)`` arrays) on each row of its ``(B, d)`` positions, one run each. Its fused form is two
+passes (``TWO_PASS``): the moments and both norms' terms, then the step from m and v. Kept in the state as the
 reference keeps them: ``weight_norm`` (w), ``adam_norm`` (||u||) and ``trust_ratio`` (r, before
 ``adam`` sets it to 1), in the parameter's dtype, one per run.
 
@@ -28,13 +29,14 @@ dtype): float32 parameters stay within 3e-6 relative of it over 12 steps
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, eps_hyper, is_batched, lr_hyper,
-    run_norm, wd_hyper, zeros_state,
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TwoPass, beta_hyper, cell_helper, eps_hyper,
+    is_batched, lr_hyper, run_norm, wd_hyper, zeros_state,
 )
 
 #: the per-run scalars the reference keeps in each parameter's state
@@ -68,6 +70,15 @@ def trust_ratio(weight_norm: Any, update_norm: Any, eps: Any) -> Any:
     return np.where((weight_norm == 0) | (update_norm == 0), 1.0, ratio)
 
 
+def _scale_and_norms(param_norm: Any, update_norm: Any, t: int, hp: HyperValues, dtype: np.dtype) -> tuple[Any, dict[str, Any]]:
+    """The step's factor on u (-lr / (1 - b1^t) * r) and the norms the state keeps, from ||p|| and ||u||."""
+    w = np.minimum(param_norm, hp["clamp"])
+    r = trust_ratio(w, update_norm, hp["epsilon"])
+    step_size = hp["learning_rate"] if hp["adam_debias"] else hp["learning_rate"] / (1 - hp["beta1"] ** t)
+    scale = -step_size * (1.0 if hp["adam"] else r)
+    return scale, {k: np.asarray(x, dtype=np.float64).astype(dtype) for k, x in zip(NORMS, (w, update_norm, r))}
+
+
 def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
     dtype = np.asarray(params).dtype
     g = -grads if hp["maximize"] else grads
@@ -82,14 +93,51 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     u = m / (np.sqrt(v) + hp["epsilon"])
     if decay and not hp["weight_decouple"]:
         u = u + wd * p
-    w = np.minimum(run_norm(p, hp), hp["clamp"])
-    n = run_norm(u, hp)
-    r = trust_ratio(w, n, hp["epsilon"])
-    step_size = lr if hp["adam_debias"] else lr / (1 - b1**t)
-    scale = -step_size * (1.0 if hp["adam"] else r)
-    new = {"step": t, "exp_avg": m, "exp_avg_sq": v}
-    new.update({k: np.asarray(x, dtype=np.float64).astype(dtype) for k, x in zip(NORMS, (w, n, r))})
-    return p + _per_run(scale, dtype) * u, new
+    scale, norms = _scale_and_norms(run_norm(p, hp), run_norm(u, hp), t, hp, dtype)
+    return p + _per_run(scale, dtype) * u, {"step": t, "exp_avg": m, "exp_avg_sq": v, **norms}
+
+
+# ---- the fused form: pass 1 updates m and v and sums p^2 and u^2; pass 2 steps p from m and v
+
+def fused_coefficients(params: Array, state: State, hp: HyperValues) -> dict[str, Any]:
+    b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
+    decouple = hp["weight_decouple"]
+    return {"neg": hp["maximize"], "b1": b1, "m_rate": 1 - b1 if hp["grad_averaging"] else 1.0, "b2": b2, "one_m_b2": 1 - b2,
+            "decay": 1 - wd * (1.0 if hp["fixed_decay"] else hp["learning_rate"]) if wd != 0 and decouple else 1.0,
+            "eps": hp["epsilon"], "coupled": wd != 0 and not decouple, "wd": wd}
+
+
+@cell_helper
+def cell_direction(p, m, v, eps, coupled, wd):
+    """u, one element: m / (sqrt(v) + eps), plus wd p for the coupled decay."""
+    u = m / (math.sqrt(v) + eps)
+    if coupled != 0:
+        u = u + wd * p
+    return u
+
+
+def gather(p, g, m, v, neg, b1, m_rate, b2, one_m_b2, decay, eps, coupled, wd):
+    if neg != 0:
+        g = -g
+    m = m * b1 + m_rate * g
+    v = v * b2 + one_m_b2 * (g * g)
+    p = p * decay  # 1 unless the decay is decoupled: p * 1 is p
+    u = cell_direction(p, m, v, eps, coupled, wd)
+    return m, v, p * p, u * u
+
+
+def combine(params: Array, sums: dict[str, float], c: dict[str, Any], state: State, hp: HyperValues) -> tuple[dict[str, Any], State]:
+    scale, norms = _scale_and_norms(math.sqrt(sums["pp"]), math.sqrt(sums["uu"]), state["step"] + 1, hp, params.dtype)
+    return {"scale": scale}, norms
+
+
+def apply(p, g, m, v, decay, eps, coupled, wd, scale):
+    p = p * decay
+    return (p + scale * cell_direction(p, m, v, eps, coupled, wd),)
+
+
+TWO_PASS = TwoPass(slots=("exp_avg", "exp_avg_sq"), sums=("pp", "uu"), coefficients=fused_coefficients, gather=gather,
+                   combine=combine, apply=apply, gather_writes=("exp_avg", "exp_avg_sq"))
 
 
 SPEC = OptimizerSpec(
@@ -114,7 +162,7 @@ SPEC = OptimizerSpec(
           r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\,\frac{\min(\lVert p_{t-1} \rVert, c)}{\lVert u_t \rVert + \epsilon}\,u_t"),
     paper="You et al., Large Batch Optimization for Deep Learning: Training BERT in 76 minutes (ICLR 2020)",
     reference=Reference("pytorch_optimizer.Lamb", "pytorch-optimizer", lacks={"clamp": 10.0}),
-    family="adaptive", scope="parameter",
+    family="adaptive", scope="parameter", two_pass=TWO_PASS,
     examples=(
         {"learning_rate": 0.01},
         {"learning_rate": 0.02, "weight_decay": 0.1, "fixed_decay": True, "beta1": 0.8, "epsilon": 1e-3},

@@ -10,7 +10,9 @@
 
 The norms are over the whole parameter, so there is no fused cell (scope "parameter"): the
 article's class runs it on each array, the torch bridge on each tensor, and a race (settings as
-``(B,)`` arrays) on each row of its ``(B, d)`` positions, one run each.
+``(B,)`` arrays) on each row of its ``(B, d)`` positions, one run each. Its fused form is two
+passes (``TWO_PASS``): both norms' terms, then the step; a parameter without the trust ratio
+takes the second alone.
 
 You et al., Large Batch Training of Convolutional Networks (2017, arXiv:1708.03888), Algorithm 1.
 Reference: ``pytorch_optimizer.LARS`` (pytorch-optimizer 4.1.0), matched exactly, defaults
@@ -30,7 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, is_batched, lr_hyper, run_norm, wd_hyper
+import math
+
+from .._spec import (
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TwoPass, is_batched, lr_hyper, run_norm, wd_hyper,
+)
 from .sgd import init, state_arrays  # the same momentum buffer as SGD's (kept only when momentum > 0)
 
 
@@ -64,6 +70,40 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return params - hp["learning_rate"] * g, new
 
 
+# ---- the fused form: pass 1 sums p^2 and g^2 (adapted parameters only); pass 2 is the step
+
+def fused_coefficients(params: Array, state: State, hp: HyperValues) -> dict[str, Any]:
+    mu = hp["momentum"]
+    return {"neg": hp["maximize"], "adapt": adapted(params, hp), "wd": hp["weight_decay"], "buffer": "momentum_buffer" in state, "mu": mu,
+            "one_m_damp": 1 - hp["dampening"], "nesterov": hp["nesterov"], "lr": hp["learning_rate"]}
+
+
+def gather(p, g, b, neg):
+    if neg != 0:
+        g = -g
+    return p * p, g * g
+
+
+def combine(params: Array, sums: dict[str, float], c: dict[str, Any], state: State, hp: HyperValues) -> tuple[dict[str, Any], State]:
+    return {"r": float(trust_ratio(math.sqrt(sums["pp"]), math.sqrt(sums["gg"]), hp))}, {}
+
+
+def apply(p, g, b, neg, adapt, wd, r, buffer, mu, one_m_damp, nesterov, lr):
+    if neg != 0:
+        g = -g
+    if adapt != 0:
+        g = (g + wd * p) * r
+    if buffer != 0:
+        b = b * mu + one_m_damp * g
+        if mu != 0:
+            g = g + mu * b if nesterov != 0 else b
+    return p - lr * g, b
+
+
+TWO_PASS = TwoPass(slots=("momentum_buffer",), sums=("pp", "gg"), coefficients=fused_coefficients, gather=gather,
+                   combine=combine, apply=apply, apply_writes=("momentum_buffer",), reduces=adapted)
+
+
 SPEC = OptimizerSpec(
     name="lars", title="LARS",
     hypers=(
@@ -82,7 +122,7 @@ SPEC = OptimizerSpec(
           r"b_t = \mu b_{t-1} + (1-\tau)\, r_t (g_t + \lambda p_{t-1}),\; p_t = p_{t-1} - \eta\, b_t"),
     paper="You, Gitman & Ginsburg, Large Batch Training of Convolutional Networks (2017, arXiv:1708.03888)",
     reference=Reference("pytorch_optimizer.LARS", "pytorch-optimizer", lacks={"adapt_vectors": False}),
-    family="classic", scope="parameter",
+    family="classic", scope="parameter", two_pass=TWO_PASS,
     examples=(
         {"learning_rate": 0.1},
         {"learning_rate": 0.5, "weight_decay": 0.1, "momentum": 0.5, "dampening": 0.3, "trust_coefficient": 0.02},

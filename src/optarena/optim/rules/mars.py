@@ -13,7 +13,9 @@ Yuan et al., MARS: Unleashing the Power of Variance Reduction for Training Large
 MARS-AdamW in its approximate form (g_prev is the previous step's gradient, as in the authors'
 code). Reference: ``pytorch_optimizer.MARS`` (pytorch-optimizer 4.1.0) with its default
 ``mars_type="adamw"``, matched exactly, defaults and its 1e-15 under the square root included. Its clipping norm is over
-the whole parameter, so there is no fused cell (scope "parameter"): a leading batch axis
+the whole parameter, so there is no fused cell (scope "parameter"); its fused form is two passes
+(``TWO_PASS``: the norm's terms from g and g_prev, then the step; a parameter stepped as AdamW
+takes the second alone). A leading batch axis
 (hyperparameters as ``(B,)`` arrays, as the race engine gives them) holds B independent parameters,
 normed per row and 1-D or not by a row's own shape.
 
@@ -33,13 +35,15 @@ stored g_prev), ``fixed_decay``, ``ams_bound`` and ``cautious``.
 
 from __future__ import annotations
 
+import math
+from typing import Any
 
 import numpy as np
 
 from .._spec import (
     torch_lerp,
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, beta_hyper, eps_hyper,
-    is_batched, lr_hyper, run_norm, sqrt, wd_hyper, zeros_state,
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, TwoPass, beta_hyper, cell_helper,
+    eps_hyper, is_batched, lr_hyper, run_norm, sqrt, wd_hyper, zeros_state,
 )
 
 #: the reference's ``betas_1d`` default: AdamW's decay rates for 1-D parameters (not offered)
@@ -63,27 +67,81 @@ def _corrected(params: Array, hp: HyperValues) -> bool:
 
 
 
-def _clip(c: Array, hp: HyperValues) -> Array:
-    """c / ||c|| where the norm (per run) is above 1; NaN norms leave c as it is, as in the reference."""
-    norm = run_norm(c, hp)
+def _clip_divisor(norm: Any) -> Any:
+    """What c is divided by: ||c|| where it is above 1, else 1 (NaN norms too, as in the reference)."""
     if np.ndim(norm) == 0:
-        return c / norm if norm > 1.0 else c
-    return c / np.where(norm > 1.0, norm, 1.0).astype(np.asarray(c).dtype)
+        return norm if norm > 1.0 else 1.0
+    return np.where(norm > 1.0, norm, 1.0)
+
+
+def _clip(c: Array, hp: HyperValues) -> Array:
+    """c / ||c|| where the norm (per run) is above 1."""
+    divisor = _clip_divisor(run_norm(c, hp))
+    if np.ndim(divisor) == 0:
+        return c / divisor if divisor != 1.0 else c
+    return c / divisor.astype(np.asarray(c).dtype)
+
+
+def _rates(params: Array, hp: HyperValues) -> tuple[Any, Any, Any, Any]:
+    """(b1, b2, lr, wd) of this parameter: MARS's, or 1-D AdamW's."""
+    if _corrected(params, hp):
+        return hp["beta1"], hp["beta2"], hp["learning_rate"], hp["weight_decay"]
+    return BETAS_1D[0], BETAS_1D[1], hp["learning_rate_1d"], hp["weight_decay_1d"]
 
 
 def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[Array, State]:
     g = -grads if hp["maximize"] else np.array(grads, copy=True)  # kept as next step's g_prev
     t = state["step"] + 1
-    if _corrected(params, hp):
-        b1, b2, lr, wd = hp["beta1"], hp["beta2"], hp["learning_rate"], hp["weight_decay"]
-        c = _clip((g - state["last_grad"]) * (hp["gamma"] * (b1 / (1.0 - b1))) + g, hp)
-    else:
-        (b1, b2), lr, wd, c = BETAS_1D, hp["learning_rate_1d"], hp["weight_decay_1d"], g
+    b1, b2, lr, wd = _rates(params, hp)
+    c = _clip((g - state["last_grad"]) * (hp["gamma"] * (b1 / (1.0 - b1))) + g, hp) if _corrected(params, hp) else g
     m = torch_lerp(state["exp_avg"], c, 1.0 - b1)
     v = state["exp_avg_sq"] * b2 + (1.0 - b2) * c * c
     denom = (np.sqrt(v + V_EPS) + hp["epsilon"]) / sqrt(1.0 - b2**t) * (1.0 - b1**t)
     p = params * (1.0 - wd * lr) if np.any(wd != 0) else params
     return p - lr * (m / denom), {"step": t, "exp_avg": m, "exp_avg_sq": v, "last_grad": g}
+
+
+# ---- the fused form: pass 1 sums c^2 (MARS proper only); pass 2 is the step, clipped
+
+def fused_coefficients(params: Array, state: State, hp: HyperValues) -> dict[str, Any]:
+    b1, b2, lr, wd = _rates(params, hp)
+    t = state["step"] + 1
+    w = 1.0 - b1  # torch's lerp weight, and its branch
+    return {"neg": hp["maximize"], "corrected": _corrected(params, hp), "k": hp["gamma"] * (b1 / (1.0 - b1)),
+            "low": abs(w) < 0.5, "w": w, "one_m_w": 1 - w, "b2": b2, "one_m_b2": 1.0 - b2, "v_eps": V_EPS,
+            "eps": hp["epsilon"], "bc2_sqrt": sqrt(1.0 - b2**t), "bc1": 1.0 - b1**t, "decay": 1.0 - wd * lr, "lr": lr}
+
+
+@cell_helper
+def cell_correction(g, lg, neg, corrected, k):
+    """(g, c), one element: g flipped for maximize, and c = g + k (g - g_prev) (g itself as AdamW)."""
+    if neg != 0:
+        g = -g
+    if corrected != 0:
+        return g, (g - lg) * k + g
+    return g, g
+
+
+def gather(p, g, m, v, lg, neg, corrected, k):
+    g, c = cell_correction(g, lg, neg, corrected, k)
+    return (c * c,)
+
+
+def combine(params: Array, sums: dict[str, float], c: dict[str, Any], state: State, hp: HyperValues) -> tuple[dict[str, Any], State]:
+    return {"clip": _clip_divisor(math.sqrt(sums["cc"]))}, {}
+
+
+def apply(p, g, m, v, lg, neg, corrected, k, clip, low, w, one_m_w, b2, one_m_b2, v_eps, eps, bc2_sqrt, bc1, decay, lr):
+    g, c = cell_correction(g, lg, neg, corrected, k)
+    c = c / clip  # clip is 1 (c / 1 is c) unless ||c|| > 1
+    m = m + w * (c - m) if low != 0 else c - (c - m) * one_m_w
+    v = v * b2 + one_m_b2 * c * c
+    denom = (math.sqrt(v + v_eps) + eps) / bc2_sqrt * bc1
+    return (p * decay) - lr * (m / denom), m, v, g
+
+
+TWO_PASS = TwoPass(slots=("exp_avg", "exp_avg_sq", "last_grad"), sums=("cc",), coefficients=fused_coefficients, gather=gather,
+                   combine=combine, apply=apply, apply_writes=("exp_avg", "exp_avg_sq", "last_grad"), reduces=_corrected)
 
 
 SPEC = OptimizerSpec(
@@ -108,7 +166,7 @@ SPEC = OptimizerSpec(
     paper="Yuan et al., MARS: Unleashing the Power of Variance Reduction for Training Large Models (2024)",
     reference=Reference("pytorch_optimizer.MARS", "pytorch-optimizer",
                         rename={**TORCH_NAMES, "learning_rate_1d": "lr_1d"}),
-    family="adaptive", scope="parameter",
+    family="adaptive", scope="parameter", two_pass=TWO_PASS,
     examples=(
         {"learning_rate": 0.01},
         {"learning_rate": 0.02, "gamma": 0.5, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "optimize_1d": True},

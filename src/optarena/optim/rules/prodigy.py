@@ -14,7 +14,8 @@
 here ``beta3 = -1``). The sums r and D run over every parameter the optimizer steps, so the rule
 is scope "all": ``REDUCTION`` gives it in phases (gather each parameter's share, combine once,
 apply), which the article's class runs over a list of arrays and the torch bridge over every
-param group; ``update`` is the same on one array. In a race each run is its own optimizer.
+param group; ``update`` is the same on one array. In a race each run is its own optimizer. On one
+array the fused form is two passes (``TWO_PASS``): m, v, s and both sums' terms, then the step.
 
 Mishchenko & Defazio, Prodigy: An Expeditiously Adaptive Parameter-Free Learner (ICML 2024),
 Algorithm 4 as the authors' package writes it. Reference: ``prodigyopt.Prodigy`` (prodigyopt
@@ -28,14 +29,15 @@ reference's 0-d zero (the same numbers).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ...errors import UsageError
 from .._spec import (
-    Array, Hyper, HyperValues, OptimizerSpec, Reduction, Reference, State, beta_hyper, eps_hyper, is_batched, lr_hyper, per_run, run_sum,
-    wd_hyper,
+    Array, Hyper, HyperValues, OptimizerSpec, Reduction, Reference, State, TwoPass, beta_hyper, eps_hyper, is_batched, lr_hyper,
+    per_run, run_sum, wd_hyper,
 )
 
 SHARED = ("d", "d_max", "d_numerator", "k")
@@ -97,11 +99,17 @@ def gather(params: Array, grads: Array, state: State, shared: dict[str, Any], hp
     rate = (d / d0) * (d if hp["safeguard_warmup"] else dlr)
     flat_g = _flat(g, hp)
     new["s"] = np.where(per_run(active, 2), state["s"] * b3 + flat_g * per_run(rate, 2), state["s"])
-    numerator = (d / d0) * dlr * run_sum(flat_g * (state["p0"] - _flat(params, hp)), hp)
-    denominator = run_sum(np.abs(new["s"]), hp)
+    progress, distance = run_sum(flat_g * (state["p0"] - _flat(params, hp)), hp), run_sum(np.abs(new["s"]), hp)
     if is_batched(hp):  # per run, shaped as the other per-run values (B, 1, ..., 1)
-        numerator, denominator = (np.reshape(x, np.shape(params)[:1] + (1,) * (np.ndim(params) - 1)) for x in (numerator, denominator))
-    return new, {"numerator": np.where(active, numerator, 0.0), "denominator": np.where(active, denominator, 0.0)}
+        progress, distance = (np.reshape(x, np.shape(params)[:1] + (1,) * (np.ndim(params) - 1)) for x in (progress, distance))
+    return new, _shares(progress, distance, shared, hp)
+
+
+def _shares(progress: Any, distance: Any, shared: dict[str, Any], hp: HyperValues) -> dict[str, Any]:
+    """This parameter's shares of r's increment and of D, from sum g (p0 - p) and sum |s|."""
+    active = np.asarray(hp["learning_rate"]) > 0
+    numerator = (shared["d"] / hp["d0"]) * _dlr(shared, hp) * progress
+    return {"numerator": np.where(active, numerator, 0.0), "denominator": np.where(active, distance, 0.0)}
 
 
 
@@ -152,6 +160,54 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     return REDUCTION.update(params, grads, state, hp)
 
 
+# ---- the fused form (one array): pass 1 updates m, v and s and sums g (p0 - p) and |s|; pass 2 steps p
+
+def fused_coefficients(params: Array, state: State, hp: HyperValues) -> dict[str, Any]:
+    d, d0, b1, b2, wd = state["d"], hp["d0"], hp["beta1"], hp["beta2"], hp["weight_decay"]
+    dlr = _dlr({k: state[k] for k in SHARED}, hp)
+    return {"coupled": not hp["decouple"] and wd != 0, "wd": wd, "active": hp["learning_rate"] > 0, "has_m": b1 > 0,
+            "b1": b1, "m_rate": d * (1 - b1), "b2": b2, "v_rate": d * d * (1 - b2), "b3": _beta3(hp),
+            "s_rate": (d / d0) * (d if hp["safeguard_warmup"] else dlr)}
+
+
+def fused_gather(p, g, m, v, s, p0, coupled, wd, active, has_m, b1, m_rate, b2, v_rate, b3, s_rate):
+    if coupled != 0:
+        g = g + wd * p
+    if active != 0:
+        if has_m != 0:
+            m = m * b1 + g * m_rate
+        v = v * b2 + v_rate * (g * g)
+        s = s * b3 + g * s_rate
+    return m, v, s, g * (p0 - p), abs(s)
+
+
+def fused_combine(params: Array, sums: dict[str, float], c: dict[str, Any], state: State,
+                  hp: HyperValues) -> tuple[dict[str, Any], State]:
+    before = {k: state[k] for k in SHARED}
+    after = combine(before, _shares(sums["progress"], sums["distance"], before, hp), hp)
+    dlr, moved = _dlr(before, hp), after["k"] != before["k"]
+    step = -dlr if _any(hp["beta1"] > 0) else -dlr * after["d"]
+    return ({"moved": moved, "decoupled": hp["decouple"] and hp["weight_decay"] != 0, "decay": -hp["weight_decay"] * dlr,
+             "d_eps": after["d"] * hp["epsilon"], "step": step},
+            {**after, "step": state["step"] + int(moved)})  # the reference counts a step only when it moved
+
+
+def fused_apply(p, g, m, v, s, p0, coupled, wd, has_m, moved, decoupled, decay, d_eps, step):
+    if moved == 0:
+        return (p,)
+    if coupled != 0:
+        g = g + wd * p
+    denom = math.sqrt(v) + d_eps
+    q = p
+    if decoupled != 0:
+        q = q + q * decay
+    return (q + step * (m / denom) if has_m != 0 else q + step * (g / denom),)
+
+
+TWO_PASS = TwoPass(slots=("exp_avg", "exp_avg_sq", "s", "p0"), sums=("progress", "distance"), coefficients=fused_coefficients,
+                   gather=fused_gather, combine=fused_combine, apply=fused_apply, gather_writes=("exp_avg", "exp_avg_sq", "s"))
+
+
 def _check(hp: HyperValues, where: str) -> None:
     b3 = np.asarray(hp["beta3"])
     if np.any((b3 != -1) & (b3 < 0)):
@@ -187,7 +243,7 @@ SPEC = OptimizerSpec(
                                    "use_bias_correction=False, safeguard_warmup=False, d0=1e-6, d_coef=1.0, "
                                    "growth_rate=float('inf'), fsdp_in_use=False, slice_p=1"),
                         group_keys={}),
-    family="schedule-free / learning-rate-free", scope="all", reduction=REDUCTION,
+    family="schedule-free / learning-rate-free", scope="all", reduction=REDUCTION, two_pass=TWO_PASS,
     examples=(
         {},
         {"learning_rate": 0.5, "weight_decay": 0.1, "beta3": 0.9, "d0": 1e-3, "growth_rate": 1.5},
