@@ -6,7 +6,9 @@
   ``learning_rate``, ``beta1``, ``beta2``, ``epsilon`` too, as aliases), its param-group keys,
   ``state_dict`` (loadable both ways) and errors, lr schedulers, closures, None grads skipped.
   Real ``torch.optim.Optimizer`` subclasses running optarena's rules in place on the tensors'
-  memory. ``capturable=True`` and ``differentiable=True`` are refused.
+  memory. ``capturable=True`` and ``differentiable=True`` are refused. ``LBFGS`` is
+  torch.optim.LBFGS's class (``step(closure)``); ``SophiaH`` pytorch_optimizer's, its Hessian
+  estimate taken through the graph (``loss.backward(create_graph=True)``); Newton is arena only.
 * ``wrap(obj, params)``: any object with the article's ``update(params, gradients)`` as a torch
   optimizer.
 * ``racer(torch.optim.Adam, lr=0.01)``: any torch optimizer class as an arena racer.

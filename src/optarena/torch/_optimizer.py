@@ -7,6 +7,8 @@ their addresses and streams every tensor in one parallel pass, as torch's fused=
 rest by the readable ``spec.update`` on NumPy views (``p.detach().numpy()`` shares the memory),
 its results copied back in place. Anywhere else (CUDA, bfloat16, tensors with the neg bit) the
 tensors are copied to CPU NumPy, stepped and copied back: correct, but slow.
+L-BFGS, which steps by closure over one flat vector, has a class of its own (``_lbfgs``);
+Sophia's step estimates the Hessian's diagonal through autograd first (``_sophia``).
 """
 
 from __future__ import annotations
@@ -209,10 +211,7 @@ class Optimizer(_LeanStep):
     def __init__(self, params: Any, *args: Any, **kwargs: Any) -> None:
         cls = type(self)
         where = cls.__name__
-        if "closure" in cls.spec.needs:
-            raise TypeError(f"{where}: not offered here: torch.optim.LBFGS is the same rule (tests/optim/test_lbfgs.py "
-                            "holds optarena's equal to it); train with it, race optarena's in the arena")
-        if cls.spec.needs:
+        if cls.spec.needs and not getattr(cls, "serves_needs", False):  # Newton's exact Hessian
             ref = cls.spec.reference
             theirs = f"{ref.target} (its own Hessian estimate from the graph)" if ref is not None else "torch.optim.LBFGS"
             raise TypeError(f"{where}: {cls.spec.title} needs the loss's exact {', '.join(cls.spec.needs)} at every step, "
@@ -282,10 +281,16 @@ class Optimizer(_LeanStep):
         if reads is None:
             reads = cls._reads[spec.name] = cls.constructor.reads(spec)
         values = []
+        con = cls.constructor
         for name, key, index, flag in reads:
             v = group[key] if index is None else group[key][index]
-            if v is None and name in cls.constructor.none_as:
-                v = cls.constructor.none_as[name]  # the reference's "None: derived" (prodigyopt's beta3)
+            if v is None and name in con.none_as:
+                v = con.none_as[name]  # the reference's "None: derived" (prodigyopt's beta3)
+            elif name in con.values:  # the reference's spelling (SophiaH's hessian_distribution="gaussian")
+                spelled = con.values[name]
+                if not any(type(v) is type(k) and v == k for k in spelled):
+                    raise ValueError(f"{where}: {key} must be one of {', '.join(map(repr, spelled))}, got {v!r}")
+                v = spelled[v]
             elif flag:
                 v = bool(v)  # torch takes any truthy value
             elif isinstance(v, torch.Tensor):
@@ -297,7 +302,7 @@ class Optimizer(_LeanStep):
         plain = all(type(v) in _PLAIN for v in values)
         if plain and cache_key in cache:
             return cache[cache_key]
-        hp = spec.validate({r[0]: v for r, v in zip(reads, values)}, where)
+        hp = spec.validate({**con.constants, **{r[0]: v for r, v in zip(reads, values)}}, where)
         if is_batched(hp):
             raise TypeError(f"{where}: hyperparameters must be numbers, not arrays")
         if plain:
@@ -363,7 +368,8 @@ class Optimizer(_LeanStep):
                     if st is not None and ours in st:
                         value = float(st[ours])
                         group[theirs] = int(value) if ours == "step" else value
-                group.setdefault("train_mode", live.get("train_mode", True))
+                if self.spec.eval_point is not None:
+                    group.setdefault("train_mode", live.get("train_mode", True))
         return out
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -379,16 +385,8 @@ class Optimizer(_LeanStep):
             if self.spec.reduction is not None:
                 self._step_all()
                 return loss
-            aliases = type(self).constructor.aliases
             for i, group in enumerate(self.param_groups):
-                where = f"{type(self).__name__} param group {i}"
-                for alias in aliases:
-                    if alias in group:  # written since: torch's key takes it (never silently dropped)
-                        type(self).constructor.resolve_aliases(group, set(), self.defaults, where)
-                        break
-                if group.get("capturable") or group.get("differentiable"):
-                    refuse_unimplemented(group, where)
-                spec, hp = self._group_hp(group, where)
+                spec, hp = self._group_for_step(i, group)
                 params = [p for p in group["params"] if p.grad is not None]
                 # one parameter at a time, in order: a parameter listed twice, or two sharing
                 # memory, then see each other's update as with torch's for-loop
@@ -400,6 +398,18 @@ class Optimizer(_LeanStep):
         finally:
             torch._C._set_grad_enabled(grad_was_enabled)
         return loss
+
+    def _group_for_step(self, i: int, group: dict[str, Any]) -> tuple[OptimizerSpec, dict[str, Any]]:
+        """A group's rule and hyperparameters at a step: an alias written into it since moved to
+        torch's key (never silently dropped), capturable / differentiable refused."""
+        where = f"{type(self).__name__} param group {i}"
+        for alias in type(self).constructor.aliases:
+            if alias in group:
+                type(self).constructor.resolve_aliases(group, set(), self.defaults, where)
+                break
+        if group.get("capturable") or group.get("differentiable"):
+            refuse_unimplemented(group, where)
+        return self._group_hp(group, where)
 
     def _step_fused(self, index: int, spec: OptimizerSpec, params: list[torch.Tensor], hp: dict[str, Any],
                     fused: bool | None) -> list[torch.Tensor]:
@@ -734,12 +744,17 @@ class TrainEval:
         return super().step(closure)  # type: ignore[misc]
 
 
-_CLASSES: dict[str, type[Optimizer]] = {}
+_CLASSES: dict[str, type[torch.optim.Optimizer]] = {}
 
 
-def optimizer_class(name: str) -> type[Optimizer]:
-    """The torch optimizer class for a registered optimizer (made on first request)."""
+def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+    """The torch optimizer class for a registered optimizer (made on first request): an
+    ``Optimizer`` subclass, or for L-BFGS, which steps by closure, ``_lbfgs.LBFGS``."""
     spec = registry.get(name)
+    if spec.name not in _CLASSES and "closure" in spec.needs:
+        from ._lbfgs import closure_class  # a class of its own: one flat vector, step(closure)
+
+        _CLASSES[spec.name] = closure_class(spec.name)
     if spec.name not in _CLASSES:
         class_name = spec.class_name
         con = constructor_for(spec)
@@ -765,6 +780,14 @@ def optimizer_class(name: str) -> type[Optimizer]:
                         *con.signature.parameters.values()])
         __init__.__doc__ = doc
         bases: tuple[type, ...] = (TrainEval, Optimizer) if spec.eval_point is not None else (Optimizer,)
+        if "hessian" in spec.needs:
+            from ._sophia import hessian_class_base  # its step estimates the Hessian's diagonal through autograd
+
+            base = hessian_class_base(spec.name)
+            if base is not None:
+                bases = (base, *bases)
+                doc += ("\nThe Hessian's diagonal is estimated from the gradients' graph (Hutchinson, as the "
+                        "reference): call loss.backward(create_graph=True) before step().")
         cls = type(class_name, bases, {"spec": spec, "constructor": con, "_reads": {}, "__init__": __init__,
                                        "__doc__": doc, "__module__": "optarena.torch"})
         __init__.__qualname__ = f"{class_name}.__init__"

@@ -114,6 +114,9 @@ class Constructor:
     eager_state: bool = False
     none_as: dict[str, Any] = field(default_factory=dict)  # a group's None for these hyperparameters: this value
     pinned: dict[str, Any] = field(default_factory=dict)  # arguments taken for the signature's sake: their default only
+    renames: dict[str, str] = field(default_factory=dict)  # hyperparameter -> the reference's argument (Sophia's clip: p)
+    values: dict[str, dict[Any, Any]] = field(default_factory=dict)  # hyperparameter -> {the reference's value: ours}
+    constants: dict[str, Any] = field(default_factory=dict)  # hyperparameters the reference lacks: the value it uses
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -124,7 +127,8 @@ class Constructor:
 
     def reads(self, spec: OptimizerSpec) -> tuple[tuple[str, str, int | None, bool], ...]:
         """Where each of ``spec``'s hyperparameters lives in a group: (name, key, index, is bool)."""
-        return tuple((h.name, *self.aliases.get(h.name, (h.name, None)), h.kind == "bool") for h in spec.hypers)
+        return tuple((h.name, *self.aliases.get(h.name, (self.renames.get(h.name, h.name), None)), h.kind == "bool")
+                     for h in spec.hypers if h.name not in self.constants)
 
     def bind(self, where: str, params: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """The constructor's arguments as torch's ``defaults`` dict, checked as torch checks them."""
@@ -262,8 +266,15 @@ def constructor_for(spec: OptimizerSpec) -> Constructor:
     torch_name, text = (face.name, face.signature) if face is not None else (None, None)
     fixed: dict[str, Any] = dict(face.fixed) if face is not None else {}
     none_as: dict[str, Any] = {}
+    renames: dict[str, str] = {}
+    values: dict[str, dict[Any, Any]] = {}
+    constants: dict[str, Any] = {}
     if face is None and ref is not None and ref.signature:  # the reference's own constructor (prodigyopt's)
         text, fixed, none_as = ref.signature, dict(ref.group_keys), dict(ref.none_as)
+        written = {name for name, _, _ in parse_signature(text)}
+        renames = {ours: theirs for ours, theirs in ref.rename.items() if ours not in ALIASES and theirs in written}
+        values = {ours: {theirs: v for v, theirs in spelled.items()} for ours, spelled in ref.values.items()}
+        constants = dict(ref.lacks)  # not offered: code written for the reference cannot set them either
     params = [inspect.Parameter("params", _P)]
     params += _parse(text) if text is not None else _generic(spec)
     have = {p.name for p in params}
@@ -271,20 +282,22 @@ def constructor_for(spec: OptimizerSpec) -> Constructor:
     if "fused" not in have and spec.cell is not None:  # torch has no fused kernel for this one; ours has
         params.append(inspect.Parameter("fused", _K, default=None))
     # a hyperparameter of the rule torch's constructor lacks (a spec grown since): still settable
-    names = {h.name for h in spec.hypers}
+    names = {h.name for h in spec.hypers} - set(constants) - set(renames)
     # an article name is an alias of a tuple member only where the tuple has it and the name is not its own
     # argument (prodigyopt's betas is a pair and beta3 an argument)
     aliases = {a: (key, i) for a, (key, i) in ALIASES.items()
                if a in names and key in have and a not in have and (i is None or i < tuples.get(key, 0))}
     params += [inspect.Parameter(h.name, _K, default=h.default) for h in spec.hypers
-               if h.name not in have and h.name not in aliases]
+               if h.name in names and h.name not in have and h.name not in aliases]
     params += [inspect.Parameter(a, _K, default=None) for a in aliases]
     variant = face.variant if face is not None else None
     if variant is not None and variant[1] not in registry.names():
         variant = None
     # a reference's argument the rule does not take (prodigyopt's slice_p, fsdp_in_use): only its default
-    read = {key for _, key, _, _ in Constructor(None, inspect.Signature(params), aliases).reads(spec)}
+    read = {key for _, key, _, _ in Constructor(None, inspect.Signature(params), aliases, renames=renames,
+                                                 constants=constants).reads(spec)}
     pinned = {p.name: p.default for p in params
-              if text is not None and face is None and p.name != "params" and p.name not in read and p.name not in aliases}
+              if text is not None and face is None and p.name != "params" and p.name not in read and p.name not in aliases
+              and p.name not in IMPLEMENTATION}  # foreach changes nothing here: taken, whatever its value
     return Constructor(torch_name, inspect.Signature(params), aliases, fixed, variant, face is not None and face.eager_state,
-                       none_as, pinned)
+                       none_as, pinned, renames, values, constants)

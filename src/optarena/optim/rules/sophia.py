@@ -21,6 +21,11 @@ Newton's), so ``H u`` is exact where the reference differentiates twice. The dra
 and the same seed gives the same numbers. With hyperparameters batched ((B,) arrays: a race),
 each row is its own run and draws from its own row's seed, as that run alone would.
 
+``optarena.torch.SophiaH`` takes the reference's constructor and makes h_hat as the reference
+does, from torch's generator and Hessian-vector products through autograd's graph
+(``loss.backward(create_graph=True)``), then steps with ``update_with_estimate`` (this rule given
+h_hat): equal to the reference to 1e-15 (tests/torch/test_sophia_bridge.py).
+
 Differences from the reference, declared: its u come from torch's global generator (ours from
 ``seed``, kept in the state); ``exact_diagonal`` is ours. Under ``maximize`` the estimate is of
 -H (the Hessian of what is minimised, as Newton flips it); the reference flips only the gradient,
@@ -33,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import UsageError
 from .._spec import (
     torch_lerp,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, beta_hyper, eps_hyper,
@@ -89,8 +95,23 @@ def estimate(hessian: Array, shape: tuple[int, ...], seed: Any, t: int, hp: Hype
 
 
 
+def refreshes(t: Any, hp: HyperValues) -> Any:
+    """Does step ``t`` (the steps already taken) refresh the estimate? A bool, or per run."""
+    return (t % hp["update_period"]) == 0
+
+
 def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: Array | None = None) -> tuple[Array, State]:
     hessian = checked_hessian("Sophia", params, hessian)
+    p = np.asarray(params)
+    refresh = refreshes(state["step"], hp)
+    est = estimate(hessian, p.shape, state["seed"], state["step"], hp) if np.any(refresh) else None
+    return update_with_estimate(params, grads, state, hp, est)
+
+
+def update_with_estimate(params: Array, grads: Array, state: State, hp: HyperValues,
+                         h_hat: Array | None) -> tuple[Array, State]:
+    """The rule with the estimate h_hat given (None on steps that do not ``refresh``): ``update``
+    makes it from H; the torch bridge from Hessian-vector products through autograd's graph."""
     p = np.asarray(params)
     t = state["step"]
     lr, wd = hp["learning_rate"], hp["weight_decay"]
@@ -102,15 +123,19 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: 
             g = g + wd * p
     m = torch_lerp(state["momentum"], g, 1 - hp["beta1"])
     h = state["hessian_moment"]
-    period = hp["update_period"]
-    refresh = (t % period) == 0  # a bool, or (B, 1, ..., 1) per run
+    refresh = refreshes(t, hp)  # a bool, or (B, 1, ..., 1) per run
     if np.any(refresh):
-        est = estimate(hessian, p.shape, state["seed"], t, hp)
+        if h_hat is None:
+            raise UsageError(f"Sophia: step {int(np.max(t))} refreshes the Hessian estimate: give h_hat", field="h_hat")
+        est = np.asarray(h_hat, dtype=np.float64).reshape(p.shape)
         est = (-est if hp["maximize"] else est).astype(p.dtype)
         h = np.where(refresh, torch_lerp(h, est, 1 - hp["beta2"]), h) if np.ndim(refresh) else torch_lerp(h, est, 1 - hp["beta2"])
     ratio = np.clip(m / np.maximum(h, hp["epsilon"]), -hp["clip"], hp["clip"])
     new = (p - lr * ratio).astype(p.dtype, copy=False)
-    return new, {"step": t + 1, "momentum": m, "hessian_moment": h, "seed": state["seed"]}
+    out = {"step": t + 1, "momentum": m, "hessian_moment": h}
+    if "seed" in state:  # the torch bridge's draws are torch's: it keeps no seed
+        out["seed"] = state["seed"]
+    return new, out
 
 
 SPEC = OptimizerSpec(
@@ -139,7 +164,11 @@ SPEC = OptimizerSpec(
     reference=Reference("pytorch_optimizer.SophiaH", "pytorch-optimizer",
                         rename={**TORCH_NAMES, "clip": "p", "rademacher": "hessian_distribution"},
                         values={"rademacher": {True: "rademacher", False: "gaussian"}},
-                        lacks={"seed": 0.0, "exact_diagonal": False}),
+                        lacks={"seed": 0.0, "exact_diagonal": False},
+                        signature=("lr=6e-2, betas=(0.96, 0.99), weight_decay=0.0, weight_decouple=True, fixed_decay=False, "
+                                   "p=1e-2, update_period=10, num_samples=1, hessian_distribution='gaussian', eps=1e-12, "
+                                   "maximize=False, foreach=None"),
+                        group_scalars={"step": "step"}),
     family="second order", scope="parameter", needs=("hessian",),
     examples=(
         {},
