@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import EngineUnavailable, UsageError
 from ..landscapes import Landscape, resolve
 from ..optim import OptimizerSpec, expand, schedules
+from ..optim.rules import lbfgs
 from .plan import RacePlan, Racer, check_bounds, racers_of, resolve_racers
 from .result import RaceResult, RunArrays
 
@@ -180,8 +181,7 @@ def _choose(policy: str, ls: Landscape, groups: list[_Group], customs: list[tupl
     if policy == "numpy":
         return "numpy"
     if policy == "auto":
-        n_runs = n_starts * sum(len(g.settings) for g in groups) + len(customs)
-        pays = work >= FUSED_MIN_WORK if work is not None else _fused_pays(ls, groups, customs, n_runs, steps, record)
+        pays = work >= FUSED_MIN_WORK if work is not None else _fused_pays(ls, groups, customs, n_starts, steps, record)
         if not pays or customs:
             return "numpy"
     why = _fused_unavailable(ls, groups, customs, steps, n_starts, noise, record)
@@ -228,18 +228,25 @@ def run_bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | No
 FUSED_MIN_WORK = 2_000_000
 
 
-def _fused_pays(ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], n_runs: int, steps: int,
+def _fused_pays(ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], n_starts: int, steps: int,
                 record: bool) -> bool:
-    """Big races always; small ones only when every kernel they need is compiled already."""
-    if customs or not groups or any(g.spec.cell is None for g in groups):
+    """Big races always; small ones only when every kernel they need is compiled already. An
+    L-BFGS run-step counts as ``fused_lbfgs.RUN_STEP_WORK`` of them."""
+    if customs or not groups or any(g.spec.cell is None and not _is_lbfgs(g) for g in groups):
         return False
-    if n_runs * steps >= FUSED_MIN_WORK:
-        return True
     try:
-        from . import fused
+        from . import fused, fused_lbfgs
     except ImportError:
         return False
+    if n_starts * steps * sum(len(g.settings) * (fused_lbfgs.RUN_STEP_WORK if _is_lbfgs(g) else 1)
+                              for g in groups) >= FUSED_MIN_WORK:
+        return True
     return all(fused.is_warm(g.spec, ls, _present(g), record) for g in groups)
+
+
+def _is_lbfgs(g: _Group) -> bool:
+    """An L-BFGS group (its own compiled loop, ``arena.fused_lbfgs``), with or without the line search."""
+    return g.spec is lbfgs.SPEC
 
 
 def _present(g: _Group) -> tuple[bool, ...]:
@@ -252,7 +259,10 @@ def _fused_unavailable(ls: Landscape, groups: list[_Group], customs: list[tuple[
     """Why the compiled loop cannot run this race, or None when it can."""
     if customs:
         return "custom optimizer objects run in Python"
-    missing = [g.spec.name for g in groups if g.spec.cell is None]
+    searching = [g.spec.title for g in groups if _is_lbfgs(g) and g.settings[0].get("line_search")]
+    if searching:  # each run's strong Wolfe line search steps in Python, run by run
+        return f"{searching[0]} with line_search=True runs its strong Wolfe line search on the NumPy engine"
+    missing = [g.spec.name for g in groups if g.spec.cell is None and not _is_lbfgs(g)]
     if missing:
         return f"optimizer {missing[0]!r} has no fused cell"
     elsewhere = [g.spec.name for g in groups if g.spec.eval_point is not None]
@@ -285,17 +295,31 @@ def _run_fused(job: _Job) -> RunArrays:
     lo, hi = run_bounds(ls, S, config)
     eps = _noise(seed, steps, S, noise)
     target = ls.min_value + config["tolerance"]
+    # evaluations made by each recorded step, kept when a racer makes several a step (L-BFGS)
+    evals = np.full(out["loss"].shape, np.nan) if any(_is_lbfgs(g) for g in groups) else None
     for g in groups:
         idx = g.run_index
         P0 = S[run_start[idx]]
-        state0 = g.spec.init(P0, expand(g.hp(per_run=True), 2, P0.dtype))
-        res = fused.run_group(g.spec, ls, g.hp(per_run=False), g.schedule, g.setting_of_run, P0, state0, eps,
-                              run_start[idx], clip, lo, hi, target, steps, record, stop)
+        if _is_lbfgs(g):
+            from . import fused_lbfgs
+
+            res = fused_lbfgs.run_group(g.spec, ls, g.hp(per_run=False), g.schedule, g.setting_of_run, P0, lo, hi,
+                                        target, steps, record, stop)
+            spent = res.pop("evals")
+        else:
+            state0 = g.spec.init(P0, expand(g.hp(per_run=True), 2, P0.dtype))
+            res = fused.run_group(g.spec, ls, g.hp(per_run=False), g.schedule, g.setting_of_run, P0, state0, eps,
+                                  run_start[idx], clip, lo, hi, target, steps, record, stop)
+            # a per-element rule's run has made t evaluations by step t; NaN once diverged, as on NumPy
+            t = np.arange(steps + 1.0) if record else np.array([float(steps)])
+            spent = np.where((res["div"][:, None] < 0) | (t < res["div"][:, None]), t, np.nan)
         for k, v in res.items():
             out[k][idx] = v
+        if evals is not None:
+            evals[idx] = spent
     return RunArrays(positions=out["pos"], losses=out["loss"], grad_norms=out["gnorm"], step_sizes=out["dstep"],
                      best_loss=out["best"], steps_to_tolerance=out["reach"], diverged_at=out["div"],
-                     stop_reason=out["reason"])
+                     stop_reason=out["reason"], evaluations=evals)
 
 
 def _run_numpy(job: _Job) -> RunArrays:

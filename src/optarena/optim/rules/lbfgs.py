@@ -33,6 +33,9 @@ iterations on the Rosenbrock valley amplify the two's different roundings of dot
 fused multiply-adds): there within 1.5 times (tested: 10 times) how far torch itself moves when
 its start moves by one ulp. float32 within 1e-4 (torch rounds some scalars to float32 elsewhere).
 
+``optarena.torch.LBFGS`` is torch's class running this one on the flattened parameters (``resume``
+carries torch's state between steps; tests/torch/test_lbfgs_bridge.py).
+
 In a race (``update`` given ``batched_closure``, no line search, float64) all runs step at once as
 arrays, equal bit for bit to one LBFGS object a run (tests/optim/test_lbfgs_race.py); the strong
 Wolfe line search steps each run on its own.
@@ -209,6 +212,13 @@ class LBFGS:
         self._params, self.state, self.last_evaluations = x, {"func_evals": 0, "n_iter": 0}, 0
         return self
 
+    def resume(self, params: Array, state: dict[str, Any]) -> LBFGS:
+        """Continue a run at ``params`` (copied, as ``reset``) with the ``state`` a step left (torch's
+        names, NumPy values): the torch bridge keeps the state as torch does between steps."""
+        self.reset(params)
+        self.state.update(state)
+        return self
+
     def step(self, closure: Closure) -> float:
         """One L-BFGS step: returns the loss at the parameters it started from."""
         x, st, lr = self.params, self.state, self.learning_rate
@@ -247,18 +257,18 @@ class LBFGS:
                 d, old_dirs, old_stps, ro, h_diag = -g, [], [], [], 1
             else:
                 y, s = g - prev_g, d * dtype(t)
-                ys = y @ s
+                ys = _dot_as(y, s)
                 if ys > CURVATURE_MIN:
                     if len(old_dirs) == self.history_size:
                         del old_dirs[0], old_stps[0], ro[0]
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(1.0 / ys)
-                    h_diag = ys / (y @ y)
+                    h_diag = ys / _dot_as(y, y)
                 d = two_loop(g, old_dirs, old_stps, ro, h_diag)
             prev_g, prev_loss = g, loss
             t = min(1.0, 1.0 / np.sum(np.abs(g))) * lr if st["n_iter"] == 1 else lr
-            gtd = g @ d
+            gtd = _dot_as(g, d)
             if gtd > -self.tolerance_change:  # not a descent direction (to tolerance)
                 break
 
@@ -321,9 +331,10 @@ __all__ = ["LBFGS", "cubic_minimizer", "strong_wolfe", "two_loop"]
 #   once. The state holds arrays: (B, m, n) histories in order oldest to newest with per-run
 #   counts, the two-loop recursion runs over B with masks where the counts differ, and each
 #   iteration calls ``batched_closure(X) -> (losses, grads)`` on the runs still iterating only
-#   (a run that has stopped makes no evaluation, as in torch). Dot products go through matmul's
-#   per-row dot, the routine ``x @ y`` calls, so a run's arithmetic is the per-run LBFGS's,
-#   bit for bit (tests/optim/test_lbfgs_race.py).
+#   (a run that has stopped makes no evaluation, as in torch). Every dot product is
+#   ``lbfgs_kernels.dot`` (compiled, compensated), as in the per-run LBFGS and the fused race loop
+#   (arena.fused_lbfgs), so a run's arithmetic is the same bits on every path
+#   (tests/optim/test_lbfgs_race.py, tests/arena/test_fused_lbfgs.py).
 # * per run (the strong Wolfe line search, float32, or no ``batched_closure``): each run is its
 #   own LBFGS object stepped with ``closure(x) -> (loss, grad)`` in a Python loop; the state holds
 #   the objects (copied at every step: ``update`` stays pure).
@@ -393,15 +404,25 @@ def _step_runs(p: Array, rows: Array, shape: tuple[int, ...], state: State, hp: 
         LBFGS(**_settings(hp, b if batched else None)).reset(rows[b]) for b in range(len(rows))]
     new = np.empty_like(rows)
     for b, opt in enumerate(runs):
+        opt.learning_rate = HYPERS[0].check(_settings(hp, b if batched else None)["learning_rate"], "LBFGS")  # a schedule's
         opt.step(lambda x: closure(x.reshape(shape)))
         new[b] = opt.params
     out = new.reshape(p.shape)
     return out, {"step": state["step"] + 1, "runs": runs, "evaluations": np.array([o.evaluations for o in runs])}
 
 
+def _dot_as(a: Array, b: Array) -> Any:
+    """a . b by ``lbfgs_kernels.dot`` (every path's dot product), as a scalar of a's dtype."""
+    from ..lbfgs_kernels import dot
+
+    return a.dtype.type(dot(a, b))
+
+
 def _dot(a: Array, b: Array) -> Array:
-    """Row-wise dot products of (k, n) arrays by the routine a 1-D ``a[i] @ b[i]`` calls (so equal to it bit for bit)."""
-    return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
+    """Row-wise dot products of (k, n) arrays: ``lbfgs_kernels.dot`` of each row pair (``LBFGS.step``'s)."""
+    from ..lbfgs_kernels import dot_rows
+
+    return dot_rows(np.ascontiguousarray(a), np.ascontiguousarray(b))
 
 
 def _two_loop_rows(g: Array, old_dirs: Array, old_stps: Array, ro: Array, h_diag: Array, count: Array) -> Array:
@@ -445,6 +466,8 @@ def _step_batch(rows: Array, state: State, hp: HyperValues, batched_closure: Cal
                 shape: tuple[int, ...], batched: bool) -> tuple[Array, State]:
     """The batched path: one torch step for every run at once (see the notes above ``_settings``)."""
     st = dict(state) if "n_iter" in state else _first_state(rows, state, hp, batched)
+    # this step's learning rate: a schedule changes it between steps (as torch's schedulers change group["lr"])
+    st["learning_rate"] = np.broadcast_to(HYPERS[0].check(np.ravel(hp["learning_rate"]), "LBFGS"), (len(rows),)).copy()
     x = np.array(rows, dtype=np.float64)
     loss, g = _evaluate(batched_closure, x, shape)
     evaluations = st["evaluations"] + 1
