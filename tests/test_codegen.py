@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+import optarena as oa
 from optarena import landscapes
 from optarena.arena import Racer, race
 from optarena.codegen import (
@@ -96,6 +97,18 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("sf_adamw", {}),
     ("sf_adamw", {"warmup_steps": 20.0, "weight_decay": 0.1, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6,
                   "weight_lr_power": 0.0}),
+    # session 7: Muon (on MATRIX_X0's least squares), L-BFGS (a closure) and Sophia (a Hessian estimate)
+    ("muon", {}),
+    ("muon", {"learning_rate": 0.02, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0}),
+    ("muon", {"learning_rate": 0.05, "weight_decay": 0.3, "epsilon": 1e-3, "ns_steps": 3.0, "momentum": 0.5}),
+    ("lbfgs", {"line_search": True}),
+    ("lbfgs", {"max_iter": 2.0, "learning_rate": 0.1, "history_size": 5.0}),
+    ("sophia", {"learning_rate": 0.01, "update_period": 1.0, "clip": 0.5, "beta2": 0.9}),
+    ("sophia", {"update_period": 3.0, "num_samples": 3.0, "rademacher": True, "weight_decay": 0.1, "seed": 7.0}),
+    ("sophia", {"weight_decay": 0.1, "weight_decouple": False, "epsilon": 1e-3, "beta1": 0.9, "clip": 1.0,
+                "learning_rate": 0.01}),
+    ("sophia", {"weight_decay": 0.1, "fixed_decay": True, "exact_diagonal": True, "update_period": 2.0, "clip": 1.0,
+                "learning_rate": 0.01}),
 ]
 
 def _case_frameworks() -> list[Any]:
@@ -117,7 +130,11 @@ def _case_id(case: tuple[str, dict[str, Any]]) -> str:
 Grad = Callable[[np.ndarray], np.ndarray]
 
 
-def _run_torch(code: str, p0: np.ndarray, grad: Grad, steps: int, default_dtype: str = "float64") -> np.ndarray:
+def _run_torch(code: str, p0: np.ndarray, grad: Grad, steps: int, default_dtype: str = "float64",
+               loss: Callable[[np.ndarray], float] | None = None,
+               hessian: Callable[[np.ndarray, int], np.ndarray | None] | None = None) -> np.ndarray:
+    """``loss``: for a snippet that steps with a closure (L-BFGS); ``hessian(p, t)``: the estimate
+    handed to ``step(hessian=...)`` at step t (None: none), for SophiaH."""
     import torch
 
     old = torch.get_default_dtype()
@@ -127,9 +144,20 @@ def _run_torch(code: str, p0: np.ndarray, grad: Grad, steps: int, default_dtype:
         ns: dict[str, Any] = {"params": [p]}
         exec(code, ns)
         out = [p0]
-        for _ in range(steps):
-            p.grad = torch.tensor(grad(p.detach().numpy()))
-            ns["optimizer"].step()
+
+        def closure():  # as the snippet's step comment writes it, on the given loss and gradient
+            x = p.detach().numpy()
+            p.grad = torch.tensor(grad(x))
+            return torch.tensor(loss(x))
+
+        for t in range(steps):
+            if "optimizer.step(closure)" in code:
+                assert loss is not None, "an L-BFGS snippet needs the loss"
+                ns["optimizer"].step(closure)
+            else:
+                p.grad = torch.tensor(grad(p.detach().numpy()))
+                h = hessian(p.detach().numpy(), t) if hessian else None
+                ns["optimizer"].step(**({"hessian": [torch.tensor(h)]} if h is not None else {}))
             if "scheduler" in ns:
                 ns["scheduler"].step()
             if "optimizer.train()" in code:  # Schedule-Free: the answer is x, in the params in eval mode
@@ -142,7 +170,10 @@ def _run_torch(code: str, p0: np.ndarray, grad: Grad, steps: int, default_dtype:
     return np.array(out)
 
 
-def _run_optax(code: str, p0: np.ndarray, grad: Grad, steps: int) -> np.ndarray:
+def _run_optax(code: str, p0: np.ndarray, grad: Grad, steps: int, jax_loss: Callable[[Any], Any] | None = None,
+               per_step: int = 1) -> np.ndarray:
+    """``jax_loss``: the loss in jax, for a snippet whose update takes it (Sophia's obj_fn, L-BFGS's
+    value_fn); ``per_step``: updates per optarena step (L-BFGS: max_iter iterations)."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -156,10 +187,26 @@ def _run_optax(code: str, p0: np.ndarray, grad: Grad, steps: int) -> np.ndarray:
         opt, state = ns["optimizer"], ns["opt_state"]
         # Schedule-Free: params hold y (the gradient's point); the answer, which optarena races, is x
         answer = optax.contrib.schedule_free_eval_params if "schedule_free_eval_params" in code else None
+        if jax_loss is not None:  # compiled: L-BFGS's line search and Sophia's estimate trace jax_loss
+            value_and_grad = optax.value_and_grad_from_state(jax_loss)
+
+            def line_search_step(params: Any, state: Any) -> Any:
+                value, g = value_and_grad(params, state=state)
+                return opt.update(g, state, params, value=value, grad=g, value_fn=jax_loss)
+
+            line_search = jax.jit(line_search_step)
+            with_obj = jax.jit(lambda g, state, params: opt.update(g, state, params, obj_fn=jax_loss))
+        plain = jax.jit(opt.update) if per_step > 1 else opt.update  # L-BFGS: max_iter updates a step
         out = [p0]
         for _ in range(steps):
-            updates, state = opt.update(jnp.asarray(grad(np.asarray(params))), state, params)
-            params = optax.apply_updates(params, updates)
+            for _ in range(per_step):
+                if "value_fn=loss_fn" in code:  # L-BFGS, as its step comment writes it
+                    updates, state = line_search(params, state)
+                elif "obj_fn=loss_fn" in code:  # Sophia: the Hessian estimate differentiates the loss
+                    updates, state = with_obj(jnp.asarray(grad(np.asarray(params))), state, params)
+                else:
+                    updates, state = plain(jnp.asarray(grad(np.asarray(params))), state, params)
+                params = optax.apply_updates(params, updates)
             out.append(np.asarray(answer(state, params) if answer else params))
     finally:
         jax.config.update("jax_enable_x64", old)
@@ -206,11 +253,52 @@ def _loss_side_grad(framework: str, name: str, hp: dict[str, Any]) -> Grad:
     return lambda p: sign * LS.gradient(p) + l2 * p
 
 
+def _jax_rosenbrock(p: Any) -> Any:
+    return (1.0 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2  # landscapes' rosenbrock_f, traced by jax
+
+
+def _extra(framework: str, name: str, hp: dict[str, Any]) -> dict[str, Any]:
+    """What a runner needs besides the gradient for the rules that need more (a closure, a Hessian)."""
+    full = registry.get(name).validate(hp)
+    if name == "lbfgs":
+        return ({"loss": lambda p: float(LS.f(*p))} if framework == "torch"
+                else {"jax_loss": _jax_rosenbrock, "per_step": int(full["max_iter"])})
+    if name == "sophia" and framework == "optax":
+        return {"jax_loss": _jax_rosenbrock}
+    if name == "sophia" and framework == "torch":  # SophiaH handed optarena's estimates (its own draws differ)
+        from optarena.optim.rules.sophia import estimate
+
+        def hessian(p: np.ndarray, t: int) -> np.ndarray | None:
+            if t % int(full["update_period"]):
+                return None
+            return estimate(LS.hessian(p[None])[0], p.shape, int(full["seed"]), t, full)
+        return {"hessian": hessian}
+    return {}
+
+
+#: Muon's problem (a matrix-only rule): 0.5 ||A X - B||_F^2 over a 4x3 X, from X0 (codegen.MATRIX_MEASURE)
+_MRNG = np.random.default_rng(2026)
+MATRIX_A, MATRIX_B, MATRIX_X0 = _MRNG.standard_normal((6, 4)), _MRNG.standard_normal((6, 3)), _MRNG.standard_normal((4, 3))
+
+
+def _matrix_grad(x: np.ndarray) -> np.ndarray:
+    return MATRIX_A.T @ (MATRIX_A @ x - MATRIX_B)
+
+
 def run_both(framework: str, name: str, hp: dict[str, Any], steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(framework trajectory, optarena trajectory) from Rosenbrock's default start, float64."""
+    """(framework trajectory, optarena trajectory) from Rosenbrock's default start, float64 (a
+    matrix-only rule: from MATRIX_X0 on the least squares, optarena's class stepped on the same gradients)."""
     snippet = generate(name, hp, framework)
+    if registry.get(name).min_ndim == 2:
+        theirs = RUNNERS[framework](snippet.code, MATRIX_X0.copy(), _matrix_grad, steps)
+        opt = getattr(oa, registry.get(name).class_name)(**hp)
+        ours = [MATRIX_X0.copy()]
+        for _ in range(steps):  # copies: the class steps its argument in place
+            ours.append(opt.update(ours[-1].copy(), _matrix_grad(ours[-1])))
+        return theirs, np.array(ours)
     p0 = np.array(MEASURE_START, dtype=np.float64)
-    theirs = RUNNERS[framework](snippet.code, p0, _loss_side_grad(framework, name, hp), steps)
+    theirs = RUNNERS[framework](snippet.code, p0, _loss_side_grad(framework, name, hp), steps,
+                                **_extra(framework, name, hp))
     res = race(LS, [Racer(name, hp)], starts=[MEASURE_START], steps=steps)
     assert res.diverged_at[0, 0] < 0, "pick hyperparameters that stay in the window"
     return theirs, res.positions[0, 0]
@@ -248,16 +336,19 @@ def test_snippet_reproduces_optarena(case, framework):
     name, hp = case
     _require(framework)
     snippet = generate(name, hp, framework)
-    if framework == "torch" and not snippet.exact:  # the reference class lacks an option (LARS's adapt_vectors)
-        assert any("the snippet cannot set" in n for n in snippet.notes)
+    if any("the snippet cannot set" in n for n in snippet.notes):  # the reference lacks an option (LARS's adapt_vectors)
+        assert framework == "torch" and not snippet.exact
         return
     theirs, ours = run_both(framework, name, hp, STEPS)
     assert np.all(np.isfinite(theirs))
     diff = _max_rel(theirs, ours)
-    if snippet.exact:
+    gap = any("measured: max |position difference|" in n for n in snippet.notes)
+    drawn = any("not draw for draw" in n for n in snippet.notes)  # Sophia: the Hutchinson draws are the framework's
+    if snippet.exact or (drawn and framework == "torch"):  # torch's SophiaH is handed optarena's estimates (_extra)
+        assert snippet.exact != drawn
         assert diff <= 1e-10, f"{framework} {name}{hp}: {diff:.2e}\n{format_snippet(snippet)}"
-    else:  # a gap note: measured and held to its figure in test_gap_notes
-        assert any("measured: max |position difference|" in n for n in snippet.notes)
+    else:  # a gap note (measured and held to its figure in test_gap_notes), or draws no framework shares
+        assert gap or drawn, f"{framework} {name}{hp}: not exact, and no note says why"
 
 
 def _gap_id(gap) -> str:
@@ -293,6 +384,7 @@ def test_every_gap_is_reachable_and_its_figure_is_in_the_note():
         full = registry.get(gap.optimizers[0]).validate(gap.measured_with)
         assert gap.applies(full)
         assert f"{gap.max_abs:.1e}" in gap.note()
+        assert gap.matrix == (registry.get(gap.optimizers[0]).min_ndim == 2)  # measured where the rule runs
 
 
 ARTICLE_ERA = ["sgd", "momentum", "adam", "adamw", "nadam", "radam", "rmsprop", "adagrad", "adadelta", "adamax", "lion"]
@@ -417,9 +509,12 @@ def test_schedule_conflicts_and_the_cli_are_clear(capsys):
             generate(name, {}, framework, "cosine")
     for name, framework, hp in (("prodigy", "optax", {"growth_rate": 2.0}), ("sf_sgd", "optax", {"r": 1.0}),
                                 ("lamb", "optax", {"adam": True}), ("lamb", "keras", {"grad_averaging": False}),
-                                ("lars", "optax", {"nesterov": True, "dampening": 0.3}), ("sf_adamw", "keras", {"r": 1.0})):
+                                ("lars", "optax", {"nesterov": True, "dampening": 0.3}), ("sf_adamw", "keras", {"r": 1.0}),
+                                ("lbfgs", "optax", {"line_search": True, "learning_rate": 0.5})):
         with pytest.raises(ValueError, match=f"code for {framework}"):
             generate(name, hp, framework)
+    with pytest.raises(ValueError, match="fixed_decay"):  # optax decays by lr wd: wd / lr holds at a constant lr only
+        generate("sophia", {"weight_decay": 0.1, "fixed_decay": True}, "optax", "cosine")
     for name in ("rprop", "asgd"):  # their learning rate feeds their own step sizes
         with pytest.raises(ValueError, match="a schedule on top has no counterpart"):
             generate(name, {}, "optax", "cosine")
@@ -430,3 +525,85 @@ def test_schedule_conflicts_and_the_cli_are_clear(capsys):
     assert main(["code", "adam(learning_rate=0.1, schedule=cosine(t_max=100))"]) == 0
     out = capsys.readouterr().out
     assert "CosineAnnealingLR(optimizer, T_max=100" in out and "lr=0.1" in out
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_muon_snippets_stay_within_their_gap(framework):
+    # Muon's gaps are bfloat16's (torch) or an epsilon's (keras, optax): every case, not only the measured one,
+    # stays within them, so a wrong mapping (lr, weight decay, momentum, ns_steps, the lr adjustment) would show
+    # (of the largest entry; measured up to 3.3e-3 torch, 4.1e-9 keras, 3.3e-5 optax: its Nesterov at momentum 0.5)
+    _require(framework)
+    bound = {"torch": 1e-2, "keras": 1e-7, "optax": 1e-4}[framework]
+    for name, hp in CASES:
+        if name == "muon":
+            theirs, ours = run_both(framework, name, hp, STEPS)
+            off = float(np.max(np.abs(theirs - ours)) / np.max(np.abs(ours)))
+            assert off <= bound, f"{framework} muon{hp}: {off:.2e}"
+
+
+def _sophia_as_optax_has_it(hp: dict[str, Any], steps: int) -> np.ndarray:
+    """optax.contrib.sophia's rule as the gap note states it, on diag(H): m bias-corrected inside the clip,
+    divided by the Hessian EMA before this step's refresh; decay p (1 - lr wd) (fixed_decay: 1 - wd)."""
+    f = registry.get("sophia").validate(hp)
+    lr, wd, b1, b2 = f["learning_rate"], f["weight_decay"], f["beta1"], f["beta2"]
+    p, m, h = np.array(MEASURE_START), np.zeros(2), np.zeros(2)
+    out = [p]
+    for t in range(1, steps + 1):
+        g = LS.gradient(p) + (0.0 if f["weight_decouple"] else wd * p)
+        m = b1 * m + (1 - b1) * g
+        u = np.clip(m / (1 - b1 ** t) / np.maximum(h, f["epsilon"]), -f["clip"], f["clip"])
+        if (t - 1) % int(f["update_period"]) == 0:
+            h = b2 * h + (1 - b2) * np.diag(LS.hessian(p[None])[0])
+        decay = (wd if f["fixed_decay"] else lr * wd) if f["weight_decouple"] else 0.0
+        p = p * (1 - decay) - lr * u
+        out.append(p)
+    return np.array(out)
+
+
+def test_optax_sophia_is_the_rule_its_note_describes():
+    # the gap note's account of optax.contrib.sophia, written out, is what the snippet computes: the
+    # hyperparameters are mapped right and the note names every difference
+    _require("optax")
+    for name, hp in CASES + [(GAP.optimizers[0], dict(GAP.measured_with)) for GAP in GAPS
+                             if GAP.optimizers[0] == "sophia"]:
+        if name == "sophia" and registry.get(name).validate(hp)["exact_diagonal"]:
+            theirs = _run_optax(generate(name, hp, "optax").code, np.array(MEASURE_START), LS.gradient, STEPS,
+                                jax_loss=_jax_rosenbrock)
+            np.testing.assert_allclose(theirs, _sophia_as_optax_has_it(hp, STEPS), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,framework,hp", [("lbfgs", "torch", {}), ("lbfgs", "optax", {}),
+                                               ("lbfgs", "optax", {"line_search": True}), ("sophia", "torch", {}),
+                                               ("sophia", "optax", {"learning_rate": 0.01, "clip": 1.0})])
+def test_the_step_comment_runs_as_written(name, framework, hp):
+    # L-BFGS steps with a closure (torch) or value_fn (optax), Sophia with the gradient's graph (torch) or
+    # obj_fn (optax): the snippet's commented training step, uncommented, trains from Rosenbrock's start
+    _require(framework)
+    snippet = generate(name, hp, framework)
+    step = "\n".join(line[2:] for line in snippet.code.splitlines()
+                     if line.startswith("# ") and snippet.code.index(line) > snippet.code.index("optimizer = "))
+    if framework == "torch":
+        import torch
+
+        params = [torch.nn.Parameter(torch.tensor(MEASURE_START, dtype=torch.float64))]
+        ns: dict[str, Any] = {"params": params, "torch": torch, "loss_fn": lambda ps: landscapes.classic.rosenbrock_f(*ps[0])}
+        exec(snippet.code, ns)
+        with warnings.catch_warnings():  # torch's warning on create_graph=True (the next zero_grad frees the graph)
+            warnings.filterwarnings("ignore", r"Using backward\(\) with create_graph=True", UserWarning)
+            for _ in range(20):
+                exec(step, ns)
+        end = params[0].detach().numpy()
+    else:
+        import jax
+
+        old = jax.config.jax_enable_x64
+        jax.config.update("jax_enable_x64", True)
+        try:
+            ns = {"params": jax.numpy.asarray(MEASURE_START), "jax": jax, "loss_fn": _jax_rosenbrock}
+            exec(snippet.code, ns)
+            for _ in range(20 if name == "sophia" else 2):
+                exec(step, ns)
+            end = np.asarray(ns["params"])
+        finally:
+            jax.config.update("jax_enable_x64", old)
+    assert np.all(np.isfinite(end)) and LS.f(*end) < LS.f(*MEASURE_START)

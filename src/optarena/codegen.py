@@ -11,12 +11,14 @@ uses and has exactly one free name, ``params``, which the caller provides:
   ``opt_state = optimizer.init(params)``.
 - keras: a list of ``keras.Variable``; the code defines ``optimizer``.
 
-A training step is shown in comments. ``Snippet.notes`` say where a framework cannot reproduce
+A training step is shown in comments (L-BFGS's with its closure or value_fn, Sophia's with the
+gradient's graph or obj_fn). ``Snippet.notes`` say where a framework cannot reproduce
 optarena's numbers (each with the measured size of the gap and its conditions: Rosenbrock from
-(-1.2, 1), 100 steps, float64) or needs a change on the loss side (Keras has no ``maximize``
+(-1.2, 1), 100 steps, float64; Muon, matrices only, a 4x3 least squares) or needs a change on the loss side (Keras has no ``maximize``
 and no L2 ``weight_decay``). ``Snippet.exact`` is True when the snippet, with those loss-side
 changes, gives optarena's numbers up to rounding (float64 needs ``jax_enable_x64`` for optax and
-``keras.config.set_floatx("float64")`` for Keras, which keeps its learning rate in floatx).
+``keras.config.set_floatx("float64")`` for Keras, which keeps its learning rate in floatx). Sophia's
+snippets are never exact: each framework draws its own Hutchinson vectors (a note says so).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ FRAMEWORKS = ("torch", "keras", "optax")
 
 #: Where the measured gaps in the notes come from.
 MEASURE_LANDSCAPE, MEASURE_START, MEASURE_STEPS = "rosenbrock", (-1.2, 1.0), 100
+#: Where the gaps of the matrix-only rules (Muon) are measured instead: a fixed least-squares problem
+#: (A, B and the start X0 are tests/test_codegen.py's ``MATRIX_PROBLEM``).
+MATRIX_MEASURE = "the least squares 0.5 ||A X - B||_F^2 over a 4x3 matrix X (tests/test_codegen.py)"
 
 _ALWAYS = object()  # a framework default that never matches: the value is always written out
 HP = dict[str, Any]
@@ -58,12 +63,14 @@ class Gap:
     measured_with: Mapping[str, Any]  # hyperparameters of the measurement (on optimizers[0])
     max_abs: float  # max |position difference| over the measurement's trajectory
     applies: Callable[[HP], bool] = lambda hp: True
+    matrix: bool = False  # measured on MATRIX_MEASURE (a matrix-only rule), not on Rosenbrock
 
     def note(self) -> str:
         call = _call_text(self.optimizers[0], self.measured_with)
         x, y = MEASURE_START
+        where = MATRIX_MEASURE if self.matrix else f"{MEASURE_LANDSCAPE.title()} from ({x:g}, {y:g})"
         return (f"{self.why}; measured: max |position difference| {self.max_abs:.1e} after {MEASURE_STEPS} "
-                f"steps of {call} on {MEASURE_LANDSCAPE.title()} from ({x:g}, {y:g}), float64")
+                f"steps of {call} on {where}, float64")
 
 
 def _damped(hp: HP) -> bool:
@@ -142,6 +149,26 @@ GAPS: tuple[Gap, ...] = (
         "updating z in place (momentum.value aliases the variable), so its x_{t-1} = (y - (1 - b1) z_t) / b1 and the "
         "average drifts; it also weighs every step 1/t (optarena: lr_max^weight_lr_power, which differs during "
         "warm-up) and decays y by lr wd (optarena adds wd y to the normalised gradient)", {}, 6.3e-3),
+    # session 7: Muon (measured on MATRIX_MEASURE), L-BFGS and Sophia
+    Gap("torch", ("muon",), "torch.optim.Muon casts the Newton-Schulz input to bfloat16 (8-bit mantissa) and iterates "
+        "there; optarena iterates in the parameter's dtype", {}, 1.1e-3, matrix=True),
+    Gap("keras", ("muon",), "keras normalises U by ||U|| + 1e-7 (a fixed 1e-7; optarena: max(||U||, eps)) and keeps "
+        "B / (1 - mu) (B = mu B + g), a scale Newton-Schulz removes but for that 1e-7", {}, 2.1e-10, matrix=True),
+    Gap("optax", ("muon",), "optax's Nesterov bias-corrects its terms, beta B / (1 - beta^(t+1)) + (1 - beta) g / "
+        "(1 - beta^t) (torch: lerp(g, B, mu)), which Newton-Schulz's normalisation does not cancel; optax also "
+        "normalises by ||U|| + eps (optarena: max(||U||, eps))", {}, 9.8e-8, lambda hp: hp["nesterov"], matrix=True),
+    Gap("optax", ("muon",), "optax bias-corrects B (a scale Newton-Schulz removes) and normalises by ||U|| + eps "
+        "(optarena: max(||U||, eps))", {"nesterov": False}, 3.1e-10, lambda hp: not hp["nesterov"], matrix=True),
+    Gap("optax", ("lbfgs",), "optax.lbfgs scales its first step by min(1, 1 / ||g||_2) (torch: min(1, 1 / ||g||_1)) "
+        "and keeps every pair (s, y) (torch drops those with y.s <= 1e-10, e.g. where the loss is not convex); "
+        "the figure: max_iter updates per step", {}, 4.6e-1, lambda hp: not hp["line_search"]),
+    Gap("optax", ("lbfgs",), "optax's zoom line search (optax.scale_by_zoom_linesearch) tries other steps than torch's "
+        "strong Wolfe search (cubic interpolation from lr); its first step and its pairs as without line search; "
+        "the figure: max_iter updates per step", {"line_search": True}, 2.2e-1, lambda hp: hp["line_search"]),
+    Gap("optax", ("sophia",), "optax.contrib.sophia bias-corrects m (m / (1 - b1^t), inside the clip) and divides by "
+        "the Hessian EMA before this step's refresh (its first step divides by eps: a clipped sign step); "
+        "measured with both given diag(H) (the snippet's exact_hessian_diagonal)",
+        {"exact_diagonal": True, "clip": 1.0, "learning_rate": 0.01}, 3.6e-2),
 )
 
 
@@ -242,18 +269,21 @@ def _torch_reference(name: str, hp: HP) -> tuple[list[str], list[str], list[str]
     notes = [f"{cls} has no {k} argument: the snippet cannot set {k}={hp[k]!r} (it behaves as optarena's {k}={v!r})"
              for k, v in ref.lacks.items() if k in hp and hp[k] != v]
     if "hessian" in spec.needs:
-        notes.append(f"{cls} estimates the Hessian from the gradient's graph: call loss.backward(create_graph=True)")
-    whole = {h.name for h in spec.hypers if h.integer}
+        notes.append(f"{cls} draws its Hutchinson vectors u from torch's global generator, optarena from "
+                     "numpy.random.default_rng([seed, t]): runs agree in distribution, not draw for draw; handed "
+                     f"optarena's estimates ({cls}.step(hessian=[h_hat])) it gives optarena's numbers to rounding")
+    # whole numbers: the integer hyperparameters, and those the torch signature defaults to an int (Muon's
+    # ns_steps=5, which range() takes; not 0, which signatures also write for a float: weight_decay=0)
+    signature = ref.signature or (spec.torch.signature if spec.torch is not None else "")
+    ints = {a for a, _, d in parse_signature(signature) if type(d) is int and d != 0}
+    whole = {h.name for h in spec.hypers if h.integer or ref.rename.get(h.name, h.name) in ints}
     def spelled(k: str, v: Any) -> Any:  # as the reference spells it; a string value quoted (values here are code)
         if k in ref.none_as and v == ref.none_as[k]:
             return None
-        theirs = ref.values.get(k, {}).get(v, int(v) if k in whole else v)
+        theirs = ref.values.get(k, {}).get(v, int(v) if k in whole and v == int(v) else v)
         return repr(theirs) if isinstance(theirs, str) else theirs
 
     hp = {k: spelled(k, v) for k, v in hp.items() if k not in ref.lacks}
-    if "closure" in spec.needs:
-        notes.append(f"{cls}.step takes a closure that re-evaluates the loss: optimizer.step(lambda: (optimizer.zero_grad(), "
-                     "(l := loss_fn(params)).backward(), l)[-1])")
     kw = {**ref.fixed, **torch_arguments(hp, ref.rename, tuples)}  # every member given: the tuples are whole
     imports = ["import torch"] if module == "torch.optim" else ["import torch", f"from {module} import {cls}"]
     call = f"torch.optim.{cls}" if module == "torch.optim" else cls
@@ -320,13 +350,19 @@ _OPTAX: dict[str, tuple[str, dict[str, Any]]] = {
     "prodigy": ("contrib.prodigy", {}),
     "sf_sgd": ("contrib.schedule_free_sgd", {}),
     "sf_adamw": ("contrib.schedule_free_adamw", {}),
+    # session 7: the matrix and second-order rules (built by _optax_second)
+    "muon": ("contrib.muon", {}),
+    "lbfgs": ("lbfgs", {}),
+    "sophia": ("contrib.sophia", {}),
 }
 _OPTAX_NEW_RENAME = {"beta1": "b1", "beta2": "b2", "beta3": "b3", "epsilon": "eps", "alpha": "alpha",
                      "initial_accumulator": "initial_accumulator_value", "momentum": "beta",
                      "etaminus": "eta_minus", "etaplus": "eta_plus", "step_size_min": "min_step_size",
                      "step_size_max": "max_step_size"}
 _OPTAX_LATEST = ("lamb", "lars", "prodigy", "sf_sgd", "sf_adamw")
-_OPTAX_NEWER = ("adabelief", "yogi", "adan", "adopt", "ademamix", "signum", "rprop", "asgd", *_OPTAX_LATEST)
+_OPTAX_SECOND = ("muon", "lbfgs", "sophia")
+_OPTAX_NEWER = ("adabelief", "yogi", "adan", "adopt", "ademamix", "signum", "rprop", "asgd", *_OPTAX_LATEST,
+                *_OPTAX_SECOND)
 _ADOPT_CLIP = "clip_value_fn=lambda count: (count + 1) ** 0.25"  # t^(1/4) at step t (optax: count = t - 1)
 
 
@@ -336,6 +372,8 @@ def _optax_new(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], list[s
     add_decayed_weights before the learning rate: p - lr (u + wd p)."""
     if name in _OPTAX_LATEST:
         return _optax_latest(name, hp, lr)
+    if name in _OPTAX_SECOND:
+        return _optax_second(name, hp, lr)
     fn, defaults = _OPTAX[name]
     src = {**hp, "eps_root": hp["epsilon"]} if name == "adabelief" else hp  # optarena adds eps to s as well
     kw = _pick(src, {**_OPTAX_NEW_RENAME, "eps_root": "eps_root"}, defaults)
@@ -525,6 +563,73 @@ def _optax_latest(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], lis
     return head, [f"optax.contrib.schedule_free({inner}, learning_rate=warm, {_args(kw)})"], notes
 
 
+#: torch's layout, (out, in): optax's default takes a matrix as (in, out) and scales by sqrt(max(1, cols / rows))
+_TORCH_LAYOUT = ("lambda params: jax.tree.map(lambda p: optax.contrib.MuonDimensionNumbers(reduction_axis=1, "
+                 "output_axis=0) if p.ndim == 2 else None, params)")
+_EXACT_DIAGONAL = '''
+def exact_hessian_diagonal():
+    """optax.contrib.sophia's hessian_diagonal_fn with diag(H) itself (optarena's exact_diagonal=True):
+    jax.hessian of obj_fn, one flat parameter vector (d x d: for small problems)."""
+    def update(updates, state, params=None, obj_fn=None, **extra):
+        return jnp.diagonal(jax.hessian(obj_fn)(params)), state
+    return optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
+'''
+
+
+def _optax_second(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], list[str]]:
+    """_optax_new for Muon, L-BFGS and Sophia (optax 0.2.8): optax.contrib.muon, optax.lbfgs and
+    optax.contrib.sophia, each with the measured gaps in GAPS."""
+    lr_text = lr if isinstance(lr, str) else _fmt(lr)
+    wd = hp.get("weight_decay", 0.0)
+    notes: list[str] = []
+    if name == "muon":
+        notes.append("optax.contrib.muon steps the parameters that are not matrices with AdamW (optarena and torch refuse "
+                     "them)")
+        kw = {"ns_steps": int(hp["ns_steps"]), "beta": hp["momentum"], "eps": hp["epsilon"], "weight_decay": wd,
+              "nesterov": hp["nesterov"], "muon_weight_dimension_numbers": "torch_layout"}
+        return ["import jax", f"torch_layout = {_TORCH_LAYOUT}  # scale by sqrt(max(1, rows / cols)), as torch"], [
+            f"optax.contrib.muon({lr_text}, {_args(kw)})"], notes
+    if name == "lbfgs":
+        notes.append(f"optax has no tolerance_grad, tolerance_change nor max_eval: it iterates as long as it is called "
+                     f"(torch's step stops early on them); one update is one iteration, and max_iter={int(hp['max_iter'])} "
+                     "of them make one torch step")
+        kw = {"memory_size": int(hp["history_size"])}
+        if hp["line_search"]:  # the line search's first trial is optax's learning rate 1, torch's lr
+            if hp["learning_rate"] != 1.0 or isinstance(lr, str):
+                raise UsageError("code for optax: optax.lbfgs's zoom line search starts from a step of 1; torch's "
+                                 "learning_rate (its first trial) has no counterpart there: drop it (torch takes it)")
+            return [], [f"optax.lbfgs({_args(kw)})  # with its zoom line search (strong Wolfe)"], notes
+        return [], [f"optax.lbfgs({lr_text}, {_args(kw)}, linesearch=None)"], notes
+    # sophia
+    head: list[str] = []
+    if hp["fixed_decay"] and wd and hp["weight_decouple"]:
+        if isinstance(lr, str):
+            raise UsageError("code for optax: Sophia's fixed_decay (p (1 - wd)) with a schedule has no counterpart "
+                             "there: optax decays by lr wd; drop one of them (torch takes both)")
+        wd = wd / hp["learning_rate"]  # optax decays by lr wd: wd / lr gives p (1 - wd)
+    kw = {"b1": hp["beta1"], "b2": hp["beta2"], "eps": hp["epsilon"],
+          "weight_decay": wd if hp["weight_decouple"] else 0.0, "gamma": 1.0, "clip_threshold": hp["clip"],
+          "update_interval": int(hp["update_period"])}
+    if hp["exact_diagonal"]:
+        head += ["import jax", "import jax.numpy as jnp", _EXACT_DIAGONAL.strip()]
+        kw["hessian_diagonal_fn"] = "exact_hessian_diagonal()"
+    else:
+        head.append("import jax")
+        kw["hessian_diagonal_fn"] = (f"optax.contrib.hutchinson_estimator_diag_hessian(jax.random.PRNGKey("
+                                     f"{int(hp['seed'])}))")
+        notes.append("optax draws its Hutchinson vectors u from jax.random, optarena from numpy.random.default_rng"
+                     "([seed, t]): runs agree in distribution, not draw for draw"
+                     + ("" if hp["rademacher"] else "; optax's u are random signs (optarena's rademacher=True), "
+                        "not Gaussian") + ("; optax takes one draw per refresh, not num_samples="
+                                           f"{int(hp['num_samples'])}" if hp["num_samples"] != 1 else ""))
+    if hp["maximize"]:
+        notes.append("optax's Hessian estimate is of obj_fn: pass obj_fn = -objective (optarena estimates the Hessian "
+                     "of what it minimises)")
+    return head, [f"optax.contrib.sophia({lr_text}, {_args(kw)})"
+                  + ("  # weight_decay = wd / lr: fixed_decay's p (1 - wd)" if hp["fixed_decay"] and hp["weight_decay"]
+                     and hp["weight_decouple"] else "")], notes
+
+
 def _chain_item(step: str) -> str:
     """A chain step with its comma, before its comment if it has one."""
     code, sep, comment = step.partition("  # ")
@@ -540,7 +645,7 @@ def _optax(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], li
     notes: list[str] = []
     if hp.get("maximize"):
         pre.append("optax.scale(-1.0),  # maximize: ascend")
-    if wd and not _decoupled(name, hp) and name not in ("adadelta", "adan", *_OPTAX_LATEST):
+    if wd and not _decoupled(name, hp) and name not in ("adadelta", "adan", "muon", *_OPTAX_LATEST):
         pre.append(f"optax.add_decayed_weights({_fmt(wd)}),  # torch's L2 weight_decay: g + wd * p")
     if name in _OPTAX_NEWER:
         head, core, notes = _optax_new(name, hp, lr)
@@ -603,10 +708,30 @@ _KERAS: dict[str, tuple[str, dict[str, Any]]] = {
     "lamb": ("Lamb", _KB),
     "sf_adamw": ("ScheduleFreeAdamW", {"learning_rate": _ALWAYS, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
                                        "warmup_steps": 0}),
+    "muon": ("Muon", {"learning_rate": _ALWAYS, "momentum": 0.95, "nesterov": True}),  # built by _keras_muon
 }
+_KERAS_MUON = '''
+class TorchMuon(keras.optimizers.Muon):
+    """keras's Muon with torch's learning-rate adjustment (adjust_lr_fn="original"): lr sqrt(max(1, rows / cols))."""
+
+    def lr_adjust(self, x):
+        return x * max(1.0, x.shape[0] / x.shape[1]) ** 0.5
+'''
+
+
+def _keras_muon(hp: HP, lr_code: str | None) -> tuple[list[str], list[str], list[str]]:
+    """keras.optimizers.Muon keeps B / (1 - mu) (B + g, not lerp): Newton-Schulz normalises the scale away."""
+    kw = {"learning_rate": lr_code or hp["learning_rate"], "weight_decay": hp["weight_decay"],
+          **_pick(hp, _KERAS_RENAME, _KERAS["muon"][1])}
+    kw["ns_steps"] = int(hp["ns_steps"])
+    notes = ["keras's Muon steps the variables that are not matrices, and those whose path names an embedding, with "
+             "AdamW (optarena and torch refuse them); keras's epsilon is that AdamW's"]
+    return ["import keras", _KERAS_MUON.rstrip()], [f"optimizer = TorchMuon({_args(kw)})"], notes
 
 
 def _keras(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], list[str], list[str]]:
+    if name == "muon":
+        return _keras_muon(hp, lr_code)
     cls, defaults = _KERAS[name]
     kw = _pick(hp, _KERAS_RENAME, defaults)
     if lr_code:
@@ -754,6 +879,36 @@ _STEP = {
     "keras": ["# grads = <gradients of the loss with respect to params>",
               "# optimizer.apply(grads, params)"],
 }
+#: the training step of the rules that need more than a gradient (a closure, the gradient's graph, the loss)
+_STEP_NEEDS = {
+    ("torch", "closure"): ["# def closure():  # re-evaluates the loss: a step calls it up to max_eval times",
+                           "#     optimizer.zero_grad(); loss = loss_fn(params); loss.backward(); return loss",
+                           "# optimizer.step(closure)"],
+    ("torch", "hessian"): ["# optimizer.zero_grad(); loss_fn(params).backward(create_graph=True)  # the graph for H u",
+                           "# optimizer.step()"],
+    ("optax", "closure"): ["# for _ in range(max_iter):  # one update is one L-BFGS iteration",
+                           "#     value, grad = optax.value_and_grad_from_state(loss_fn)(params, state=opt_state)",
+                           "#     updates, opt_state = optimizer.update(grad, opt_state, params, value=value, grad=grad,",
+                           "#                                           value_fn=loss_fn)",
+                           "#     params = optax.apply_updates(params, updates)"],
+    ("optax", "hessian"): ["# updates, opt_state = optimizer.update(jax.grad(loss_fn)(params), opt_state, params, "
+                           "obj_fn=loss_fn)",
+                           "# params = optax.apply_updates(params, updates)"],
+}
+
+
+def _step_lines(framework: str, name: str, hp: HP) -> list[str]:
+    needs = registry.get(name).needs
+    for need in ("closure", "hessian"):
+        if need in needs and (framework, need) in _STEP_NEEDS:
+            lines = _STEP_NEEDS[framework, need]
+            if need == "closure" and framework == "optax" and not hp["line_search"]:  # no value_fn to pass
+                lines = [lines[0], "#     updates, opt_state = optimizer.update(jax.grad(loss_fn)(params), opt_state, params)",
+                         lines[-1]]
+            return [line.replace("max_iter", str(int(hp["max_iter"]))) for line in lines] if need == "closure" else lines
+    return _STEP[framework]
+
+
 _BUILDERS = {"torch": _torch, "optax": _optax, "keras": _keras}
 _TITLE = {"torch": "PyTorch", "optax": "optax", "keras": "Keras"}
 
@@ -809,10 +964,11 @@ def generate(name: str, hyperparameters: Mapping[str, Any] | None = None, framew
                                   **({"schedule": _call_text(sched.name, _non_default_schedule(sched))}
                                      if s_lines else {})})
     header = f"# optarena's {call} in {_TITLE[framework]}"
-    code = "\n".join([header, *imports, "", *_USAGE[framework], *build, *_STEP[framework], *s_step]) + "\n"
+    code = "\n".join([header, *imports, "", *_USAGE[framework], *build, *_step_lines(framework, spec.name, hp), *s_step]) + "\n"
     ref = spec.reference
     unset = framework == "torch" and ref is not None and any(hp.get(k, v) != v for k, v in ref.lacks.items())
-    return Snippet(code, notes, framework, spec.name, not gaps and not unset)
+    drawn = "hessian" in spec.needs and not hp.get("exact_diagonal", False)  # Hutchinson draws: each framework its own
+    return Snippet(code, notes, framework, spec.name, not gaps and not unset and not drawn)
 
 
 def _non_default_schedule(sched: schedules.Schedule) -> dict[str, Any]:
