@@ -241,7 +241,7 @@ def client():
 
     from optarena.web.app import create_app
 
-    with TestClient(create_app(warm=False)) as c:
+    with TestClient(create_app(warm=False), base_url="http://127.0.0.1") as c:
         yield c
 
 

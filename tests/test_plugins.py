@@ -77,7 +77,7 @@ from optarena.web.app import create_app
 import optarena.torch as ot
 from optarena_clipsgd.reference import ClipSGD
 
-specs = {o["name"]: o for o in TestClient(create_app()).get("/api/optimizers").json()}
+specs = {o["name"]: o for o in TestClient(create_app(), base_url="http://127.0.0.1").get("/api/optimizers").json()}
 print(json.dumps([h["name"] for h in specs["clipsgd"]["hyperparameters"]]))
 torch.manual_seed(0)
 a, b = torch.nn.Linear(4, 3).double(), torch.nn.Linear(4, 3).double()

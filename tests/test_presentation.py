@@ -202,7 +202,7 @@ def test_the_same_race_looks_the_same_on_every_face(repeated, monkeypatch, tmp_p
 
     from optarena.web.app import create_app
 
-    with TestClient(create_app(warm=False)) as client:
+    with TestClient(create_app(warm=False), base_url="http://127.0.0.1") as client:
         body = client.post("/api/race", json={"racers": RACERS, "steps": 20}).json()
         csv_text = client.post("/api/race?format=csv", json={"racers": RACERS, "steps": 20}).text
     assert (body["colours"], body["labels"], body["legends"]) == (colours, labels, legends)
@@ -227,7 +227,7 @@ def test_the_training_view_colours_and_names_racers_as_the_race_does(repeated):
     from optarena.web.app import create_app
 
     looks = P.race_looks(repeated)
-    with TestClient(create_app(warm=False)) as client:
+    with TestClient(create_app(warm=False), base_url="http://127.0.0.1") as client:
         with client.stream("POST", "/api/train", json={"dataset": "iris", "model": "logreg", "epochs": 1,
                                                        "racers": RACERS}) as r:
             start = next(json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: "))
@@ -242,7 +242,7 @@ def test_the_page_reads_its_limits_from_the_api():
     from optarena.web import limits, schemas
     from optarena.web.app import create_app
 
-    with TestClient(create_app(warm=False)) as client:
+    with TestClient(create_app(warm=False), base_url="http://127.0.0.1") as client:
         got = client.get("/api/limits").json()
         openapi = client.get("/openapi.json").json()["components"]["schemas"]
     assert got == limits.as_json()

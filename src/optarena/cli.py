@@ -458,11 +458,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be in [1, 65535], got {args.port}", field="--port")
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers must be in [1, 64], got {args.workers}", field="--workers")
+    for name in args.allowed_host:
+        if not name.strip() or any(ch in name for ch in "/, "):
+            raise UsageError(f"--allowed-host must be a host name or address (no scheme, path, comma or space), got {name!r}",
+                             field="--allowed-host")
+    for o in args.cors_origin:
+        if o != "*" and (not o.startswith(("http://", "https://")) or "," in o or o.rstrip("/").count("/") > 2):
+            raise UsageError(f"--cors-origin must be an origin like https://example.org (scheme, host, optional port) "
+                             f"or '*', got {o!r}", field="--cors-origin")
     from .web.server import serve
 
     sock = _bind(args.host, args.port)  # before serve() says where the arena is; serve() listens on it
     try:
-        serve(host=args.host, port=args.port, open_browser=not args.no_browser, workers=args.workers, sock=sock)
+        serve(host=args.host, port=args.port, open_browser=not args.no_browser, workers=args.workers, sock=sock,
+              allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin))
     finally:
         sock.close()
     return 0
@@ -804,6 +813,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port to listen on, 1 to 65535 (default 8000)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1); each is restarted if it dies")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host name to answer besides localhost and the bound address (repeatable; '*': any). "
+                        "Others get 400: a page on another site cannot reach the arena through DNS rebinding")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="another site's origin (https://example.org) whose pages may call the API (repeatable); "
+                        "other cross-origin requests get 403")
     p.set_defaults(func=_cmd_serve)
     return parser
 

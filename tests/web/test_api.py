@@ -16,7 +16,7 @@ from optarena.web.app import create_app
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(warm=False), raise_server_exceptions=False) as c:
+    with TestClient(create_app(warm=False), raise_server_exceptions=False, base_url="http://127.0.0.1") as c:
         yield c
 
 
@@ -242,7 +242,7 @@ def test_warmer_compiles_the_race_loop_after_a_request():
     from optarena.arena import fused
     from optarena.optim import registry
 
-    with TestClient(create_app(warm=True)) as c:
+    with TestClient(create_app(warm=True), base_url="http://127.0.0.1") as c:
         body = {"landscape": {"name": "matyas"}, "racers": [{"optimizer": "adamax"}], "steps": 20}
         assert c.post("/api/race", json=body).status_code == 200
         spec, ls = registry.get("adamax"), landscapes.get("matyas")

@@ -23,7 +23,7 @@ ELEVEN = ["sgd", "momentum", "adam", "adamw", "nadam", "radam", "rmsprop", "adag
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(warm=False), raise_server_exceptions=False) as c:
+    with TestClient(create_app(warm=False), raise_server_exceptions=False, base_url="http://127.0.0.1") as c:
         yield c
 
 

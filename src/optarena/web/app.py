@@ -27,7 +27,7 @@ from .. import __version__, landscapes
 from ..arena import RacePlan, presentation, race
 from ..errors import OptarenaError, with_field
 from ..optim import registry, schedules
-from . import guard, limits
+from . import guard, limits, origin
 from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, SweepIn, TrainIn
 
 STATIC = Path(__file__).parent / "static"
@@ -239,7 +239,9 @@ def _sweep(body: SweepIn, should_stop: Callable[[], bool] | None = None) -> dict
     return out
 
 
-def create_app(warm: bool = True) -> FastAPI:
+def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAPI:
+    """The arena's app. ``policy``: the Host names and Origins it answers (default: what ``optarena
+    serve`` put in the environment, else this machine's loopback names only; see ``web.origin``)."""
     app = FastAPI(
         title="optarena", version=__version__,
         description="Race optimizers identical to torch.optim on loss landscapes. "
@@ -249,6 +251,7 @@ def create_app(warm: bool = True) -> FastAPI:
         docs_url=None, redoc_url=None,  # Swagger UI and ReDoc load from a CDN: the page works offline, so they are off
     )
     app.add_middleware(guard.BodyLimit)
+    app.add_middleware(origin.OriginGuard, policy=policy)  # outermost: a foreign Host is refused first
     app.router.route_class = guard.GuardedRoute
     # starlette types a handler as taking any Exception; this one is registered for RequestValidationError only
     app.add_exception_handler(RequestValidationError, guard.on_validation_error)  # type: ignore[arg-type]

@@ -38,10 +38,28 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def exposure_warning(host: str) -> str | None:
+    """What binding ``host`` exposes, when it is not this machine's loopback (None when it is)."""
+    from .origin import LOOPBACK_NAMES, host_name
+
+    name = host_name(host)
+    if name in LOOPBACK_NAMES or name.startswith("127."):
+        return None
+    where = "every network this machine is on" if name in ("0.0.0.0", "::", "") else f"the network of {host}"
+    return (f"warning: listening on {host}: anyone on {where} can open the arena and use its API (races, maps and "
+            "training take this machine's cores; there are no accounts). Teaching a class? See README, "
+            "'Teaching with optarena'.")
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, workers: int = 1,
-          sock: socket.socket | None = None) -> None:
+          sock: socket.socket | None = None, allowed_hosts: tuple[str, ...] = (),
+          cors_origins: tuple[str, ...] = ()) -> None:
     """Serve the arena until Ctrl-C. ``sock``: an already bound socket (the CLI binds first, so a
-    taken port is reported before anything starts)."""
+    taken port is reported before anything starts). ``allowed_hosts``: Host names answered besides
+    the loopback names and ``host`` (``web.origin``); ``cors_origins``: other sites' pages allowed
+    to call the API."""
+    from .origin import ENV_BIND, ENV_HOSTS, ENV_ORIGINS
+
     try:
         import uvicorn
         from uvicorn.supervisors import Multiprocess
@@ -51,6 +69,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
         raise ValueError(f"workers must be at least 1, got {workers}")
 
     os.environ.setdefault("OPTARENA_KERNEL_BUDGET", str(KERNEL_BUDGET))  # the workers inherit it
+    os.environ[ENV_BIND] = host  # and whom they answer (web.origin.Policy.from_env)
+    os.environ[ENV_HOSTS] = ",".join(allowed_hosts)
+    os.environ[ENV_ORIGINS] = ",".join(cors_origins)
+    warning = exposure_warning(host)
+    if warning:
+        print(warning, flush=True)
     config = uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers, log_level="warning",
                             timeout_worker_healthcheck=HEALTHCHECK_S)
     sock = sock or listen_socket(host, port)
