@@ -107,10 +107,12 @@ def test_the_planes_explicit_2x2_solve_equals_lapacks_and_falls_back_on_singular
     rng = np.random.default_rng(3)
     A = rng.standard_normal((500, 2, 2)) * np.exp(rng.uniform(-6, 6, (500, 1, 1)))
     g = rng.standard_normal((500, 2))
-    np.testing.assert_allclose(_solve(A, g), np.linalg.solve(A, g[..., None])[..., 0], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(_solve(A, 0.0, g), np.linalg.solve(A, g[..., None])[..., 0], rtol=1e-9, atol=0)
+    lam = rng.uniform(0, 2, (500, 1, 1))  # damping per run, as a race passes it
+    np.testing.assert_allclose(_solve(A, lam, g), np.linalg.solve(A + lam * np.eye(2), g[..., None])[..., 0], rtol=1e-9)
     A[7] = [[1.0, 2.0], [2.0, 4.0]]  # exactly singular: the least-squares (pseudo-inverse) step
     A[9] = 0.0
-    s = _solve(A, g)
+    s = _solve(A, 0.0, g)
     np.testing.assert_allclose(s[7], np.linalg.pinv(A[7]) @ g[7], rtol=1e-12)
     assert (s[9] == 0).all()
     # and d = 3 still goes through LAPACK, singular rows through pinv
@@ -118,4 +120,7 @@ def test_the_planes_explicit_2x2_solve_equals_lapacks_and_falls_back_on_singular
     B[1] = 0.0
     h = rng.standard_normal((4, 3))
     want = np.stack([np.linalg.pinv(b) @ v for b, v in zip(B, h)])
-    np.testing.assert_allclose(_solve(B, h), want, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(_solve(B, 0.0, h), want, rtol=1e-8, atol=1e-12)
+    lam = np.zeros((500, 1, 1))
+    lam[7] = 1.0  # singular without damping, solvable with it
+    np.testing.assert_allclose(_solve(A, lam, g)[7], np.linalg.solve(A[7] + np.eye(2), g[7]), rtol=1e-12)

@@ -21,6 +21,7 @@ the exact gradient, and, on a typed formula, with sympy's Hessian.
 
 from __future__ import annotations
 
+from typing import Any
 
 import numpy as np
 
@@ -47,27 +48,32 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: 
     if hp["saddle_free"]:
         w, V = np.linalg.eigh(H)
         H = (V * np.abs(w)[..., None, :]) @ np.swapaxes(V, -1, -2)
-    A = H + per_run(hp["damping"], 3) * np.eye(d)
-    step = _solve(A, g)
+    step = _solve(H, per_run(hp["damping"], 3), g)
     lr = hp["learning_rate"]
     new = p - (np.reshape(lr, (-1, 1)) if np.ndim(lr) else lr) * step.reshape(p.shape)
     return new.astype(p.dtype, copy=False), {"step": state["step"] + 1}
 
 
-def _solve(A: Array, g: Array) -> Array:
-    """s with A s = g for each run's d x d system; where A is singular, the least-squares step
-    (the pseudo-inverse's, which agrees with the solution wherever there is one)."""
-    if A.shape[-1] == 2:
+def _solve(H: Array, damping: Any, g: Array) -> Array:
+    """s with (H + damping I) s = g for each run's d x d system (``damping`` a float or per run,
+    shaped (B, 1, 1)); where the system is singular, the least-squares step (the pseudo-inverse's,
+    which agrees with the solution wherever there is one)."""
+    if H.shape[-1] == 2:
         # the plane's 2 x 2 systems by their explicit inverse: np.linalg.solve's per-call cost on a
         # stack of them was 3/4 of a Newton race step (tests/optim/test_newton.py: equal to solve)
-        a, b, c, e = A[..., 0, 0], A[..., 0, 1], A[..., 1, 0], A[..., 1, 1]
+        lam = np.reshape(damping, np.shape(damping)[:-2]) if np.ndim(damping) else damping
+        a, b, c, e = H[..., 0, 0] + lam, H[..., 0, 1], H[..., 1, 0], H[..., 1, 1] + lam
         det = a * e - b * c
+        step = np.empty(g.shape)
         with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.stack([(e * g[..., 0] - b * g[..., 1]) / det, (a * g[..., 1] - c * g[..., 0]) / det], axis=-1)
+            np.divide(e * g[..., 0] - b * g[..., 1], det, out=step[..., 0])
+            np.divide(a * g[..., 1] - c * g[..., 0], det, out=step[..., 1])
         singular = ~np.isfinite(det) | (det == 0)
         if singular.any():
-            step[singular] = (np.linalg.pinv(A[singular]) @ g[singular][..., None])[..., 0]
+            A = H[singular] + np.asarray(np.broadcast_to(lam, det.shape))[singular][..., None, None] * np.eye(2)
+            step[singular] = (np.linalg.pinv(A) @ g[singular][..., None])[..., 0]
         return step
+    A = H + damping * np.eye(H.shape[-1])
     try:
         return np.linalg.solve(A, g[..., None])[..., 0]
     except np.linalg.LinAlgError:  # singular somewhere: the least-squares step there
