@@ -350,8 +350,6 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
 
     The runs go to the kernel in tasks of whole chunks; ``should_stop`` is asked before each task
     (a task is at most ``TASK_WORK`` run-steps, a few ms), and ``Cancelled`` raised when it fires."""
-    from .engine import Cancelled
-
     funcs = compiled_landscape(ls)
     assert funcs is not None
     present = tuple(name in state0 for name in spec.slots)
@@ -386,6 +384,17 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     chunks = (n + CHUNK - 1) // CHUNK
     n_tasks = max(8 * threads if threads > 1 else 1, -(-n * steps // TASK_WORK))
     bounds = np.unique(np.linspace(0, chunks, min(chunks, n_tasks) + 1).astype(int)) * CHUNK
+    run_tasks(kernel, args, np.minimum(bounds, n), threads, should_stop)
+    return out
+
+
+def run_tasks(kernel: Callable[..., None], args: tuple, bounds: np.ndarray, threads: int,
+              should_stop: Callable[[], bool] | None) -> None:
+    """``kernel(*args, a, b)`` for each task [a, b) between consecutive ``bounds``, on ``threads``
+    threads (the kernels release the GIL); ``should_stop`` is asked before each task, and a
+    stopped race raises ``Cancelled`` once the running tasks end."""
+    from .engine import Cancelled
+
     stopped = False
 
     def task(a: int, b: int) -> None:
@@ -393,7 +402,7 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
         if stopped or (should_stop is not None and should_stop()):
             stopped = True
             return
-        kernel(*args, int(a), int(min(b, n)))
+        kernel(*args, int(a), int(b))
 
     if threads == 1:
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -403,7 +412,6 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
             list(pool.map(task, bounds[:-1], bounds[1:]))
     if stopped:
         raise Cancelled(f"race stopped before its last {len(bounds) - 1}-task batch finished")
-    return out
 
 
 def new_outputs(n: int, steps: int, record: bool) -> dict[str, np.ndarray]:

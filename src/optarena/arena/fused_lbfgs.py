@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -335,8 +334,6 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     ``fused.run_group``'s outputs and ``evals``, the evaluations made before each recorded step.
     Tasks of whole runs go to a thread pool (the kernel releases the GIL); ``should_stop`` is asked
     before each task, and ``Cancelled`` raised when it fires."""
-    from .engine import Cancelled
-
     funcs = fused.compiled_landscape(ls)
     assert funcs is not None
     H = np.size(hp["learning_rate"])
@@ -372,21 +369,5 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     # within a task
     n_tasks = max(1, min(n // LANES, max(8 * threads if threads > 1 else 1, -(-work // fused.TASK_WORK))))
     bounds = np.unique(np.linspace(0, n, n_tasks + 1).astype(int))
-    stopped = False
-
-    def task(a: int, b: int) -> None:
-        nonlocal stopped
-        if stopped or (should_stop is not None and should_stop()):
-            stopped = True
-            return
-        kernel(*args, int(a), int(b))
-
-    if threads == 1:
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            task(a, b)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(task, bounds[:-1], bounds[1:]))
-    if stopped:
-        raise Cancelled(f"race stopped before its last {len(bounds) - 1}-task batch finished")
+    fused.run_tasks(kernel, args, bounds, threads, should_stop)
     return out
