@@ -96,7 +96,8 @@ def test_bench_race_runs():
     assert "| optarena race (warm) |" in out
     throughput, latency, per_eval = _tables(out)
     assert [r["racer"] for r in per_eval] == ["adam", "newton", "lbfgs", "lbfgs max_iter=1", "lbfgs (fused)", "lbfgs (auto)",
-                                              "lbfgs max_iter=1 (fused)", "lbfgs max_iter=1 (auto)"]
+                                              "lbfgs max_iter=1 (fused)", "lbfgs max_iter=1 (auto)", "newton (fused)",
+                                              "newton (auto)"]
     adam = per_eval[0]
     assert _number(adam["/ Adam's"]) == 1 and _number(adam["evaluations"].replace(",", "")) == 20 * 100
     for row in per_eval[1:]:  # / Adam's: its time per evaluation over Adam's

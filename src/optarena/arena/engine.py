@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import EngineUnavailable, UsageError
 from ..landscapes import Landscape, resolve
 from ..optim import OptimizerSpec, expand, schedules
-from ..optim.rules import lbfgs
+from ..optim.rules import lbfgs, newton
 from .plan import RacePlan, Racer, check_bounds, racers_of, resolve_racers
 from .result import RaceResult, RunArrays
 
@@ -231,15 +231,16 @@ FUSED_MIN_WORK = 2_000_000
 def _fused_pays(ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], n_starts: int, steps: int,
                 record: bool) -> bool:
     """Big races always; small ones only when every kernel they need is compiled already. An
-    L-BFGS run-step counts as ``fused_lbfgs.RUN_STEP_WORK`` of them."""
-    if customs or not groups or any(g.spec.cell is None and not _is_lbfgs(g) for g in groups):
+    L-BFGS run-step counts as ``fused_lbfgs.RUN_STEP_WORK`` of them, a Newton one as
+    ``fused_newton.RUN_STEP_WORK``."""
+    if customs or not groups or any(g.spec.cell is None and not _own_loop(g) for g in groups):
         return False
     try:
-        from . import fused, fused_lbfgs
+        from . import fused, fused_lbfgs, fused_newton
     except ImportError:
         return False
-    if n_starts * steps * sum(len(g.settings) * (fused_lbfgs.RUN_STEP_WORK if _is_lbfgs(g) else 1)
-                              for g in groups) >= FUSED_MIN_WORK:
+    cost = {lbfgs.SPEC.name: fused_lbfgs.RUN_STEP_WORK, newton.SPEC.name: fused_newton.RUN_STEP_WORK}
+    if n_starts * steps * sum(len(g.settings) * cost.get(g.spec.name, 1) for g in groups) >= FUSED_MIN_WORK:
         return True
     return all(fused.is_warm(g.spec, ls, _present(g), record) for g in groups)
 
@@ -247,6 +248,16 @@ def _fused_pays(ls: Landscape, groups: list[_Group], customs: list[tuple[int, An
 def _is_lbfgs(g: _Group) -> bool:
     """An L-BFGS group (its own compiled loop, ``arena.fused_lbfgs``), with or without the line search."""
     return g.spec is lbfgs.SPEC
+
+
+def _is_newton(g: _Group) -> bool:
+    """A Newton group (its own compiled loop, ``arena.fused_newton``)."""
+    return g.spec is newton.SPEC
+
+
+def _own_loop(g: _Group) -> bool:
+    """A group a compiled loop of its own runs (no per-element cell)."""
+    return _is_lbfgs(g) or _is_newton(g)
 
 
 def _present(g: _Group) -> tuple[bool, ...]:
@@ -262,7 +273,10 @@ def _fused_unavailable(ls: Landscape, groups: list[_Group], customs: list[tuple[
     searching = [g.spec.title for g in groups if _is_lbfgs(g) and g.settings[0].get("line_search")]
     if searching:  # each run's strong Wolfe line search steps in Python, run by run
         return f"{searching[0]} with line_search=True runs its strong Wolfe line search on the NumPy engine"
-    missing = [g.spec.name for g in groups if g.spec.cell is None and not _is_lbfgs(g)]
+    saddle_free = [g.spec.title for g in groups if _is_newton(g) and g.settings[0].get("saddle_free")]
+    if saddle_free:  # numba's eigendecomposition is not NumPy's eigh bit for bit
+        return f"{saddle_free[0]} with saddle_free=True takes |H| from NumPy's eigh, on the NumPy engine"
+    missing = [g.spec.name for g in groups if g.spec.cell is None and not _own_loop(g)]
     if missing:
         return f"optimizer {missing[0]!r} has no fused cell"
     elsewhere = [g.spec.name for g in groups if g.spec.eval_point is not None]
@@ -280,6 +294,12 @@ def _fused_unavailable(ls: Landscape, groups: list[_Group], customs: list[tuple[
         return f"this process has compiled its budget of {fused.kernel_budget()} race loops (OPTARENA_KERNEL_BUDGET)"
     if fused.compiled_landscape(ls) is None:
         return f"landscape {ls.title!r} does not compile with numba"
+    if any(_is_newton(g) for g in groups):
+        from . import fused_newton
+
+        hess, why = fused_newton.compiled_hessian(ls)
+        if hess is None:
+            return why
     return None
 
 
@@ -307,10 +327,16 @@ def _run_fused(job: _Job) -> RunArrays:
                                         target, steps, record, stop)
             spent = res.pop("evals")
         else:
-            state0 = g.spec.init(P0, expand(g.hp(per_run=True), 2, P0.dtype))
-            res = fused.run_group(g.spec, ls, g.hp(per_run=False), g.schedule, g.setting_of_run, P0, state0, eps,
-                                  run_start[idx], clip, lo, hi, target, steps, record, stop)
-            # a per-element rule's run has made t evaluations by step t; NaN once diverged, as on NumPy
+            if _is_newton(g):
+                from . import fused_newton
+
+                res = fused_newton.run_group(g.spec, ls, g.hp(per_run=False), g.schedule, g.setting_of_run, P0, eps,
+                                             run_start[idx], clip, lo, hi, target, steps, record, stop)
+            else:
+                state0 = g.spec.init(P0, expand(g.hp(per_run=True), 2, P0.dtype))
+                res = fused.run_group(g.spec, ls, g.hp(per_run=False), g.schedule, g.setting_of_run, P0, state0, eps,
+                                      run_start[idx], clip, lo, hi, target, steps, record, stop)
+            # a Newton or per-element rule's run has made t evaluations by step t; NaN once diverged, as on NumPy
             t = np.arange(steps + 1.0) if record else np.array([float(steps)])
             spent = np.where((res["div"][:, None] < 0) | (t < res["div"][:, None]), t, np.nan)
         for k, v in res.items():
