@@ -288,27 +288,37 @@ def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record
     """The race loop for these parts: loaded from the disk cache when an earlier process compiled
     it, else compiled (seconds) and saved. Says which on the ``optarena`` logger (INFO), so a face
     can tell its user why the first run waits."""
-    import hashlib
-
     n_coeffs = len(coefficients)
     row = _row_to_tuple(n_coeffs)
-    fields = dict(record=record, chunk=CHUNK, body=_kernel_body(present, coefficients))
-    # numba's disk cache re-imports the module of every function it compiled in: parts made at run
-    # time with no importable module (a typed formula's lambdified code) compile in memory instead
-    folder = cache_dir() if use_cache and all(_importable(fn) for fn in (cell, f, grad, row)) else None
+    return generated_kernel("race", _KERNEL_SOURCE, dict(record=record, chunk=CHUNK, body=_kernel_body(present, coefficients)),
+                            _PARTS, (cell, f, grad, row), (cell, f, grad), [str(n_coeffs).encode()], what, use_cache)
+
+
+def generated_kernel(prefix: str, template: str, fields: dict[str, Any], store: dict[str, Any], parts: tuple,
+                     fingerprinted: tuple, extra: list[bytes], what: str, use_cache: bool = True) -> Callable[..., None]:
+    """``kernel`` of the module generated from ``template`` (formatted with ``fields``, ``digest``
+    and ``cache``), whose ``parts`` it reads from ``store`` under the digest: every compiled race
+    loop (this module's, ``fused_lbfgs``'s, ``fused_newton``'s) is made here. Named by a hash of the
+    template, ``extra`` and the ``fingerprinted`` parts' code; kept as ``<prefix>_<digest>.py`` in the
+    cache folder, so a second process loads it instead of compiling (seconds). numba's disk cache
+    re-imports the module of every function it compiled in: parts made at run time with no
+    importable module (a typed formula's lambdified code) compile in memory instead."""
+    import hashlib
+
+    folder = cache_dir() if use_cache and all(_importable(fn) for fn in parts) else None
     digest = hashlib.sha256(b"\0".join([
-        CACHE_FORMAT.encode(), _KERNEL_SOURCE.format(digest="", cache=True, **fields).encode(), str(n_coeffs).encode(),
-        _fingerprint(cell), _fingerprint(f), _fingerprint(grad), sys.version.encode()])).hexdigest()[:24]
-    _PARTS[digest] = (cell, f, grad, row)
-    source = _KERNEL_SOURCE.format(digest=digest, cache=folder is not None, **fields)
-    cached = folder is not None and any((folder / "__pycache__").glob(f"race_{digest}.kernel-*.nbi"))
+        CACHE_FORMAT.encode(), template.format(digest="", cache=True, **fields).encode(), *extra,
+        *(_fingerprint(fn) for fn in fingerprinted), sys.version.encode()])).hexdigest()[:24]
+    store[digest] = parts
+    source = template.format(digest=digest, cache=folder is not None, **fields)
+    cached = folder is not None and any((folder / "__pycache__").glob(f"{prefix}_{digest}.kernel-*.nbi"))
     LOG.info("%s the race loop for %s%s", "loading" if cached else "compiling", what,
              "" if cached else " (once; kept for later runs)" if folder is not None else " (once in this process)")
     if folder is None:
         scope: dict[str, Any] = {}
-        exec(compile(source, f"<optarena race loop {digest}>", "exec"), scope)  # our own generated code
+        exec(compile(source, f"<optarena {prefix} loop {digest}>", "exec"), scope)  # our own generated code
         return scope["kernel"]
-    path = folder / f"race_{digest}.py"
+    path = folder / f"{prefix}_{digest}.py"
     if not path.exists() or path.read_text() != source:
         from .._files import atomic_write
 
@@ -317,7 +327,7 @@ def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record
 
     # one module per file: the same kernel from another cache folder (OPTARENA_CACHE_DIR changed) is
     # that folder's own module, so its cache entries are the ones read and written
-    name = f"optarena_race_{digest}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+    name = f"optarena_{prefix}_{digest}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
     if name not in sys.modules:  # numba's cache finds a kernel's module by name when it loads it
         spec = importlib.util.spec_from_file_location(name, path)
         assert spec is not None and spec.loader is not None  # a .py file path always has a source loader

@@ -21,7 +21,6 @@ prange: a server's threads may race at once, which numba's workqueue threading l
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 from pathlib import Path
@@ -268,44 +267,12 @@ _PARTS: dict[str, tuple[Any, Any]] = {}
 
 
 def _make_kernel(f: Any, grad: Any, record: bool, what: str, use_cache: bool = True) -> Callable[..., None]:
-    """The loop on this landscape, from ``fused``'s disk cache when an earlier process compiled it
-    (a generated module named by a hash of every part's code, as ``fused`` keeps its own loops)."""
-    folder = fused.cache_dir() if use_cache and all(fused._importable(fn) for fn in (f, grad)) else None
+    """The loop on this landscape, from ``fused``'s disk cache when an earlier process compiled it."""
     # the loop's own code and the dot product's, whole files: their constants (LANES) and numba
     # intrinsics are part of the compiled loop too
     own = [Path(m.__file__).read_bytes() for m in (sys.modules[__name__], lbfgs_kernels) if m.__file__]
-    digest = hashlib.sha256(b"\0".join([
-        fused.CACHE_FORMAT.encode(), _KERNEL_SOURCE.format(digest="", cache=True, record=record).encode(), *own,
-        fused._fingerprint(f), fused._fingerprint(grad), sys.version.encode()])).hexdigest()[:24]
-    _PARTS[digest] = (f, grad)
-    source = _KERNEL_SOURCE.format(digest=digest, cache=folder is not None, record=record)
-    cached = folder is not None and any((folder / "__pycache__").glob(f"lbfgs_{digest}.kernel-*.nbi"))
-    fused.LOG.info("%s the race loop for %s%s", "loading" if cached else "compiling", what,
-                   "" if cached else " (once; kept for later runs)" if folder is not None else " (once in this process)")
-    if folder is None:
-        scope: dict[str, Any] = {}
-        exec(compile(source, f"<optarena L-BFGS race loop {digest}>", "exec"), scope)  # our own generated code
-        return scope["kernel"]
-    return _load(folder / f"lbfgs_{digest}.py", source).kernel
-
-
-def _load(path: Path, source: str) -> Any:
-    """The generated module at ``path`` (written first when missing), imported under a name of its
-    own: numba's cache finds a kernel's module by name when it loads it."""
-    import importlib.util
-
-    if not path.exists() or path.read_text() != source:
-        from .._files import atomic_write
-
-        atomic_write(path, source)  # another process may write the same file: same bytes, atomic
-    name = f"optarena_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None  # a .py file path always has a source loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return fused.generated_kernel("lbfgs", _KERNEL_SOURCE, dict(record=record), _PARTS, (f, grad), (f, grad), own,
+                                  what, use_cache)
 
 
 def kernel_key(spec: OptimizerSpec, ls: Landscape, record: bool) -> Any:

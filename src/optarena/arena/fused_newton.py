@@ -17,9 +17,7 @@ rounding where a system is singular (numba's pseudo-inverse, not NumPy's). A ste
 
 from __future__ import annotations
 
-import hashlib
 import math
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +27,6 @@ import numpy as np
 from ..landscapes import Landscape
 from ..optim import OptimizerSpec
 from . import fused
-from .fused_lbfgs import _load
 
 #: A compiled Newton run-step in per-element run-steps (an evaluation of f, grad and hess and a
 #: 2 x 2 solve): the work threads and engine="auto" count it as.
@@ -142,21 +139,8 @@ _PARTS: dict[str, tuple[Any, Any, Any]] = {}
 
 def _make_kernel(parts: tuple[Any, Any, Any], record: bool, what: str, use_cache: bool = True) -> Callable[..., None]:
     """The loop on this landscape, from ``fused``'s disk cache when an earlier process compiled it."""
-    folder = fused.cache_dir() if use_cache and all(fused._importable(fn) for fn in parts) else None
-    own = Path(__file__).read_bytes()
-    digest = hashlib.sha256(b"\0".join([
-        fused.CACHE_FORMAT.encode(), _KERNEL_SOURCE.format(digest="", cache=True, record=record).encode(), own,
-        *(fused._fingerprint(fn) for fn in parts), sys.version.encode()])).hexdigest()[:24]
-    _PARTS[digest] = parts
-    source = _KERNEL_SOURCE.format(digest=digest, cache=folder is not None, record=record)
-    cached = folder is not None and any((folder / "__pycache__").glob(f"newton_{digest}.kernel-*.nbi"))
-    fused.LOG.info("%s the race loop for %s%s", "loading" if cached else "compiling", what,
-                   "" if cached else " (once; kept for later runs)" if folder is not None else " (once in this process)")
-    if folder is None:
-        scope: dict[str, Any] = {}
-        exec(compile(source, f"<optarena Newton race loop {digest}>", "exec"), scope)  # our own generated code
-        return scope["kernel"]
-    return _load(folder / f"newton_{digest}.py", source).kernel
+    return fused.generated_kernel("newton", _KERNEL_SOURCE, dict(record=record), _PARTS, parts, parts,
+                                  [Path(__file__).read_bytes()], what, use_cache)
 
 
 def kernel_key(spec: OptimizerSpec, ls: Landscape, record: bool) -> Any:
