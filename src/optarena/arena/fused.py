@@ -379,14 +379,8 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
             np.zeros((0, 1, 2)) if noise is None else noise, sidx.astype(np.int64),
             0.0 if clip is None else float(clip), lo, hi, float(target), out["pos"], out["loss"],
             out["gnorm"], out["dstep"], out["best"], out["reach"], out["div"], out["reason"])
-    kernel = _KERNELS[key]
-    if new:  # compile or load it now, on no runs: a cache entry that cannot be loaded is compiled afresh
-        try:
-            kernel(*args, 0, 0)
-        except Exception as exc:  # numba's loader raises what unpickling raises (ImportError, EOFError, ...)
-            LOG.warning("the cached race loop for %s x %s could not be loaded (%s: %s); compiling it afresh",
-                        spec.title, ls.title, type(exc).__name__, exc)
-            kernel = _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}", use_cache=False)
+    kernel = first_call(key, args, f"{spec.title} x {ls.title}",
+                        lambda: _make_kernel(*parts, what=f"{spec.title} x {ls.title}", use_cache=False)) if new else _KERNELS[key]
     threads = min(THREADS, max(1, (n * steps) // MIN_WORK_PER_THREAD))
     # Many whole-chunk tasks on a few threads balance runs that diverge early (cheap) against ones
     # that run the full budget (the kernel releases the GIL); small tasks also bound how long a
@@ -396,6 +390,20 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     bounds = np.unique(np.linspace(0, chunks, min(chunks, n_tasks) + 1).astype(int)) * CHUNK
     run_tasks(kernel, args, np.minimum(bounds, n), threads, should_stop)
     return out
+
+
+def first_call(key: Any, args: tuple, what: str, afresh: Callable[[], Callable[..., None]]) -> Callable[..., None]:
+    """The kernel kept under ``key``, called once on no runs so it is compiled or loaded now; a disk
+    cache entry that cannot be loaded (numba's loader raises what unpickling raises: ImportError,
+    EOFError, ...) is replaced by ``afresh()``, compiled without the cache."""
+    kernel = _KERNELS[key]
+    try:
+        kernel(*args, 0, 0)
+    except Exception as exc:
+        LOG.warning("the cached race loop for %s could not be loaded (%s: %s); compiling it afresh",
+                    what, type(exc).__name__, exc)
+        kernel = _KERNELS[key] = afresh()
+    return kernel
 
 
 def run_tasks(kernel: Callable[..., None], args: tuple, bounds: np.ndarray, threads: int,

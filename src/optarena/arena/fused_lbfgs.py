@@ -321,14 +321,8 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     args = (np.ascontiguousarray(P0, dtype=np.float64), hidx.astype(np.int64), LR, st["max_iter"], st["max_eval"],
             st["tolerance_grad"], st["tolerance_change"], st["history_size"], cap, lo, hi, float(target), out["pos"],
             out["loss"], out["gnorm"], out["dstep"], out["evals"], out["best"], out["reach"], out["div"], out["reason"])
-    kernel = fused._KERNELS[key]
-    if new:  # compile or load it now, on no runs: a cache entry that cannot be loaded is compiled afresh
-        try:
-            kernel(*args, 0, 0)
-        except Exception as exc:  # numba's loader raises what unpickling raises (ImportError, EOFError, ...)
-            fused.LOG.warning("the cached race loop for %s could not be loaded (%s: %s); compiling it afresh",
-                              what, type(exc).__name__, exc)
-            kernel = fused._KERNELS[key] = _make_kernel(funcs[0], funcs[1], record, what, use_cache=False)
+    kernel = fused.first_call(key, args, what, lambda: _make_kernel(funcs[0], funcs[1], record, what, use_cache=False)) \
+        if new else fused._KERNELS[key]
     work = n * steps * RUN_STEP_WORK
     threads = min(fused.THREADS, max(1, work // fused.MIN_WORK_PER_THREAD))
     # many small tasks, each of LANES runs at least: runs differ widely in cost (one converges in a

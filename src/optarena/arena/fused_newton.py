@@ -175,14 +175,8 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
             np.zeros((0, 1, 2)) if noise is None else noise, sidx.astype(np.int64),
             -1.0 if clip is None else float(clip), lo, hi, float(target), out["pos"], out["loss"], out["gnorm"],
             out["dstep"], out["best"], out["reach"], out["div"], out["reason"])
-    kernel = fused._KERNELS[key]
-    if new:  # compile or load it now, on no runs: a cache entry that cannot be loaded is compiled afresh
-        try:
-            kernel(*args, 0, 0)
-        except Exception as exc:  # numba's loader raises what unpickling raises (ImportError, EOFError, ...)
-            fused.LOG.warning("the cached race loop for %s could not be loaded (%s: %s); compiling it afresh",
-                              what, type(exc).__name__, exc)
-            kernel = fused._KERNELS[key] = _make_kernel(parts, record, what, use_cache=False)
+    kernel = fused.first_call(key, args, what, lambda: _make_kernel(parts, record, what, use_cache=False)) \
+        if new else fused._KERNELS[key]
     work = n * steps * RUN_STEP_WORK
     threads = min(fused.THREADS, max(1, work // fused.MIN_WORK_PER_THREAD))
     n_tasks = max(1, min(n, max(8 * threads if threads > 1 else 1, -(-work // fused.TASK_WORK))))
