@@ -7,37 +7,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from own_loops import both, budget_and_cancellation_hold, same_bits
 
 from optarena import landscapes
-from optarena.arena import Cancelled, Racer, choose_engine, race
+from optarena.arena import Racer, choose_engine, race
 from optarena.errors import EngineUnavailable
 from optarena.optim import schedules
 
 pytest.importorskip("numba")
 
-FIELDS = ("positions", "losses", "grad_norms", "step_sizes", "best_loss", "steps_to_tolerance", "diverged_at",
-          "stop_reason", "evaluations")
 #: a sweep-like batch: one group, settings differing run by run
 SETTINGS = [{}, {"learning_rate": 0.5, "history_size": 3.0}, {"learning_rate": 0.1, "max_iter": 4.0, "history_size": 1.0},
             {"max_iter": 1.0}, {"max_iter": 7.0, "max_eval": 5.0, "tolerance_grad": 1e-3, "tolerance_change": 1e-4}]
 STARTS = [(-1.2, 1.0), (0.3, -0.4), (2.0, 2.5), (-3.0, -3.5)]
 
 
-def _same_bits(a, b):
-    for key in FIELDS:
-        x, y = getattr(a, key), getattr(b, key)
-        assert x.shape == y.shape, key
-        np.testing.assert_array_equal(x, y, err_msg=key)
-
-
-def _both(**kw):
-    return race(**kw, engine="fused"), race(**kw, engine="numpy")
-
-
 @pytest.mark.parametrize("landscape", ["rosenbrock", "himmelblau", "beale", "booth"])
 def test_fused_lbfgs_equals_the_numpy_engine_bit_for_bit(landscape):
-    fused, numpy = _both(landscape=landscape, racers=[Racer("lbfgs", hp) for hp in SETTINGS], starts=STARTS, steps=25)
-    _same_bits(fused, numpy)
+    fused, numpy = both(landscape=landscape, racers=[Racer("lbfgs", hp) for hp in SETTINGS], starts=STARTS, steps=25)
+    same_bits(fused, numpy)
     evals = numpy.evaluations[:, :, -1]
     assert np.nanmax(evals) > 25 and np.nanmin(evals) <= 25  # several evaluations a step, and single ones
 
@@ -46,11 +34,11 @@ def test_summary_only_mode_and_divergence_agree():
     # learning rate 50 leaves the window (or overflows) from some starts: the divergence step and reason agree
     racers = [Racer("lbfgs", {"learning_rate": 50.0, "max_iter": 3.0}), Racer("lbfgs", {})]
     kw = dict(landscape="rosenbrock", racers=racers, starts=STARTS, steps=40)
-    fused, numpy = _both(**kw)
-    _same_bits(fused, numpy)
+    fused, numpy = both(**kw)
+    same_bits(fused, numpy)
     assert (numpy.diverged_at[0] >= 0).any() and (numpy.diverged_at[1] < 0).all()
-    fused, numpy = _both(**kw, record=False)
-    _same_bits(fused, numpy)
+    fused, numpy = both(**kw, record=False)
+    same_bits(fused, numpy)
     assert fused.positions.shape == (2, len(STARTS), 1, 2) and fused.evaluations.shape == (2, len(STARTS), 1)
 
 
@@ -62,8 +50,8 @@ def test_schedules_reach_the_compiled_loop_and_follow_torch():
     racers = [Racer("lbfgs", {"learning_rate": 0.5, "max_iter": 3.0}, schedule=sched),
               Racer("lbfgs", {"learning_rate": 0.5, "max_iter": 3.0}, schedule={"name": "step", "step_size": 4, "gamma": 0.5}),
               Racer("lbfgs", {"learning_rate": 0.5, "max_iter": 3.0})]
-    fused, numpy = _both(landscape=ls, racers=racers, starts=STARTS, steps=12)
-    _same_bits(fused, numpy)
+    fused, numpy = both(landscape=ls, racers=racers, starts=STARTS, steps=12)
+    same_bits(fused, numpy)
     assert not np.array_equal(fused.positions[0], fused.positions[2])  # the schedule changed the steps
 
     lrs = schedules.values(schedules.make(sched), 12, 0.5)
@@ -86,8 +74,8 @@ def test_schedules_reach_the_compiled_loop_and_follow_torch():
 
 def test_a_mixed_race_runs_lbfgs_and_per_element_rules_in_one_fused_race():
     racers = [Racer("lbfgs", {}), "adam(learning_rate=0.05)", "sgd(learning_rate=0.01)", Racer("lbfgs", {"history_size": 2.0})]
-    fused, numpy = _both(landscape="rosenbrock", racers=racers, starts=STARTS, steps=30)
-    _same_bits(fused, numpy)  # adam / sgd: one evaluation a step, NaN once diverged
+    fused, numpy = both(landscape="rosenbrock", racers=racers, starts=STARTS, steps=30)
+    same_bits(fused, numpy)  # adam / sgd: one evaluation a step, NaN once diverged
     np.testing.assert_array_equal(fused.evaluations[1, 0], np.arange(31.0))
     assert (numpy.diverged_at[2] >= 0).any()  # sgd 0.01 leaves the window from a start: its evaluations stop there
     assert choose_engine("auto", "rosenbrock", racers, steps=30, n_starts=len(STARTS)) == "fused"  # warm now
@@ -99,28 +87,9 @@ def test_the_line_search_stays_on_numpy_with_the_reason():
         race("booth", racers, starts=STARTS, steps=5, engine="fused")
     assert info.value.field == "engine"
     auto = race("booth", racers, starts=STARTS, steps=5, engine="auto")
-    _same_bits(auto, race("booth", racers, starts=STARTS, steps=5, engine="numpy"))
+    same_bits(auto, race("booth", racers, starts=STARTS, steps=5, engine="numpy"))
     assert choose_engine("auto", "booth", racers, steps=5, n_starts=len(STARTS)) == "numpy"
 
 
 def test_the_kernel_budget_and_cancellation_hold_for_lbfgs(monkeypatch):
-    from optarena.arena import fused
-
-    monkeypatch.setattr(fused, "_KERNELS", {})
-    monkeypatch.setenv("OPTARENA_KERNEL_BUDGET", "0")
-    with pytest.raises(EngineUnavailable, match="budget of 0 race loops"):
-        race("booth", ["lbfgs"], steps=5, engine="fused")
-    monkeypatch.setenv("OPTARENA_KERNEL_BUDGET", "1")
-    calls = []
-
-    def stop_on_second_call():
-        calls.append(1)
-        return len(calls) >= 2
-
-    starts = np.random.default_rng(0).uniform(-3, 3, (400, 2))
-    with pytest.raises(Cancelled):
-        race("booth", ["lbfgs"], starts=starts, steps=2000, engine="fused", record=False, should_stop=stop_on_second_call)
-    assert 2 <= len(calls) <= 1 + fused.THREADS
-    assert len(fused._KERNELS) == 1  # the L-BFGS loop counts against the budget
-    with pytest.raises(EngineUnavailable, match="budget of 1 race loops"):
-        race("booth", ["adam"], steps=5, engine="fused", record=False)
+    budget_and_cancellation_hold(monkeypatch, "lbfgs", 400)
