@@ -77,7 +77,7 @@ def test_the_url_reproduces_the_race(page, browser):
     status = page.inner_text("#status")
     url = page.url
     assert "#s=" in url
-    other = browser.new_page()
+    other = browser.new_page(bypass_csp=True)  # its waits evaluate strings (see open_page)
     other.goto(url)
     other.wait_for_selector("body[data-ready='1']", timeout=30000)
     assert other.inner_text("#status") == status
@@ -197,7 +197,7 @@ def test_maps_view_offers_a_usable_range_for_a_zero_log_hyperparameter(page):
 
 def test_a_maps_link_redraws_the_same_map(page, browser):
     first = _stability_map(page, "2", ("learning_rate", 0.01, 1), ("beta1", 0.5, 0.95), 10, "best_loss")  # Adam
-    other = browser.new_page()
+    other = browser.new_page(bypass_csp=True)  # its waits evaluate strings (see open_page)
     other.goto(page.url)
     other.wait_for_selector("body[data-ready='1']", timeout=30000)
     other.wait_for_function(MAP_DRAWN, timeout=30000)
