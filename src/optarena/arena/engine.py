@@ -22,6 +22,7 @@ from .plan import RacePlan, Racer, check_bounds, racers_of, resolve_racers
 from .result import RaceResult, RunArrays
 
 MAX_RECORDED = 20_000_000  # runs x (steps + 1) kept with full trajectories
+MAX_TRACED = 1_000_000  # runs x (steps + 1) kept with every step's optimizer state (``trace=True``)
 #: A run has diverged when it leaves the window by more than this many window widths.
 ESCAPE_WIDTHS = 100.0
 
@@ -72,6 +73,7 @@ def race(
     engine: str = "auto",
     bounds: Any = None,
     should_stop: Callable[[], bool] | None = None,
+    trace: bool = False,
 ) -> RaceResult:
     """Race ``racers`` on ``landscape`` from every start for exactly ``steps`` steps: ``run`` of
     ``RacePlan.build(landscape, racers, starts, steps, seed, noise, clip, tolerance, bounds)``,
@@ -81,35 +83,47 @@ def race(
     article's SGD, momentum and Adam). ``bounds``: the box ((xmin, xmax), (ymin, ymax)) a run
     must stay in, if not the default (the window stretched to hold every start, padded by
     ``ESCAPE_WIDTHS`` widths); a sweep passes the box of all its starts, so a run's fate does
-    not depend on which starts share its race. ``record``, ``engine`` and ``should_stop``: as ``run``.
+    not depend on which starts share its race. ``record``, ``engine``, ``should_stop`` and ``trace``: as ``run``.
     """
     if isinstance(landscape, RacePlan):
         plan = landscape
     else:
         plan = RacePlan.build(landscape, racers, starts, steps, seed, noise, clip, tolerance, bounds)
-    return run(plan, record=record, engine=engine, should_stop=should_stop)
+    return run(plan, record=record, engine=engine, should_stop=should_stop, trace=trace)
 
 
 def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
-        should_stop: Callable[[], bool] | None = None) -> RaceResult:
+        should_stop: Callable[[], bool] | None = None, trace: bool = False) -> RaceResult:
     """Run a validated race. Returns positions, losses, gradient norms and step sizes at steps
     0..steps for each (racer, start), the step at which a run diverged (non-finite, or more than
     ``ESCAPE_WIDTHS`` window widths outside the window) and why it stopped. ``record=False``
     keeps only each run's summary. ``engine``: "numpy" steps the functional core; "fused" runs
     the whole race in one compiled loop (same numbers); "auto" lets ``choose_engine`` pick.
     ``should_stop``: asked between steps (NumPy) or between compiled chunks of runs; when it
-    returns True the race raises ``Cancelled`` (a server stops work it has given up on)."""
+    returns True the race raises ``Cancelled`` (a server stops work it has given up on).
+    ``trace``: also keep every step's optimizer state, gradient and learning rate
+    (``RaceResult.trace``: what the anatomy of a step reads); the NumPy engine records it."""
     R, n_starts, steps = len(plan.racers), len(plan.starts), plan.steps
     if record and plan.runs * (steps + 1) > MAX_RECORDED:
         raise UsageError(f"runs x (steps + 1) = {plan.runs * (steps + 1):,} is above {MAX_RECORDED:,} with trajectories "
                          "recorded; pass record=False", field="steps")
+    if trace:
+        if not record:
+            raise UsageError("trace=True keeps every step's state: it needs record=True", field="trace")
+        if plan.runs * (steps + 1) > MAX_TRACED:
+            raise UsageError(f"runs x (steps + 1) = {plan.runs * (steps + 1):,} is above {MAX_TRACED:,} with every step's "
+                             "state traced; trace fewer racers, starts or steps", field="steps")
+        if engine == "fused":
+            raise EngineUnavailable("engine='fused' is not possible here: trace=True records each step's state, which "
+                                    "the compiled loop keeps in registers; use engine='numpy' or 'auto'", field="engine")
     config = plan.to_config()
     run_racer = np.repeat(np.arange(R), n_starts)
     run_start = np.tile(np.arange(n_starts), R)
     groups, customs = _groups(plan.racers, plan.resolved, run_racer)
-    chosen = _choose(engine, plan.landscape, groups, customs, steps, n_starts, plan.noise, record, work=None)
+    policy = "numpy" if trace and engine in ENGINES else engine
+    chosen = _choose(policy, plan.landscape, groups, customs, steps, n_starts, plan.noise, record, work=None)
     job = _Job(plan.landscape, config, np.array(plan.starts), run_racer, run_start, groups, customs, steps, plan.seed,
-               plan.noise, plan.clip, record, should_stop or _never)
+               plan.noise, plan.clip, record, should_stop or _never, trace)
     return RaceResult.build(plan.landscape, config, _run_fused(job) if chosen == "fused" else _run_numpy(job))
 
 
@@ -130,6 +144,7 @@ class _Job:
     clip: float | None
     record: bool
     stop: Callable[[], bool]
+    trace: bool = False
 
 
 def _groups(rs: Sequence[Racer], resolved: Sequence[tuple[Any, Any, Any]],
@@ -348,6 +363,41 @@ def _run_fused(job: _Job) -> RunArrays:
                      stop_reason=out["reason"], evaluations=evals)
 
 
+class _Tracer:
+    """Every step's optimizer state, gradient, learning rate and gradient point, per run
+    (``RunArrays.trace``): index t holds the state after t steps and what step t+1 used."""
+
+    def __init__(self, run_idx: list[np.ndarray], N: int, T: int) -> None:
+        self.N, self.T = N, T
+        self.point = np.full((N, T, 2), np.nan)
+        self.gradient = np.full((N, T, 2), np.nan)
+        self.lr = np.full((N, T), np.nan)
+        self.state: dict[str, np.ndarray] = {}
+        self.run_idx = run_idx
+
+    def states(self, t: int, states: list[Any]) -> None:
+        for idx, st in zip(self.run_idx, states):
+            for k, v in st.items():
+                if not isinstance(v, (np.ndarray, int, float, np.number)) or isinstance(v, bool):
+                    continue  # not numbers (L-BFGS's history lists): the anatomy shows arrays and counts
+                a = np.asarray(v)
+                if a.ndim == 0:
+                    a = np.full(len(idx), a, dtype=np.float64)
+                if a.shape[0] != len(idx) or a.dtype.kind not in "biuf":
+                    continue
+                if a.ndim > 1 and a[0].size == 1:
+                    a = a.reshape(len(idx))  # a per-run scalar kept as (runs, 1) to broadcast: one number a run
+                if k not in self.state:
+                    self.state[k] = np.full((self.N, self.T) + a.shape[1:], np.nan)
+                elif self.state[k].shape[2:] != a.shape[1:]:
+                    continue  # another group keeps another shape under this name: these runs keep NaN
+                self.state[k][idx, t] = a
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"point": self.point, "gradient": self.gradient, "learning_rate": self.lr,
+                **{f"state.{k}": v for k, v in self.state.items()}}
+
+
 def _run_numpy(job: _Job) -> RunArrays:
     """The race step by step over the functional core (and custom objects), every group batched."""
     ls, config, S, run_racer, run_start, groups = job.ls, job.config, job.starts, job.run_racer, job.run_start, job.groups
@@ -383,6 +433,9 @@ def _run_numpy(job: _Job) -> RunArrays:
         run_idx = [g.run_index for g in groups]
         hps = [expand(g.hp(per_run=True), 2, P.dtype) for g in groups]
         states = [g.spec.init(P[idx], hp) for g, idx, hp in zip(groups, run_idx, hps)]
+        tracer = _Tracer(run_idx, N, T) if job.trace else None
+        if tracer is not None:
+            tracer.states(0, states)
         for t in range(T):
             if answers:
                 X = P.copy()
@@ -418,8 +471,12 @@ def _run_numpy(job: _Job) -> RunArrays:
                 norm = np.hypot(G[:, 0], G[:, 1])
                 G = G * np.minimum(1.0, clip / np.where(norm > 0, norm, 1.0))[:, None]
             prev = X.copy()
+            if tracer is not None:
+                tracer.point[:, t], tracer.gradient[:, t] = P, G
             for i, grp in enumerate(groups):
                 ehp = {**hps[i], "learning_rate": grp.schedule(t, hps[i]["learning_rate"])}
+                if tracer is not None:
+                    tracer.lr[run_idx[i], t] = np.broadcast_to(np.asarray(ehp["learning_rate"]).reshape(-1), len(run_idx[i]))
                 extra: dict[str, Any] = {}
                 if "hessian" in grp.spec.needs:
                     extra["hessian"] = ls.hessian(P[run_idx[i]])
@@ -437,5 +494,10 @@ def _run_numpy(job: _Job) -> RunArrays:
                 except ArithmeticError:
                     P[j_run] = np.nan  # e.g. math.exp overflow in a pure-Python rule: non-finite
                 spent[j_run] += 1
+            if tracer is not None:
+                tracer.states(t + 1, states)
+        if tracer is not None:
+            tracer.point[:, steps] = P
     return RunArrays(positions=pos, losses=loss, grad_norms=gnorm, step_sizes=dstep, best_loss=best,
-                     steps_to_tolerance=reach, diverged_at=diverged_at, stop_reason=reason, evaluations=nevals)
+                     steps_to_tolerance=reach, diverged_at=diverged_at, stop_reason=reason, evaluations=nevals,
+                     trace=None if tracer is None else tracer.arrays())

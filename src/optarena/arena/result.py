@@ -56,6 +56,9 @@ class RunArrays:
     #: (runs, T) function evaluations made by each step so far, where a rule makes more than one a step
     #: (L-BFGS: a step is one step(closure)); None: one gradient a step, step t has made t
     evaluations: np.ndarray | None = None
+    #: (runs, T, ...) per name: every step's optimizer state (``state.<key>``: after t steps), and the
+    #: ``point``, ``gradient`` and ``learning_rate`` step t+1 used; None unless the race was traced
+    trace: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -96,6 +99,10 @@ class RaceResult:
     #: (R, S, T+1) function evaluations made by step t (NaN after a run diverged); None when every
     #: racer makes one a step (then step t has made t). Budgets against L-BFGS compare these.
     evaluations: np.ndarray | None = None
+    #: (R, S, T+1, ...) per name, when the race was traced (``race(..., trace=True)``): every step's
+    #: optimizer state (``state.<key>``, after t steps) and the ``point``, ``gradient`` and
+    #: ``learning_rate`` step t+1 used (``arena.anatomy`` explains a step from them); else None
+    trace: dict[str, np.ndarray] | None = None
 
     @classmethod
     def build(cls, ls: Any, config: dict[str, Any], runs: RunArrays) -> "RaceResult":
@@ -123,6 +130,7 @@ class RaceResult:
             saddle_value=ls.saddle_value,
             escape_margin=float(ls.escape_margin) if ls.saddle is not None else math.nan,
             evaluations=None if runs.evaluations is None else per_run(runs.evaluations),
+            trace=None if runs.trace is None else {k: per_run(v) for k, v in runs.trace.items()},
         )
 
     @property

@@ -9,6 +9,7 @@ from typing import Any as _Any
 
 from . import registry, schedules
 # the building blocks of a rule file (a plug-in's too): see CONTRIBUTING.md
+from ._anatomy import Anatomy, Line, Term
 from ._spec import (
     FAMILIES, MAXIMIZE, NEEDS, SCOPES, TORCH_PAIRS, Hyper, OptimizerSpec, Reduction, Reference, TorchClass, beta_hyper,
     bias_correction, cell_adam_moments, cell_grad, cell_helper, decay_and_grad, decay_decoupled, eps_hyper, expand,
@@ -28,7 +29,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "FAMILIES", "Hyper", "MAXIMIZE", "NEEDS", "Optimizer", "OptimizerSpec", "Reduction", "Reference", "SCOPES",
+    "Anatomy", "Line", "Term", "FAMILIES", "Hyper", "MAXIMIZE", "NEEDS", "Optimizer", "OptimizerSpec", "Reduction", "Reference", "SCOPES",
     "TORCH_PAIRS", "TorchClass", "parse_signature", "per_run", "run_norm", "run_size", "run_sum", "torch_lerp",
     "beta_hyper", "bias_correction", "cell_adam_moments", "cell_grad", "cell_helper", "decay_and_grad",
     "decay_decoupled", "eps_hyper", "expand", "get", "is_batched", "lerp", "lr_hyper", "names",

@@ -28,7 +28,7 @@ from ..arena import RacePlan, presentation, race
 from ..errors import OptarenaError, with_field
 from ..optim import registry, schedules
 from . import guard, limits, origin
-from .schemas import MAX_GRID, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, SweepIn, TrainIn
+from .schemas import MAX_GRID, AnatomyIn, CodeIn, FormulaIn, GridIn, LandscapeIn, RaceIn, SweepIn, TrainIn
 
 STATIC = Path(__file__).parent / "static"
 #: Seconds a race or map may take before the request is answered 503 and its work is stopped
@@ -327,6 +327,26 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
         if warmer is not None:
             warmer.submit(body)
         return Response(answer, media_type="text/csv" if format == "csv" else "application/json")
+
+    @app.post("/api/anatomy", summary="One step of one racer explained: its terms as vectors, its formulas with numbers",
+              description="The race is replayed for that racer and start alone on the NumPy engine with its state "
+                          "recorded (the numbers of the whole race: same box, same noise). The term vectors are "
+                          "displacements from 'position'; 'composes' marks those that sum to the step taken.",
+              responses={**_BAD_BODY, **_OVER_TIME})
+    async def anatomy(body: AnatomyIn) -> Response:
+        from . import anatomy as panel
+
+        _landscape(body.race.landscape, ("race", "landscape"))
+        try:
+            plan = _race_plan(body.race)
+        except (OptarenaError, ValueError, TypeError) as exc:
+            raise _refused(exc, ("race",), default=["race", "racers"]) from None
+        try:  # racer, start and step are checked against the race before any work
+            answer = await _bounded(lambda stop: guard.dumps(panel.payload(plan, body.racer, body.start, body.step)),
+                                    "anatomy", heavy)
+        except (OptarenaError, ValueError, TypeError) as exc:
+            raise _refused(exc, default=["step"]) from None
+        return Response(answer, media_type="application/json")
 
     @app.post("/api/sweep", summary="A stability map (two hyperparameters) or a basin map (a grid of starts)",
               description=f"Limits: see the SweepIn schema (cells per side, cells x steps); {TIME_BUDGET:g} s per "

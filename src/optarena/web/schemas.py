@@ -108,6 +108,16 @@ class RaceIn(BaseModel):
         return self
 
 
+class AnatomyIn(BaseModel):
+    """One step of one racer of a race, explained (``arena.anatomy``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    race: RaceIn = Field(default_factory=RaceIn, description="the race, exactly as POST /api/race takes it")
+    racer: Int = Field(0, ge=0, lt=MAX_RACERS, description="index into race.racers")
+    start: Int = Field(0, ge=0, lt=MAX_STARTS, description="index into race.starts")
+    step: Int = Field(0, ge=0, lt=MAX_STEPS, description="the move from position step to step + 1 (below race.steps)")
+
+
 class GridIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .._anatomy import Anatomy, Line, Term
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
@@ -86,12 +87,67 @@ def adam_hypers(lr: float, weight_decay: Hyper) -> tuple[Hyper, ...]:
     )
 
 
+def adam_anatomy(decoupled: bool) -> Anatomy:
+    """Adam's step as the article writes it: the moments, their bias corrections and the
+    direction -lr m^ / (sqrt(v^) + eps) (``direction``), plus AdamW's -lr wd p (``weight_decay``);
+    the per-coordinate effective learning rate lr / (sqrt(v^) + eps) is the ``stretch``."""
+
+    def values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+        import numpy as np
+
+        lr, wd, b1, b2, eps = hp["learning_rate"], hp["weight_decay"], hp["beta1"], hp["beta2"], hp["epsilon"]
+        grad = -g if hp["maximize"] else g
+        gd = grad if decoupled else grad + wd * p
+        t = after["step"]
+        bc1, bc2 = bias_correction(b1, t), bias_correction(b2, t)
+        vv = after["max_exp_avg_sq"] if hp["amsgrad"] else after["exp_avg_sq"]
+        mhat, vhat = after["exp_avg"] / bc1, vv / bc2
+        rate = lr / (np.sqrt(vhat) + eps)
+        out: dict[str, Any] = {
+            "grad": grad, "g": gd, "wd": wd, "beta1": b1, "beta2": b2, "one_m_b1": 1 - b1, "one_m_b2": 1 - b2, "eps": eps,
+            "m_prev": before["exp_avg"], "m": after["exp_avg"], "v_prev": before["exp_avg_sq"], "v": after["exp_avg_sq"],
+            "vv": vv, "bc1": bc1, "bc2": bc2, "mhat": mhat, "vhat": vhat, "rate": rate,
+            "direction": -rate * mhat,
+        }
+        if hp["amsgrad"]:
+            out["vmax_prev"] = before["max_exp_avg_sq"]
+        if decoupled and wd != 0:
+            out["weight_decay"] = -lr * wd * p
+        return out
+
+    step = (r"p_{t+1} = p_t (1 - \eta\lambda) - \eta\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)",
+            "p = {p} × (1 − {lr} × {wd}) − {lr} × {mhat} / (√{vhat} + {eps}) = {p_new!}") if decoupled else \
+           (r"p_{t+1} = p_t - \eta\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)",
+            "p = {p} − {lr} × {mhat} / (√{vhat} + {eps}) = {p_new!}")
+    return Anatomy(
+        terms=(
+            Term("direction", "-η m̂/(√v̂+ε)", r"-\eta\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)",
+                 "Adam's bias-corrected direction: each coordinate's mean gradient over its RMS"),
+            Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "decoupled weight decay (AdamW): a shrink toward 0"),
+        ),
+        lines=(
+            Line(r"g_t = \nabla f(p_t) + \lambda\, p_t", "g = {grad} + {wd} × {p} = {g!}",
+                 when=lambda hp: not decoupled and hp["weight_decay"] != 0),
+            Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+            Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {g}² = {v!}"),
+            Line(r"v^{max}_t = \max(v^{max}_{t-1}, v_t)", "vmax = max({vmax_prev}, {v}) = {vv!}", when=lambda hp: bool(hp["amsgrad"])),
+            Line(r"\hat m_t = m_t / (1-\beta_1^t)", "m̂ = {m} / {bc1} = {mhat!}"),
+            Line(r"\hat v_t = v_t / (1-\beta_2^t)", "v̂ = {vv} / {bc2} = {vhat!}"),
+            Line(*step),
+        ),
+        values=values,
+        composes=("direction", "weight_decay"),
+        stretch="rate",
+        stretch_label="effective learning rate η/(√v̂+ε)",
+    )
+
+
 RULE = (r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\; "
         r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\,\frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}")
 
 SPEC = OptimizerSpec(
     name="adam", title="Adam", hypers=adam_hypers(0.001, wd_hyper()), init=init, update=update,
-    state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS, rule=RULE,
+    state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS, rule=RULE, anatomy=adam_anatomy(False),
     paper="Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015)",
     torch=TorchClass(
         "Adam",

@@ -25,7 +25,7 @@ SPEC = OptimizerSpec(
     name="adamw", title="AdamW",
     hypers=adam.adam_hypers(0.001, wd_hyper(1e-2, "decoupled decay: p *= 1 - lr * wd")),
     init=adam.init, update=update, state_arrays=adam.state_arrays, cell=adam.cell,
-    coefficients=coefficients, slots=adam.SLOTS,
+    coefficients=coefficients, slots=adam.SLOTS, anatomy=adam.adam_anatomy(True),
     rule=r"p_{t-1} \leftarrow p_{t-1}(1-\eta\lambda);\; " + adam.RULE,
     paper="Loshchilov & Hutter, Decoupled Weight Decay Regularization (ICLR 2019)",
     torch=TorchClass(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import UsageError
+from .._anatomy import Anatomy, Line, Term
 from .._spec import (
     TorchClass, Reference, MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper,
     prepare_grad, wd_hyper, zeros_state,
@@ -91,12 +92,59 @@ def _hypers(lr: float, momentum: float) -> tuple[Hyper, ...]:
     )
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """The numbers of one step and its terms: -lr g' is the plain step (``gradient`` plus
+    ``weight_decay``), heavy ball adds -lr mu b_{t-1} (``momentum``; ``dampening`` takes back
+    lr tau g' after step 1), Nesterov adds -lr mu b_t (``lookahead``)."""
+    lr, wd, mu, tau = hp["learning_rate"], hp["weight_decay"], hp["momentum"], hp["dampening"]
+    gd = (-g if hp["maximize"] else g) + wd * p  # the gradient the rule descends
+    out: dict[str, Any] = {"grad": -g if hp["maximize"] else g, "g": gd, "wd": wd, "mu": mu}
+    if wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    if "momentum_buffer" not in after:
+        return out
+    first = before["step"] == 0
+    b = after["momentum_buffer"]
+    out.update(b=b, b_prev=before["momentum_buffer"], damp=1.0 if first else 1 - tau)  # b_1 = g_1 whole
+    if hp["nesterov"]:
+        out["lookahead"] = -lr * mu * b
+    else:
+        out["momentum"] = -lr * mu * before["momentum_buffer"]
+        if tau != 0 and not first:
+            out["dampening"] = lr * tau * gd
+    return out
+
+
+def _momentum(hp: Any) -> bool:
+    return bool(hp["momentum"] != 0)
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("momentum", "-η μ b(t-1)", r"-\eta\,\mu\, b_{t-1}", "heavy ball: the velocity carried from the steps before"),
+        Term("lookahead", "-η μ b(t)", r"-\eta\,\mu\, b_t", "Nesterov: the look-ahead along the updated velocity"),
+        Term("dampening", "+η τ g", r"\eta\,\tau\, g_t", "dampening: the share of the gradient kept out of the velocity"),
+        Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "L2 weight decay, folded into the gradient"),
+    ),
+    lines=(
+        Line(r"g_t = \nabla f(p_t) + \lambda\, p_t", "g = {grad} + {wd} × {p} = {g!}", when=lambda hp: hp["weight_decay"] != 0),
+        Line(r"p_{t+1} = p_t - \eta\, g_t", "p = {p} − {lr} × {g} = {p_new!}", when=lambda hp: not _momentum(hp)),
+        Line(r"b_t = \mu\, b_{t-1} + (1-\tau)\, g_t", "b = {mu} × {b_prev} + {damp} × {g} = {b!}", when=_momentum),
+        Line(r"p_{t+1} = p_t - \eta\, b_t", "p = {p} − {lr} × {b} = {p_new!}",
+             when=lambda hp: _momentum(hp) and not hp["nesterov"]),
+        Line(r"p_{t+1} = p_t - \eta\,(g_t + \mu\, b_t)", "p = {p} − {lr} × ({g} + {mu} × {b}) = {p_new!}",
+             when=lambda hp: bool(hp["nesterov"])),
+    ),
+    values=anatomy_values,
+    composes=("gradient", "weight_decay", "momentum", "lookahead", "dampening"),
+)
+
 _RULE = (r"b_t = \mu b_{t-1} + (1-\tau) g_t \;(b_1 = g_1),\quad "
          r"p_t = p_{t-1} - \eta\,(\text{nesterov} ? g_t + \mu b_t : b_t)")
 
 SPEC = OptimizerSpec(
     name="sgd", title="SGD", hypers=_hypers(0.01, 0.0), init=init, update=update,
-    state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS,
+    state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS, anatomy=ANATOMY,
     rule=r"p_t = p_{t-1} - \eta\, g_t" + r"\quad\text{(with momentum: }" + _RULE + ")",
     paper="Robbins & Monro, A Stochastic Approximation Method (1951)",
     # the article's SGD steps with lr 0.01 (torch.optim.SGD's default is 1e-3; optarena.torch.SGD keeps torch's)
@@ -116,7 +164,7 @@ SPEC = OptimizerSpec(
 
 MOMENTUM = OptimizerSpec(
     name="momentum", title="Momentum", hypers=_hypers(0.01, 0.9), init=init, update=update,
-    state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS, rule=_RULE,
+    state_arrays=state_arrays, check=check, cell=cell, coefficients=coefficients, slots=SLOTS, rule=_RULE, anatomy=ANATOMY,
     aliases=("sgdmomentum", "sgd_momentum"),
     paper="Polyak, Some methods of speeding up the convergence of iteration methods (1964)",
     class_name="SGDMomentum",
