@@ -32,9 +32,13 @@ ARTICLE = [
     ("adam", {"learning_rate": 0.05, "amsgrad": True, "weight_decay": 0.1}, "Adam",
      {"lr": 0.05, "amsgrad": True, "weight_decay": 0.1}),
     ("adamw", {"learning_rate": 0.05, "weight_decay": 0.2}, "AdamW", {"lr": 0.05, "weight_decay": 0.2}),
+    ("rmsprop", {}, "RMSprop", {"lr": 0.01}),
+    ("rmsprop", {"centered": True, "momentum": 0.5, "weight_decay": 0.1}, "RMSprop",
+     {"lr": 0.01, "centered": True, "momentum": 0.5, "weight_decay": 0.1}),
+    ("adagrad", {"learning_rate": 0.1, "lr_decay": 0.05, "weight_decay": 0.1}, "Adagrad",
+     {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1}),
 ]
-TORCH_STATE = {"momentum_buffer": "momentum_buffer", "exp_avg": "exp_avg", "exp_avg_sq": "exp_avg_sq",
-               "max_exp_avg_sq": "max_exp_avg_sq"}
+TORCH_STATE = {k: k for k in ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg", "sum")}
 
 
 def _traced(optimizer: str, hp: dict, steps: int = 40, noise: float = 0.5, landscape: str = "rosenbrock"):
@@ -130,7 +134,7 @@ def test_the_terms_are_the_rules_own() -> None:
             opt.step()
             vec = {term.key: v for term, v in explain(res, racer, 0, t).terms}
             lr = kwargs["lr"]
-            if "momentum" in vec:  # heavy ball: -lr mu b_{t-1}
+            if "momentum" in vec and cls == "SGD":  # heavy ball: -lr mu b_{t-1}
                 prev = before.get("momentum_buffer", torch.zeros(2)) if t else torch.zeros(2)
                 np.testing.assert_allclose(vec["momentum"], (-lr * kwargs["momentum"] * prev).numpy(), rtol=1e-12)
             if "lookahead" in vec:  # Nesterov: -lr mu b_t
@@ -143,6 +147,18 @@ def test_the_terms_are_the_rules_own() -> None:
                 np.testing.assert_allclose(vec["direction"], want.numpy(), rtol=1e-12)
             if "weight_decay" in vec:
                 np.testing.assert_allclose(vec["weight_decay"], (-lr * kwargs["weight_decay"] * point).numpy(), rtol=1e-12)
+            if "scaled" in vec:  # RMSprop: -lr g / (sqrt(v - gbar^2) + eps); Adagrad: -lr_t g / (sqrt(s) + eps)
+                st = opt.state[p]
+                g = p.grad + kwargs.get("weight_decay", 0.0) * point
+                if cls == "Adagrad":
+                    want = -lr / (1 + t * kwargs.get("lr_decay", 0.0)) * g / (st["sum"].sqrt() + 1e-10)
+                else:
+                    centred = st["square_avg"] - (st["grad_avg"] ** 2 if "grad_avg" in st else 0)
+                    want = -lr * g / (centred.sqrt() + 1e-8)
+                np.testing.assert_allclose(vec["scaled"], want.numpy(), rtol=1e-12)
+            if "momentum" in vec and cls == "RMSprop":
+                prev = before.get("momentum_buffer", torch.zeros(2))
+                np.testing.assert_allclose(vec["momentum"], (-lr * kwargs["momentum"] * prev).numpy(), rtol=1e-12)
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -152,7 +168,7 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
 def _evaluate(text: str) -> float:
     """The arithmetic of a number line (×, −, √, ², max), by a walk over its syntax tree: no eval."""
     src = (text.replace("×", "*").replace("−", "-").replace("²", "**2").replace("∞", "inf"))
-    src = re.sub(r"√(\(?[0-9.e+\-]+\)?)", r"sqrt(\1)", src)
+    src = re.sub(r"√([0-9.e+\-]+)", r"sqrt(\1)", src.replace("√(", "sqrt("))
 
     def walk(node: ast.AST) -> float:
         if isinstance(node, ast.Expression):

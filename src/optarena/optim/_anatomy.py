@@ -73,6 +73,18 @@ STEP = Term("step", "step taken", r"p_{t+1} - p_t", "where the rule moved the po
 _FIELD = re.compile(r"\{(\w+)(!?)\}")
 
 
+#: L2 weight decay folded into the gradient: the line every such rule starts with
+L2_LINE = Line(r"g_t = \nabla f(p_t) + \lambda\, p_t", "g = {grad} + {wd} × {p} = {g!}", when=lambda hp: hp["weight_decay"] != 0)
+
+
+def descended(p: Array, g: Array, hp: Mapping[str, Any], l2: bool = True) -> dict[str, Any]:
+    """The gradient a rule descends (``maximize`` flips it) as ``grad``, and with L2 weight decay
+    folded in (torch's ``prepare_grad``; ``l2=False``: decoupled, not folded) as ``g``; ``wd``."""
+    grad = -g if hp.get("maximize", False) else g
+    wd = hp.get("weight_decay", 0.0)
+    return {"grad": grad, "g": grad + wd * p if l2 else grad, "wd": wd}
+
+
 def number(v: float) -> str:
     """A value as the lines show it: four significant digits, a true minus sign."""
     if not np.isfinite(v):

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass, MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper,
     prepare_grad, wd_hyper,
@@ -49,6 +50,30 @@ def cell(p, g, s, clr, wd, eps, neg):
     return p - clr * (g / (math.sqrt(s) + eps)), s
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the decayed rate lr / (1 + (t - 1) lr_decay) over each coordinate's root sum of
+    squares (the ``stretch``) times the gradient (``scaled``)."""
+    out = descended(p, g, hp)
+    tm1 = after["step"] - 1
+    clr = hp["learning_rate"] / (1 + tm1 * hp["lr_decay"])
+    rate = clr / (np.sqrt(after["sum"]) + hp["epsilon"])
+    return {**out, "s_prev": before["sum"], "s": after["sum"], "tm1": tm1, "lr_decay": hp["lr_decay"], "clr": clr,
+            "eps": hp["epsilon"], "rate": rate, "scaled": -rate * out["g"]}
+
+
+ANATOMY = Anatomy(
+    terms=(Term("scaled", "-η g/(√s+ε)", r"-\eta\, g_t / (\sqrt{s_t} + \epsilon)",
+                "the gradient step, each coordinate divided by the root of its summed squared gradients"),),
+    lines=(
+        L2_LINE,
+        Line(r"s_t = s_{t-1} + g_t^2", "s = {s_prev} + {g}² = {s!}"),
+        Line(r"\eta_t = \eta / (1 + (t-1)\delta)", "η' = {lr} / (1 + {tm1} × {lr_decay}) = {clr!}",
+             when=lambda hp: hp["lr_decay"] != 0),
+        Line(r"p_{t+1} = p_t - \eta_t\, g_t / (\sqrt{s_t} + \epsilon)", "p = {p} − {clr} × {g} / (√{s} + {eps}) = {p_new!}"),
+    ),
+    values=anatomy_values, composes=("scaled",), stretch="rate", stretch_label="effective learning rate η/(√s+ε)",
+)
+
 SPEC = OptimizerSpec(
     name="adagrad", title="Adagrad",
     hypers=(
@@ -60,6 +85,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=r"s_t = s_{t-1} + g_t^2,\; p_t = p_{t-1} - \frac{\eta}{1+(t-1)\delta}\,\frac{g_t}{\sqrt{s_t}+\epsilon}",
     paper="Duchi, Hazan & Singer, Adaptive Subgradient Methods for Online Learning (JMLR 2011)",
     torch=TorchClass(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._anatomy import Anatomy, Line, Term
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
@@ -96,15 +96,13 @@ def adam_anatomy(decoupled: bool) -> Anatomy:
         import numpy as np
 
         lr, wd, b1, b2, eps = hp["learning_rate"], hp["weight_decay"], hp["beta1"], hp["beta2"], hp["epsilon"]
-        grad = -g if hp["maximize"] else g
-        gd = grad if decoupled else grad + wd * p
         t = after["step"]
         bc1, bc2 = bias_correction(b1, t), bias_correction(b2, t)
         vv = after["max_exp_avg_sq"] if hp["amsgrad"] else after["exp_avg_sq"]
         mhat, vhat = after["exp_avg"] / bc1, vv / bc2
         rate = lr / (np.sqrt(vhat) + eps)
         out: dict[str, Any] = {
-            "grad": grad, "g": gd, "wd": wd, "beta1": b1, "beta2": b2, "one_m_b1": 1 - b1, "one_m_b2": 1 - b2, "eps": eps,
+            **descended(p, g, hp, l2=not decoupled), "beta1": b1, "beta2": b2, "one_m_b1": 1 - b1, "one_m_b2": 1 - b2, "eps": eps,
             "m_prev": before["exp_avg"], "m": after["exp_avg"], "v_prev": before["exp_avg_sq"], "v": after["exp_avg_sq"],
             "vv": vv, "bc1": bc1, "bc2": bc2, "mhat": mhat, "vhat": vhat, "rate": rate,
             "direction": -rate * mhat,
@@ -126,8 +124,7 @@ def adam_anatomy(decoupled: bool) -> Anatomy:
             Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "decoupled weight decay (AdamW): a shrink toward 0"),
         ),
         lines=(
-            Line(r"g_t = \nabla f(p_t) + \lambda\, p_t", "g = {grad} + {wd} × {p} = {g!}",
-                 when=lambda hp: not decoupled and hp["weight_decay"] != 0),
+            *(() if decoupled else (L2_LINE,)),
             Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
             Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {g}² = {v!}"),
             Line(r"v^{max}_t = \max(v^{max}_{t-1}, v_t)", "vmax = max({vmax_prev}, {v}) = {vv!}", when=lambda hp: bool(hp["amsgrad"])),

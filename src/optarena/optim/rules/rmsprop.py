@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lerp,
@@ -74,6 +75,47 @@ def cell(p, g, v, b, gbar, lr, wd, alpha, one_m_alpha, eps, mu, neg, centered, u
     return p - lr * (g / avg), v, b, gbar
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the gradient over a = sqrt(v) + eps (centered: sqrt(v - gbar^2) + eps), lr / a being
+    the ``stretch``; with momentum the buffer adds -lr mu b_{t-1} (``momentum``)."""
+    out = descended(p, g, hp)
+    alpha, lr = hp["alpha"], hp["learning_rate"]
+    v = after["square_avg"]
+    out.update(alpha=alpha, one_m_alpha=1 - alpha, eps=hp["epsilon"], mu=hp["momentum"], v_prev=before["square_avg"], v=v)
+    if "grad_avg" in after:
+        out.update(gbar_prev=before["grad_avg"], gbar=after["grad_avg"])
+        a = np.sqrt(v - after["grad_avg"] ** 2) + hp["epsilon"]
+    else:
+        a = np.sqrt(v) + hp["epsilon"]
+    out.update(a=a, rate=lr / a, scaled=-lr * out["g"] / a)
+    if "momentum_buffer" in after:
+        out.update(b_prev=before["momentum_buffer"], b=after["momentum_buffer"], momentum=-lr * hp["momentum"] * before["momentum_buffer"])
+    return out
+
+
+def _momentum(hp: Any) -> bool:
+    return bool(np.any(hp["momentum"] > 0))
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("scaled", "-η g/a", r"-\eta\, g_t / a_t", "the gradient step, each coordinate divided by its running RMS a"),
+        Term("momentum", "-η μ b(t-1)", r"-\eta\,\mu\, b_{t-1}", "the velocity carried from the steps before"),
+    ),
+    lines=(
+        L2_LINE,
+        Line(r"v_t = \alpha v_{t-1} + (1-\alpha)\, g_t^2", "v = {alpha} × {v_prev} + {one_m_alpha} × {g}² = {v!}"),
+        Line(r"\bar g_t = \alpha \bar g_{t-1} + (1-\alpha)\, g_t", "ḡ = {alpha} × {gbar_prev} + {one_m_alpha} × {g} = {gbar!}",
+             when=lambda hp: bool(hp["centered"])),
+        Line(r"a_t = \sqrt{v_t - \bar g_t^2} + \epsilon", "a = √({v} − {gbar}²) + {eps} = {a!}", when=lambda hp: bool(hp["centered"])),
+        Line(r"a_t = \sqrt{v_t} + \epsilon", "a = √{v} + {eps} = {a!}", when=lambda hp: not hp["centered"]),
+        Line(r"b_t = \mu\, b_{t-1} + g_t / a_t", "b = {mu} × {b_prev} + {g} / {a} = {b!}", when=_momentum),
+        Line(r"p_{t+1} = p_t - \eta\, b_t", "p = {p} − {lr} × {b} = {p_new!}", when=_momentum),
+        Line(r"p_{t+1} = p_t - \eta\, g_t / a_t", "p = {p} − {lr} × {g} / {a} = {p_new!}", when=lambda hp: not _momentum(hp)),
+    ),
+    values=anatomy_values, composes=("scaled", "momentum"), stretch="rate", stretch_label="effective learning rate η/a",
+)
+
 SPEC = OptimizerSpec(
     name="rmsprop", title="RMSprop",
     hypers=(
@@ -86,6 +128,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=r"v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\; p_t = p_{t-1} - \eta \frac{g_t}{\sqrt{v_t}+\epsilon}",
     paper="Hinton, Neural Networks for Machine Learning, lecture 6e (2012)",
     torch=TorchClass(

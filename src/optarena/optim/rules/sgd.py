@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import UsageError
-from .._anatomy import Anatomy, Line, Term
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass, Reference, MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper,
     prepare_grad, wd_hyper, zeros_state,
@@ -97,8 +97,8 @@ def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperVal
     ``weight_decay``), heavy ball adds -lr mu b_{t-1} (``momentum``; ``dampening`` takes back
     lr tau g' after step 1), Nesterov adds -lr mu b_t (``lookahead``)."""
     lr, wd, mu, tau = hp["learning_rate"], hp["weight_decay"], hp["momentum"], hp["dampening"]
-    gd = (-g if hp["maximize"] else g) + wd * p  # the gradient the rule descends
-    out: dict[str, Any] = {"grad": -g if hp["maximize"] else g, "g": gd, "wd": wd, "mu": mu}
+    out: dict[str, Any] = {**descended(p, g, hp), "mu": mu}
+    gd = out["g"]
     if wd != 0:
         out["weight_decay"] = -lr * wd * p
     if "momentum_buffer" not in after:
@@ -127,7 +127,7 @@ ANATOMY = Anatomy(
         Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "L2 weight decay, folded into the gradient"),
     ),
     lines=(
-        Line(r"g_t = \nabla f(p_t) + \lambda\, p_t", "g = {grad} + {wd} × {p} = {g!}", when=lambda hp: hp["weight_decay"] != 0),
+        L2_LINE,
         Line(r"p_{t+1} = p_t - \eta\, g_t", "p = {p} − {lr} × {g} = {p_new!}", when=lambda hp: not _momentum(hp)),
         Line(r"b_t = \mu\, b_{t-1} + (1-\tau)\, g_t", "b = {mu} × {b_prev} + {damp} × {g} = {b!}", when=_momentum),
         Line(r"p_{t+1} = p_t - \eta\, b_t", "p = {p} − {lr} × {b} = {p_new!}",
