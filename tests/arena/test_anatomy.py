@@ -197,11 +197,7 @@ def test_every_number_line_is_arithmetic_that_holds(article_race, racer: int) ->
         for tex, numbers in a.lines:
             assert len(numbers) == 2 and numbers[0].startswith("x: ") and numbers[1].startswith("y: ")
             for text in numbers:
-                lhs, rhs = text[3:].split(" = ", 1)[1].rsplit(" = ", 1)
-                operands = [abs(float(x.replace("−", "-"))) for x in re.findall(r"[−]?[0-9.]+(?:e[+\-]?\d+)?", lhs)]
-                got, want = _evaluate(lhs), _evaluate(rhs)
-                # each operand is rounded to 4 significant digits: the sum may be off by that much of each
-                assert abs(got - want) <= 2e-3 * max([abs(want), *operands]), text
+                _check_line(text)
 
 
 def test_a_replayed_racer_has_the_numbers_of_the_whole_race() -> None:
@@ -244,3 +240,51 @@ def test_bad_requests_name_their_field() -> None:
         race("quadratic", steps=3, trace=True, engine="fused")
     with pytest.raises(UsageError, match="trace"):
         race("quadratic", steps=3, trace=True, record=False)
+
+
+def _declared() -> list[tuple[str, dict]]:
+    """Every rule that declares its anatomy, with each of its test settings (``examples``)."""
+    out = []
+    for name in registry.names():
+        spec = registry.get(name)
+        if spec.anatomy is not None and spec.min_ndim <= 1:
+            out += [(name, dict(hp)) for hp in spec.examples]
+    return out
+
+
+@pytest.fixture(scope="module")
+def declared_races():
+    """One traced race per declared rule and setting, on a curved landscape with noise where the
+    rule takes it (closure rules evaluate the loss themselves: no noise)."""
+    out = {}
+    for name, hp in _declared():
+        closure = "closure" in registry.get(name).needs
+        out[name, repr(hp)] = race("rosenbrock", [{"optimizer": name, "hyperparameters": hp}], starts=[[-1.2, 1.0]],
+                                   steps=25, noise=0.0 if closure else 0.3, seed=2, trace=True)
+    return out
+
+
+@pytest.mark.parametrize("name,hp", _declared(), ids=[f"{n}-{i}" for i, (n, _) in enumerate(_declared())])
+def test_every_declared_anatomy_composes_the_step_and_its_lines_hold(declared_races, name: str, hp: dict) -> None:
+    """For every rule that declares its anatomy and every setting its tests try: the terms it marks
+    as composing sum to the step taken, and each number line's arithmetic holds to its four digits."""
+    res = declared_races[name, repr(hp)]
+    last = int(res.diverged_at[0, 0]) - 2 if res.diverged_at[0, 0] >= 0 else res.steps - 1
+    for step in sorted({0, 1, 5, last} & set(range(last + 1))):
+        a = explain(res, 0, 0, step)
+        vec = {t.key: v for t, v in a.terms}
+        parts = [v for k, v in vec.items() if k in a.composes]
+        assert parts, f"{name}: no term composes the step"
+        scale = max(1e-300, float(np.abs(parts).max()), float(np.abs(vec["step"]).max()))
+        np.testing.assert_allclose(np.sum(parts, axis=0), vec["step"], rtol=0, atol=1e-11 * scale, err_msg=f"{name} step {step}")
+        for tex, numbers in a.lines:
+            for text in numbers:
+                _check_line(text)
+
+
+def _check_line(text: str) -> None:
+    lhs, rhs = text[3:].split(" = ", 1)[1].rsplit(" = ", 1)
+    operands = [abs(float(x.replace("−", "-"))) for x in re.findall(r"[−]?[0-9.]+(?:e[+\-−]?\d+)?", lhs.replace("e−", "e-"))]
+    got, want = _evaluate(lhs), _evaluate(rhs)
+    # each operand is rounded to 4 significant digits: the result may be off by that much of each
+    assert abs(got - want) <= 2e-3 * max([abs(want), *operands]), text
