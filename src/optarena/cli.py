@@ -336,11 +336,12 @@ def _table(result: Any, out: TextIO) -> None:
 
 def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
     from .arena import race
-    from .export import EXTENSIONS, SUMMARIES, export_from_args
+    from .export import EXTENSIONS, SUMMARIES, anatomy_arg, export_from_args
 
     out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
 
     plan = race_plan(args)
+    anatomy_arg(args, len(plan.racers), plan.steps, args.save)  # a bad --anatomy costs no race
     fmt = _format(args)
     record = not args.no_record
     if args.save and not record and Path(args.save).suffix.lower() not in SUMMARIES:
@@ -617,9 +618,10 @@ def _kv(item: str) -> tuple[str, Any]:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .arena import race
-    from .export import EXTENSIONS, SUMMARIES, export_from_args
+    from .export import EXTENSIONS, SUMMARIES, anatomy_arg, export_from_args
 
     plan = race_plan(args)
+    anatomy_arg(args, len(plan.racers), plan.steps, args.out)  # a bad --anatomy costs no race
     replaced = _check_outputs(("", args.out, EXTENSIONS))
     ext = Path(args.out).suffix.lower()
     _check_race_size(plan, [ext[1:]] if ext in SUMMARIES else [],

@@ -44,6 +44,11 @@ def test_a_step_is_explained_from_the_race_the_page_drew(client):
             assert all(len(ln["numbers"]) == 2 for ln in a["lines"])
     adam = client.post("/api/anatomy", json={"race": RACE, "racer": 2, "step": 3}).json()
     assert adam["stretch"]["label"].startswith("effective learning rate") and len(adam["stretch"]["values"]) == 2
+    # how to draw it comes with it: one colour a term (the step taken black), one scale for all arrows
+    colours = {t["key"]: t["colour"] for t in adam["terms"]}
+    assert colours["step"] == "#000000" and len(set(colours.values())) == len(colours)
+    longest = max(np.hypot(*t["vector"]) for t in adam["terms"])
+    assert 4 / 40 <= adam["scale"] * longest <= 4 / 2  # the rosenbrock window is 4 wide: arrows a readable part of it
 
 
 @pytest.mark.parametrize("body,loc", [

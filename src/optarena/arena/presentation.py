@@ -165,3 +165,28 @@ def page_link(base_url: str, state: dict[str, Any]) -> str:
     """The web arena's link to ``state`` on the server at ``base_url``."""
     return f"{base_url.rstrip('/')}/#s={encode_page_state(state)}"
 
+
+# -- the anatomy of a step (``arena.anatomy``): how every face draws its arrows ------------------
+
+#: The plain gradient step and the step taken keep their colours; a rule's own terms take the
+#: others in order (Okabe-Ito, as the racers'); the stretch of an adaptive rule is drawn in purple.
+TERM_FIXED = {"gradient": "#D55E00", "step": "#000000"}
+TERM_OTHERS = ("#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
+STRETCH_COLOUR = "#7a3e9d"
+
+
+def term_colours(keys: Sequence[str]) -> list[str]:
+    """Each term's arrow colour (``TERM_FIXED``, then ``TERM_OTHERS`` in order)."""
+    others = iter(TERM_OTHERS * (1 + len(keys) // len(TERM_OTHERS)))
+    return [TERM_FIXED.get(k) or next(others) for k in keys]
+
+
+def arrow_scale(vectors: Sequence[Any], width: float) -> float:
+    """One scale for every arrow of a step: 1 (true size) when the longest arrow is a readable part
+    of the window (1/40 to 1/2 of its width), else the power of ten that makes it about a sixth of it."""
+    import math
+
+    longest = max((math.hypot(float(v[0]), float(v[1])) for v in vectors), default=0.0)
+    if not (longest > 0 and width > 0) or width / 40 <= longest <= width / 2:
+        return 1.0
+    return float(10.0 ** round(math.log10(width / 6 / longest)))

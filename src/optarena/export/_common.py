@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..arena import presentation
 from ..arena.result import RaceResult
-from ..errors import UsageError
+from ..errors import UsageError, UsageTypeError
 from ..landscapes import Landscape, resolve
+from ..optim._anatomy import number
+
+if TYPE_CHECKING:
+    from ..arena.anatomy import StepAnatomy
 
 #: Frames when no duration is given: one per step, but never more than this.
 MAX_DEFAULT_FRAMES = 200
@@ -115,3 +120,88 @@ def last_finite(result: RaceResult, i: int, start: int, upto: int) -> tuple[int,
 def clip_to_window(ls: Landscape, p: np.ndarray) -> np.ndarray:
     (x0, x1), (y0, y1) = ls.window
     return np.array([min(max(p[0], x0), x1), min(max(p[1], y0), y1)])
+
+
+# -- the anatomy of a step (``arena.anatomy``) as the exports draw it ---------------------------
+
+def check_anatomy(result: RaceResult, anatomy: Any) -> tuple[int, int]:
+    """``anatomy`` as (racer, step) indices of ``result``, or a ``UsageError`` naming the field."""
+    if not (isinstance(anatomy, (tuple, list)) and len(anatomy) == 2):
+        raise UsageTypeError(f"anatomy must be a pair (racer, step) of integers, got {anatomy!r}", field="anatomy")
+    racer, step = anatomy
+    n, steps = len(result.labels), result.steps
+    if isinstance(racer, bool) or not isinstance(racer, (int, np.integer)) or not 0 <= racer < n:
+        raise UsageError(f"racer must be an index in [0, {n - 1}] (the race has {n} racer(s)), got {racer!r}",
+                         field="racer")
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step < steps:
+        raise UsageError(f"step must be an integer in [0, {steps - 1}] (the move from position step to step + 1), "
+                         f"got {step!r}", field="step")
+    return int(racer), int(step)
+
+
+def step_anatomy(result: RaceResult, anatomy: Any, start: int) -> StepAnatomy:
+    """The step ``anatomy`` = (racer, step) names, from the race's trace when it has one, else
+    replayed: that racer alone from the race's configuration (its numbers are the race's: the same
+    box, and the same noise whatever shares the race). Checked before anything is drawn."""
+    from dataclasses import replace
+
+    from ..arena import RacePlan
+    from ..arena.anatomy import anatomy_of, explain
+
+    racer, step = check_anatomy(result, anatomy)
+    cfg = result.config["racers"][racer]
+    if cfg["optimizer"] == "custom":
+        raise UsageError(f"racer {racer} ({result.labels[racer]}) is an optimizer object, not a registered rule: it "
+                         "declares no anatomy; register it (optarena.optim.register) to explain its steps", field="racer")
+    if result.trace is not None:
+        return explain(result, racer, start, step)
+    plan = RacePlan.from_config({**result.config, "racers": [cfg]})
+    return replace(anatomy_of(plan, 0, start, step), racer=racer, label=result.labels[racer])
+
+
+def term_colours(a: StepAnatomy) -> list[str]:
+    """Each term's arrow colour, as every face draws it (``presentation.term_colours``)."""
+    return presentation.term_colours([t.key for t, _ in a.terms])
+
+
+def anatomy_heading(a: StepAnatomy) -> str:
+    """``'Adam (racer 3, Adam), step 5 → 6 of 20, η = 0.001'``: which step is explained."""
+    label = f", {a.label}" if a.label else ""
+    return f"{a.title} (racer {a.racer + 1}{label}), step {a.step} → {a.step + 1} of {a.steps}, η = {number(a.learning_rate)}"
+
+
+def scale_note(scale: float) -> str:
+    return "arrows to scale" if scale == 1 else f"arrows to scale, all × {number(scale)}"
+
+
+def vector_text(v: np.ndarray) -> str:
+    return f"({number(float(v[0]))}, {number(float(v[1]))})"
+
+
+def stretch_text(a: StepAnatomy) -> str:
+    """The per-coordinate effective learning rate of an adaptive rule, and what it is in η ('' if none)."""
+    if a.stretch is None:
+        return ""
+    ex, ey = (float(s) / a.learning_rate for s in a.stretch) if a.learning_rate else (math.nan, math.nan)
+    return (f"{a.stretch_label}: x {number(float(a.stretch[0]))} (× {number(ex)} η), "
+            f"y {number(float(a.stretch[1]))} (× {number(ey)} η)")
+
+
+def rule_parts(tex: str) -> list[str]:
+    """A rule's formula cut where it lists its parts (``,\\;``, ``;\\;`` or ``\\quad`` outside braces), so a
+    narrow panel can typeset it one part a line."""
+    parts, depth, last, i = [], 0, 0, 0
+    while i < len(tex):
+        c = tex[i]
+        depth += (c == "{") - (c == "}") if (i == 0 or tex[i - 1] != "\\") else 0
+        if depth == 0:
+            cut = next((s for s in (",\\quad", ",\\;", ";\\;", "\\quad") if tex.startswith(s, i)
+                        and not tex[i + len(s):i + len(s) + 1].isalpha()), None)
+            if cut:
+                parts.append(tex[last:i + (1 if cut[0] == "," else 0)])
+                i += len(cut)
+                last = i
+                continue
+        i += 1
+    parts.append(tex[last:])
+    return [p.strip() for p in parts if p.strip()]

@@ -15,14 +15,18 @@ import io
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._files import atomic_write
+from ..arena import presentation
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import need
+
+if TYPE_CHECKING:
+    from ..arena.anatomy import StepAnatomy
 
 MAX_PATH_POINTS = 2000  # per racer; longer races are subsampled (the frames' steps are always kept)
 MAP_PIXELS = 500
@@ -75,11 +79,17 @@ def _map_image(ls: Any) -> tuple[str, list[list[Any]], float, float, str]:
     return uri, scale, lo, hi, vlabel
 
 
-def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None, start: int = 0) -> dict[str, Any]:
-    """Plotly traces, layout and config for frame 0, plus what the frames are built from."""
+def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None, start: int = 0,
+                anatomy: StepAnatomy | None = None) -> dict[str, Any]:
+    """Plotly traces, layout and config for the first frame shown, plus what the frames are built
+    from. With ``anatomy`` the page opens at its step (a frame of its own) with its terms drawn as
+    arrows on the map (``anatomy_layout``)."""
     ls, looks, scale = C.landscape(result), C.looks(result), C.loss_scale(result, start, linear=True)
     cols = [look.colour for look in looks]
     ks = C.frame_steps(result.steps, fps, duration)
+    if anatomy is not None and anatomy.step not in ks:
+        ks = np.sort(np.append(ks, anatomy.step))
+    first = 0 if anatomy is None else int(np.nonzero(ks == anatomy.step)[0][0])
     T = result.steps + 1
     pt = np.arange(T) if T <= MAX_PATH_POINTS else np.union1d(np.round(np.linspace(0, T - 1, MAX_PATH_POINTS)), ks)
     pt = pt.astype(np.int64)
@@ -151,8 +161,8 @@ def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None
     play = {"mode": "immediate", "fromcurrent": True, "frame": {"duration": round(1000 / fps), "redraw": False},
             "transition": {"duration": 0}}
     titles = [result.status_line(int(k), start) for k in ks]
-    layout = {
-        "title": {"text": titles[0], "x": 0.5, "font": {"size": 15}},
+    layout: dict[str, Any] = {
+        "title": {"text": titles[first], "x": 0.5, "font": {"size": 15}},
         "images": [{"source": uri, "xref": "x", "yref": "y", "x": x0, "y": y1, "sizex": x1 - x0, "sizey": y1 - y0,
                     "sizing": "stretch", "layer": "below"}],
         "xaxis": {"domain": [0, 0.44], "range": [x0, x1], "title": {"text": "x"}, "constrain": "domain",
@@ -178,15 +188,91 @@ def figure_data(result: RaceResult, fps: int = 20, duration: float | None = None
             "buttons": [{"label": "\u25b6 Play", "method": "animate", "args": [None, play]},
                         {"label": "\u275a\u275a Pause", "method": "animate", "args": [[None], frame_args]}]}],
         "sliders": [{
-            "active": 0, "x": 0.17, "len": 0.83, "y": -0.1, "yanchor": "top", "pad": {"t": 10},
+            "active": first, "x": 0.17, "len": 0.83, "y": -0.1, "yanchor": "top", "pad": {"t": 10},
             "currentvalue": {"prefix": "step ", "font": {"size": 13}}, "ticklen": 2,
             "font": {"color": "rgba(0,0,0,0)"},  # one tick per frame: their labels would pile up
             "steps": [{"label": str(int(k)), "method": "animate", "args": [[str(f)], frame_args]}
                       for f, k in enumerate(ks)]}],
     }
-    return {"traces": traces, "layout": layout, "titles": titles, "racers": racers, "pt": pt.tolist(),
-            # No "Share chart" button: it would upload the race to Plotly's cloud.
-            "config": {"responsive": True, "displaylogo": False, "showSendToCloud": False}}
+    data: dict[str, Any] = {
+        "traces": traces, "layout": layout, "titles": titles, "racers": racers, "pt": pt.tolist(), "first": first,
+        # No "Share chart" button: it would upload the race to Plotly's cloud.
+        "config": {"responsive": True, "displaylogo": False, "showSendToCloud": False}}
+    if anatomy is not None:
+        arrows, shapes, arrow_scale = anatomy_layout(anatomy, x1 - x0)
+        layout["annotations"] += arrows
+        layout["shapes"] = shapes
+        data["anatomy"] = {"racer": anatomy.racer, "start": anatomy.start, "step": anatomy.step, "scale": arrow_scale}
+    return data
+
+
+def anatomy_layout(a: StepAnatomy, width: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
+    """The step's terms as Plotly arrows from the racer's position (the web page's: named
+    ``anatomy:KEY``, the tip at position + scale x vector), the stretch of an adaptive rule as an
+    ellipse against the circle of η, and the one scale of every arrow (``presentation.arrow_scale``)."""
+    scale = presentation.arrow_scale([v for _, v in a.terms], width)
+    px, py = (float(c) for c in a.position)
+    arrows = []
+    for (t, v), colour in zip(a.terms, C.term_colours(a)):
+        vx, vy = float(v[0]), float(v[1])
+        if vx == 0 and vy == 0:  # a zero vector (momentum's first step) has no arrow; the panel lists it
+            continue
+        arrows.append({"name": "anatomy:" + t.key, "x": px + scale * vx, "y": py + scale * vy, "ax": px, "ay": py,
+                       "xref": "x", "yref": "y", "axref": "x", "ayref": "y", "text": "", "showarrow": True,
+                       "arrowhead": 2, "arrowsize": 1, "arrowwidth": 3 if t.key == "step" else 2.2,
+                       "arrowcolor": colour, "standoff": 0, "startstandoff": 0,
+                       "hovertext": f"{t.label}: {C.vector_text(v)}"})
+    shapes = []
+    if a.stretch is not None and a.learning_rate > 0:
+        ex, ey = (float(s) / a.learning_rate for s in a.stretch)
+        r = width / 10 / max(1.0, ex, ey)
+        for name, rx, ry, line in (("anatomy:unit", r, r, {"color": presentation.STRETCH_COLOUR, "width": 1, "dash": "dot"}),
+                                   ("anatomy:stretch", r * ex, r * ey, {"color": presentation.STRETCH_COLOUR, "width": 2})):
+            shapes.append({"name": name, "type": "circle", "xref": "x", "yref": "y", "x0": px - rx, "x1": px + rx,
+                           "y0": py - ry, "y1": py + ry, "line": line, "layer": "above"})
+    return arrows, shapes, scale
+
+
+def _formula(tex: str) -> str:
+    from .tex import inline_svg
+
+    drawn = inline_svg(tex)
+    return drawn if drawn is not None else f"<code>{_html.escape(tex)}</code>"
+
+
+def anatomy_panel(a: StepAnatomy, scale: float) -> str:
+    """The panel under the map: which step, each arrow's colour, label and vector, the stretch, the
+    rule typeset and each formula with this step's numbers (as text, the engine's own)."""
+    e = _html.escape
+    colours = C.term_colours(a)
+    terms = "".join(
+        f'<li data-key="{e(t.key)}" title="{e(t.doc)}"><span class="swatch" style="background:{c}"></span>'
+        f'<span>{e(t.label)}</span> <span class="mono">{e(C.vector_text(v))}</span>'
+        + ("" if t.key in a.composes or t.key == "step" else ' <span class="hint">(not part of the sum)</span>')
+        + "</li>" for (t, v), c in zip(a.terms, colours))
+    stretch = f'<p class="stretch">{e(C.stretch_text(a))}. Dotted circle: η in both coordinates; ellipse: the ' \
+              'stretch.</p>' if a.stretch is not None else ""
+    lines = "".join(
+        "<li>" + (f'<div class="tex">{_formula(tex)}</div>' if tex else "")
+        + '<div class="numbers mono">' + "".join(f"<div>{e(n)}</div>" for n in numbers) + "</div></li>"
+        for tex, numbers in a.lines)
+    return (
+        '<section class="optarena-anatomy" aria-label="anatomy of a step">\n<style>'
+        ".optarena-anatomy{display:flex;flex-wrap:wrap;gap:8px 40px;margin-top:12px;font-size:14px}"
+        ".optarena-anatomy>div{flex:1 1 380px}.optarena-anatomy h3{flex-basis:100%;margin:0;font-size:16px}"
+        ".optarena-anatomy h4{margin:10px 0 4px;color:#555;font-size:13px}"
+        ".optarena-anatomy ul{list-style:none;padding:0;margin:0}.optarena-anatomy li{margin:3px 0}"
+        ".optarena-anatomy ol{padding-left:20px;margin:0}.optarena-anatomy ol li{margin:6px 0}"
+        ".optarena-anatomy .swatch{display:inline-block;width:22px;height:5px;margin-right:6px;vertical-align:middle}"
+        ".optarena-anatomy .rule svg{max-width:100%;height:auto}"
+        ".optarena-anatomy .mono{font-family:monospace}.optarena-anatomy .hint{color:#777}"
+        f".optarena-anatomy .stretch{{color:{presentation.STRETCH_COLOUR}}}.optarena-anatomy .numbers{{margin-left:12px}}"
+        "</style>\n"
+        f"<h3>Anatomy of a step: {e(C.anatomy_heading(a))}</h3>\n"
+        f'<div><h4>On the map</h4><ul class="terms">{terms}</ul><p class="scale">{e(C.scale_note(scale))}</p>'
+        f'{stretch}<h4>The rule: {e(a.title)}</h4><div class="rule">{_formula(a.rule)}</div></div>\n'
+        f'<div><h4>This step, with its numbers</h4><ol class="lines">{lines}</ol></div>\n</section>\n'
+    )
 
 
 _SCRIPT = """(function () {
@@ -208,7 +294,7 @@ _SCRIPT = """(function () {
   }
   var moving = D.racers.map(function (r, i) { return [3 + 4 * i, 4 + 4 * i, 5 + 4 * i, 6 + 4 * i]; })
                        .reduce(function (a, b) { return a.concat(b); }, []);
-  var first = state(0);
+  var first = state(D.first);
   first.forEach(function (s, j) { Object.assign(D.traces[moving[j]], s); });
   var frames = D.titles.map(function (t, f) {
     return {name: String(f), data: state(f), traces: moving, layout: {title: {text: t}}};
@@ -226,30 +312,34 @@ _SCRIPT = """(function () {
 
 
 def fragment(result: RaceResult, fps: int = 20, duration: float | None = None, start: int = 0,
-             height: int = 600) -> str:
+             height: int = 600, anatomy: StepAnatomy | None = None) -> str:
     """A div plus scripts, embeddable anywhere (a notebook cell, a page). Plotly.js is inlined
-    once per fragment and only run when the page has no Plotly yet, so repeated displays work."""
+    once per fragment and only run when the page has no Plotly yet, so repeated displays work.
+    With ``anatomy``, its panel follows the map (``anatomy_panel``)."""
     plotly_js = need("plotly.offline").get_plotlyjs()
-    data = figure_data(result, fps, duration, start)
+    data = figure_data(result, fps, duration, start, anatomy)
     data["layout"]["height"] = height
     div_id = f"optarena-{uuid.uuid4().hex[:12]}"
     return (
         f'<div id="{div_id}" class="optarena-race" style="width:100%;min-width:700px;height:{height}px"></div>\n'
         f'<script type="text/javascript">\nif (typeof window.Plotly === "undefined") {{\n{plotly_js}\n}}\n</script>\n'
         f'<script type="text/javascript">\n{_SCRIPT % {"data": _json(data), "id": json.dumps(div_id)}}\n</script>\n'
+        + ("" if anatomy is None else anatomy_panel(anatomy, data["anatomy"]["scale"]))
     )
 
 
-def page(result: RaceResult, fps: int = 20, duration: float | None = None, start: int = 0) -> str:
+def page(result: RaceResult, fps: int = 20, duration: float | None = None, start: int = 0,
+         anatomy: StepAnatomy | None = None) -> str:
     """A complete HTML document that opens from disk, offline."""
     ls = C.landscape(result)
     title = _html.escape(f"optarena: {', '.join(result.labels)} on {ls.title}")
     return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
             '</head>\n<body style="margin:16px;font-family:sans-serif">\n'
-            f'{fragment(result, fps, duration, start)}</body>\n</html>\n')
+            f'{fragment(result, fps, duration, start, anatomy=anatomy)}</body>\n</html>\n')
 
 
-def write_html(result: RaceResult, path: Path, fps: int = 20, duration: float | None = None, start: int = 0) -> Path:
-    atomic_write(path, page(result, fps, duration, start))
+def write_html(result: RaceResult, path: Path, fps: int = 20, duration: float | None = None, start: int = 0,
+               anatomy: StepAnatomy | None = None) -> Path:
+    atomic_write(path, page(result, fps, duration, start, anatomy))
     return path

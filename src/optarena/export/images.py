@@ -6,18 +6,22 @@ global backend switch, so exporting never disturbs a user's own matplotlib sessi
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, cast
 
 import numpy as np
 
 from .._files import atomic_path
+from ..arena import presentation
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import need
 
 if TYPE_CHECKING:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ..arena.anatomy import StepAnatomy
 
 FIGSIZE = (11.0, 5.0)  # inches: 1100 x 500 pixels at dpi 100, even for yuv420p video
 CMAP = "Greys_r"  # a quiet background (its lighter part), so the racers' colours carry the picture
@@ -227,9 +231,159 @@ def plot(result: RaceResult, ax: Any = None, start: int = 0) -> Any:
     return sc.fig
 
 
-def write_image(result: RaceResult, path: Path, dpi: int = 100, start: int = 0) -> Path:
-    """PNG, SVG or PDF (chosen by the suffix)."""
-    return save_figure(figure(result, start, dpi), path, dpi)
+def write_image(result: RaceResult, path: Path, dpi: int = 100, start: int = 0,
+                anatomy: StepAnatomy | None = None) -> Path:
+    """PNG, SVG or PDF (chosen by the suffix); with ``anatomy``, the race at that step explained
+    (``anatomy_figure``)."""
+    fig = figure(result, start, dpi) if anatomy is None else anatomy_figure(result, anatomy, dpi)
+    return save_figure(fig, path, dpi)
+
+
+# -- the anatomy of a step --------------------------------------------------------------------
+
+ANATOMY_FIGSIZE = (13.0, 6.0)  # inches: the map and, beside it, the panel of formulas
+MAX_ANATOMY_HEIGHT = 9.0  # inches: a rule with many lines gets a taller figure, up to this, then a smaller font
+PANEL_FONT = 10.0  # points; shrunk until the panel fits
+MIN_PANEL_FONT = 5.0
+
+
+def anatomy_figure(result: RaceResult, a: StepAnatomy, dpi: int = 100,
+                   figsize: tuple[float, float] | None = None) -> Any:
+    """The race at step ``a.step`` (paths up to it) with the step's terms as arrows from the racer's
+    position, all at one scale (``presentation.arrow_scale``), and beside it the panel: which step, the
+    arrows' legend, the rule typeset and each formula with this step's numbers. Every number is
+    ``a``'s (``arena.anatomy``): nothing is recomputed here. ``figsize``: 13 x 6 inches, taller
+    (up to ``MAX_ANATOMY_HEIGHT``) where a rule's many lines need it."""
+    need("matplotlib")
+    figsize = figsize or ANATOMY_FIGSIZE
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_map, ax_panel = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    ax_map.set_label("map")
+    ax_panel.set_label("anatomy")
+    scene = Scene(result, a.start, ax=ax_map)
+    scene.show(a.step)
+    ax_map.set_title(f"{scene.ls.title}: step {a.step} → {a.step + 1}", fontsize=11)
+    handles = draw_terms(ax_map, a, scene.ls.window)
+    draw_panel(ax_panel, a, handles)
+    return fig
+
+
+def draw_terms(ax: Any, a: StepAnatomy, window: Any) -> list[Any]:
+    """One quiver per term at ``a.position`` (its label: the term's key; U, V: the term's vector,
+    drawn ``arrow_scale`` times its size), and the stretch of an adaptive rule as an ellipse
+    against the circle of η. Returns the legend's handles."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Ellipse
+
+    (x0, x1), _ = window
+    scale = presentation.arrow_scale([v for _, v in a.terms], x1 - x0)
+    px, py = (float(c) for c in a.position)
+    handles = []
+    for (t, v), colour in zip(a.terms, C.term_colours(a)):
+        wide = t.key == "step"
+        # scale_units and angles "xy": an arrow of (u, v) spans u, v of the axes' data, times 1/scale
+        ax.quiver([px], [py], [float(v[0])], [float(v[1])], angles="xy", scale_units="xy", scale=1 / scale,
+                  color=colour, width=0.007 if wide else 0.0045, minlength=0, zorder=9 + wide, label=t.key)
+        handles.append(Line2D([], [], color=colour, lw=3 if wide else 2,
+                              label=_plain(f"{t.label}  {C.vector_text(v)}")))
+    if a.stretch is not None and a.learning_rate > 0:
+        ex, ey = (float(s) / a.learning_rate for s in a.stretch)
+        r = (x1 - x0) / 10 / max(1.0, ex, ey)
+        ax.add_patch(Ellipse((px, py), 2 * r, 2 * r, fill=False, ec=presentation.STRETCH_COLOUR, lw=1, ls=":", zorder=8))
+        ax.add_patch(Ellipse((px, py), 2 * r * ex, 2 * r * ey, fill=False, ec=presentation.STRETCH_COLOUR, lw=1.8, zorder=8))
+        handles.append(Line2D([], [], color=presentation.STRETCH_COLOUR, lw=1.8, label="stretch: η in x and y (dotted circle: η)"))
+    ax.set_xlabel(f"x   ({C.scale_note(scale)})")
+    return handles
+
+
+def draw_panel(ax: Any, a: StepAnatomy, handles: list[Any]) -> None:
+    """The panel: heading, the arrows' legend, the stretch, the rule and each line's formula with
+    its number lines, at ``PANEL_FONT`` in a figure made taller (up to ``MAX_ANATOMY_HEIGHT``)
+    where that needs it, else at the largest font that fits."""
+    from matplotlib.offsetbox import AnchoredOffsetbox, TextArea, VPacker
+    from matplotlib.transforms import ScaledTranslation
+
+    ax.set_axis_off()
+    ax.set_title(_plain(C.anatomy_heading(a)), loc="left", fontsize=11)
+    fig = ax.figure
+
+    def legend(size: float) -> Any:
+        leg = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, 1), fontsize=size, frameon=False,
+                        borderaxespad=0, borderpad=0, handlelength=2.2)
+        leg.set_in_layout(False)  # the panel's contents never move the axes: they are fitted to them
+        return leg
+
+    def body(size: float) -> VPacker:
+        def text(s: str, colour: str = "black", weight: str = "normal", scale: float = 1.0) -> TextArea:
+            return TextArea(s, textprops={"fontsize": size * scale, "color": colour, "fontweight": weight})
+
+        rows: list[Any] = []
+        if a.stretch is not None:
+            rows.append(text(_plain(C.stretch_text(a)), presentation.STRETCH_COLOUR))
+        rows.append(text(f"the rule: {_plain(a.title)}", "dimgray", "bold"))
+        rows += [text(_math(part), scale=1.1) for part in C.rule_parts(a.rule)]
+        rows.append(text("this step, with its numbers", "dimgray", "bold"))
+        for tex, numbers in a.lines:
+            if tex:
+                rows.append(text(_math(tex), scale=1.1))
+            rows += [text("    " + _plain(n)) for n in numbers]
+        return VPacker(children=rows, align="left", pad=0, sep=size * 0.55)
+
+    size = PANEL_FONT
+    leg = legend(size)
+    fig.draw_without_rendering()  # lays the figure out once: the panel's room is known from here on
+    renderer = fig.canvas.get_renderer()
+    room = ax.get_window_extent(renderer)
+    while True:
+        top = leg.get_window_extent(renderer).height + size / 72 * fig.dpi  # pixels below the axes' top
+        box = body(size)
+        anchored = AnchoredOffsetbox("upper left", child=box, pad=0, borderpad=0, frameon=False,
+                                     bbox_to_anchor=(0, 1), bbox_transform=ax.transAxes
+                                     + ScaledTranslation(0, -top / fig.dpi, fig.dpi_scale_trans))
+        anchored.set_in_layout(False)
+        ax.add_artist(anchored)
+        got = box.get_bbox(renderer)  # measured once attached: a box's size needs the figure's dpi
+        tall, wide = (top + got.height) / room.height, got.width / (fig.bbox.x1 - room.x0)
+        if size <= MIN_PANEL_FONT or max(tall, wide) <= 1:
+            return
+        height = fig.get_figheight()
+        if wide <= 1 and height < MAX_ANATOMY_HEIGHT:  # too tall only, and room to grow: the text keeps its size
+            fig.set_size_inches(fig.get_figwidth(), min(MAX_ANATOMY_HEIGHT, height + (top + got.height - room.height)
+                                                        / fig.dpi + 0.1))
+            anchored.remove()
+            fig.draw_without_rendering()
+            renderer = fig.canvas.get_renderer()  # the canvas's size changed
+            room = ax.get_window_extent(renderer)
+            continue
+        size = max(MIN_PANEL_FONT, size * min(0.95, 1 / wide if wide > 1 else 1 / tall))
+        anchored.remove()
+        leg.remove()
+        leg = legend(size)
+
+
+def _plain(s: str) -> str:
+    """Text matplotlib shows as it is (a dollar sign would start mathtext)."""
+    return s.replace("$", r"\$")
+
+
+@functools.lru_cache(maxsize=512)
+def _math(tex: str) -> str:
+    """``tex`` for mathtext (``export.tex``'s rewrites), or shown as plain text when mathtext
+    cannot read it (a plug-in's formula beyond its subset)."""
+    from matplotlib.mathtext import MathTextParser
+
+    from .tex import mathtext_source
+
+    source = f"${mathtext_source(tex)}$"
+    try:
+        MathTextParser("path").parse(source)
+    except ValueError:
+        return _plain(tex)
+    return source
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 100) -> Path:

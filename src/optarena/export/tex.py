@@ -9,6 +9,7 @@ server renders each formula once.
 from __future__ import annotations
 
 import functools
+import html
 import io
 import re
 import threading
@@ -65,3 +66,21 @@ def svg(tex: str, fontsize: float = 13.0) -> str:
         mathtext.math_to_image(f"${mathtext_source(tex)}$", buf, prop=FontProperties(size=fontsize), format="svg")
     text = buf.getvalue().decode("utf-8")
     return text[text.index("<svg"):]  # the XML prolog and doctype: not wanted inside a page
+
+
+def inline_svg(tex: str) -> str | None:
+    """``tex`` as SVG to put inside a page (the web panel, the HTML export), or None when it cannot
+    be drawn here (no matplotlib, or beyond mathtext: the face shows the TeX instead)."""
+    if not tex:
+        return None
+    try:
+        text = svg(tex)
+    except (ImportError, ValueError):
+        return None
+    # The metadata names matplotlib's site and the date (a page that links nowhere, the same bytes
+    # each time); comments hold the TeX; the <style> would restyle the whole page's strokes.
+    text = re.sub(r"<metadata>.*?</metadata>|<!--.*?-->|<style[^>]*>.*?</style>", "", text, flags=re.S)
+    text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text, count=2)
+    label = html.escape(tex, quote=True)
+    return text.replace("<svg", f'<svg role="img" aria-label="{label}" '
+                        'style="stroke-linejoin:round;stroke-linecap:butt;vertical-align:middle"', 1)

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..arena import RacePlan
+from ..arena import RacePlan, presentation
 from ..arena.anatomy import anatomy_of
-
-
-def typeset(tex: str) -> str | None:
-    """``tex`` as SVG, or None when it cannot be drawn here (no matplotlib: the page shows the TeX)."""
-    if not tex:
-        return None
-    try:
-        from ..export.tex import svg
-
-        return svg(tex)
-    except (ImportError, ValueError):
-        return None
+from ..export.tex import inline_svg
 
 
 def payload(plan: RacePlan, racer: int, start: int, step: int) -> dict[str, Any]:
-    """``StepAnatomy.to_json`` with an ``svg`` beside every formula (the rule's and each line's)."""
-    out = anatomy_of(plan, racer, start, step).to_json()
-    out["rule"] = {"tex": out["rule"], "svg": typeset(out["rule"])}
+    """``StepAnatomy.to_json`` with an ``svg`` beside every formula (the rule's and each line's),
+    each term's ``colour`` and the one ``scale`` its arrows are drawn at (``presentation``: the
+    exports draw them the same; the page computes none of its own)."""
+    a = anatomy_of(plan, racer, start, step)
+    out = a.to_json()
+    out["rule"] = {"tex": out["rule"], "svg": inline_svg(out["rule"])}
     for line in out["lines"]:
-        line["svg"] = typeset(line["tex"])
+        line["svg"] = inline_svg(line["tex"])
+    for term, colour in zip(out["terms"], presentation.term_colours([t["key"] for t in out["terms"]])):
+        term["colour"] = colour
+    (x0, x1), _ = plan.landscape.window
+    out["scale"] = presentation.arrow_scale([v for _, v in a.terms], x1 - x0)
+    out["stretch_colour"] = presentation.STRETCH_COLOUR
     return out
