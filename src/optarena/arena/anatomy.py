@@ -120,7 +120,12 @@ def explain(result: RaceResult, racer: int, start: int, step: int) -> StepAnatom
     ascend = bool(hp.get("maximize", False))
     values: dict[str, Any] = {"p": p, "p_new": p_new, "grad": -g if ascend else g, "lr": lr,
                               GRADIENT.key: -lr * (-g if ascend else g), STEP.key: nxt - position}
-    values.update(anatomy.values(p, g, before, after, hp))
+    extra: dict[str, Any] = {}
+    if "hessian" in anatomy.needs:
+        from ..landscapes import resolve
+
+        extra["hessian"] = resolve(result.config["landscape"]).hessian(np.asarray(p)[None])[0]
+    values.update(anatomy.values(p, g, before, after, hp, **extra))
     terms = [(GRADIENT, np.asarray(values[GRADIENT.key], dtype=np.float64))]
     terms += [(t, np.asarray(values[t.key], dtype=np.float64)) for t in anatomy.terms if t.key in values]
     terms.append((STEP, np.asarray(values[STEP.key], dtype=np.float64)))

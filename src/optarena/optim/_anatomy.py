@@ -65,6 +65,9 @@ class Anatomy:
     composes: tuple[str, ...] = ()
     stretch: str | None = None
     stretch_label: str = ""
+    #: what ``values`` takes besides the step's numbers, as keyword arguments: "hessian", the
+    #: landscape's exact Hessian at ``p`` (Newton's step is a solve against it)
+    needs: tuple[str, ...] = ()
 
 
 GRADIENT = Term("gradient", "-η g", r"-\eta\, g_t", "the plain gradient-descent step at this learning rate")
@@ -75,6 +78,27 @@ _FIELD = re.compile(r"\{(\w+)(!?)\}")
 
 #: L2 weight decay folded into the gradient: the line every such rule starts with
 L2_LINE = Line(r"g_t = \nabla f(p_t) + \lambda\, p_t", "g = {grad} + {wd} × {p} = {g!}", when=lambda hp: hp["weight_decay"] != 0)
+
+
+#: decoupled weight decay (AdamW's, and the rules with ``weight_decouple``): -lr wd p
+DECOUPLED_DECAY = Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "decoupled weight decay: a shrink toward 0")
+
+
+def weight_decouple(hp: Mapping[str, Any]) -> bool:
+    """Whether a rule with pytorch-optimizer's ``weight_decouple`` option decays decoupled this step."""
+    return bool(hp["weight_decouple"] and hp["weight_decay"] != 0)
+
+
+def step_lines(tex: str, numbers: str, when: Callable[[Mapping[str, Any]], bool] | None = None,
+               decays: Callable[[Mapping[str, Any]], bool] = weight_decouple) -> tuple[Line, Line]:
+    """The step's line ``p_{t+1} = p_t <tex>``, without and with the decoupled decay's shrink of p
+    (shown when ``decays``), each only where ``when`` holds."""
+    def shown(hp: Mapping[str, Any]) -> bool:
+        return when is None or when(hp)
+
+    return (Line(r"p_{t+1} = p_t " + tex, "p = {p} " + numbers, when=lambda hp: shown(hp) and not decays(hp)),
+            Line(r"p_{t+1} = p_t (1 - \eta\lambda) " + tex, "p = {p} × (1 − {lr} × {wd}) " + numbers,
+                 when=lambda hp: shown(hp) and decays(hp)))
 
 
 def descended(p: Array, g: Array, hp: Mapping[str, Any], l2: bool = True) -> dict[str, Any]:

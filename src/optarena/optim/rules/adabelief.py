@@ -22,10 +22,12 @@ without lr) and ``n_sma_threshold`` / ``degenerated_to_sgd`` (fixed at the refer
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, cell_grad,
     decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
@@ -112,6 +114,74 @@ def cell(p, g, m, s, smax, decay, l2, one_m_b1, b2, one_m_b2, eps, bc2_sqrt, ste
     return p - step_size * m, m, s, smax
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: Adam's bias-corrected direction with the belief s in place of v,
+    -lr / (1 - b1^t) m / (sqrt(s^) / sqrt(1 - b2^t) + eps) (``direction``; with ``rectify``,
+    -lr r_t / (1 - b1^t) m / (sqrt(s^) + eps) once rho_t >= 5, and the momentum step
+    -lr / (1 - b1^t) m before, ``momentum``), plus the decoupled decay -lr wd p (``weight_decay``).
+    The rectified lines write the switch as the indicator [rho_t >= 5] (r_t shows 0 while it is 0);
+    the rate multiplying m is the ``stretch``."""
+    lr, b1, b2, wd, eps = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["weight_decay"], hp["epsilon"]
+    decoupled = bool(hp["weight_decouple"])
+    out = descended(p, g, hp, l2=not decoupled)
+    t = after["step"]
+    m = after["exp_avg"]
+    shat = after["max_exp_avg_var"] if hp["ams_bound"] else after["exp_avg_var"]
+    bc1, bc2 = bias_correction(b1, t), bias_correction(b2, t)
+    out.update(beta1=b1, one_m_b1=1 - b1, beta2=b2, one_m_b2=1 - b2, eps=eps, m_prev=before["exp_avg"], m=m,
+               s_prev=before["exp_avg_var"], s=after["exp_avg_var"], shat=shat, bc1=bc1, bc2=bc2)
+    if hp["ams_bound"]:
+        out["smax_prev"] = before["max_exp_avg_var"]
+    step_size, bc2_sqrt, adaptive = step_constants(hp, t, lr)
+    if hp["rectify"]:
+        on = bool(adaptive)
+        rho_inf = 2.0 / (1.0 - b2) - 1.0
+        a = 1.0 / (np.sqrt(shat) + eps) if on else np.ones_like(m)
+        out.update(t=t, b2t=b2**t, rho_inf=rho_inf, rho=rho_inf - 2 * t * b2**t / bc2, on=float(on),
+                   r=step_size * bc1 / lr if on else 0.0, a=step_size * bc1 / lr * a if on else a)
+        rate = step_size * a
+    else:
+        on = True
+        rate = step_size / (np.sqrt(shat) / bc2_sqrt + eps)
+    out["rate"] = rate
+    out["direction" if on else "momentum"] = -rate * m
+    if decoupled and wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    return out
+
+
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("direction", "-η m̂/(√ŝ+ε)", r"-\eta\, \hat m_t / (\sqrt{\hat s_t} + \epsilon)",
+             "Adam's bias-corrected direction, each coordinate over the RMS of its belief (g - m)"),
+        Term("momentum", "-η m̂", r"-\eta\, \hat m_t", "rectify, while rho_t < 5: SGD with the bias-corrected momentum"),
+        DECOUPLED_DECAY,
+    ),
+    lines=(
+        replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
+        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        Line(r"s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_t)^2 + \epsilon",
+             "s = {beta2} × {s_prev} + {one_m_b2} × ({g} − {m})² + {eps} = {s!}"),
+        Line(r"\hat s_t = \max(\hat s_{t-1}, s_t)", "ŝ = max({smax_prev}, {s}) = {shat!}", when=lambda hp: bool(hp["ams_bound"])),
+        *step_lines(r"- \frac{\eta}{1-\beta_1^t}\, m_t / (\sqrt{\hat s_t} / \sqrt{1-\beta_2^t} + \epsilon)",
+                "− {lr} / {bc1} × {m} / (√{shat} / √{bc2} + {eps}) = {p_new!}", lambda hp: not hp["rectify"]),
+        Line(r"\rho_\infty = 2 / (1-\beta_2) - 1", "ρ∞ = 2 / (1 − {beta2}) − 1 = {rho_inf!}", when=lambda hp: bool(hp["rectify"])),
+        Line(r"\rho_t = \rho_\infty - 2 t \beta_2^t / (1-\beta_2^t)", "ρ = {rho_inf} − 2 × {t} × {b2t} / {bc2} = {rho!}",
+             when=lambda hp: bool(hp["rectify"])),
+        Line(r"r_t = \sqrt{[\rho_t \geq 5]\, \frac{(1-\beta_2^t)(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}",
+             "r = √({on} × {bc2} × ({rho} − 4) × ({rho} − 2) × {rho_inf} / (({rho_inf} − 4) × ({rho_inf} − 2) × {rho})) = {r!}",
+             when=lambda hp: bool(hp["rectify"])),
+        Line(r"a_t = [\rho_t \geq 5]\, r_t / (\sqrt{\hat s_t} + \epsilon) + [\rho_t < 5]",
+             "a = {on} × {r} / (√{shat} + {eps}) + (1 − {on}) = {a!}", when=lambda hp: bool(hp["rectify"])),
+        *step_lines(r"- \frac{\eta}{1-\beta_1^t}\, m_t\, a_t", "− {lr} / {bc1} × {m} × {a} = {p_new!}", lambda hp: bool(hp["rectify"])),
+    ),
+    values=anatomy_values, composes=("direction", "momentum", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate η/((1−β₁ᵗ)(√ŝ/√(1−β₂ᵗ)+ε))",
+)
+
+
 SPEC = OptimizerSpec(
     name="adabelief", title="AdaBelief",
     hypers=(
@@ -126,6 +196,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_t)^2 + \epsilon,\; "
           r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\,\frac{m_t}{\sqrt{s_t}/\sqrt{1-\beta_2^t} + \epsilon}"),
     paper="Zhuang et al., AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed Gradients (NeurIPS 2020)",

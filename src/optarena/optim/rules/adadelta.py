@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lr_hyper,
@@ -54,6 +55,35 @@ def cell(p, g, v, u, lr, wd, rho, one_m_rho, eps, neg):
     return p - lr * delta, v, u
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the gradient rescaled by the ratio of the RMS of past updates to the RMS of the
+    gradients, Delta = sqrt(u + eps) / sqrt(v + eps) g, times lr (``scaled``); lr sqrt(u + eps) /
+    sqrt(v + eps) is the ``stretch``."""
+    lr, rho, eps = hp["learning_rate"], hp["rho"], hp["epsilon"]
+    out = descended(p, g, hp)
+    u_prev, v = before["acc_delta"], after["square_avg"]
+    ratio = np.sqrt(u_prev + eps) / np.sqrt(v + eps)
+    delta = ratio * out["g"]
+    out.update(rho=rho, one_m_rho=1 - rho, eps=eps, v_prev=before["square_avg"], v=v, u_prev=u_prev, u=after["acc_delta"],
+               delta=delta, rate=lr * ratio, scaled=-lr * delta)
+    return out
+
+
+ANATOMY = Anatomy(
+    terms=(Term("scaled", "-η Δ", r"-\eta\, \Delta_t",
+                "the gradient, each coordinate scaled by the RMS of its past updates over the RMS of its gradients"),),
+    lines=(
+        L2_LINE,
+        Line(r"v_t = \rho\, v_{t-1} + (1-\rho)\, g_t^2", "v = {rho} × {v_prev} + {one_m_rho} × {g}² = {v!}"),
+        Line(r"\Delta_t = \sqrt{u_{t-1}+\epsilon} / \sqrt{v_t+\epsilon}\; g_t",
+             "Δ = √({u_prev} + {eps}) / √({v} + {eps}) × {g} = {delta!}"),
+        Line(r"u_t = \rho\, u_{t-1} + (1-\rho)\, \Delta_t^2", "u = {rho} × {u_prev} + {one_m_rho} × {delta}² = {u!}"),
+        Line(r"p_{t+1} = p_t - \eta\, \Delta_t", "p = {p} − {lr} × {delta} = {p_new!}"),
+    ),
+    values=anatomy_values, composes=("scaled",), stretch="rate", stretch_label="effective learning rate η√(u+ε)/√(v+ε)",
+)
+
+
 SPEC = OptimizerSpec(
     name="adadelta", title="Adadelta",
     hypers=(
@@ -64,6 +94,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=(r"v_t = \rho v_{t-1} + (1-\rho) g_t^2,\; \Delta_t = \frac{\sqrt{u_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}} g_t,\; "
           r"u_t = \rho u_{t-1} + (1-\rho)\Delta_t^2,\; p_t = p_{t-1} - \eta \Delta_t"),
     paper="Zeiler, ADADELTA: An Adaptive Learning Rate Method (2012)",

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended
 from .._spec import (MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, TwoPass, cell_helper, is_batched,
                      lr_hyper, run_norm, run_size, torch_lerp, wd_hyper)
 
@@ -146,6 +147,52 @@ TWO_PASS = TwoPass(slots=("variance",), sums=("pp", "uu"), coefficients=fused_co
                    apply=apply, gather_writes=("variance",), supports=_unfactored)
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step of a vector (a race's run: v per element, not factored): the relative step
+    alpha = max(eps2, RMS(p)) rho_t along u = g / sqrt(v), shrunk when RMS(u) exceeds d,
+    -alpha / max(1, RMS(u) / d) u (``scaled``), plus the decoupled decay -lr wd p
+    (``weight_decay``); alpha / (max(1, RMS(u) / d) sqrt(v)) is the ``stretch``."""
+    lr, wd = hp["learning_rate"], hp["weight_decay"]
+    out = descended(p, g, hp, l2=False)
+    t = after["step"]
+    n = run_size(p, hp)
+    eps1 = np.finfo(np.asarray(p).dtype).eps
+    w, rho = _rates(t, hp)
+    v = after["variance"]
+    vc = np.maximum(v, eps1 * eps1)
+    u = (1 / np.sqrt(vc)) * out["grad"]
+    scale = _scale(run_norm(p, hp), run_norm(u, hp), n, t, hp)
+    rms_p, rms_u = run_norm(p, hp) / n**0.5, run_norm(u, hp) / n**0.5
+    out.update(w=w, one_m_w=1 - w, v_prev=before["variance"], v=v, eps1sq=eps1 * eps1, u=u, eps2=hp["epsilon2"], rho=rho,
+               rms_p=rms_p, rms_u=rms_u, d=hp["d"], alpha=max(hp["epsilon2"], rms_p) * rho, scaled=scale * u,
+               rate=-scale / np.sqrt(vc))
+    if wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    return out
+
+
+_STEP = (r"- \frac{\alpha_t}{\max(1, \mathrm{RMS}(u_t) / d)}\, u_t", "− {alpha} / max(1, {rms_u} / {d}) × {u} = {p_new!}")
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("scaled", "-α u / max(1, RMS(u)/d)", r"-\alpha_t\, u_t / \max(1, \mathrm{RMS}(u_t)/d)",
+             "the relative step: α (a fraction of p's RMS) along g over its running RMS, clipped to RMS d"),
+        DECOUPLED_DECAY,
+    ),
+    lines=(
+        Line(r"v_t = (1 - w_t)\, v_{t-1} + w_t\, g_t^2,\ w_t = t^{c}", "v = (1 − {w}) × {v_prev} + {w} × {grad}² = {v!}"),
+        Line(r"u_t = g_t / \sqrt{\max(v_t, \epsilon_1^2)}", "u = {grad} / √(max({v}, {eps1sq})) = {u!}"),
+        Line(r"\alpha_t = \max(\epsilon_2, \mathrm{RMS}(p_t))\, \rho_t,\ \rho_t = \min(\eta, 1/\sqrt{t})",
+             "α = max({eps2}, {rms_p}) × {rho} = {alpha!}"),
+        Line(r"p_{t+1} = p_t " + _STEP[0], "p = {p} " + _STEP[1], when=lambda hp: hp["weight_decay"] == 0),
+        Line(r"p_{t+1} = p_t (1 - \eta\lambda) " + _STEP[0], "p = {p} × (1 − {lr} × {wd}) " + _STEP[1],
+             when=lambda hp: hp["weight_decay"] != 0),
+    ),
+    values=anatomy_values, composes=("scaled", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate α/(max(1, RMS(u)/d) √v)",
+)
+
+
 SPEC = OptimizerSpec(
     name="adafactor", title="Adafactor",
     hypers=(
@@ -156,6 +203,7 @@ SPEC = OptimizerSpec(
         wd_hyper(0.0, doc="decoupled: p shrinks by lr * wd before the step"),
         MAXIMIZE,
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays,
     rule=(r"\hat v_t = \begin{cases} R_t C_t / \overline{R_t} & \text{ndim} \ge 2 \\ v_t & \text{else} \end{cases},\ "
           r"u_t = \frac{g_t}{\sqrt{\max(\hat v_t, \epsilon_1^2)}},\ "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
+from .._anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
@@ -121,7 +121,7 @@ def adam_anatomy(decoupled: bool) -> Anatomy:
         terms=(
             Term("direction", "-η m̂/(√v̂+ε)", r"-\eta\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)",
                  "Adam's bias-corrected direction: each coordinate's mean gradient over its RMS"),
-            Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "decoupled weight decay (AdamW): a shrink toward 0"),
+            DECOUPLED_DECAY,
         ),
         lines=(
             *(() if decoupled else (L2_LINE,)),

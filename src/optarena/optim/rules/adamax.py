@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction, cell_grad,
@@ -51,6 +52,31 @@ def cell(p, g, m, u, wd, one_m_b1, b2, eps, clr, neg):
     return p - clr * (m / u), m, u
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the bias-corrected rate lr / (1 - b1^t) over the infinity norm u (the ``stretch``)
+    times m (``direction``)."""
+    b1, b2 = hp["beta1"], hp["beta2"]
+    out = descended(p, g, hp)
+    bc1 = bias_correction(b1, after["step"])
+    rate = hp["learning_rate"] / bc1 / after["exp_inf"]
+    out.update(beta1=b1, one_m_b1=1 - b1, beta2=b2, eps=hp["epsilon"], abs_g=np.abs(out["g"]),
+               m_prev=before["exp_avg"], m=after["exp_avg"], u_prev=before["exp_inf"], u=after["exp_inf"],
+               bc1=bc1, rate=rate, direction=-rate * after["exp_avg"])
+    return out
+
+
+ANATOMY = Anatomy(
+    terms=(Term("direction", "-η m/((1-β₁ᵗ) u)", r"-\frac{\eta}{1-\beta_1^t}\, m_t / u_t",
+                "the bias-corrected momentum over each coordinate's decayed largest gradient u"),),
+    lines=(
+        L2_LINE,
+        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        Line(r"u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon)", "u = max({beta2} × {u_prev}, {abs_g} + {eps}) = {u!}"),
+        Line(r"p_{t+1} = p_t - \frac{\eta}{1-\beta_1^t}\, m_t / u_t", "p = {p} − {lr} / {bc1} × {m} / {u} = {p_new!}"),
+    ),
+    values=anatomy_values, composes=("direction",), stretch="rate", stretch_label="effective learning rate η/((1−β₁ᵗ) u)",
+)
+
 SPEC = OptimizerSpec(
     name="adamax", title="Adamax",
     hypers=(
@@ -62,6 +88,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon),\; "
           r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\frac{m_t}{u_t}"),
     paper="Kingma & Ba, Adam: A Method for Stochastic Optimization (ICLR 2015), section 7.1",

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, Line, Term, descended
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, eps_hyper, lerp,
     lr_hyper, sqrt, wd_hyper, zeros_state,
@@ -97,6 +98,66 @@ def cell(p, g, m, v, n, neg_prev, first, one_m_b1, one_m_b2, b2, b3, one_m_b3, b
     return p / prox, m, v, n, -g
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the bias-corrected momentum of the gradient, -lr m^ / delta (``momentum``), the
+    Nesterov correction from the momentum of its differences, -lr b2 n^ / delta (``difference``),
+    and the weight decay (``weight_decay``): decoupled, -lr wd p; proximal, the shrink of the
+    moved point q = p - (both) by 1 / (1 + lr wd), -lr wd / (1 + lr wd) q. delta = sqrt(v^) + eps;
+    lr / delta is the ``stretch``."""
+    lr, b1, b2, b3, wd, eps = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["beta3"], hp["weight_decay"], hp["epsilon"]
+    out = descended(p, g, hp, l2=False)
+    t = after["step"]
+    gd = out["g"]
+    g_prev = gd if t == 1 else -before["previous_grad"]  # held negated; the first difference is 0
+    bc1, bc2, bc3 = bias_correction(b1, t), bias_correction(b2, t), bias_correction(b3, t)
+    m, n, v = after["exp_avg"], after["exp_avg_diff"], after["exp_avg_sq"]
+    delta = np.sqrt(v) / sqrt(bc3) + eps
+    d = gd - g_prev
+    momentum, difference = -(lr / bc1 * m / delta), -(lr * b2 / bc2 * n / delta)
+    out.update(beta1=b1, one_m_b1=1 - b1, beta2=b2, one_m_b2=1 - b2, beta3=b3, one_m_b3=1 - b3, eps=eps, bc1=bc1, bc2=bc2,
+               bc3=bc3, g_prev=g_prev, d=d, u=gd + b2 * d, m_prev=before["exp_avg"], m=m, n_prev=before["exp_avg_diff"], n=n,
+               v_prev=before["exp_avg_sq"], v=v, delta=delta, rate=lr / delta, momentum=momentum, difference=difference)
+    if wd != 0:
+        if hp["weight_decouple"]:
+            out["weight_decay"] = -lr * wd * p
+        else:
+            q = p + momentum + difference
+            out["weight_decay"] = -(lr * wd) / (1 + lr * wd) * q
+    return out
+
+
+def _decay(hp: Any) -> bool:
+    return bool(hp["weight_decay"] != 0)
+
+
+_STEP = (r"- \eta\, \frac{m_t}{(1-\beta_1^t)\,\delta_t} - \eta\beta_2 \frac{n_t}{(1-\beta_2^t)\,\delta_t}",
+         "− {lr} / {bc1} × {m} / {delta} − {lr} × {beta2} / {bc2} × {n} / {delta}")
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("momentum", "-η m̂/δ", r"-\eta\, \hat m_t / \delta_t", "the bias-corrected momentum of the gradient, over its RMS δ"),
+        Term("difference", "-η β₂ n̂/δ", r"-\eta\,\beta_2\, \hat n_t / \delta_t",
+             "Nesterov's look-ahead, estimated by the momentum of the gradient's differences"),
+        Term("weight_decay", "weight decay", r"-\eta\lambda\, p_t \;\mathrm{or}\; -\frac{\eta\lambda}{1+\eta\lambda} q_t",
+             "decoupled, a shrink of p; proximal (the paper's), the shrink of the moved point q by 1/(1 + ηλ)"),
+    ),
+    lines=(
+        Line(r"d_t = g_t - g_{t-1}\ (d_1 = 0)", "d = {g} − {g_prev} = {d!}"),
+        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        Line(r"n_t = \beta_2 n_{t-1} + (1-\beta_2)\, d_t", "n = {beta2} × {n_prev} + {one_m_b2} × {d} = {n!}"),
+        Line(r"u_t = g_t + \beta_2 d_t", "u = {g} + {beta2} × {d} = {u!}"),
+        Line(r"v_t = \beta_3 v_{t-1} + (1-\beta_3)\, u_t^2", "v = {beta3} × {v_prev} + {one_m_b3} × {u}² = {v!}"),
+        Line(r"\delta_t = \sqrt{v_t} / \sqrt{1-\beta_3^t} + \epsilon", "δ = √{v} / √{bc3} + {eps} = {delta!}"),
+        Line(r"p_{t+1} = p_t " + _STEP[0], "p = {p} " + _STEP[1] + " = {p_new!}", when=lambda hp: not _decay(hp)),
+        Line(r"p_{t+1} = p_t (1 - \eta\lambda) " + _STEP[0], "p = {p} × (1 − {lr} × {wd}) " + _STEP[1] + " = {p_new!}",
+             when=lambda hp: _decay(hp) and bool(hp["weight_decouple"])),
+        Line(r"p_{t+1} = (p_t " + _STEP[0] + r") / (1 + \eta\lambda)", "p = ({p} " + _STEP[1] + ") / (1 + {lr} × {wd}) = {p_new!}",
+             when=lambda hp: _decay(hp) and not hp["weight_decouple"]),
+    ),
+    values=anatomy_values, composes=("momentum", "difference", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate η/δ",
+)
+
 SPEC = OptimizerSpec(
     name="adan", title="Adan",
     hypers=(
@@ -109,6 +170,7 @@ SPEC = OptimizerSpec(
         Hyper("weight_decouple", False, kind="bool", doc="decoupled decay p *= 1 - lr wd (the authors' no_prox)"),
         MAXIMIZE,
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; n_t = \beta_2 n_{t-1} + (1-\beta_2)(g_t - g_{t-1}),\; "
           r"v_t = \beta_3 v_{t-1} + (1-\beta_3)(g_t + \beta_2 (g_t - g_{t-1}))^2,\; "

@@ -22,11 +22,13 @@ Not offered: the reference's ``fixed_decay``.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ...errors import UsageError
+from .._anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
 from .._spec import (
     TORCH_NAMES,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, cell_grad,
@@ -103,6 +105,50 @@ def check(hp: HyperValues, where: str) -> None:
                          field="warmup_steps")
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: Adam's bias-corrected direction -lr m1^ / (sqrt(v^) + eps) (``direction``), the
+    slow EMA mixed in, -lr alpha_t m2 / (sqrt(v^) + eps) (``slow_step``), and the decoupled decay
+    -lr wd p (``weight_decay``); lr / (sqrt(v^) + eps) is the ``stretch``. alpha_t and b3_t are the
+    warm-up's values at this step (the constants without warm-up)."""
+    lr, b1, b2, wd, eps = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["weight_decay"], hp["epsilon"]
+    decoupled = bool(hp["weight_decouple"])
+    out = descended(p, g, hp, l2=not decoupled)
+    t = after["step"]
+    alpha_t, b3_t = schedules(hp, t)
+    bc1, bc2 = bias_correction(b1, t), bias_correction(b2, t)
+    v = after["exp_avg_sq"]
+    rate = lr / (np.sqrt(v) / sqrt(bc2) + eps)
+    out.update(beta1=b1, one_m_b1=1 - b1, beta2=b2, one_m_b2=1 - b2, beta3_t=b3_t, one_m_b3_t=1 - b3_t, alpha_t=alpha_t, eps=eps,
+               bc1=bc1, bc2=bc2, m_prev=before["exp_avg"], m=after["exp_avg"], v_prev=before["exp_avg_sq"], v=v,
+               slow_prev=before["exp_avg_slow"], slow=after["exp_avg_slow"], rate=rate,
+               direction=-rate * (after["exp_avg"] / bc1), slow_step=-rate * (alpha_t * after["exp_avg_slow"]))
+    if decoupled and wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    return out
+
+
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("direction", "-η m̂₁/(√v̂+ε)", r"-\eta\, \hat m_{1,t} / (\sqrt{\hat v_t} + \epsilon)",
+             "Adam's bias-corrected direction: the fast EMA of the gradient over its RMS"),
+        Term("slow_step", "-η α m₂/(√v̂+ε)", r"-\eta\, \alpha_t m_{2,t} / (\sqrt{\hat v_t} + \epsilon)",
+             "the slow EMA of the gradient (β₃ near 1), mixed in with weight α: old gradients kept relevant"),
+        DECOUPLED_DECAY,
+    ),
+    lines=(
+        replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
+        Line(r"m_{1,t} = \beta_1 m_{1,t-1} + (1-\beta_1)\, g_t", "m₁ = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        Line(r"m_{2,t} = \beta_{3,t} m_{2,t-1} + (1-\beta_{3,t})\, g_t", "m₂ = {beta3_t} × {slow_prev} + {one_m_b3_t} × {g} = {slow!}"),
+        Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {g}² = {v!}"),
+        *step_lines(r"- \eta\, (m_{1,t} / (1-\beta_1^t) + \alpha_t m_{2,t}) / (\sqrt{v_t} / \sqrt{1-\beta_2^t} + \epsilon)",
+                "− {lr} × ({m} / {bc1} + {alpha_t} × {slow}) / (√{v} / √{bc2} + {eps}) = {p_new!}"),
+    ),
+    values=anatomy_values, composes=("direction", "slow_step", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate η/(√v̂+ε)",
+)
+
 SPEC = OptimizerSpec(
     name="ademamix", title="AdEMAMix",
     hypers=(
@@ -117,6 +163,7 @@ SPEC = OptimizerSpec(
         Hyper("weight_decouple", True, kind="bool", doc="decoupled (AdamW-style) weight decay, as in the paper"),
         MAXIMIZE,
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS, check=check,
     rule=(r"m^{(1)}_t = \beta_1 m^{(1)}_{t-1} + (1-\beta_1) g_t,\; m^{(2)}_t = \beta_3 m^{(2)}_{t-1} + (1-\beta_3) g_t,\; "
           r"v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\; "

@@ -19,10 +19,12 @@ p on the first step, which makes no other move, as in both. Not offered: another
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, cell_grad, decay_and_grad,
     eps_hyper, lerp, lr_hyper, wd_hyper, zeros_state,
@@ -86,6 +88,47 @@ def cell(p, g, m, v, decay, l2, first, eps, clip, neg_clip, one_m_b1, lr, b2, on
     return p - lr * m, m, b2 * v + one_m_b2 * g * g
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the momentum of the normalised, clipped gradients, -lr m (``momentum``), plus the
+    decoupled decay -lr wd p (``weight_decay``). The first step only starts v (v_1 = g_1^2, shown
+    with w_1 = 1) and moves nothing: its clip factor kappa is 0, so n_1 = 0 and m_1 = m_0 = 0. No
+    ``stretch``: the normalisation acts on each gradient before the momentum, not on the step."""
+    lr, b1, b2, wd, eps = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["weight_decay"], hp["epsilon"]
+    decoupled = bool(hp["weight_decouple"])
+    out = descended(p, g, hp, l2=not decoupled)
+    t = after["step"]
+    first = t == 1
+    v_prev = before["exp_avg_sq"]
+    ntilde = out["g"] / np.maximum(np.sqrt(v_prev), eps)
+    with np.errstate(divide="ignore"):
+        kappa = np.zeros_like(ntilde) if first else np.minimum(1.0, clip_bound(t) / np.abs(ntilde))
+    n = np.zeros_like(ntilde) if first else np.clip(ntilde, -clip_bound(t), clip_bound(t))
+    out.update(beta1=b1, one_m_b1=1 - b1, beta2=b2, w=1.0 if first else 1 - b2, eps=eps, ntilde=ntilde, kappa=kappa, n=n,
+               m_prev=before["exp_avg"], m=after["exp_avg"], v_prev=v_prev, v=after["exp_avg_sq"], momentum=-lr * after["exp_avg"])
+    if decoupled and wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    return out
+
+
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("momentum", "-η m", r"-\eta\, m_t", "the momentum of the gradients, each normalised by the RMS before it and clipped"),
+        DECOUPLED_DECAY,
+    ),
+    lines=(
+        replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
+        Line(r"\tilde n_t = g_t / \max(\sqrt{v_{t-1}}, \epsilon)", "ñ = {g} / max(√{v_prev}, {eps}) = {ntilde!}"),
+        Line(r"n_t = \mathrm{clip}(\tilde n_t, \pm t^{1/4}) = \kappa_t \tilde n_t,\ \kappa_t = [t > 1] \min(1, t^{1/4} / |\tilde n_t|)",
+             "n = {ntilde} × {kappa} = {n!}"),
+        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, n_t", "m = {beta1} × {m_prev} + {one_m_b1} × {n} = {m!}"),
+        *step_lines(r"- \eta\, m_t", "− {lr} × {m} = {p_new!}"),
+        Line(r"v_t = \beta_2 v_{t-1} + w_t\, g_t^2,\ w_t = 1-\beta_2\ (w_1 = 1)", "v = {beta2} × {v_prev} + {w} × {g}² = {v!}"),
+    ),
+    values=anatomy_values, composes=("momentum", "weight_decay"),
+)
+
 SPEC = OptimizerSpec(
     name="adopt", title="ADOPT",
     hypers=(
@@ -98,6 +141,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\,\mathrm{clip}\!\left(\frac{g_t}{\max(\sqrt{v_{t-1}},\,\epsilon)},\, t^{1/4}\right),\; "
           r"p_t = p_{t-1} - \eta\, m_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\; v_1 = g_1^2"),
     paper="Taniguchi et al., ADOPT: Modified Adam Can Converge with Any beta2 with the Optimal Rate (NeurIPS 2024)",

@@ -17,10 +17,12 @@ Optim. 1992); the step-size schedule of Bottou (2012) and Xu (2011), as torch im
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, cell_grad, lr_hyper, prepare_grad,
     wd_hyper, zeros_state,
@@ -105,6 +107,39 @@ def cell(p, g, ax, decay, neg_eta, mu, copy, wd, neg):
     return p, ax
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: gradient descent at the decaying rate eta_t, -eta_t grad (``scaled``), the L2
+    decay folded into g, -eta_t wd p (``weight_decay``), and the shrink of p by lambd eta_t,
+    -lambd eta_t p (``shrink``). The running average ax is reported, never stepped; eta_t and
+    mu_t are the values the step before stored (lr and 1 on the first step)."""
+    wd, lambd = hp["weight_decay"], hp["lambd"]
+    out = descended(p, g, hp)
+    t = after["step"]
+    eta, mu = (hp["learning_rate"], 1.0) if t == 1 else (before["eta"], before["mu"])
+    out.update(lambd=lambd, t=t, t0=hp["t0"], eta=eta, mu=mu, eta_next=after["eta"], mu_next=after["mu"],
+               den=(1 + lambd * hp["learning_rate"] * t) ** hp["alpha"], ax_prev=before["ax"], ax=after["ax"],
+               scaled=-eta * out["grad"], shrink=-lambd * eta * p)
+    if wd != 0:
+        out["weight_decay"] = -eta * wd * p
+    return out
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("scaled", "-ηₜ ∇f", r"-\eta_t\, \nabla f(p_t)", "the gradient step at the decaying rate η_t"),
+        Term("weight_decay", "-ηₜ wd p", r"-\eta_t\, \mathrm{wd}\, p_t", "L2 weight decay, folded into the gradient"),
+        Term("shrink", "-λ ηₜ p", r"-\lambda\,\eta_t\, p_t", "the shrink of p toward 0 by λ η_t"),
+    ),
+    lines=(
+        replace(L2_LINE, tex=r"g_t = \nabla f(p_t) + \mathrm{wd}\; p_t"),
+        Line(r"p_{t+1} = p_t (1 - \lambda\eta_t) - \eta_t\, g_t", "p = {p} × (1 − {lambd} × {eta}) − {eta} × {g} = {p_new!}"),
+        Line(r"\bar p_t = \bar p_{t-1} + \mu_t (p_{t+1} - \bar p_{t-1})", "p̄ = {ax_prev} + {mu} × ({p_new} − {ax_prev}) = {ax!}"),
+        Line(r"\eta_{t+1} = \eta / (1 + \lambda\eta t)^{\alpha}", "η' = {lr} / {den} = {eta_next!}"),
+        Line(r"\mu_{t+1} = 1 / \max(1, t - t_0)", "μ' = 1 / max(1, {t} − {t0}) = {mu_next!}"),
+    ),
+    values=anatomy_values, composes=("scaled", "weight_decay", "shrink"),
+)
+
 SPEC = OptimizerSpec(
     name="asgd", title="ASGD",
     hypers=(
@@ -115,6 +150,7 @@ SPEC = OptimizerSpec(
         wd_hyper(),
         MAXIMIZE,
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS, scalars=SCALARS,
     rule=(r"p_t = (1 - \lambda\eta_t)\,p_{t-1} - \eta_t g_t,\quad \eta_{t+1} = \frac{\eta}{(1+\lambda\eta t)^{\alpha}},\quad "
           r"\bar p_t = \bar p_{t-1} + \mu_t (p_t - \bar p_{t-1}),\; \mu_{t+1} = \frac{1}{\max(1, t - t_0)}"),

@@ -34,6 +34,7 @@ import numpy as np
 
 import math
 
+from .._anatomy import Anatomy, Line, Term, descended
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TwoPass, is_batched, lr_hyper, run_norm, wd_hyper,
 )
@@ -104,6 +105,61 @@ TWO_PASS = TwoPass(slots=("momentum_buffer",), sums=("pp", "gg"), coefficients=f
                    combine=combine, apply=apply, apply_writes=("momentum_buffer",), reduces=adapted)
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the gradient scaled by the trust ratio r = tc ||p|| / (||g|| + wd ||p||) (adapted
+    parameters only; a race's run is one with ``adapt_vectors``, else r = 1 and no decay) into
+    the velocity, as SGD's: -lr c r grad (``scaled``) and -lr c r wd p (``weight_decay``), c the
+    share the step takes of it (1 - tau with heavy ball, else 1), heavy ball's -lr mu b_{t-1}
+    (``momentum``) or Nesterov's -lr mu b_t (``lookahead``); lr r is the ``stretch``."""
+    lr, wd, mu = hp["learning_rate"], hp["weight_decay"], hp["momentum"]
+    out = descended(p, g, hp, l2=False)
+    grad = out["grad"]
+    adapt = adapted(p, hp)
+    r = float(trust_ratio(run_norm(p, hp), run_norm(grad, hp), hp)) if adapt else 1.0
+    if adapt:
+        out.update(tc=hp["trust_coefficient"], pn=run_norm(p, hp), gn=run_norm(grad, hp), g=(grad + wd * p) * r)
+    out.update(r=r, mu=mu, damp=1 - hp["dampening"], rate=np.full_like(p, lr * r, dtype=np.float64))
+    buffered = "momentum_buffer" in after and mu != 0
+    share = 1.0 if hp["nesterov"] or not buffered else 1 - hp["dampening"]
+    out["scaled"] = -lr * share * r * grad
+    if adapt and wd != 0:
+        out["weight_decay"] = -lr * share * r * wd * p
+    if buffered:
+        out.update(b_prev=before["momentum_buffer"], b=after["momentum_buffer"])
+        if hp["nesterov"]:
+            out["lookahead"] = -lr * mu * after["momentum_buffer"]
+        else:
+            out["momentum"] = -lr * mu * before["momentum_buffer"]
+    return out
+
+
+def _momentum(hp: Any) -> bool:
+    return bool(hp["momentum"] != 0)
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("scaled", "-η r g", r"-\eta\, r_t\, \nabla f(p_t)", "the gradient step, scaled by the trust ratio r"),
+        Term("weight_decay", "-η r λ p", r"-\eta\, r_t \lambda\, p_t", "L2 weight decay, inside the trust ratio"),
+        Term("momentum", "-η μ b(t-1)", r"-\eta\,\mu\, b_{t-1}", "heavy ball: the velocity carried from the steps before"),
+        Term("lookahead", "-η μ b(t)", r"-\eta\,\mu\, b_t", "Nesterov: the look-ahead along the updated velocity"),
+    ),
+    lines=(
+        Line(r"r_t = \eta_{\mathrm{tc}} \Vert p_t \Vert / (\Vert g_t \Vert + \lambda \Vert p_t \Vert)",
+             "r = {tc} × {pn} / ({gn} + {wd} × {pn}) = {r!}", when=lambda hp: bool(hp["adapt_vectors"])),
+        Line(r"g_t \leftarrow r_t\, (g_t + \lambda\, p_t)", "g = {r} × ({grad} + {wd} × {p}) = {g!}",
+             when=lambda hp: bool(hp["adapt_vectors"])),
+        Line(r"p_{t+1} = p_t - \eta\, g_t", "p = {p} − {lr} × {g} = {p_new!}", when=lambda hp: not _momentum(hp)),
+        Line(r"b_t = \mu\, b_{t-1} + (1-\tau)\, g_t", "b = {mu} × {b_prev} + {damp} × {g} = {b!}", when=_momentum),
+        Line(r"p_{t+1} = p_t - \eta\, b_t", "p = {p} − {lr} × {b} = {p_new!}", when=lambda hp: _momentum(hp) and not hp["nesterov"]),
+        Line(r"p_{t+1} = p_t - \eta\,(g_t + \mu\, b_t)", "p = {p} − {lr} × ({g} + {mu} × {b}) = {p_new!}",
+             when=lambda hp: _momentum(hp) and bool(hp["nesterov"])),
+    ),
+    values=anatomy_values, composes=("scaled", "weight_decay", "momentum", "lookahead"), stretch="rate",
+    stretch_label="effective learning rate η r",
+)
+
+
 SPEC = OptimizerSpec(
     name="lars", title="LARS",
     hypers=(
@@ -117,6 +173,7 @@ SPEC = OptimizerSpec(
               doc="trust ratio and decay for 0-d and 1-d parameters too (a race's runs); False: plain SGD there"),
         MAXIMIZE,
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays,
     rule=(r"r_t = \frac{\eta_{\text{tc}} \lVert p_{t-1} \rVert}{\lVert g_t \rVert + \lambda \lVert p_{t-1} \rVert},\; "
           r"b_t = \mu b_{t-1} + (1-\tau)\, r_t (g_t + \lambda p_{t-1}),\; p_t = p_{t-1} - \eta\, b_t"),

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended
 from .._spec import (
     Reference, MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper,
     wd_hyper, zeros_state, cell_sign_step,
@@ -52,6 +53,37 @@ def cell(p, g, m, decay, lr, one_m_b1, b1, b2, one_m_b2, neg, decays):
     return p - cell_sign_step(d, lr), b2 * m + one_m_b2 * g
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: every coordinate moves by lr, the sign of the interpolation c of gradient and
+    momentum, -lr sign(c) (``sign_step``), plus the decoupled decay -lr wd p (``weight_decay``)."""
+    lr, b1, b2, wd = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["weight_decay"]
+    out = descended(p, g, hp, l2=False)
+    c = (1 - b1) * out["g"] + b1 * before["exp_avg"]
+    d = np.sign(c)
+    out.update(beta1=b1, one_m_b1=1 - b1, beta2=b2, one_m_b2=1 - b2, m_prev=before["exp_avg"], m=after["exp_avg"], c=c, d=d,
+               sign_step=-lr * d)
+    if wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    return out
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("sign_step", "-η sign(c)", r"-\eta\, \mathrm{sign}(c_t)",
+             "the sign of the gradient interpolated with the momentum: every coordinate moves by lr"),
+        DECOUPLED_DECAY,
+    ),
+    lines=(
+        Line(r"c_t = (1-\beta_1)\, g_t + \beta_1 m_{t-1}", "c = {one_m_b1} × {g} + {beta1} × {m_prev} = {c!}"),
+        Line(r"p_{t+1} = p_t - \eta\, \mathrm{sign}(c_t)", "p = {p} − {lr} × {d} = {p_new!}", when=lambda hp: hp["weight_decay"] == 0),
+        Line(r"p_{t+1} = p_t (1 - \eta\lambda) - \eta\, \mathrm{sign}(c_t)", "p = {p} × (1 − {lr} × {wd}) − {lr} × {d} = {p_new!}",
+             when=lambda hp: hp["weight_decay"] != 0),
+        Line(r"m_t = \beta_2 m_{t-1} + (1-\beta_2)\, g_t", "m = {beta2} × {m_prev} + {one_m_b2} × {g} = {m!}"),
+    ),
+    values=anatomy_values, composes=("sign_step", "weight_decay"),
+)
+
+
 SPEC = OptimizerSpec(
     name="lion", title="Lion",
     hypers=(
@@ -62,6 +94,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=(r"d_t = \mathrm{sign}((1-\beta_1) g_t + \beta_1 m_{t-1}),\; m_t = \beta_2 m_{t-1} + (1-\beta_2) g_t,\; "
           r"p_t = p_{t-1}(1-\eta\lambda) - \eta d_t"),
     paper="Chen et al., Symbolic Discovery of Optimization Algorithms (NeurIPS 2023)",

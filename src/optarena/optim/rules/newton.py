@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, Line, Term
 from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, checked_hessian, lr_hyper, per_run
 
 
@@ -42,16 +43,38 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues, hessian: 
     p = np.asarray(params)
     d = p.shape[-1] if p.ndim else 1
     g = np.asarray(grads, dtype=np.float64).reshape(p.shape[:-1] + (d,) if p.ndim else (1,))
-    H = H.reshape(g.shape + (d,))
+    g, H = _system(g, H.reshape(g.shape + (d,)), hp)
+    step = _solve(H, per_run(hp["damping"], 3), g)
+    lr = hp["learning_rate"]
+    new = p - (np.reshape(lr, (-1, 1)) if np.ndim(lr) else lr) * step.reshape(p.shape)
+    return new.astype(p.dtype, copy=False), {"step": state["step"] + 1}
+
+
+def _system(g: Array, H: Array, hp: HyperValues) -> tuple[Array, Array]:
+    """The gradient and Hessian the step solves with: flipped to ascend, |H| when saddle-free."""
     if hp["maximize"]:
         g, H = -g, -H
     if hp["saddle_free"]:
         w, V = np.linalg.eigh(H)
         H = (V * np.abs(w)[..., None, :]) @ np.swapaxes(V, -1, -2)
-    step = _solve(H, per_run(hp["damping"], 3), g)
-    lr = hp["learning_rate"]
-    new = p - (np.reshape(lr, (-1, 1)) if np.ndim(lr) else lr) * step.reshape(p.shape)
-    return new.astype(p.dtype, copy=False), {"step": state["step"] + 1}
+    return g, H
+
+
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues, hessian: Array) -> dict[str, Any]:
+    """One step: -lr s with (H + damping I) s = g, solved as the rule solves it (``newton``). H's
+    inverse mixes the coordinates, so there is no per-coordinate rate (no stretch); the solve is
+    not shown as arithmetic (near a singular H, a d - b c cancels below what four digits carry)."""
+    gd, H = _system(np.asarray(g, dtype=np.float64), np.asarray(hessian, dtype=np.float64), hp)
+    s = _solve(H[None], hp["damping"], gd[None])[0]
+    return {"s": s, "newton": -hp["learning_rate"] * s}
+
+
+ANATOMY = Anatomy(
+    terms=(Term("newton", "-η (H+λI)⁻¹ g", r"-\eta\, (H_t + \lambda I)^{-1} g_t",
+                "the step to the minimum of the local quadratic model (damped by λ), times lr"),),
+    lines=(Line(r"p_{t+1} = p_t - \eta\, s_t,\quad (H_t + \lambda I)\, s_t = g_t", "p = {p} − {lr} × {s} = {p_new!}"),),
+    values=anatomy_values, composes=("newton",), needs=("hessian",),
+)
 
 
 def _solve(H: Array, damping: Any, g: Array) -> Array:
@@ -81,7 +104,7 @@ def _solve(H: Array, damping: Any, g: Array) -> Array:
 
 
 SPEC = OptimizerSpec(
-    name="newton", title="Newton",
+    name="newton", title="Newton", anatomy=ANATOMY,
     hypers=(
         lr_hyper(1.0),
         Hyper("damping", 1e-3, low=0.0, log=True, doc="Levenberg damping: solves (H + damping I) s = g"),

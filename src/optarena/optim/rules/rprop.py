@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, Line, Term, descended
 from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, lr_hyper
 
 
@@ -79,6 +80,37 @@ def cell(p, g, prev, step, etaminus, etaplus, lo, hi, zero, neg):
     return p, g, step
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: each coordinate moves by its own step size Delta against the sign of its
+    gradient, -sign(g) Delta (``sign_step``), Delta growing by etaplus while the sign holds and
+    shrinking by etaminus when it flips (then no move: g counts as 0); Delta is the ``stretch``."""
+    out = descended(p, g, hp, l2=False)
+    gd, prev = out["g"], before["prev"]
+    s = gd * prev
+    f = np.where(s > 0, hp["etaplus"], np.where(s < 0, hp["etaminus"], 1.0))
+    kept = after["prev"]
+    sign = (kept > 0).astype(kept.dtype) - (kept < 0).astype(kept.dtype)
+    out.update(prev=prev, s=s, f=f, step_prev=before["step_size"], raw=before["step_size"] * f, lo=hp["step_size_min"],
+               hi=hp["step_size_max"], keep=(s >= 0).astype(gd.dtype), kept=kept, sgn=sign, step_size=after["step_size"],
+               sign_step=-sign * after["step_size"])
+    return out
+
+
+ANATOMY = Anatomy(
+    terms=(Term("sign_step", "-sign(g) Δ", r"-\mathrm{sign}(g_t)\, \Delta_t",
+                "each coordinate moves by its own step size, against the sign of its gradient"),),
+    lines=(
+        Line(r"s_t = g_t\, g_{t-1}", "s = {g} × {prev} = {s!}"),
+        Line(r"\tilde\Delta_t = \Delta_{t-1} \cdot (\eta^+\ \mathrm{if}\ s_t > 0,\ \eta^-\ \mathrm{if}\ s_t < 0,\ \mathrm{else}\ 1)",
+             "Δ̃ = {step_prev} × {f} = {raw!}"),
+        # clip(x, lo, hi) = max(lo, min(hi, x)), min(a, b) written -max(-a, -b)
+        Line(r"\Delta_t = \max(\Delta_{\min}, \min(\Delta_{\max}, \tilde\Delta_t))", "Δ = max({lo}, −max(−{hi}, −{raw})) = {step_size!}"),
+        Line(r"g_t \leftarrow [s_t \geq 0]\, g_t", "g = {keep} × {g} = {kept!}"),
+        Line(r"p_{t+1} = p_t - \mathrm{sign}(g_t)\, \Delta_t", "p = {p} − {sgn} × {step_size} = {p_new!}"),
+    ),
+    values=anatomy_values, composes=("sign_step",), stretch="step_size", stretch_label="step size Δ (multiplies sign g)",
+)
+
 SPEC = OptimizerSpec(
     name="rprop", title="Rprop",
     hypers=(
@@ -89,6 +121,7 @@ SPEC = OptimizerSpec(
         Hyper("step_size_max", 50.0, low=0.0, log=True, doc="largest step size"),
         MAXIMIZE,
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     rule=(r"\Delta_t = \operatorname{clip}\big(\Delta_{t-1}\cdot(\eta^+ \text{ if } g_t g_{t-1} > 0,\ \eta^- \text{ if } "
           r"g_t g_{t-1} < 0,\ 1),\ \Delta_{\min}, \Delta_{\max}\big),\quad p_t = p_{t-1} - \operatorname{sign}(g_t)\,\Delta_t"

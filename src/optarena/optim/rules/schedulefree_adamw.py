@@ -23,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, Line, Term, descended
 from .._spec import (
     Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, eps_hyper, lr_hyper, sqrt,
     wd_hyper,
 )
 from .schedulefree_sgd import (
-    FAMILY, GROUP_SCALARS, PAPER, SCALARS, averaging, averaging_hypers, cell_step_y, init_state, points, step_coefficients, step_y,
+    AVERAGING_TERMS, FAMILY, GROUP_SCALARS, PAPER, SCALARS, averaging, averaging_hypers, averaging_lines, averaging_values, cell_step_y,
+    init_state, points, step_coefficients, step_y,
 )
 
 
@@ -72,6 +74,38 @@ def cell(p, g, z, v, b2, one_m_b2, bc2, eps, wd, far, ckp1, one_m_ckp1, c_g, lr)
 
 EVAL_POINT, TRAIN_POINT = points("beta1")
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step of the average x (see ``schedulefree_sgd.averaging_values``), z stepping along the
+    gradient over Adam's bias-corrected RMS d, grad(y) / d + wd y: x's share of it,
+    -c lr_t grad(y) / d (``scaled``), c lr_t / d being the ``stretch``."""
+    out = descended(p, g, hp, l2=False)
+    b2, t, wd = hp["beta2"], after["step"], hp["weight_decay"]
+    v = after["exp_avg_sq"]
+    bc2 = bias_correction(b2, t)
+    d = sqrt(v / bc2) + hp["epsilon"]
+    gn = out["grad"] / d
+    if wd != 0:
+        gn = gn + wd * p
+    out.update(averaging_values(p, gn, before, after, hp, "beta1"))
+    out.update(beta2=b2, one_m_b2=1 - b2, eps=hp["epsilon"], bc2=bc2, v_prev=before["exp_avg_sq"], v=v, d=d,
+               scaled=-(out["c"] * out["lr_t"]) * (out["grad"] / d), rate=out["c"] * out["lr_t"] / d)
+    return out
+
+
+ANATOMY = Anatomy(
+    terms=(Term("scaled", "-c γ ∇f(y)/d", r"-c_t \gamma_t \nabla f(y_t) / d_t",
+                "x's share of z's step along the gradient (taken at y) over its running RMS d"), *AVERAGING_TERMS),
+    lines=averaging_lines((
+        Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, \nabla f(y_t)^2", "v = {beta2} × {v_prev} + {one_m_b2} × {grad}² = {v!}"),
+        Line(r"d_t = \sqrt{v_t / (1-\beta_2^t)} + \epsilon", "d = √({v} / {bc2}) + {eps} = {d!}"),
+        Line(r"g_t = \nabla f(y_t) / d_t", "g = {grad} / {d} = {g!}", when=lambda hp: hp["weight_decay"] == 0),
+        Line(r"g_t = \nabla f(y_t) / d_t + \lambda\, y_t", "g = {grad} / {d} + {wd} × {p} = {g!}", when=lambda hp: hp["weight_decay"] != 0),
+    )),
+    values=anatomy_values, composes=("scaled", "average", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate of x, c γ/d",
+)
+
+
 SPEC = OptimizerSpec(
     name="sf_adamw", title="Schedule-Free AdamW", class_name="AdamWScheduleFree",
     hypers=(
@@ -82,6 +116,7 @@ SPEC = OptimizerSpec(
         wd_hyper(doc="decay added to the normalised gradient, at y"),
         *averaging_hypers(),
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     scalars=SCALARS, eval_point=EVAL_POINT, train_point=TRAIN_POINT,
     rule=(r"v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\; \hat g_t = \frac{g_t}{\sqrt{v_t/(1-\beta_2^t)}+\epsilon} + \lambda y_t,\; "

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._anatomy import Anatomy, Line, Term, descended
 from .._spec import Array, Hyper, HyperValues, OptimizerSpec, Reference, State, cell_helper, lr_hyper, torch_lerp, wd_hyper
 
 PAPER = "Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled (NeurIPS 2024)"
@@ -154,6 +155,67 @@ def cell(p, g, z, wd, far, ckp1, one_m_ckp1, c_g, lr):
 
 EVAL_POINT, TRAIN_POINT = points("momentum")
 
+def averaging_values(p: Array, g: Array, before: State, after: State, hp: HyperValues, beta: str) -> dict[str, Any]:
+    """The numbers of one Schedule-Free step and its terms, ``g`` being the gradient z steps along
+    (decayed, and normalised for AdamW). The arena draws x (``eval_point``) while the gradient is
+    taken at y (the params, ``p``): x_{t+1} = (1 - c) x_t + c z_{t+1} with z_{t+1} = z_t - lr_t g,
+    so x moves by c (z_t - x_t) (``average``: the pull toward the SGD iterate) plus c times z's
+    step, -c lr_t grad (``scaled``) and -c lr_t wd y (``weight_decay``)."""
+    t, lr, b, wd = after["step"], hp["learning_rate"], hp[beta], hp["weight_decay"]
+    fresh = t == 1  # the reference's group defaults, whatever the state held
+    scalars = FRESH if fresh else {k: before[k] for k in SCALARS}
+    lr_t, c, now = averaging(hp, t, lr, scalars)
+    eval_point, _ = points(beta)
+    y_next, z = step_y(p, before["z"], g, lr_t, c, b)  # the update's own arithmetic: y_{t+1} as the race has it
+    x_prev, x = eval_point(p, before, hp), eval_point(y_next, {"z": z}, hp)
+    share = c * lr_t
+    out: dict[str, Any] = {
+        "g": g, "wd": wd, "beta": b, "lr_t": lr_t, "warm": lr_t / lr if lr != 0 else 1.0, "lm_prev": scalars["lr_max"],
+        "lr_max": now["lr_max"], "t_r": float(t) ** hp["r"], "lm_p": now["lr_max"] ** hp["weight_lr_power"],
+        "w": (float(t) ** hp["r"]) * (now["lr_max"] ** hp["weight_lr_power"]), "ws_prev": scalars["weight_sum"],
+        "ws": now["weight_sum"], "c": c, "z_prev": before["z"], "z": z, "x_prev": x_prev, "x": x,
+        "average": c * (before["z"] - x_prev), "scaled": -share * (g - wd * p),
+    }
+    if wd != 0:
+        out["weight_decay"] = -share * wd * p
+    return out
+
+
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step of the average x: see ``averaging_values``; g = grad(y) + wd y."""
+    out = descended(p, g, hp)
+    return {**out, **averaging_values(p, out["g"], before, after, hp, "momentum")}
+
+
+def averaging_lines(gradient: tuple[Line, ...]) -> tuple[Line, ...]:
+    """The lines of a Schedule-Free step, ``gradient`` giving the g that z steps along."""
+    return (
+        Line(r"\gamma_t = \eta\, \min(1, t / T)", "γ = {lr} × {warm} = {lr_t!}", when=lambda hp: hp["warmup_steps"] > 0),
+        Line(r"\gamma_{\max} = \max(\gamma_{\max}, \gamma_t)", "γmax = max({lm_prev}, {lr_t}) = {lr_max!}"),
+        Line(r"w_t = t^r \gamma_{\max}^{q}", "w = {t_r} × {lm_p} = {w!}"),
+        Line(r"W_t = W_{t-1} + w_t", "W = {ws_prev} + {w} = {ws!}"),
+        Line(r"c_t = w_t / W_t", "c = {w} / {ws} = {c!}"),
+        *gradient,
+        Line(r"z_{t+1} = z_t - \gamma_t\, g_t", "z = {z_prev} − {lr_t} × {g} = {z!}"),
+        Line(r"x_{t+1} = (1 - c_t)\, x_t + c_t z_{t+1}", "x = (1 − {c}) × {x_prev} + {c} × {z} = {x!}"),
+        Line(r"y_{t+1} = (1 - \beta)\, z_{t+1} + \beta x_{t+1}", "y = (1 − {beta}) × {z} + {beta} × {x} = {p_new!}"),
+    )
+
+
+#: the terms of x's move (the point the arena draws)
+AVERAGING_TERMS = (
+    Term("average", "c (z - x)", r"c_t\,(z_t - x_t)", "the average x pulled toward the SGD iterate z"),
+    Term("weight_decay", "-c γ λ y", r"-c_t \gamma_t \lambda\, y_t", "x's share of z's L2 weight decay (taken at y)"),
+)
+
+ANATOMY = Anatomy(
+    terms=(Term("scaled", "-c γ ∇f(y)", r"-c_t \gamma_t \nabla f(y_t)", "x's share of z's gradient step, the gradient taken at y"),
+           *AVERAGING_TERMS),
+    lines=averaging_lines((Line(r"g_t = \nabla f(y_t) + \lambda\, y_t", "g = {grad} + {wd} × {p} = {g!}",
+                                when=lambda hp: hp["weight_decay"] != 0),)),
+    values=anatomy_values, composes=("scaled", "average", "weight_decay"),
+)
+
 #: x_t is the c-weighted average of the z's; y interpolates x and z (paper's Algorithm 1)
 RULE = (r"y_t = (1-\beta)z_t + \beta x_t,\; z_{t+1} = z_t - \gamma_t \nabla f(y_t),\; "
         r"x_{t+1} = (1-c_{t+1})x_t + c_{t+1} z_{t+1},\; c_{t+1} = \frac{w_{t+1}}{\sum_{i\le t+1} w_i},\; "
@@ -168,6 +230,7 @@ SPEC = OptimizerSpec(
         wd_hyper(doc="L2 penalty folded into the gradient (taken at y)"),
         *averaging_hypers(),
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
     scalars=SCALARS, eval_point=EVAL_POINT, train_point=TRAIN_POINT,
     rule=RULE, paper=PAPER,

@@ -13,10 +13,12 @@ g - (g - m)(1 - w)), so momentum 0 in a batch that has a buffer gives sign(g) ex
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, cell_grad, cell_sign_step, decay_and_grad,
     lr_hyper, torch_lerp, wd_hyper, zeros_state,
@@ -67,6 +69,51 @@ def cell(p, g, m, decay, l2, w, one_m_w, w_small, lr, neg, decoupled, buffered):
     return p - cell_sign_step(d, lr), m
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: every coordinate moves by lr, the sign of the momentum (of the gradient for
+    signSGD), -lr sign(m) (``sign_step``), plus the decoupled decay -lr wd p (``weight_decay``)."""
+    lr, mu, wd = hp["learning_rate"], hp["momentum"], hp["weight_decay"]
+    decoupled = bool(hp["weight_decouple"])
+    out = descended(p, g, hp, l2=not decoupled)
+    d = out["g"]
+    if "momentum_buffer" in after:
+        d = after["momentum_buffer"]
+        out.update(mu=mu, one_m_mu=1 - mu, m_prev=before["momentum_buffer"], m=d)
+    out.update(d=np.sign(d), sign_step=-lr * np.sign(d))
+    if decoupled and wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    return out
+
+
+def _buffered(hp: Any) -> bool:
+    return bool(hp["momentum"] > 0)
+
+
+def _decays(hp: Any) -> bool:
+    return bool(hp["weight_decouple"] and hp["weight_decay"] != 0)
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("sign_step", "-η sign(m)", r"-\eta\, \mathrm{sign}(m_t)", "the sign of the momentum: every coordinate moves by lr"),
+        Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "decoupled weight decay: a shrink toward 0"),
+    ),
+    lines=(
+        replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
+        Line(r"m_t = \mu\, m_{t-1} + (1-\mu)\, g_t", "m = {mu} × {m_prev} + {one_m_mu} × {g} = {m!}", when=_buffered),
+        Line(r"p_{t+1} = p_t - \eta\, \mathrm{sign}(m_t)", "p = {p} − {lr} × {d} = {p_new!}",
+             when=lambda hp: _buffered(hp) and not _decays(hp)),
+        Line(r"p_{t+1} = p_t (1 - \eta\lambda) - \eta\, \mathrm{sign}(m_t)", "p = {p} × (1 − {lr} × {wd}) − {lr} × {d} = {p_new!}",
+             when=lambda hp: _buffered(hp) and _decays(hp)),
+        Line(r"p_{t+1} = p_t - \eta\, \mathrm{sign}(g_t)", "p = {p} − {lr} × {d} = {p_new!}",
+             when=lambda hp: not _buffered(hp) and not _decays(hp)),
+        Line(r"p_{t+1} = p_t (1 - \eta\lambda) - \eta\, \mathrm{sign}(g_t)", "p = {p} × (1 − {lr} × {wd}) − {lr} × {d} = {p_new!}",
+             when=lambda hp: not _buffered(hp) and _decays(hp)),
+    ),
+    values=anatomy_values, composes=("sign_step", "weight_decay"),
+)
+
+
 SPEC = OptimizerSpec(
     name="signum", title="Signum", class_name="SignSGD", aliases=("signsgd",),
     hypers=(
@@ -77,6 +124,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=r"m_t = \mu m_{t-1} + (1-\mu) g_t,\; p_t = p_{t-1}(1-\eta\lambda) - \eta\,\mathrm{sign}(m_t)",
     paper="Bernstein et al., signSGD: Compressed Optimisation for Non-Convex Problems (ICML 2018)",
     reference=Reference("pytorch_optimizer.SignSGD", "pytorch-optimizer"),

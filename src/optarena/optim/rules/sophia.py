@@ -34,11 +34,13 @@ so its own estimator would see +H there (the same when handed these estimates).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ...errors import UsageError
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     torch_lerp,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, beta_hyper, eps_hyper,
@@ -138,6 +140,54 @@ def update_with_estimate(params: Array, grads: Array, state: State, hp: HyperVal
     return new, out
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the momentum over the EMA of the Hessian's diagonal, clipped element by element,
+    -lr clip(m / max(h, eps), -clip, clip) (``clipped``), plus the decoupled decay
+    -wd lr p (lr -> 1 with ``fixed_decay``; ``weight_decay``); lr / max(h, eps) is the ``stretch``
+    (before the clip). The estimate h_hat of a refreshing step is read back from the recorded h
+    (h = h_prev + (1 - b2)(h_hat - h_prev)); on the other steps the indicator [k | t] is 0 and it
+    shows 0."""
+    lr, wd, b1, b2, eps, c = hp["learning_rate"], hp["weight_decay"], hp["beta1"], hp["beta2"], hp["epsilon"], hp["clip"]
+    decoupled = bool(hp["weight_decouple"])
+    out = descended(p, g, hp, l2=not decoupled)
+    m, h, h_prev = after["momentum"], after["hessian_moment"], before["hessian_moment"]
+    on = bool(refreshes(before["step"], hp))
+    ratio = m / np.maximum(h, eps)
+    clipped = np.clip(ratio, -c, c)
+    out.update(beta1=b1, one_m_b1=1 - b1, one_m_b2=1 - b2, eps=eps, clip=c, on=float(on), m_prev=before["momentum"], m=m,
+               h_prev=h_prev, h=h, hhat=h_prev + (h - h_prev) / (1 - b2) if on else np.zeros_like(h), ratio=ratio, r=clipped,
+               dlr=1.0 if hp["fixed_decay"] else lr, rate=lr / np.maximum(h, eps), clipped=-lr * clipped)
+    if decoupled and wd != 0:
+        out["weight_decay"] = -wd * out["dlr"] * p
+    return out
+
+
+def _decays(hp: Any) -> bool:
+    return bool(hp["weight_decouple"] and hp["weight_decay"] != 0)
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("clipped", "-η clip(m/max(h,ε))", r"-\eta\, \mathrm{clip}(m_t / \max(h_t, \epsilon), \pm\rho)",
+             "the momentum over the Hessian's diagonal (a Newton step per coordinate), clipped to ±ρ"),
+        Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "decoupled weight decay: a shrink toward 0"),
+    ),
+    lines=(
+        replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
+        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        Line(r"h_t = h_{t-1} + [k \mid t]\,(1-\beta_2)(\hat h_t - h_{t-1}),\ \hat h_t = u \odot H u",
+             "h = {h_prev} + {on} × {one_m_b2} × ({hhat} − {h_prev}) = {h!}"),
+        Line(r"\tilde r_t = m_t / \max(h_t, \epsilon)", "r̃ = {m} / max({h}, {eps}) = {ratio!}"),
+        Line(r"r_t = \mathrm{clip}(\tilde r_t, -\rho, \rho) = \max(-\rho, \min(\rho, \tilde r_t))",
+             "r = max(−{clip}, −max(−{clip}, −{ratio})) = {r!}"),
+        Line(r"p_{t+1} = p_t - \eta\, r_t", "p = {p} − {lr} × {r} = {p_new!}", when=lambda hp: not _decays(hp)),
+        Line(r"p_{t+1} = p_t (1 - \lambda\eta) - \eta\, r_t", "p = {p} × (1 − {wd} × {dlr}) − {lr} × {r} = {p_new!}", when=_decays),
+    ),
+    values=anatomy_values, composes=("clipped", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate η/max(h, ε), before the clip",
+)
+
+
 SPEC = OptimizerSpec(
     name="sophia", title="Sophia", class_name="SophiaH",
     hypers=(
@@ -156,6 +206,7 @@ SPEC = OptimizerSpec(
         Hyper("fixed_decay", False, kind="bool", doc="decoupled decay not scaled by lr (p *= 1 - wd)"),
         MAXIMIZE,
     ),
+    anatomy=ANATOMY,
     init=init, update=update, state_arrays=state_arrays,
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; h_t = \beta_2 h_{t-k} + (1-\beta_2)\,u \odot (H u)"
           r"\ \text{every } k \text{ steps},\; p_t = p_{t-1} - \eta\,\mathrm{clip}\!\left(\frac{m_t}{\max(h_t, \epsilon)}, \rho\right)"),

@@ -15,10 +15,12 @@ the reference's default) or L2 in g. Not offered: the reference's ``fixed_decay`
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, cell_grad,
     decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper,
@@ -77,6 +79,44 @@ def cell(p, g, m, v, decay, l2, one_m_b1, neg_one_m_b2, bc2_sqrt, eps, step_size
     return p - step_size * m / (math.sqrt(v) / bc2_sqrt + eps), m, v
 
 
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: Adam's bias-corrected direction -lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    (``direction``) with Yogi's additive v, plus the decoupled decay -lr wd p (``weight_decay``);
+    the rate multiplying m is the ``stretch``."""
+    lr, b1, b2, wd, eps = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["weight_decay"], hp["epsilon"]
+    decoupled = bool(hp["weight_decouple"])
+    out = descended(p, g, hp, l2=not decoupled)
+    t = after["step"]
+    bc1, bc2 = bias_correction(b1, t), bias_correction(b2, t)
+    v = after["exp_avg_sq"]
+    rate = lr / bc1 / (np.sqrt(v) / sqrt(bc2) + eps)
+    out.update(beta1=b1, one_m_b1=1 - b1, one_m_b2=1 - b2, eps=eps, bc1=bc1, bc2=bc2, m_prev=before["exp_avg"], m=after["exp_avg"],
+               v_prev=before["exp_avg_sq"], v=v, sgn=np.sign(before["exp_avg_sq"] - out["g"] ** 2), rate=rate,
+               direction=-rate * after["exp_avg"])
+    if decoupled and wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    return out
+
+
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("direction", "-η m̂/(√v̂+ε)", r"-\eta\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)",
+             "Adam's bias-corrected direction, over Yogi's second moment (which moves by at most (1-β₂) g² a step)"),
+        DECOUPLED_DECAY,
+    ),
+    lines=(
+        replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
+        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        Line(r"v_t = v_{t-1} - (1-\beta_2)\, \mathrm{sign}(v_{t-1} - g_t^2)\, g_t^2", "v = {v_prev} − {one_m_b2} × {sgn} × {g}² = {v!}"),
+        *step_lines(r"- \frac{\eta}{1-\beta_1^t}\, m_t / (\sqrt{v_t} / \sqrt{1-\beta_2^t} + \epsilon)",
+                "− {lr} / {bc1} × {m} / (√{v} / √{bc2} + {eps}) = {p_new!}"),
+    ),
+    values=anatomy_values, composes=("direction", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate η/((1−β₁ᵗ)(√v/√(1−β₂ᵗ)+ε))",
+)
+
 SPEC = OptimizerSpec(
     name="yogi", title="Yogi",
     hypers=(
@@ -90,6 +130,7 @@ SPEC = OptimizerSpec(
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays, cell=cell, coefficients=coefficients, slots=SLOTS,
+    anatomy=ANATOMY,
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = v_{t-1} - (1-\beta_2)\,\mathrm{sign}(v_{t-1} - g_t^2)\,g_t^2,\; "
           r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\,\frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}"),
     paper="Zaheer et al., Adaptive Methods for Nonconvex Optimization (NeurIPS 2018)",
