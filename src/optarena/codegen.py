@@ -456,6 +456,9 @@ def _optax_latest(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], lis
         if hp["adam"]:
             raise UsageError("code for optax: LAMB with adam=True (no trust ratio) is Adam without v's bias correction; "
                              "optax has no such rule (torch's reference class takes it)")
+        if hp["rectify"]:
+            raise UsageError("code for optax: optax has no LAMB with RAdam's rectification (rectify=True); drop it "
+                             "(torch's reference class takes it)")
         b1 = _fmt(hp["beta1"])
         # optarena's bias correction of m is in the step size (lr / (1 - b1^t)), outside the trust ratio
         rate = lr if hp["adam_debias"] else _lr_times(lr, f"1 / (1 - {b1} ** (count + 1))")
@@ -513,6 +516,9 @@ def _optax_latest(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], lis
         if math.isfinite(hp["growth_rate"]):
             raise UsageError("code for optax: optax.contrib.prodigy has no growth_rate (d grows without bound); "
                              "drop it (torch's prodigyopt takes it)")
+        if hp["slice_p"] != 1:
+            raise UsageError("code for optax: optax.contrib.prodigy has no slice_p (d from every element); drop it "
+                             "(torch's prodigyopt takes it)")
         kw = {"betas": (hp["beta1"], hp["beta2"])}
         if hp["beta3"] >= 0:
             kw["beta3"] = hp["beta3"]
@@ -583,6 +589,9 @@ def _optax_second(name: str, hp: HP, lr: Any) -> tuple[list[str], list[str], lis
     wd = hp.get("weight_decay", 0.0)
     notes: list[str] = []
     if name == "muon":
+        if hp["match_rms_adamw"]:
+            raise UsageError("code for optax: optax.contrib.muon has no lr scale 0.2 sqrt(max(rows, cols)) "
+                             "(match_rms_adamw=True); drop it (torch.optim.Muon takes adjust_lr_fn='match_rms_adamw')")
         notes.append("optax.contrib.muon steps the parameters that are not matrices with AdamW (optarena and torch refuse "
                      "them)")
         kw = {"ns_steps": int(hp["ns_steps"]), "beta": hp["momentum"], "eps": hp["epsilon"], "weight_decay": wd,
@@ -726,7 +735,12 @@ def _keras_muon(hp: HP, lr_code: str | None) -> tuple[list[str], list[str], list
     kw["ns_steps"] = int(hp["ns_steps"])
     notes = ["keras's Muon steps the variables that are not matrices, and those whose path names an embedding, with "
              "AdamW (optarena and torch refuse them); keras's epsilon is that AdamW's"]
-    return ["import keras", _KERAS_MUON.rstrip()], [f"optimizer = TorchMuon({_args(kw)})"], notes
+    cls = _KERAS_MUON.rstrip()
+    if hp["match_rms_adamw"]:  # torch's adjust_lr_fn="match_rms_adamw"
+        cls = (cls.replace('(adjust_lr_fn="original"): lr sqrt(max(1, rows / cols))', '(adjust_lr_fn="match_rms_adamw"): '
+                           "lr 0.2 sqrt(max(rows, cols))")
+               .replace("x * max(1.0, x.shape[0] / x.shape[1]) ** 0.5", "x * 0.2 * max(x.shape[0], x.shape[1]) ** 0.5"))
+    return ["import keras", cls], [f"optimizer = TorchMuon({_args(kw)})"], notes
 
 
 def _keras(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], list[str], list[str]]:
@@ -751,10 +765,10 @@ def _keras(name: str, hp: HP, lr_code: str | None = None) -> tuple[list[str], li
         notes.append("keras keeps the learning rate inside the momentum buffer: the same numbers at a constant "
                      "learning rate only")
     if name == "lamb":
-        if hp["adam"] or not hp["grad_averaging"] or (wd and (hp["fixed_decay"] or not hp["weight_decouple"])):
+        if hp["adam"] or not hp["grad_averaging"] or hp["rectify"] or (wd and (hp["fixed_decay"] or not hp["weight_decouple"])):
             raise UsageError("code for keras: keras.optimizers.Lamb has neither adam=True, grad_averaging=False, "
-                             "fixed_decay nor the coupled weight decay (weight_decouple=False); drop them (torch's "
-                             "reference class takes them)")
+                             "rectify=True, fixed_decay nor the coupled weight decay (weight_decouple=False); drop them "
+                             "(torch's reference class takes them)")
         notes.append(f"keras has no clamp: the trust ratio takes ||p||, optarena's min(||p||, clamp={_fmt(hp['clamp'])}) "
                      "(the same numbers while ||p|| <= clamp)")
         if not hp["adam_debias"]:  # optarena's bias correction of m is in the step size, outside the trust ratio

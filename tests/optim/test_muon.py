@@ -26,7 +26,7 @@ from optarena.arena.engine import race  # noqa: E402
 from optarena.errors import UsageError  # noqa: E402
 from optarena.optim import registry  # noqa: E402
 
-from cases import max_rel, problem, run_reference, run_spec, to_torch  # noqa: E402
+from cases import max_rel, problem, reference_kwargs, run_reference, run_spec  # noqa: E402
 
 SPEC = registry.get("muon")
 STEPS = 12
@@ -43,7 +43,8 @@ def torch_in_param_dtype(monkeypatch):
 
 
 def _torch_kwargs(hp):
-    return {k: (int(v) if k == "ns_steps" else v) for k, v in to_torch(hp, "muon").items()}
+    """torch's arguments (match_rms_adamw: its adjust_lr_fn string, as the spec's Reference spells it)."""
+    return {k: (int(v) if k == "ns_steps" else v) for k, v in reference_kwargs("muon", hp).items()}
 
 
 def _problem(shape, dtype, seed=0):
@@ -77,7 +78,7 @@ def test_defaults_are_torchs():
     kw = {k: v.default for k, v in __import__("inspect").signature(torch.optim.Muon).parameters.items() if k != "params"}
     assert {h.name: h.default for h in SPEC.hypers} == {
         "learning_rate": kw["lr"], "weight_decay": kw["weight_decay"], "momentum": kw["momentum"],
-        "nesterov": kw["nesterov"], "epsilon": kw["eps"], "ns_steps": kw["ns_steps"]}
+        "nesterov": kw["nesterov"], "epsilon": kw["eps"], "ns_steps": kw["ns_steps"], "match_rms_adamw": False}
     assert kw["ns_coefficients"] == oa.optim.rules.muon.NS_COEFFICIENTS and kw["adjust_lr_fn"] is None
 
 
@@ -153,7 +154,7 @@ def test_not_a_matrix_is_refused_everywhere():
 
 def test_arguments_are_checked_as_torch():
     """torch's exception type and words for its ranges; values the rule does not offer (other
-    ns_coefficients, adjust_lr_fn='match_rms_adamw') refused with a line that says why."""
+    ns_coefficients) refused with a line that says why."""
     p = [torch.nn.Parameter(torch.zeros(2, 3))]
     for kw in ({"lr": -1.0}, {"momentum": -0.5}, {"weight_decay": -1.0}, {"adjust_lr_fn": "other"},
                {"lr": torch.tensor([0.1, 0.2])}):
@@ -163,15 +164,15 @@ def test_arguments_are_checked_as_torch():
             ot.Muon(p, **kw)
         if "adjust_lr_fn" not in kw:
             assert str(ours.value) == f"Muon: {theirs.value}", kw
-    for kw in ({"adjust_lr_fn": "match_rms_adamw"}, {"ns_coefficients": (3.0, -4.0, 2.0)}):
+    for kw in ({"ns_coefficients": (3.0, -4.0, 2.0)},):
         torch.optim.Muon(p, **kw)  # torch takes them; optarena's rule does not
         with pytest.raises(ValueError, match="optarena's Muon"):
             ot.Muon(p, **kw)
     ot.Muon(p, adjust_lr_fn="original", ns_coefficients=[3.4445, -4.775, 2.0315])  # the defaults, spelled otherwise
     opt = ot.Muon(p)
-    opt.param_groups[0]["adjust_lr_fn"] = "match_rms_adamw"  # written later: refused at the step, nothing moved
+    opt.param_groups[0]["ns_coefficients"] = (3.0, -4.0, 2.0)  # written later: refused at the step, nothing moved
     p[0].grad = torch.ones(2, 3)
-    with pytest.raises(ValueError, match="adjust_lr_fn must be None or 'original'"):
+    with pytest.raises(ValueError, match="ns_coefficients must be torch's default"):
         opt.step()
     assert torch.equal(p[0], torch.zeros(2, 3))
     with pytest.raises(UsageError, match="ns_steps must be a whole number"):
@@ -202,8 +203,9 @@ def _close(m1, m2, tol):
 
 
 @pytest.mark.parametrize("kw", [{}, {"lr": 0.02, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
-                                {"lr": 0.05, "weight_decay": 0.3, "eps": 1e-3, "ns_steps": 3, "momentum": 0.5}],
-                         ids=["defaults", "plain", "short"])
+                                {"lr": 0.05, "weight_decay": 0.3, "eps": 1e-3, "ns_steps": 3, "momentum": 0.5},
+                                {"lr": 0.01, "adjust_lr_fn": "match_rms_adamw"}, {"adjust_lr_fn": "original"}],
+                         ids=["defaults", "plain", "short", "match_rms_adamw", "original"])
 def test_bridge_model_and_state_dict_both_ways(kw, torch_in_param_dtype):
     """optarena.torch.Muon on a model of 2-D weights steps as torch.optim.Muon (float64, 1e-12),
     with torch's state names and group keys; state_dicts load both ways and continue alike."""

@@ -73,7 +73,7 @@ def test_torch_bridge_over_param_groups_matches_prodigyopt(kw):
 
 def test_torch_bridge_refuses_what_it_does_not_offer():
     m = _model(0)
-    for kw in ({"slice_p": 2}, {"fsdp_in_use": True}):
+    for kw in ({"fsdp_in_use": True},):  # slice_p is offered: tests/optim/test_options_prodigy.py
         with pytest.raises(ValueError, match=f"{next(iter(kw))}=.* is not offered"):
             oa.torch.Prodigy(m.parameters(), **kw)
     oa.torch.Prodigy(m.parameters(), slice_p=1, beta3=None, betas=(0.9, 0.99))  # the defaults, and the pair, are fine

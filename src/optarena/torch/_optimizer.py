@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+import sys
 from itertools import chain
 from typing import Any, Callable, ClassVar, Iterable, Mapping, NamedTuple
 
@@ -34,6 +35,13 @@ _PLAIN = (float, int, bool, np.float64, np.float32, np.int64, np.bool_)  # immut
 def _scalar_dtype() -> torch.dtype:
     # torch keeps `step` (and NAdam's mu_product) in the default dtype: float64 if that is the default
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _state_forms(spec: OptimizerSpec) -> tuple[Callable[..., dict[str, Any]], Callable[..., dict[str, Any]]] | None:
+    """The rule module's (``reference_state``, ``state_from_reference``) pair, where it has one."""
+    module = sys.modules.get(spec.update.__module__)
+    to_ref, from_ref = (getattr(module, name, None) for name in ("reference_state", "state_from_reference"))
+    return (to_ref, from_ref) if to_ref is not None and from_ref is not None else None
 
 
 def _scalar_dtype_of(spec: OptimizerSpec, key: str) -> torch.dtype:
@@ -339,6 +347,10 @@ class Optimizer(_LeanStep):
             refuse_unimplemented(group, f"{type(self).__name__}.load_state_dict: param group {i}")
         super().load_state_dict(state_dict)
         self.__dict__.pop("_fused_plans", None)  # new state tensors: plan again
+        forms = _state_forms(self.spec)
+        if forms is not None:  # the reference's form of the state (SOAP's lists of factors) to ours
+            for p in list(self.state):
+                self.state[p] = forms[1](self.state[p])
         for st in self.state.values():
             for k, v in list(st.items()):
                 if v is None:  # torch's SGD keeps momentum_buffer=None without momentum
@@ -358,8 +370,17 @@ class Optimizer(_LeanStep):
 
     def state_dict(self) -> dict[str, Any]:
         """torch's format; a rule whose reference keeps per-run scalars in its param groups
-        (schedulefree) gets them written there too, so the reference loads it."""
+        (schedulefree) gets them written there too, so the reference loads it; a rule whose module
+        defines ``reference_state`` / ``state_from_reference`` (SOAP: its factors as lists) writes
+        each parameter's state in the reference's form and loads either."""
         out = super().state_dict()
+        forms = _state_forms(self.spec)
+        if forms is not None:  # in the reference's form (new dicts: torch's hold the live state)
+            for i, (group, live) in enumerate(zip(out["param_groups"], self.param_groups)):
+                hp = self._group_hp(live, f"{type(self).__name__} param group {i}")[1]
+                for index, p in zip(group["params"], live["params"]):
+                    if index in out["state"]:
+                        out["state"][index] = forms[0](out["state"][index], tuple(p.shape), hp)
         ref = self.spec.reference
         if ref is not None and ref.group_scalars:
             for group, live in zip(out["param_groups"], self.param_groups):

@@ -229,15 +229,13 @@ def check_like_torch(options: dict[str, Any], torch_name: str | None, where: str
 # arguments whose other values optarena's rule does not offer: key -> the values it takes (equal), and why
 _PINNED_VALUES: dict[str, tuple[tuple[str, tuple[Any, ...], str], ...]] = {
     "Muon": (("ns_coefficients", ((3.4445, -4.775, 2.0315),), "ns_coefficients must be torch's default (3.4445, -4.775, "
-              "2.0315): optarena's Muon iterates with those only"),
-             ("adjust_lr_fn", (None, "original"), "adjust_lr_fn must be None or 'original': optarena's Muon scales lr by "
-              "sqrt(max(1, rows / cols)) only")),
+              "2.0315): optarena's Muon iterates with those only"),),
 }
 
 
 def check_pinned(group: dict[str, Any], torch_name: str | None, where: str) -> None:
     """A ValueError where ``group`` sets a tuple member the rule does not take (Adafactor's eps1),
-    or an argument to a value it does not offer (Muon's ns_coefficients, adjust_lr_fn)."""
+    or an argument to a value it does not offer (Muon's ns_coefficients)."""
     for key, index, value, why in _PINNED.get(torch_name or "", ()):
         if key in group and group[key][index] is not value:
             raise ValueError(f"{where}: {why} (got {key}={group[key]!r})")
@@ -269,12 +267,16 @@ def constructor_for(spec: OptimizerSpec) -> Constructor:
     renames: dict[str, str] = {}
     values: dict[str, dict[Any, Any]] = {}
     constants: dict[str, Any] = {}
-    if face is None and ref is not None and ref.signature:  # the reference's own constructor (prodigyopt's)
-        text, fixed, none_as = ref.signature, dict(ref.group_keys), dict(ref.none_as)
-        written = {name for name, _, _ in parse_signature(text)}
+    own = face is None and ref is not None and bool(ref.signature)  # the reference's own constructor (prodigyopt's)
+    if own:
+        assert ref is not None
+        text, fixed, constants = ref.signature, dict(ref.group_keys), dict(ref.lacks)  # lacks: code for it cannot set them
+    # the reference's spellings: its own constructor's, or a setting torch spells its own way (Muon's adjust_lr_fn)
+    if ref is not None and (own or (face is not None and (ref.values or ref.none_as))):
+        written = {name for name, _, _ in parse_signature(text or "")}
+        none_as = dict(ref.none_as)
         renames = {ours: theirs for ours, theirs in ref.rename.items() if ours not in ALIASES and theirs in written}
         values = {ours: {theirs: v for v, theirs in spelled.items()} for ours, spelled in ref.values.items()}
-        constants = dict(ref.lacks)  # not offered: code written for the reference cannot set them either
     params = [inspect.Parameter("params", _P)]
     params += _parse(text) if text is not None else _generic(spec)
     have = {p.name for p in params}

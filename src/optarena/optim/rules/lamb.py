@@ -8,6 +8,14 @@
     w = min(||p||, clamp);  r = w / (||u|| + eps), or 1 where w = 0 or ||u|| = 0
     p = p - lr / (1 - b1^t) * r u        (1 - b1^t: 1 with adam_debias; r: 1 with adam)
 
+With ``rectify`` (RAdam's rectification, the reference's): s = lr rt / (1 - b1^t), where
+rho_inf = 2 / (1 - b2) - 1, rho = rho_inf - 2 t b2^t / (1 - b2^t) and rt = sqrt((1 - b2^t)
+(rho - 4) (rho - 2) rho_inf / ((rho_inf - 4) (rho - 2) rho)) for rho >= ``n_sma_threshold``, else
+1 with ``degenerated_to_sgd`` (u = m, no denominator), else -1: a step with s <= 0 moves only m,
+v and the decay (and keeps the norms). Then, as the reference computes it, the trust ratio's
+||u|| is ||p - s u||, and p = p - s r u; the coupled decay (``weight_decouple=False``) is not
+applied (the reference drops it on that path).
+
 The norms are over the whole parameter, so there is no fused cell (scope "parameter"): the
 article's class runs it on each array, the torch bridge on each tensor, and a race (settings as
 ``(B,)`` arrays) on each row of its ``(B, d)`` positions, one run each. Its fused form is two
@@ -20,7 +28,6 @@ Algorithm 2. Reference: ``pytorch_optimizer.Lamb`` (pytorch-optimizer 4.1.0), ma
 defaults included; as there, the paper's bias correction of v is not made and that of m is in the
 step size (``adam_debias``, the reference's name, drops it), and the paper's scaling function is
 min(||p||, clamp) (the reference's class attribute ``clamp``, a hyperparameter here). Not offered:
-``rectify`` (RAdam's rectification, with ``degenerated_to_sgd`` and ``n_sma_threshold``),
 ``pre_norm`` and ``max_grad_norm`` (a scale from the gradient norm over ALL parameters),
 ``adanorm`` and ``adanorm_r``. Norms are accumulated in float64 (the reference: the parameter's
 dtype): float32 parameters stay within 3e-6 relative of it over 12 steps
@@ -70,11 +77,27 @@ def trust_ratio(weight_norm: Any, update_norm: Any, eps: Any) -> Any:
     return np.where((weight_norm == 0) | (update_norm == 0), 1.0, ratio)
 
 
-def _scale_and_norms(param_norm: Any, update_norm: Any, t: int, hp: HyperValues, dtype: np.dtype) -> tuple[Any, dict[str, Any]]:
-    """The step's factor on u (-lr / (1 - b1^t) * r) and the norms the state keeps, from ||p|| and ||u||."""
+def _step_size(t: int, hp: HyperValues) -> tuple[Any, Any]:
+    """(s, adaptive): the step size lr (rt) / (1 - b1^t) and, with ``rectify``, where rho reached the
+    threshold (u has its denominator), in the reference's order of operations; per run for a batch."""
+    lr, adaptive = hp["learning_rate"], True
+    if hp["rectify"]:
+        b2 = hp["beta2"]
+        rho_inf = 2.0 / (1.0 - b2) - 1.0
+        b2_t = b2**t
+        rho = rho_inf - 2 * t * b2_t / (1.0 - b2_t)
+        adaptive = rho >= hp["n_sma_threshold"]
+        with np.errstate(invalid="ignore", divide="ignore"):  # the rt np.where does not take (rho < 4)
+            rt = np.sqrt((1.0 - b2_t) * (rho - 4) / (rho_inf - 4) * (rho - 2) / rho * rho_inf / (rho_inf - 2))
+        rt = np.where(adaptive, rt, 1.0 if hp["degenerated_to_sgd"] else -1.0)
+        lr = lr * (float(rt) if rt.ndim == 0 else rt)
+    return (lr if hp["adam_debias"] else lr / (1.0 - hp["beta1"] ** t)), adaptive
+
+
+def _scale_and_norms(param_norm: Any, update_norm: Any, step_size: Any, hp: HyperValues, dtype: np.dtype) -> tuple[Any, dict[str, Any]]:
+    """The step's factor on u (-s * r) and the norms the state keeps, from ||p|| and ||u||."""
     w = np.minimum(param_norm, hp["clamp"])
     r = trust_ratio(w, update_norm, hp["epsilon"])
-    step_size = hp["learning_rate"] if hp["adam_debias"] else hp["learning_rate"] / (1 - hp["beta1"] ** t)
     scale = -step_size * (1.0 if hp["adam"] else r)
     return scale, {k: np.asarray(x, dtype=np.float64).astype(dtype) for k, x in zip(NORMS, (w, update_norm, r))}
 
@@ -90,50 +113,77 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     decay = np.any(wd != 0)
     if decay and hp["weight_decouple"]:
         p = p * (1 - wd * (1.0 if hp["fixed_decay"] else lr))
+    step_size, adaptive = _step_size(t, hp)
+    if hp["rectify"]:
+        return _rectified(p, m, v, state, step_size, adaptive, hp, dtype)
     u = m / (np.sqrt(v) + hp["epsilon"])
     if decay and not hp["weight_decouple"]:
         u = u + wd * p
-    scale, norms = _scale_and_norms(run_norm(p, hp), run_norm(u, hp), t, hp, dtype)
+    scale, norms = _scale_and_norms(run_norm(p, hp), run_norm(u, hp), step_size, hp, dtype)
     return p + _per_run(scale, dtype) * u, {"step": t, "exp_avg": m, "exp_avg_sq": v, **norms}
+
+
+def _rectified(p: Array, m: Array, v: Array, state: State, step_size: Any, adaptive: Any, hp: HyperValues,
+               dtype: np.dtype) -> tuple[Array, State]:
+    """The step after m, v and the decay, with ``rectify``: the trust ratio from ||p - s u||; no move
+    (and the norms kept) where s <= 0."""
+    u = m / (np.sqrt(v) + hp["epsilon"])
+    if np.ndim(adaptive) or not adaptive:
+        u = np.where(adaptive, u, m)
+    s = _per_run(step_size, dtype)
+    scale, norms = _scale_and_norms(run_norm(p, hp), run_norm(p + (-s) * u, hp), step_size, hp, dtype)
+    stepped = p + _per_run(scale, dtype) * u
+    moved = np.asarray(step_size) > 0
+    out = {"step": state["step"] + 1, "exp_avg": m, "exp_avg_sq": v}
+    if moved.ndim == 0:
+        return (stepped if moved else p), {**out, **(norms if moved else {k: state[k] for k in NORMS})}
+    return np.where(moved, stepped, p), {**out, **{k: np.where(moved, norms[k], state[k]) for k in NORMS}}
 
 
 # ---- the fused form: pass 1 updates m and v and sums p^2 and u^2; pass 2 steps p from m and v
 
 def fused_coefficients(params: Array, state: State, hp: HyperValues) -> dict[str, Any]:
     b1, b2, wd = hp["beta1"], hp["beta2"], hp["weight_decay"]
-    decouple = hp["weight_decouple"]
+    decouple, rectify = hp["weight_decouple"], hp["rectify"]
+    step_size, adaptive = _step_size(state["step"] + 1, hp)
     return {"neg": hp["maximize"], "b1": b1, "m_rate": 1 - b1 if hp["grad_averaging"] else 1.0, "b2": b2, "one_m_b2": 1 - b2,
             "decay": 1 - wd * (1.0 if hp["fixed_decay"] else hp["learning_rate"]) if wd != 0 and decouple else 1.0,
-            "eps": hp["epsilon"], "coupled": wd != 0 and not decouple, "wd": wd}
+            "eps": hp["epsilon"], "coupled": wd != 0 and not decouple and not rectify, "wd": wd, "adaptive": adaptive,
+            "rectify": rectify, "neg_s": -step_size}
 
 
 @cell_helper
-def cell_direction(p, m, v, eps, coupled, wd):
-    """u, one element: m / (sqrt(v) + eps), plus wd p for the coupled decay."""
-    u = m / (math.sqrt(v) + eps)
+def cell_direction(p, m, v, eps, coupled, wd, adaptive):
+    """u, one element: m / (sqrt(v) + eps) (m itself where rectify's rho is below its threshold),
+    plus wd p for the coupled decay."""
+    u = m / (math.sqrt(v) + eps) if adaptive != 0 else m
     if coupled != 0:
         u = u + wd * p
     return u
 
 
-def gather(p, g, m, v, neg, b1, m_rate, b2, one_m_b2, decay, eps, coupled, wd):
+def gather(p, g, m, v, neg, b1, m_rate, b2, one_m_b2, decay, eps, coupled, wd, adaptive, rectify, neg_s):
     if neg != 0:
         g = -g
     m = m * b1 + m_rate * g
     v = v * b2 + one_m_b2 * (g * g)
     p = p * decay  # 1 unless the decay is decoupled: p * 1 is p
-    u = cell_direction(p, m, v, eps, coupled, wd)
+    u = cell_direction(p, m, v, eps, coupled, wd, adaptive)
+    if rectify != 0:  # the reference's trust ratio then measures p - s u
+        u = p + neg_s * u
     return m, v, p * p, u * u
 
 
 def combine(params: Array, sums: dict[str, float], c: dict[str, Any], state: State, hp: HyperValues) -> tuple[dict[str, Any], State]:
-    scale, norms = _scale_and_norms(math.sqrt(sums["pp"]), math.sqrt(sums["uu"]), state["step"] + 1, hp, params.dtype)
+    if hp["rectify"] and -c["neg_s"] <= 0:  # rectify's early steps: no move, the norms kept
+        return {"scale": 0.0}, {k: state[k] for k in NORMS}
+    scale, norms = _scale_and_norms(math.sqrt(sums["pp"]), math.sqrt(sums["uu"]), -c["neg_s"], hp, params.dtype)
     return {"scale": scale}, norms
 
 
-def apply(p, g, m, v, decay, eps, coupled, wd, scale):
+def apply(p, g, m, v, decay, eps, coupled, wd, adaptive, scale):
     p = p * decay
-    return (p + scale * cell_direction(p, m, v, eps, coupled, wd),)
+    return (p + scale * cell_direction(p, m, v, eps, coupled, wd, adaptive),)
 
 
 TWO_PASS = TwoPass(slots=("exp_avg", "exp_avg_sq"), sums=("pp", "uu"), coefficients=fused_coefficients, gather=gather,
@@ -154,6 +204,9 @@ SPEC = OptimizerSpec(
         Hyper("adam", False, kind="bool", doc="trust ratio 1: plain Adam-style steps"),
         Hyper("adam_debias", False, kind="bool", doc="do not divide the step by 1 - beta1^t"),
         Hyper("clamp", 10.0, low=0.0, doc="the largest ||p|| the trust ratio uses"),
+        Hyper("rectify", False, kind="bool", doc="RAdam's rectification of the step size"),
+        Hyper("degenerated_to_sgd", False, kind="bool", doc="rectify: before rho reaches the threshold, step by m (else not at all)"),
+        Hyper("n_sma_threshold", 5.0, low=0.0, integer=True, doc="rectify: the rho from which the step divides by sqrt(v)"),
         MAXIMIZE,
     ),
     init=init, update=update, state_arrays=state_arrays,
@@ -168,6 +221,9 @@ SPEC = OptimizerSpec(
         {"learning_rate": 0.02, "weight_decay": 0.1, "fixed_decay": True, "beta1": 0.8, "epsilon": 1e-3},
         {"learning_rate": 0.05, "weight_decay": 0.1, "weight_decouple": False, "grad_averaging": False, "beta2": 0.99},
         {"learning_rate": 0.01, "adam": True, "adam_debias": True, "maximize": True},
+        {"learning_rate": 0.02, "rectify": True, "weight_decay": 0.1, "weight_decouple": False},
+        {"learning_rate": 0.02, "rectify": True, "degenerated_to_sgd": True, "beta2": 0.99, "weight_decay": 0.1, "maximize": True},
+        {"rectify": True, "n_sma_threshold": 4.0, "adam_debias": True, "beta2": 0.9, "fixed_decay": True, "weight_decay": 0.01},
     ),
 )
 

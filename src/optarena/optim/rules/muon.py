@@ -5,7 +5,8 @@
     X = U^T if rows > cols else U;   X = X / max(||X||_F, eps)
     k times:  A = X X^T;   X = a X + (b A + c A A) X                (a, b, c) = (3.4445, -4.7750, 2.0315)
     O = X^T if rows > cols else X
-    p = p (1 - lr wd) - lr sqrt(max(1, rows / cols)) O
+    p = p (1 - lr wd) - lr a O,   a = sqrt(max(1, rows / cols))   (torch's adjust_lr_fn None / "original")
+                                 a = 0.2 sqrt(max(rows, cols))     (match_rms_adamw: "match_rms_adamw")
 
 ``lerp`` is torch's (``a + w (b - a)`` for ``|w| < 0.5``, else ``b - (b - a)(1 - w)``). Weight decay
 is decoupled. Only matrices: a parameter that is not 2-D is refused with torch's ValueError (a
@@ -21,9 +22,10 @@ Differences from torch, declared and measured (tests/optim/test_muon.py):
   torch as shipped (float32, 3x4 to 64x32), one step's orthogonalised update differs by up to 5e-2
   of its largest entry (bfloat16's rounding, through the iteration), the parameters after 12
   steps by up to 2e-3 of their largest entry.
-- ``ns_coefficients`` is fixed at torch's default and ``adjust_lr_fn`` at its default
-  ("original", Keller Jordan's ``sqrt(max(1, rows / cols))``): ``optarena.torch.Muon`` takes both
-  for torch's signature and refuses other values with a ValueError.
+- ``ns_coefficients`` is fixed at torch's default: ``optarena.torch.Muon`` takes it for torch's
+  signature and refuses other values with a ValueError. torch's ``adjust_lr_fn`` is the bool
+  ``match_rms_adamw`` here (Liu et al.'s 0.2 sqrt(max(rows, cols)), which matches AdamW's update RMS);
+  ``optarena.torch.Muon`` takes torch's strings.
 - ``momentum`` lies in [0, 1] (torch takes any value >= 0); ``ns_steps`` is a whole number in
   [0, 99] (torch: < 100, checked at the step).
 
@@ -39,7 +41,10 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from .._spec import torch_lerp, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, eps_hyper, is_batched, lr_hyper, zeros_state
+from .._spec import (
+    TORCH_NAMES, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TorchClass, eps_hyper, is_batched, lr_hyper, torch_lerp,
+    zeros_state,
+)
 
 #: torch's (a, b, c) for the quintic iteration (Keller Jordan's), the only ones offered here
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -92,7 +97,12 @@ def update(params: Array, grads: Array, state: State, hp: HyperValues) -> tuple[
     p = params
     if np.any(wd != 0):
         p = p * (1 - lr * wd)
-    return p - (lr * math.sqrt(max(1.0, rows / cols))) * o, {"step": state["step"] + 1, "momentum_buffer": buf}
+    return p - (lr * adjusted_ratio(rows, cols, hp)) * o, {"step": state["step"] + 1, "momentum_buffer": buf}
+
+
+def adjusted_ratio(rows: int, cols: int, hp: HyperValues) -> float:
+    """The factor on lr: torch's ``_adjust_lr`` for adjust_lr_fn "match_rms_adamw" or the original."""
+    return 0.2 * math.sqrt(max(rows, cols)) if hp["match_rms_adamw"] else math.sqrt(max(1, rows / cols))
 
 
 def check(hp: HyperValues, where: str) -> None:
@@ -110,6 +120,8 @@ SPEC = OptimizerSpec(
         Hyper("nesterov", True, kind="bool", doc="orthogonalise lerp(g, B, mu) instead of B"),
         eps_hyper(1e-7),
         Hyper("ns_steps", 5.0, low=0.0, high=99.0, doc="Newton-Schulz iterations (a whole number)"),
+        Hyper("match_rms_adamw", False, kind="bool",
+              doc="scale lr by 0.2 sqrt(max(rows, cols)) (AdamW's update RMS), not sqrt(max(1, rows / cols))"),
     ),
     init=init, update=update, state_arrays=state_arrays, check=check,
     rule=(r"B_t = \mu B_{t-1} + (1-\mu) g_t,\ U_t = \begin{cases} (1-\mu) g_t + \mu B_t & \text{nesterov} \\ "
@@ -121,10 +133,14 @@ SPEC = OptimizerSpec(
         "lr=0.001, weight_decay=0.1, momentum=0.95, nesterov=True, ns_coefficients=(3.4445, -4.775, 2.0315), "
         "eps=1e-07, ns_steps=5, adjust_lr_fn=None",
     ),
+    # torch's adjust_lr_fn: None and "original" are match_rms_adamw=False
+    reference=Reference("torch.optim.Muon", "torch", rename={**TORCH_NAMES, "match_rms_adamw": "adjust_lr_fn"},
+                        none_as={"match_rms_adamw": False}, values={"match_rms_adamw": {True: "match_rms_adamw", False: "original"}}),
     family="matrix", scope="parameter", min_ndim=2,
     examples=(
         {},
         {"learning_rate": 0.02, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
         {"learning_rate": 0.05, "weight_decay": 0.3, "epsilon": 1e-3, "ns_steps": 3.0, "momentum": 0.5},
+        {"learning_rate": 0.02, "match_rms_adamw": True, "nesterov": False},
     ),
 )

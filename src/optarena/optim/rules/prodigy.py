@@ -20,8 +20,10 @@ array the fused form is two passes (``TWO_PASS``): m, v, s and both sums' terms,
 Mishchenko & Defazio, Prodigy: An Expeditiously Adaptive Parameter-Free Learner (ICML 2024),
 Algorithm 4 as the authors' package writes it. Reference: ``prodigyopt.Prodigy`` (prodigyopt
 1.1.2), matched exactly, defaults included (lr 1.0, betas (0.9, 0.999), d0 1e-6, growth_rate inf,
-decoupled decay). Not offered: ``slice_p`` (a memory saving that estimates d from every n-th
-element: 1, every element, here), ``fsdp_in_use``; no ``maximize`` (the reference has none).
+decoupled decay), ``slice_p`` included (a memory saving: s, p0 and the sum r's terms keep
+every n-th element of the flattened parameter, ``x.reshape(-1)[::n]``; D sums that s; m, v and the
+step take every element; the fused form covers n = 1, a larger n runs the readable rule). Not
+offered: ``fsdp_in_use``; no ``maximize`` (the reference has none).
 Differences, declared: when lr is 0 after earlier steps the reference raises (UnboundLocalError);
 here d stays and the step is 0. An all-zero parameter's ``p0`` is a zero array, not the
 reference's 0-d zero (the same numbers).
@@ -44,7 +46,9 @@ SHARED = ("d", "d_max", "d_numerator", "k")
 
 
 def state_arrays(hp: HyperValues) -> tuple[str, ...]:
-    return ("s", "p0", "exp_avg", "exp_avg_sq") if _any(hp["beta1"] > 0) else ("s", "p0", "exp_avg_sq")
+    # the arrays element-for-element with the parameter: s and p0 are not with slice_p > 1 (``init`` makes them)
+    sliced = ("s", "p0") if _slice(hp) == 1 else ()
+    return (*sliced, "exp_avg", "exp_avg_sq") if _any(hp["beta1"] > 0) else (*sliced, "exp_avg_sq")
 
 
 def _any(x: Any) -> bool:
@@ -52,17 +56,24 @@ def _any(x: Any) -> bool:
 
 
 def _flat(x: Array, hp: HyperValues) -> Array:
-    """The parameter flattened, as the reference keeps s and p0 (each run's row, when batched)."""
+    """The parameter flattened and sliced (every ``slice_p``-th element), as the reference keeps s
+    and p0 (each run's row, when batched)."""
     a = np.asarray(x)
-    return a.reshape(a.shape[0], -1) if is_batched(hp) and a.ndim else a.reshape(-1)
+    n = _slice(hp)
+    flat = a.reshape(a.shape[0], -1) if is_batched(hp) and a.ndim else a.reshape(-1)
+    return flat if n == 1 else flat[..., ::n]
+
+
+def _slice(hp: HyperValues) -> int:
+    """``slice_p`` as an int: one value for every run of a batch (``_check``)."""
+    return int(np.ravel(hp["slice_p"])[0])
 
 
 def init(params: Array, hp: HyperValues) -> State:
     state: dict[str, Any] = {"step": 0}
+    state["s"], state["p0"] = np.zeros_like(_flat(params, hp)), _flat(params, hp).copy()  # flat, as the reference keeps them
     for name in state_arrays(hp):
-        if name in ("s", "p0"):  # flat, as the reference keeps them
-            state[name] = _flat(params, hp).copy() if name == "p0" else np.zeros_like(_flat(params, hp))
-        else:
+        if name not in ("s", "p0"):
             state[name] = np.zeros_like(params)
     # the optimizer-wide scalars (per run when the hyperparameters are batched)
     d0 = hp["d0"] * np.ones(np.shape(hp["learning_rate"])) if np.ndim(hp["learning_rate"]) else hp["d0"]
@@ -205,7 +216,8 @@ def fused_apply(p, g, m, v, s, p0, coupled, wd, has_m, moved, decoupled, decay, 
 
 
 TWO_PASS = TwoPass(slots=("exp_avg", "exp_avg_sq", "s", "p0"), sums=("progress", "distance"), coefficients=fused_coefficients,
-                   gather=fused_gather, combine=fused_combine, apply=fused_apply, gather_writes=("exp_avg", "exp_avg_sq", "s"))
+                   gather=fused_gather, combine=fused_combine, apply=fused_apply, gather_writes=("exp_avg", "exp_avg_sq", "s"),
+                   supports=lambda params, hp: _slice(hp) == 1)  # s and p0 then have p's elements, one each
 
 
 def _check(hp: HyperValues, where: str) -> None:
@@ -213,6 +225,9 @@ def _check(hp: HyperValues, where: str) -> None:
     if np.any((b3 != -1) & (b3 < 0)):
         raise UsageError(f"{where}: beta3 must be -1 (sqrt(beta2)) or in [0.0, 1.0), got {hp['beta3']!r}", field="beta3",
                          allowed="-1 or [0.0, 1.0)")
+    slices = np.unique(hp["slice_p"])
+    if len(slices) > 1:  # the state's shape depends on it
+        raise UsageError(f"{where}: slice_p must be the same for every run of a batch, got {slices.tolist()}", field="slice_p")
 
 
 SPEC = OptimizerSpec(
@@ -231,6 +246,7 @@ SPEC = OptimizerSpec(
         Hyper("growth_rate", float("inf"), low=1.0, infinite=True, doc="d grows at most this factor per step"),
         Hyper("use_bias_correction", False, kind="bool", doc="Adam's bias correction in the step size"),
         Hyper("safeguard_warmup", False, kind="bool", doc="s grows by d, not d * lr (for lr warm-up schedules)"),
+        Hyper("slice_p", 1.0, low=1.0, integer=True, doc="estimate d from every n-th element (saves s's and p0's memory)"),
     ),
     init=init, update=update, state_arrays=state_arrays, check=_check,
     rule=(r"d_{t+1} = \max\!\left(d_t,\ \frac{\sum_{i \le t} d_i \eta_i \langle g_i, p_0 - p_i\rangle}"

@@ -52,8 +52,9 @@ declared and measured in tests/optim/test_soap.py:
   permutes a 4-D parameter before merging); ``precondition_frequency`` and ``shampoo_beta`` are read
   from the hyperparameters at every step (the reference freezes them in the state at the first).
 - the state keeps the factors as arrays ``GG_i`` and ``Q_i`` per preconditioned axis (the reference:
-  lists ``GG`` and ``Q``, with [] for an axis without one), so ``optarena.torch.SOAP`` and the
-  reference do not load each other's state_dicts.
+  lists ``GG`` and ``Q``, with [] for an axis without one, and the step in the param group);
+  ``optarena.torch.SOAP``'s state_dict is written in the reference's form (``reference_state``)
+  and either form loads (``state_from_reference``), so state dicts cross both ways.
 - ``merge_dims`` where the merge leaves one axis of more than one element (a (3, 4) parameter with
   the default max_precondition_dim): the reference fails there (a RuntimeError from reshape);
   optarena refuses it with a UsageError that says why.
@@ -64,7 +65,7 @@ Vyas et al., SOAP: Improving and Stabilizing Shampoo using Adam (ICLR 2025).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -111,6 +112,34 @@ def _layout(shape: tuple[int, ...], hp: HyperValues) -> tuple[tuple[int, ...], t
     if len(shape) == 1:  # one factor or none, as it was never merged (a longer one merges into (1, n): the same)
         return shape, (bool(hp["precondition_1d"]) and shape[0] <= max_dim,)
     return work, tuple(n <= max_dim for n in work)
+
+
+#: what the reference keeps per parameter that is a setting here (frozen there at the first step)
+_FROZEN = ("precondition_frequency", "shampoo_beta")
+
+
+def reference_state(state: Mapping[str, Any], shape: tuple[int, ...], hp: HyperValues) -> dict[str, Any]:
+    """One parameter's state as pytorch_optimizer.SOAP keeps it (the torch bridge's state_dict):
+    the factors as lists ``GG`` and ``Q`` over the working axes ([] where an axis has none), and
+    the two settings it freezes in the state. The values are moved, not copied."""
+    _, pre = _layout(shape, hp)
+    out = {k: v for k, v in state.items() if not k.startswith(("GG_", "Q_"))}
+    for key in ("GG", "Q"):
+        out[key] = [state[f"{key}_{i}"] if on else [] for i, on in enumerate(pre)]
+    b3 = hp["shampoo_beta"]
+    out.update(precondition_frequency=int(hp["precondition_frequency"]), shampoo_beta=float(hp["beta2"] if b3 < 0 else b3))
+    return out
+
+
+def state_from_reference(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``reference_state``'s inverse (ours passes through): ``GG_i`` and ``Q_i`` from the lists'
+    matrices; the frozen settings dropped (here they are read from the hyperparameters)."""
+    out = {k: v for k, v in state.items() if k not in ("GG", "Q", *_FROZEN)}
+    for key in ("GG", "Q"):
+        for i, v in enumerate(state.get(key, ())):
+            if hasattr(v, "shape"):  # [] marks an axis without a factor
+                out[f"{key}_{i}"] = v
+    return out
 
 
 def _row_shape(params: Array, hp: HyperValues) -> tuple[int, ...]:
@@ -273,7 +302,11 @@ SPEC = OptimizerSpec(
           r"\left(\tfrac{m_t \times_i Q_i^\top}{\sqrt{v_t}+\epsilon}\right) \times_i Q_i,\ "
           r"L_i \leftarrow \beta_s L_i + (1-\beta_s) G_{(i)} G_{(i)}^\top,\ Q_i = \mathrm{eig}(L_i)"),
     paper="Vyas et al., SOAP: Improving and Stabilizing Shampoo using Adam (ICLR 2025)",
-    reference=Reference("pytorch_optimizer.SOAP", "pytorch-optimizer", none_as={"shampoo_beta": -1.0}),
+    reference=Reference("pytorch_optimizer.SOAP", "pytorch-optimizer", none_as={"shampoo_beta": -1.0},
+                        group_scalars={"step": "step"},
+                        signature=("lr=0.003, betas=(0.95, 0.95), shampoo_beta=None, weight_decay=0.01, precondition_frequency=10, "
+                                   "max_precondition_dim=10000, merge_dims=False, precondition_1d=False, correct_bias=True, "
+                                   "normalize_gradient=False, data_format='channels_first', eps=1e-08, maximize=False")),
     family="matrix", scope="parameter",
     examples=(),  # see EXAMPLES below
 )
