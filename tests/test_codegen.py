@@ -170,6 +170,41 @@ def _run_torch(code: str, p0: np.ndarray, grad: Grad, steps: int, default_dtype:
     return np.array(out)
 
 
+#: (snippet code, jax loss) -> its compiled step: a snippet run again (its gap note re-measured over more steps,
+#: Muon's cases in test_muon_snippets_stay_within_their_gap) reuses the compiled code; optax's transforms are pure
+_OPTAX_STEPS: dict[tuple[str, Any], Callable[..., Any]] = {}
+
+
+def _optax_step(code: str, opt: Any, jax_loss: Callable[[Any], Any] | None) -> Callable[..., Any]:
+    """``step(g, state, params) -> (state, params)``, compiled: optax's eager update dispatches op by op (Muon's
+    Newton-Schulz: ~0.2 s a step); the gap figures in codegen's notes are the same jitted, to their two printed
+    digits (test_gap_notes). L-BFGS's line search and Sophia's estimate trace jax_loss."""
+    import jax
+    import optax
+
+    if (code, jax_loss) in _OPTAX_STEPS:
+        return _OPTAX_STEPS[code, jax_loss]
+    if "value_fn=loss_fn" in code:  # L-BFGS, as its step comment writes it (the gradient is its own)
+        assert jax_loss is not None
+        value_and_grad = optax.value_and_grad_from_state(jax_loss)
+
+        def update(g: Any, state: Any, params: Any) -> Any:
+            value, g = value_and_grad(params, state=state)
+            return opt.update(g, state, params, value=value, grad=g, value_fn=jax_loss)
+    elif "obj_fn=loss_fn" in code:  # Sophia: the Hessian estimate differentiates the loss
+        def update(g: Any, state: Any, params: Any) -> Any:
+            return opt.update(g, state, params, obj_fn=jax_loss)
+    else:
+        update = opt.update
+
+    def step(g: Any, state: Any, params: Any) -> Any:
+        updates, state = update(g, state, params)
+        return state, optax.apply_updates(params, updates)
+
+    _OPTAX_STEPS[code, jax_loss] = jax.jit(step)
+    return _OPTAX_STEPS[code, jax_loss]
+
+
 def _run_optax(code: str, p0: np.ndarray, grad: Grad, steps: int, jax_loss: Callable[[Any], Any] | None = None,
                per_step: int = 1) -> np.ndarray:
     """``jax_loss``: the loss in jax, for a snippet whose update takes it (Sophia's obj_fn, L-BFGS's
@@ -184,29 +219,15 @@ def _run_optax(code: str, p0: np.ndarray, grad: Grad, steps: int, jax_loss: Call
         params = jnp.asarray(p0, dtype=jnp.float64)
         ns: dict[str, Any] = {"params": params}
         exec(code, ns)
-        opt, state = ns["optimizer"], ns["opt_state"]
+        state = ns["opt_state"]
+        step = _optax_step(code, ns["optimizer"], jax_loss)
         # Schedule-Free: params hold y (the gradient's point); the answer, which optarena races, is x
         answer = optax.contrib.schedule_free_eval_params if "schedule_free_eval_params" in code else None
-        if jax_loss is not None:  # compiled: L-BFGS's line search and Sophia's estimate trace jax_loss
-            value_and_grad = optax.value_and_grad_from_state(jax_loss)
-
-            def line_search_step(params: Any, state: Any) -> Any:
-                value, g = value_and_grad(params, state=state)
-                return opt.update(g, state, params, value=value, grad=g, value_fn=jax_loss)
-
-            line_search = jax.jit(line_search_step)
-            with_obj = jax.jit(lambda g, state, params: opt.update(g, state, params, obj_fn=jax_loss))
-        plain = jax.jit(opt.update) if per_step > 1 else opt.update  # L-BFGS: max_iter updates a step
         out = [p0]
         for _ in range(steps):
             for _ in range(per_step):
-                if "value_fn=loss_fn" in code:  # L-BFGS, as its step comment writes it
-                    updates, state = line_search(params, state)
-                elif "obj_fn=loss_fn" in code:  # Sophia: the Hessian estimate differentiates the loss
-                    updates, state = with_obj(jnp.asarray(grad(np.asarray(params))), state, params)
-                else:
-                    updates, state = plain(jnp.asarray(grad(np.asarray(params))), state, params)
-                params = optax.apply_updates(params, updates)
+                g = None if "value_fn=loss_fn" in code else jnp.asarray(grad(np.asarray(params)))
+                state, params = step(g, state, params)
             out.append(np.asarray(answer(state, params) if answer else params))
     finally:
         jax.config.update("jax_enable_x64", old)
@@ -572,6 +593,33 @@ def test_optax_sophia_is_the_rule_its_note_describes():
             np.testing.assert_allclose(theirs, _sophia_as_optax_has_it(hp, STEPS), rtol=1e-10, atol=1e-12)
 
 
+def _compiled(ns: dict[str, Any]) -> None:
+    """The snippet's names in ``ns``, compiled where the step calls them: eager, each L-BFGS iteration retraces
+    its zoom line search and value_and_grad_from_state's cond (seconds an iteration). The functions passed
+    (loss_fn as value_fn, obj_fn) are static; an argument the real update does not take still fails, traced."""
+    import types
+
+    import jax
+    import optax
+
+    opt, compiled = ns["optimizer"], {}
+
+    def update(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
+        fns = tuple(sorted((k, v) for k, v in extra.items() if callable(v)))
+        if fns not in compiled:
+            compiled[fns] = jax.jit(lambda u, s, p, a, fns=fns: opt.update(u, s, p, **a, **dict(fns)))
+        return compiled[fns](updates, state, params, {k: v for k, v in extra.items() if not callable(v)})
+
+    def value_and_grad_from_state(fn: Any) -> Any:
+        if fn not in compiled:
+            compiled[fn] = jax.jit(optax.value_and_grad_from_state(fn))
+        return compiled[fn]
+
+    ns["optimizer"] = optax.GradientTransformationExtraArgs(opt.init, update)
+    ns["optax"] = types.SimpleNamespace(**{k: getattr(optax, k) for k in dir(optax) if not k.startswith("__")})
+    ns["optax"].value_and_grad_from_state = value_and_grad_from_state
+
+
 @pytest.mark.parametrize("name,framework,hp", [("lbfgs", "torch", {}), ("lbfgs", "optax", {}),
                                                ("lbfgs", "optax", {"line_search": True}), ("sophia", "torch", {}),
                                                ("sophia", "optax", {"learning_rate": 0.01, "clip": 1.0})])
@@ -601,6 +649,7 @@ def test_the_step_comment_runs_as_written(name, framework, hp):
         try:
             ns = {"params": jax.numpy.asarray(MEASURE_START), "jax": jax, "loss_fn": _jax_rosenbrock}
             exec(snippet.code, ns)
+            _compiled(ns)
             for _ in range(20 if name == "sophia" else 2):
                 exec(step, ns)
             end = np.asarray(ns["params"])
