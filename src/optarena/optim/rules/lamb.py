@@ -41,9 +41,10 @@ from typing import Any
 
 import numpy as np
 
+from .._anatomy import Anatomy, Line, Term, descended, weight_decouple
 from .._spec import (
-    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TwoPass, beta_hyper, cell_helper, eps_hyper,
-    is_batched, lr_hyper, run_norm, wd_hyper, zeros_state,
+    MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TwoPass, beta_hyper, bias_correction, cell_helper,
+    eps_hyper, is_batched, lr_hyper, run_norm, wd_hyper, zeros_state,
 )
 
 #: the per-run scalars the reference keeps in each parameter's state
@@ -190,6 +191,116 @@ TWO_PASS = TwoPass(slots=("exp_avg", "exp_avg_sq"), sums=("pp", "uu"), coefficie
                    combine=combine, apply=apply, gather_writes=("exp_avg", "exp_avg_sq"))
 
 
+# ---- the anatomy of a step (a race's run is one parameter: its norms are the point's)
+
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: the decoupled decay -lr wd p (-wd p with ``fixed_decay``; ``weight_decay``), then
+    Adam's direction u = m / (sqrt(v) + eps) scaled by the step size s and the trust ratio r,
+    -s r m / (sqrt(v) + eps) (``scaled``; r = 1 with ``adam``), and with the coupled decay its
+    share of u, -s r wd p (``coupled_decay``). The norms are over the whole point, so the lines
+    show them as numbers: w = min(||p||, clamp), ||u|| (with ``rectify`` the reference's ||p - s u||).
+    ``rectify`` writes its switches as indicators: [rho_t >= threshold] (u = m before), and
+    [s_t > 0] (no move but the decay where s <= 0). s r / (sqrt(v) + eps) is the ``stretch``."""
+    lr, b1, b2, wd, eps = hp["learning_rate"], hp["beta1"], hp["beta2"], hp["weight_decay"], hp["epsilon"]
+    out = descended(p, g, hp, l2=False)
+    t = int(after["step"])
+    m, v = after["exp_avg"], after["exp_avg_sq"]
+    decoupled = weight_decouple(hp)
+    dlr = 1.0 if hp["fixed_decay"] else lr
+    pd = p * (1 - wd * dlr) if decoupled else p
+    s, adaptive = _step_size(t, hp)
+    s, on = float(s), bool(adaptive)
+    a = 1.0 / (np.sqrt(v) + eps) if on else np.ones_like(m)  # what u takes of m
+    u = m * a
+    coupled = wd != 0 and not hp["weight_decouple"] and not hp["rectify"]  # the reference drops it when rectified
+    if coupled:
+        u = u + wd * p
+    pn = run_norm(pd, hp)
+    un = run_norm(pd - s * u, hp) if hp["rectify"] else run_norm(u, hp)
+    w = min(pn, hp["clamp"])
+    r = float(trust_ratio(w, un, eps))
+    moved = s > 0 or not hp["rectify"]
+    k = (1.0 if hp["adam"] else r) * s if moved else 0.0  # the step's factor on u
+    out.update(beta1=b1, one_m_b1=1 - b1, beta2=b2, one_m_b2=1 - b2, eps=eps, m_prev=before["exp_avg"], m=m,
+               v_prev=before["exp_avg_sq"], v=v, dlr=dlr, pd=pd, u=u, pn=pn, clamp=hp["clamp"], w=w, un=un,
+               nz=float(w * un != 0), r=r, s=s, bc1=1.0 if hp["adam_debias"] else bias_correction(b1, t), mv=float(moved),
+               rate=k * a, scaled=-k * (m * a))
+    if hp["rectify"]:
+        rho_inf = 2.0 / (1.0 - b2) - 1.0
+        bc2 = bias_correction(b2, t)
+        rt = _step_size(t, {**hp, "learning_rate": 1.0, "adam_debias": True})[0]  # s = lr rt / (1 - b1^t)
+        out.update(t=t, b2t=b2**t, bc2=bc2, rho_inf=rho_inf, rho=rho_inf - 2 * t * b2**t / bc2, on=float(on), rt=float(rt))
+    if decoupled:
+        out["weight_decay"] = -dlr * wd * p
+    if coupled:
+        out["coupled_decay"] = -k * wd * p
+    return out
+
+
+def _rectify(hp: Any) -> bool:
+    return bool(hp["rectify"])
+
+
+def _trusted(hp: Any) -> bool:
+    return not hp["adam"]
+
+
+_RHO = r"[\rho_t \geq \rho_{\mathrm{th}}]"
+_SQRT_RT = r"\sqrt{\frac{(1-\beta_2^t)(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}"
+_SQRT_RT_NUMBERS = "r̂ = √({on} × {bc2} × ({rho} − 4) × ({rho} − 2) × {rho_inf} / (({rho_inf} − 4) × ({rho_inf} − 2) × {rho}))"
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("scaled", "-s r m/(√v+ε)", r"-s_t\, r_t\, m_t / (\sqrt{v_t} + \epsilon)",
+             "Adam's direction scaled by the trust ratio r = min(||p||, c) / (||u|| + eps) (1 with adam): "
+             "each parameter's step is a fraction of its norm; m alone while rectify's rho is below its threshold"),
+        Term("coupled_decay", "-s r λ p", r"-s_t\, r_t \lambda\, p_t", "the paper's decay: λ p joins u, inside the trust ratio"),
+        Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "decoupled weight decay: a shrink toward 0 (-λ p with fixed_decay)"),
+    ),
+    lines=(
+        Line(r"p_t \leftarrow p_t (1 - \eta\lambda)", "p = {p} × (1 − {dlr} × {wd}) = {pd!}",
+             when=lambda hp: weight_decouple(hp) and not hp["fixed_decay"]),
+        Line(r"p_t \leftarrow p_t (1 - \lambda)", "p = {p} × (1 − {dlr} × {wd}) = {pd!}",
+             when=lambda hp: weight_decouple(hp) and bool(hp["fixed_decay"])),
+        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {grad} = {m!}",
+             when=lambda hp: bool(hp["grad_averaging"])),
+        Line(r"m_t = \beta_1 m_{t-1} + g_t", "m = {beta1} × {m_prev} + {grad} = {m!}", when=lambda hp: not hp["grad_averaging"]),
+        Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {grad}² = {v!}"),
+        Line(r"u_t = m_t / (\sqrt{v_t} + \epsilon)", "u = {m} / (√{v} + {eps}) = {u!}",
+             when=lambda hp: not _rectify(hp) and not (hp["weight_decay"] != 0 and not hp["weight_decouple"])),
+        Line(r"u_t = m_t / (\sqrt{v_t} + \epsilon) + \lambda\, p_t", "u = {m} / (√{v} + {eps}) + {wd} × {p} = {u!}",
+             when=lambda hp: not _rectify(hp) and hp["weight_decay"] != 0 and not hp["weight_decouple"]),
+        Line(r"s_t = \eta / (1-\beta_1^t)", "s = {lr} / {bc1} = {s!}", when=lambda hp: not _rectify(hp) and not hp["adam_debias"]),
+        Line(r"\rho_\infty = 2 / (1-\beta_2) - 1", "ρ∞ = 2 / (1 − {beta2}) − 1 = {rho_inf!}", when=_rectify),
+        Line(r"\rho_t = \rho_\infty - 2 t \beta_2^t / (1-\beta_2^t)", "ρ = {rho_inf} − 2 × {t} × {b2t} / {bc2} = {rho!}", when=_rectify),
+        Line(r"u_t = " + _RHO + r"\, m_t / (\sqrt{v_t} + \epsilon) + [\rho_t < \rho_{\mathrm{th}}]\, m_t",
+             "u = {on} × {m} / (√{v} + {eps}) + (1 − {on}) × {m} = {u!}", when=_rectify),
+        Line(r"\hat r_t = " + _RHO + _SQRT_RT + r" + [\rho_t < \rho_{\mathrm{th}}]", _SQRT_RT_NUMBERS + " + (1 − {on}) = {rt!}",
+             when=lambda hp: _rectify(hp) and bool(hp["degenerated_to_sgd"])),
+        Line(r"\hat r_t = " + _RHO + _SQRT_RT + r" - [\rho_t < \rho_{\mathrm{th}}]", _SQRT_RT_NUMBERS + " − (1 − {on}) = {rt!}",
+             when=lambda hp: _rectify(hp) and not hp["degenerated_to_sgd"]),
+        Line(r"s_t = \eta\, \hat r_t / (1-\beta_1^t)", "s = {lr} × {rt} / {bc1} = {s!}",
+             when=lambda hp: _rectify(hp) and not hp["adam_debias"]),
+        Line(r"s_t = \eta\, \hat r_t", "s = {lr} × {rt} = {s!}", when=lambda hp: _rectify(hp) and bool(hp["adam_debias"])),
+        Line(r"w_t = \min(\lVert p_t \rVert, c)", "w = −max(−{pn}, −{clamp}) = {w!}", when=_trusted),
+        Line(r"r_t = [w_t \lVert u_t \rVert \neq 0]\, w_t / (\lVert u_t \rVert + \epsilon) + [w_t \lVert u_t \rVert = 0]",
+             "r = {nz} × {w} / ({un} + {eps}) + (1 − {nz}) = {r!}", when=lambda hp: _trusted(hp) and not _rectify(hp)),
+        Line(r"r_t = [w_t \lVert p_t - s_t u_t \rVert \neq 0]\, w_t / (\lVert p_t - s_t u_t \rVert + \epsilon) "
+             r"+ [w_t \lVert p_t - s_t u_t \rVert = 0]",
+             "r = {nz} × {w} / ({un} + {eps}) + (1 − {nz}) = {r!}", when=lambda hp: _trusted(hp) and _rectify(hp)),
+        Line(r"p_{t+1} = p_t - s_t\, r_t\, u_t", "p = {pd} − {s} × {r} × {u} = {p_new!}",
+             when=lambda hp: _trusted(hp) and not _rectify(hp)),
+        Line(r"p_{t+1} = p_t - s_t\, u_t", "p = {pd} − {s} × {u} = {p_new!}", when=lambda hp: not _trusted(hp) and not _rectify(hp)),
+        Line(r"p_{t+1} = p_t - [s_t > 0]\, s_t\, r_t\, u_t", "p = {pd} − {mv} × {s} × {r} × {u} = {p_new!}",
+             when=lambda hp: _trusted(hp) and _rectify(hp)),
+        Line(r"p_{t+1} = p_t - [s_t > 0]\, s_t\, u_t", "p = {pd} − {mv} × {s} × {u} = {p_new!}",
+             when=lambda hp: not _trusted(hp) and _rectify(hp)),
+    ),
+    values=anatomy_values, composes=("scaled", "coupled_decay", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate s r/(√v+ε)",
+)
+
+
 SPEC = OptimizerSpec(
     name="lamb", title="LAMB", class_name="Lamb",
     hypers=(
@@ -209,7 +320,7 @@ SPEC = OptimizerSpec(
         Hyper("n_sma_threshold", 5.0, low=0.0, integer=True, doc="rectify: the rho from which the step divides by sqrt(v)"),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays,
+    init=init, update=update, state_arrays=state_arrays, anatomy=ANATOMY,
     rule=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\; v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\; "
           r"u_t = \frac{m_t}{\sqrt{v_t} + \epsilon},\; "
           r"p_t = p_{t-1} - \frac{\eta}{1-\beta_1^t}\,\frac{\min(\lVert p_{t-1} \rVert, c)}{\lVert u_t \rVert + \epsilon}\,u_t"),

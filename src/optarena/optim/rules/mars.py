@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
+from .._anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended, step_lines
 from .._spec import (
     cell_sign_step, torch_lerp,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, TwoPass, beta_hyper, cell_helper,
@@ -209,6 +210,76 @@ TWO_PASS = TwoPass(slots=("exp_avg", "exp_avg_sq", "last_grad"), sums=("cc",), c
                    supports=lambda params, hp: _mars_type(params, hp) != SHAMPOO)
 
 
+# ---- the anatomy of a step (a race's run is a vector: MARS proper with optimize_1d, else AdamW)
+
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: Adam's bias-corrected direction on the variance-reduced gradient,
+    -lr m / ((sqrt(v + 1e-15) + eps) / sqrt(1 - b2^t) (1 - b1^t)) (``direction``), or with
+    ``mars_type`` 1 Lion's -lr sign(m) (``sign_step``), plus the decoupled decay -lr wd p
+    (``weight_decay``). The correction c = g + gamma b1 / (1 - b1) (g - g_prev) and its clip to
+    norm 1 shape m (the clip's norm ||c|| is over the whole point: a number in the line); a vector
+    without ``optimize_1d`` takes c = g with AdamW's own rate, decay and betas (0.9, 0.95). What
+    multiplies m (lr on sign(m) for Lion) is the ``stretch``."""
+    b1, b2, lr, wd = _rates(p, hp)
+    out = descended(p, g, hp, l2=False)
+    grad, g_prev = out["grad"], before["last_grad"]
+    dg = grad - g_prev
+    c = dg * (hp["gamma"] * (b1 / (1.0 - b1))) + grad if _corrected(p, hp) else grad
+    cn = run_norm(c, hp)
+    m, v, t = after["exp_avg"], after["exp_avg_sq"], int(after["step"])
+    out.update(lr=lr, wd=wd, beta1=b1, one_m_b1=1 - b1, beta2=b2, one_m_b2=1 - b2, eps=hp["epsilon"], gamma=hp["gamma"],
+               g_prev=g_prev, dg=dg, c=c, cn=cn, ct=c / _clip_divisor(cn) if _corrected(p, hp) else c, m_prev=before["exp_avg"], m=m,
+               v_prev=before["exp_avg_sq"], v=v)
+    if _mars_type(p, hp) == LION:
+        out.update(sgn=np.sign(m), rate=np.full_like(m, lr, dtype=np.float64), sign_step=-lr * np.sign(m))
+    else:
+        bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
+        rate = lr * math.sqrt(bc2) / ((np.sqrt(v + V_EPS) + hp["epsilon"]) * bc1)
+        out.update(veps=V_EPS, bc1=bc1, bc2=bc2, rate=rate, direction=-rate * m)
+    if wd != 0:
+        out["weight_decay"] = -lr * wd * p
+    return out
+
+
+def _proper(hp: Any) -> bool:
+    """MARS proper on a race's run (a vector)."""
+    return bool(hp["optimize_1d"])
+
+
+def _lion(hp: Any) -> bool:
+    return _proper(hp) and hp["mars_type"] == LION
+
+
+def _decays(hp: Any) -> bool:
+    return bool(hp["weight_decay" if _proper(hp) else "weight_decay_1d"] != 0)
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("direction", "-η m̂/(√v̂+ε)", r"-\eta\, \frac{m_t / (1-\beta_1^t)}{(\sqrt{v_t} + \epsilon) / \sqrt{1-\beta_2^t}}",
+             "Adam's bias-corrected direction, on the variance-reduced gradient clipped to norm 1"),
+        Term("sign_step", "-η sign(m)", r"-\eta\, \mathrm{sign}(m_t)", "mars_type 1 (Lion): every coordinate moves by lr"),
+        DECOUPLED_DECAY,
+    ),
+    lines=(
+        Line(r"\tilde c_t = g_t\quad (\mathrm{AdamW:}\ \beta_1, \beta_2 = 0.9, 0.95;\ \eta_{1d}, \lambda_{1d})", "c̃ = {grad} = {ct!}",
+             when=lambda hp: not _proper(hp)),
+        Line(r"\Delta g_t = g_t - g_{t-1}", "Δg = {grad} − {g_prev} = {dg!}", when=_proper),
+        Line(r"c_t = g_t + \gamma \frac{\beta_1}{1-\beta_1} \Delta g_t", "c = {grad} + {gamma} × {beta1} / {one_m_b1} × {dg} = {c!}",
+             when=_proper),
+        Line(r"\tilde c_t = c_t / \max(1, \lVert c_t \rVert)", "c̃ = {c} / max(1, {cn}) = {ct!}", when=_proper),
+        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, \tilde c_t", "m = {beta1} × {m_prev} + {one_m_b1} × {ct} = {m!}"),
+        Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, \tilde c_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {ct}² = {v!}",
+             when=lambda hp: not _lion(hp)),
+        *step_lines(r"- \eta\, \frac{m_t / (1-\beta_1^t)}{(\sqrt{v_t + 10^{-15}} + \epsilon) / \sqrt{1-\beta_2^t}}",
+                    "− {lr} × {m} / ((√({v} + {veps}) + {eps}) / √{bc2} × {bc1}) = {p_new!}", lambda hp: not _lion(hp), _decays),
+        *step_lines(r"- \eta\, \mathrm{sign}(m_t)", "− {lr} × {sgn} = {p_new!}", _lion, _decays),
+    ),
+    values=anatomy_values, composes=("direction", "sign_step", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate η√(1−β₂ᵗ)/((1−β₁ᵗ)(√v+ε)) on m (Lion's: η on sign(m))",
+)
+
+
 SPEC = OptimizerSpec(
     name="mars", title="MARS",
     hypers=(
@@ -225,7 +296,7 @@ SPEC = OptimizerSpec(
               doc="the step after m: 0 adamw (m / sqrt(v)), 1 lion (sign(m)), 2 shampoo (m orthogonalised, matrices)"),
         MAXIMIZE,
     ),
-    init=init, update=update, state_arrays=state_arrays, check=check,
+    init=init, update=update, state_arrays=state_arrays, check=check, anatomy=ANATOMY,
     rule=(r"c_t = g_t + \gamma\frac{\beta_1}{1-\beta_1}(g_t - g_{t-1}),\ "
           r"\tilde c_t = c_t / \max(1, \lVert c_t\rVert_2),\ "
           r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\tilde c_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2)\tilde c_t^2,\ "

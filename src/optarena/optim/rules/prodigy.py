@@ -32,11 +32,13 @@ reference's 0-d zero (the same numbers).
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable
 
 import numpy as np
 
 from ...errors import UsageError
+from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     Array, Hyper, HyperValues, OptimizerSpec, Reduction, Reference, State, TwoPass, beta_hyper, eps_hyper, is_batched, lr_hyper,
     per_run, run_sum, wd_hyper,
@@ -220,6 +222,106 @@ TWO_PASS = TwoPass(slots=("exp_avg", "exp_avg_sq", "s", "p0"), sums=("progress",
                    supports=lambda params, hp: _slice(hp) == 1)  # s and p0 then have p's elements, one each
 
 
+# ---- the anatomy of a step (a race's run is its own optimizer: r, D and d are the run's)
+
+def anatomy_values(p: Array, g: Array, before: State, after: State, hp: HyperValues) -> dict[str, Any]:
+    """One step: Adam's direction at Prodigy's step size gamma = d lr (times the bias correction),
+    -gamma m / (sqrt(v) + d' eps) (``direction``; with beta1 = 0, -gamma d g / (...)), d' the new
+    estimate, plus the decoupled decay -gamma wd p (``weight_decay``). The estimate's sums run over
+    the whole point, so the lines show them as numbers: <g, p0 - p> in r's line, D = sum |s| in
+    d_hat's. Where the step does not move (D = 0: no gradient yet, or lr 0) both terms are 0
+    (the lines show the rule as if it moved). gamma / (sqrt(v) + d' eps), what multiplies m, is
+    the ``stretch``."""
+    b1, b2, wd, eps, d0 = hp["beta1"], hp["beta2"], hp["weight_decay"], hp["epsilon"], hp["d0"]
+    out = descended(p, g, hp, l2=not hp["decouple"])
+    shared_before = {k: float(before[k]) for k in SHARED}
+    shared_before["k"] = int(shared_before["k"])
+    d_prev, d, k = shared_before["d"], float(after["d"]), shared_before["k"]
+    dlr = float(_dlr(shared_before, hp))
+    moved = float(int(after["k"]) != k)
+    gs, ps = _flat(out["g"], hp), _flat(p, hp)  # the elements s and p0 keep (every slice_p-th)
+    progress, distance = run_sum(gs * (np.ravel(before["p0"]) - ps), hp), run_sum(np.abs(np.ravel(after["s"])), hp)
+    numerator = float(after["d_numerator"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_hat = hp["d_coef"] * numerator / distance
+    denom = np.sqrt(after["exp_avg_sq"]) + d * eps
+    rate = moved * dlr / denom
+    out.update(beta1=b1, one_m_b1=1 - b1, beta2=b2, one_m_b2=1 - b2, beta3=float(_beta3(hp)), eps=eps, d0=d0, d_prev=d_prev, d=d,
+               b1k=b1 ** (k + 1), b2k=b2 ** (k + 1), dlr=dlr, v_prev=before["exp_avg_sq"], v=after["exp_avg_sq"],
+               s_prev=before["s"], s=after["s"], s_lr=d_prev if hp["safeguard_warmup"] else dlr,
+               num_prev=shared_before["d_numerator"], progress=progress, num=numerator, distance=distance, d_coef=hp["d_coef"],
+               d_hat=d_hat, dmax_prev=shared_before["d_max"], d_max=float(after["d_max"]), growth=hp["growth_rate"],
+               first=float(d_prev == d0), d_first=max(d_prev, d_hat) if d_prev == d0 else d_prev, rate=rate)
+    if "exp_avg" in after:
+        out.update(m_prev=before["exp_avg"], m=after["exp_avg"], direction=-rate * after["exp_avg"])
+    else:
+        out["direction"] = -rate * d * out["g"]
+    if hp["decouple"] and wd != 0:
+        out["weight_decay"] = -moved * dlr * wd * p
+    return out
+
+
+def _momentum(hp: Any) -> bool:
+    return bool(hp["beta1"] > 0)
+
+
+def _decays(hp: Any) -> bool:
+    return bool(hp["decouple"] and hp["weight_decay"] != 0)
+
+
+def _unbounded(hp: Any) -> bool:
+    return bool(math.isinf(hp["growth_rate"]))
+
+
+def _whole(hp: Any) -> bool:
+    """s keeps every element of the point (its line is per coordinate)."""
+    return _slice(hp) == 1
+
+
+def _step_lines(tex: str, numbers: str, when: Callable[[Any], bool]) -> tuple[Line, Line]:
+    """p_{t+1} = p_t - <tex>, without and with the decoupled decay's shrink p (1 - gamma wd)."""
+    return (Line(r"p_{t+1} = p_t - " + tex, "p = {p} − " + numbers + " = {p_new!}", when=lambda hp: when(hp) and not _decays(hp)),
+            Line(r"p_{t+1} = p_t (1 - \gamma_t \lambda) - " + tex, "p = {p} × (1 − {dlr} × {wd}) − " + numbers + " = {p_new!}",
+                 when=lambda hp: when(hp) and _decays(hp)))
+
+
+ANATOMY = Anatomy(
+    terms=(
+        Term("direction", "-γ m/(√v+dε)", r"-\gamma_t\, m_t / (\sqrt{v_t} + d_{t+1} \epsilon)",
+             "Adam's direction at the learned step size γ = d η: the moments carry d, so m/√v does not"),
+        Term("weight_decay", "-γ λ p", r"-\gamma_t \lambda\, p_t", "decoupled weight decay at the learned step size γ"),
+    ),
+    lines=(
+        replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["decouple"]),
+        Line(r"\gamma_t = d_t\, \eta", "γ = {d_prev} × {lr} = {dlr!}", when=lambda hp: not hp["use_bias_correction"]),
+        Line(r"\gamma_t = d_t\, \eta\, \sqrt{1-\beta_2^{k+1}} / (1-\beta_1^{k+1})",
+             "γ = {d_prev} × {lr} × √(1 − {b2k}) / (1 − {b1k}) = {dlr!}", when=lambda hp: bool(hp["use_bias_correction"])),
+        Line(r"m_t = \beta_1 m_{t-1} + d_t (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {d_prev} × {one_m_b1} × {g} = {m!}",
+             when=_momentum),
+        Line(r"v_t = \beta_2 v_{t-1} + d_t^2 (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {d_prev}² × {one_m_b2} × {g}² = {v!}"),
+        Line(r"s_t = \beta_3 s_{t-1} + \frac{d_t}{d_0} \gamma_t\, g_t", "s = {beta3} × {s_prev} + {d_prev} / {d0} × {s_lr} × {g} = {s!}",
+             when=lambda hp: _whole(hp) and not hp["safeguard_warmup"]),
+        Line(r"s_t = \beta_3 s_{t-1} + \frac{d_t}{d_0} d_t\, g_t", "s = {beta3} × {s_prev} + {d_prev} / {d0} × {s_lr} × {g} = {s!}",
+             when=lambda hp: _whole(hp) and bool(hp["safeguard_warmup"])),
+        Line(r"r_t = \beta_3 r_{t-1} + \frac{d_t}{d_0} \gamma_t \langle g_t, p_0 - p_t \rangle",
+             "r = {beta3} × {num_prev} + {d_prev} / {d0} × {dlr} × {progress} = {num!}"),
+        Line(r"\hat d_{t+1} = c\, r_t / \lVert s_t \rVert_1", "d̂ = {d_coef} × {num} / {distance} = {d_hat!}"),
+        Line(r"d_{t+1} = d^{\max}_{t+1} = \max(d^{\max}_t, \hat d_{t+1})", "d = max({dmax_prev}, {d_hat}) = {d!}", when=_unbounded),
+        Line(r"d^{\max}_{t+1} = \max(d^{\max}_t, \hat d_{t+1})", "dmax = max({dmax_prev}, {d_hat}) = {d_max!}",
+             when=lambda hp: not _unbounded(hp)),
+        Line(r"d'_t = [d_t = d_0] \max(d_t, \hat d_{t+1}) + [d_t \neq d_0]\, d_t",
+             "d' = {first} × max({d_prev}, {d_hat}) + (1 − {first}) × {d_prev} = {d_first!}", when=lambda hp: not _unbounded(hp)),
+        Line(r"d_{t+1} = \min(d^{\max}_{t+1}, G\, d'_t)", "d = −max(−{d_max}, −{growth} × {d_first}) = {d!}",
+             when=lambda hp: not _unbounded(hp)),
+        *_step_lines(r"\gamma_t\, m_t / (\sqrt{v_t} + d_{t+1} \epsilon)", "{dlr} × {m} / (√{v} + {d} × {eps})", _momentum),
+        *_step_lines(r"\gamma_t\, d_{t+1} g_t / (\sqrt{v_t} + d_{t+1} \epsilon)", "{dlr} × {d} × {g} / (√{v} + {d} × {eps})",
+                     lambda hp: not _momentum(hp)),
+    ),
+    values=anatomy_values, composes=("direction", "weight_decay"), stretch="rate",
+    stretch_label="effective learning rate γ/(√v+dε) (on m; on d g with β₁ = 0)",
+)
+
+
 def _check(hp: HyperValues, where: str) -> None:
     b3 = np.asarray(hp["beta3"])
     if np.any((b3 != -1) & (b3 < 0)):
@@ -248,7 +350,7 @@ SPEC = OptimizerSpec(
         Hyper("safeguard_warmup", False, kind="bool", doc="s grows by d, not d * lr (for lr warm-up schedules)"),
         Hyper("slice_p", 1.0, low=1.0, integer=True, doc="estimate d from every n-th element (saves s's and p0's memory)"),
     ),
-    init=init, update=update, state_arrays=state_arrays, check=_check,
+    init=init, update=update, state_arrays=state_arrays, check=_check, anatomy=ANATOMY,
     rule=(r"d_{t+1} = \max\!\left(d_t,\ \frac{\sum_{i \le t} d_i \eta_i \langle g_i, p_0 - p_i\rangle}"
           r"{\lVert \sum_{i \le t} d_i \eta_i g_i \rVert_1}\right),\ "
           r"m_t = \beta_1 m_{t-1} + d_t (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + d_t^2 (1-\beta_2) g_t^2,\ "
