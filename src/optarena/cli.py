@@ -334,6 +334,29 @@ def _table(result: Any, out: TextIO) -> None:
     Console(file=out, highlight=False, width=max(wide, Console(file=out).width)).print(t)
 
 
+def _print_anatomy(a: Any, out: TextIO) -> None:
+    """One step explained in the terminal (``arena.anatomy``): its terms as vectors (the ones that
+    sum to the step taken starred), the adaptive stretch, and each formula with the step's numbers."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .export import _common as C
+
+    console = Console(file=out, highlight=False, width=max(100, Console(file=out).width))
+    console.print("Anatomy of a step: " + C.anatomy_heading(a))
+    t = Table(caption="* these sum to the step taken", caption_justify="left")
+    for col in ("term", "x", "y", ""):
+        t.add_column(col, justify="left" if col in ("term", "") else "right")
+    for term, v in a.terms:
+        t.add_row(term.label, *C.vector_text(v)[1:-1].split(", "), "*" if term.key in a.composes else "")
+    console.print(t)
+    if a.stretch is not None:
+        console.print(C.stretch_text(a))
+    for _, numbers in a.lines:
+        for line in numbers:
+            console.print("  " + line)
+
+
 def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
     from .arena import race
     from .export import EXTENSIONS, SUMMARIES, anatomy_arg, export_from_args
@@ -341,8 +364,11 @@ def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callab
     out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
 
     plan = race_plan(args)
-    anatomy_arg(args, len(plan.racers), plan.steps, args.save)  # a bad --anatomy costs no race
+    explained = anatomy_arg(args, len(plan.racers), plan.steps, args.save, terminal=True)  # a bad one costs no race
     fmt = _format(args)
+    if explained is not None and not args.save and fmt != "table":
+        raise UsageError(f"--anatomy prints under the race's table, which --format {fmt} replaces: drop --format or "
+                         "--output's .json/.csv, or draw it into --save step.png", field="--anatomy")
     record = not args.no_record
     if args.save and not record and Path(args.save).suffix.lower() not in SUMMARIES:
         raise UsageError(f"--save {args.save}: with --no-record there are no trajectories to draw; "
@@ -359,6 +385,10 @@ def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callab
             with _KeyPress() as pressed:
                 _live(result, out, args.delay, sleep, args.every_step, pressed)
         _table(result, out)
+        if explained is not None and not args.save:
+            from .arena.anatomy import anatomy_of
+
+            _print_anatomy(anatomy_of(plan, explained[0], 0, explained[1]), out)
     _write(result, fmt, args.output, out)
     if args.save:
         export_from_args(result, args.save, args)

@@ -130,13 +130,16 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--anatomy", metavar="RACER:STEP", default=None,
                    help="PNG/SVG/PDF/HTML: explain one step, e.g. 2:10 = the third racer's move from step 10 to 11 "
                         "(RACER from 0 in --optimizer order, STEP in [0, steps - 1]): its terms as arrows on the map, "
-                        "its rule and formulas with the step's numbers beside it")
+                        "its rule and formulas with the step's numbers beside it; optarena race without --save "
+                        "prints them under the table")
 
 
-def anatomy_arg(args: argparse.Namespace, racers: int, steps: int, path: str | Path | None) -> tuple[int, int] | None:
+def anatomy_arg(args: argparse.Namespace, racers: int, steps: int, path: str | Path | None,
+                terminal: bool = False) -> tuple[int, int] | None:
     """``--anatomy RACER:STEP`` as (racer, step), checked against a race of ``racers`` racers and
-    ``steps`` steps written to ``path``: a ``UsageError`` naming --anatomy and the allowed range.
-    A command calls it with its plan before racing; ``export_from_args`` calls it again."""
+    ``steps`` steps written to ``path`` (None with ``terminal``: printed under the race's table): a
+    ``UsageError`` naming --anatomy and the allowed range. A command calls it with its plan before
+    racing; ``export_from_args`` calls it again."""
     text = getattr(args, "anatomy", None)
     if text is None:
         return None
@@ -148,6 +151,8 @@ def anatomy_arg(args: argparse.Namespace, racers: int, steps: int, path: str | P
     if r >= racers or k >= steps:
         raise UsageError(f"--anatomy {text}: {'RACER' if r >= racers else 'STEP'} out of range; allowed: {allowed} "
                          f"(the race has {racers} racer(s) and {steps} step(s))", field="--anatomy")
+    if path is None and terminal:
+        return r, k
     ext = Path(path).suffix.lower() if path is not None else None
     if ext not in IMAGES + (".html",):
         raise UsageError(f"--anatomy draws into a {'/'.join(IMAGES)} or .html export, "

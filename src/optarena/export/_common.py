@@ -165,9 +165,10 @@ def term_colours(a: StepAnatomy) -> list[str]:
 
 
 def anatomy_heading(a: StepAnatomy) -> str:
-    """``'Adam (racer 3, Adam), step 5 → 6 of 20, η = 0.001'``: which step is explained."""
-    label = f", {a.label}" if a.label else ""
-    return f"{a.title} (racer {a.racer + 1}{label}), step {a.step} → {a.step + 1} of {a.steps}, η = {number(a.learning_rate)}"
+    """``'Adam (racer 2, Adam), step 5 → 6 of 20, η = 0.001'``: which step is explained (the racer by
+    its index in the race, as --anatomy RACER:STEP names it; its label when it has its own)."""
+    label = f", {a.title}" if a.label != a.title else ""
+    return f"{a.label} (racer {a.racer}{label}), step {a.step} → {a.step + 1} of {a.steps}, η = {number(a.learning_rate)}"
 
 
 def scale_note(scale: float) -> str:
