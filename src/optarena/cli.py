@@ -340,18 +340,18 @@ def _print_anatomy(a: Any, out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .export import _common as C
+    from .arena.anatomy import vector_text
 
     console = Console(file=out, highlight=False, width=max(100, Console(file=out).width))
-    console.print("Anatomy of a step: " + C.anatomy_heading(a))
+    console.print("Anatomy of a step: " + a.heading())
     t = Table(caption="* these sum to the step taken", caption_justify="left")
     for col in ("term", "x", "y", ""):
         t.add_column(col, justify="left" if col in ("term", "") else "right")
     for term, v in a.terms:
-        t.add_row(term.label, *C.vector_text(v)[1:-1].split(", "), "*" if term.key in a.composes else "")
+        t.add_row(term.label, *vector_text(v)[1:-1].split(", "), "*" if term.key in a.composes else "")
     console.print(t)
     if a.stretch is not None:
-        console.print(C.stretch_text(a))
+        console.print(a.stretch_text())
     for _, numbers in a.lines:
         for line in numbers:
             console.print("  " + line)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from optarena.arena import presentation, race
-from optarena.arena.anatomy import StepAnatomy, explain
+from optarena.arena.anatomy import StepAnatomy, explain, vector_text
 from optarena.cli import main
 from optarena.errors import UsageError
 from optarena.export import _common as C
@@ -103,13 +103,13 @@ def test_png_arrows_are_the_steps_terms_to_scale(raced, racer):
     legend = next(ax for ax in fig.axes if ax.get_label() == "anatomy").get_legend()
     labels = [t.get_text() for t in legend.get_texts()]
     for t, v in ref.terms:
-        assert any(lab.startswith(t.label) and C.vector_text(v) in lab for lab in labels), (t.label, labels)
+        assert any(lab.startswith(t.label) and vector_text(v) in lab for lab in labels), (t.label, labels)
     texts = _panel_texts(fig)
     for _, numbers in ref.lines:
         for n in numbers:
             assert any(n in s for s in texts), n
     if ref.stretch is not None:  # Adam-like: the per-coordinate effective learning rate is printed
-        assert C.stretch_text(ref) in texts and ref.stretch_label in C.stretch_text(ref)
+        assert ref.stretch_text() in texts and ref.stretch_label in ref.stretch_text()
     # the map shows the race at that step: the racer's head is at the arrows' foot
     heads = [ln for ln in ax.lines if ln.get_marker() == "o" and len(ln.get_xdata()) == 1 and ln.get_zorder() == 7]
     np.testing.assert_allclose([heads[racer].get_xdata()[0], heads[racer].get_ydata()[0]], ref.position)
@@ -179,10 +179,10 @@ def test_html_has_the_arrows_and_every_number_line(raced, racer, tmp_path):
         for n in numbers:
             assert f"<div>{html.escape(n)}</div>" in panel, n
     for t, v in ref.terms:
-        assert html.escape(t.label) in panel and C.vector_text(v) in panel
+        assert html.escape(t.label) in panel and vector_text(v) in panel
     assert panel.count("<svg") >= 1 + sum(1 for tex, _ in ref.lines if tex)  # the rule and each formula, typeset
     if ref.stretch is not None:
-        assert html.escape(C.stretch_text(ref)) in panel
+        assert html.escape(ref.stretch_text()) in panel
         assert {s["name"] for s in data["layout"]["shapes"]} == {"anatomy:unit", "anatomy:stretch"}
     ours = text.replace(get_plotlyjs(), "")
     for bad in ("<script src", "<link", "@import", "http://", "https://", "mathjax"):

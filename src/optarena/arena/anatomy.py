@@ -2,12 +2,13 @@
 
 Everything comes from the race's own recorded state (``race(..., trace=True)``): the gradient
 the step used, the state before and after it and the scheduled learning rate. The optimizer's
-``anatomy`` (``optim._anatomy``) names the terms and lines; rules that declare none show their
+``anatomy`` (``optim.anatomy``) names the terms and lines; rules that declare none show their
 state arrays before and after. A face draws what ``explain`` returns and computes nothing.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..optim import registry
-from ..optim._anatomy import GRADIENT, STEP, Line, Term, default_anatomy, state_lines, substitute
+from ..optim.anatomy import GRADIENT, STEP, Line, Term, default_anatomy, number, state_lines, substitute
 from .plan import RacePlan
 from .result import RaceResult
 
@@ -49,6 +50,21 @@ class StepAnatomy:
     lines: list[tuple[str, list[str]]]
     rule: str
 
+    def heading(self) -> str:
+        """``'Adam (racer 2), step 5 → 6 of 20, η = 0.001'``: which step this is (the racer by its index,
+        as ``--anatomy RACER:STEP`` names it; the optimizer's title too when the label is its own)."""
+        title = f", {self.title}" if self.label != self.title else ""
+        return (f"{self.label} (racer {self.racer}{title}), step {self.step} → {self.step + 1} of {self.steps}, "
+                f"η = {number(self.learning_rate)}")
+
+    def stretch_text(self) -> str:
+        """An adaptive rule's per-coordinate effective learning rate, and each in units of η ('' if none)."""
+        if self.stretch is None:
+            return ""
+        x, y = (float(v) for v in self.stretch)
+        ex, ey = (x / self.learning_rate, y / self.learning_rate) if self.learning_rate else (math.nan, math.nan)
+        return f"{self.stretch_label}: x {number(x)} (× {number(ex)} η), y {number(y)} (× {number(ey)} η)"
+
     def to_json(self) -> dict[str, Any]:
         def plain(v: Any) -> Any:
             return np.asarray(v, dtype=np.float64).tolist()
@@ -65,6 +81,11 @@ class StepAnatomy:
             "lines": [{"tex": tex, "numbers": numbers} for tex, numbers in self.lines],
             "rule": self.rule,
         }
+
+
+def vector_text(v: Any) -> str:
+    """A term's vector as the faces write it: ``(−0.001, 0.0004)``, four significant digits."""
+    return f"({number(float(v[0]))}, {number(float(v[1]))})"
 
 
 def sub_plan(plan: RacePlan, racer: int, start: int) -> RacePlan:

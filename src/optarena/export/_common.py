@@ -12,7 +12,7 @@ from ..arena import presentation
 from ..arena.result import RaceResult
 from ..errors import UsageError, UsageTypeError
 from ..landscapes import Landscape, resolve
-from ..optim._anatomy import number
+from ..optim.anatomy import number
 
 if TYPE_CHECKING:
     from ..arena.anatomy import StepAnatomy
@@ -164,28 +164,8 @@ def term_colours(a: StepAnatomy) -> list[str]:
     return presentation.term_colours([t.key for t, _ in a.terms])
 
 
-def anatomy_heading(a: StepAnatomy) -> str:
-    """``'Adam (racer 2, Adam), step 5 → 6 of 20, η = 0.001'``: which step is explained (the racer by
-    its index in the race, as --anatomy RACER:STEP names it; its label when it has its own)."""
-    label = f", {a.title}" if a.label != a.title else ""
-    return f"{a.label} (racer {a.racer}{label}), step {a.step} → {a.step + 1} of {a.steps}, η = {number(a.learning_rate)}"
-
-
 def scale_note(scale: float) -> str:
     return "arrows to scale" if scale == 1 else f"arrows to scale, all × {number(scale)}"
-
-
-def vector_text(v: np.ndarray) -> str:
-    return f"({number(float(v[0]))}, {number(float(v[1]))})"
-
-
-def stretch_text(a: StepAnatomy) -> str:
-    """The per-coordinate effective learning rate of an adaptive rule, and what it is in η ('' if none)."""
-    if a.stretch is None:
-        return ""
-    ex, ey = (float(s) / a.learning_rate for s in a.stretch) if a.learning_rate else (math.nan, math.nan)
-    return (f"{a.stretch_label}: x {number(float(a.stretch[0]))} (× {number(ex)} η), "
-            f"y {number(float(a.stretch[1]))} (× {number(ey)} η)")
 
 
 def rule_parts(tex: str) -> list[str]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._files import atomic_write
 from ..arena import presentation
+from ..arena.anatomy import vector_text
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import need
@@ -221,7 +222,7 @@ def anatomy_layout(a: StepAnatomy, width: float) -> tuple[list[dict[str, Any]], 
                        "xref": "x", "yref": "y", "axref": "x", "ayref": "y", "text": "", "showarrow": True,
                        "arrowhead": 2, "arrowsize": 1, "arrowwidth": 3 if t.key == "step" else 2.2,
                        "arrowcolor": colour, "standoff": 0, "startstandoff": 0,
-                       "hovertext": f"{t.label}: {C.vector_text(v)}"})
+                       "hovertext": f"{t.label}: {vector_text(v)}"})
     shapes = []
     if a.stretch is not None and a.learning_rate > 0:
         ex, ey = (float(s) / a.learning_rate for s in a.stretch)
@@ -247,10 +248,10 @@ def anatomy_panel(a: StepAnatomy, scale: float) -> str:
     colours = C.term_colours(a)
     terms = "".join(
         f'<li data-key="{e(t.key)}" title="{e(t.doc)}"><span class="swatch" style="background:{c}"></span>'
-        f'<span>{e(t.label)}</span> <span class="mono">{e(C.vector_text(v))}</span>'
+        f'<span>{e(t.label)}</span> <span class="mono">{e(vector_text(v))}</span>'
         + ("" if t.key in a.composes or t.key == "step" else ' <span class="hint">(not part of the sum)</span>')
         + "</li>" for (t, v), c in zip(a.terms, colours))
-    stretch = f'<p class="stretch">{e(C.stretch_text(a))}. Dotted circle: η in both coordinates; ellipse: the ' \
+    stretch = f'<p class="stretch">{e(a.stretch_text())}. Dotted circle: η in both coordinates; ellipse: the ' \
               'stretch.</p>' if a.stretch is not None else ""
     lines = "".join(
         "<li>" + (f'<div class="tex">{_formula(tex)}</div>' if tex else "")
@@ -268,7 +269,7 @@ def anatomy_panel(a: StepAnatomy, scale: float) -> str:
         ".optarena-anatomy .mono{font-family:monospace}.optarena-anatomy .hint{color:#777}"
         f".optarena-anatomy .stretch{{color:{presentation.STRETCH_COLOUR}}}.optarena-anatomy .numbers{{margin-left:12px}}"
         "</style>\n"
-        f"<h3>Anatomy of a step: {e(C.anatomy_heading(a))}</h3>\n"
+        f"<h3>Anatomy of a step: {e(a.heading())}</h3>\n"
         f'<div><h4>On the map</h4><ul class="terms">{terms}</ul><p class="scale">{e(C.scale_note(scale))}</p>'
         f'{stretch}<h4>The rule: {e(a.title)}</h4><div class="rule">{_formula(a.rule)}</div></div>\n'
         f'<div><h4>This step, with its numbers</h4><ol class="lines">{lines}</ol></div>\n</section>\n'

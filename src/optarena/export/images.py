@@ -14,6 +14,7 @@ import numpy as np
 
 from .._files import atomic_path
 from ..arena import presentation
+from ..arena.anatomy import vector_text
 from ..arena.result import RaceResult
 from . import _common as C
 from ._deps import need
@@ -289,7 +290,7 @@ def draw_terms(ax: Any, a: StepAnatomy, window: Any) -> list[Any]:
         ax.quiver([px], [py], [float(v[0])], [float(v[1])], angles="xy", scale_units="xy", scale=1 / scale,
                   color=colour, width=0.007 if wide else 0.0045, minlength=0, zorder=9 + wide, label=t.key)
         handles.append(Line2D([], [], color=colour, lw=3 if wide else 2,
-                              label=_plain(f"{t.label}  {C.vector_text(v)}")))
+                              label=_plain(f"{t.label}  {vector_text(v)}")))
     if a.stretch is not None and a.learning_rate > 0:
         ex, ey = (float(s) / a.learning_rate for s in a.stretch)
         r = (x1 - x0) / 10 / max(1.0, ex, ey)
@@ -308,7 +309,7 @@ def draw_panel(ax: Any, a: StepAnatomy, handles: list[Any]) -> None:
     from matplotlib.transforms import ScaledTranslation
 
     ax.set_axis_off()
-    ax.set_title(_plain(C.anatomy_heading(a)), loc="left", fontsize=11)
+    ax.set_title(_plain(a.heading()), loc="left", fontsize=11)
     fig = ax.figure
 
     def legend(size: float) -> Any:
@@ -323,7 +324,7 @@ def draw_panel(ax: Any, a: StepAnatomy, handles: list[Any]) -> None:
 
         rows: list[Any] = []
         if a.stretch is not None:
-            rows.append(text(_plain(C.stretch_text(a)), presentation.STRETCH_COLOUR))
+            rows.append(text(_plain(a.stretch_text()), presentation.STRETCH_COLOUR))
         rows.append(text(f"the rule: {_plain(a.title)}", "dimgray", "bold"))
         rows += [text(_math(part), scale=1.1) for part in C.rule_parts(a.rule)]
         rows.append(text("this step, with its numbers", "dimgray", "bold"))

@@ -9,7 +9,7 @@ from typing import Any as _Any
 
 from . import registry, schedules
 # the building blocks of a rule file (a plug-in's too): see CONTRIBUTING.md
-from ._anatomy import Anatomy, Line, Term
+from .anatomy import Anatomy, Line, Term
 from ._spec import (
     FAMILIES, MAXIMIZE, NEEDS, SCOPES, TORCH_PAIRS, Hyper, OptimizerSpec, Reduction, Reference, TorchClass, beta_hyper,
     bias_correction, cell_adam_moments, cell_grad, cell_helper, decay_and_grad, decay_decoupled, eps_hyper, expand,

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, MutableMapping, Sequence
 import numpy as np
 
 from ..errors import UsageError, UsageTypeError
-from ._anatomy import Anatomy
+from .anatomy import Anatomy
 
 Array = np.ndarray
 State = MutableMapping[str, Any]
@@ -386,7 +386,7 @@ class OptimizerSpec:
     min_ndim: int = 0
     #: scope "parameter" or "all": the rule as two fused passes around its sums, for one array (``TwoPass``)
     two_pass: TwoPass | None = None
-    #: How one step decomposes (terms, formulas with the step's numbers: ``optim._anatomy``); None:
+    #: How one step decomposes (terms, formulas with the step's numbers: ``optim.anatomy``); None:
     #: the page shows the rule and the state before and after the step
     anatomy: Anatomy | None = None
 

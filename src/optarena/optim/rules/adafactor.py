@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended
+from ..anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended
 from .._spec import (MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, TwoPass, cell_helper, is_batched,
                      lr_hyper, run_norm, run_size, torch_lerp, wd_hyper)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended
+from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,

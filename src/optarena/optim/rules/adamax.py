@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction, cell_grad,

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from .._anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
+from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
 from .._spec import (
     TORCH_NAMES,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, cell_grad,

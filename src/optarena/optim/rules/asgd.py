@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, cell_grad, lr_hyper, prepare_grad,
     wd_hyper, zeros_state,

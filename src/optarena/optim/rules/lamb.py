@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import Anatomy, Line, Term, descended, weight_decouple
+from ..anatomy import Anatomy, Line, Term, descended, weight_decouple
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TwoPass, beta_hyper, bias_correction, cell_helper,
     eps_hyper, is_batched, lr_hyper, run_norm, wd_hyper, zeros_state,

@@ -34,7 +34,7 @@ import numpy as np
 
 import math
 
-from .._anatomy import Anatomy, Line, Term, descended
+from ..anatomy import Anatomy, Line, Term, descended
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TwoPass, is_batched, lr_hyper, run_norm, wd_hyper,
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended
+from ..anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended
 from .._spec import (
     Reference, MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, decay_and_grad, lr_hyper,
     wd_hyper, zeros_state, cell_sign_step,

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from .._anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended, step_lines
+from ..anatomy import Anatomy, DECOUPLED_DECAY, Line, Term, descended, step_lines
 from .._spec import (
     cell_sign_step, torch_lerp,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, TwoPass, beta_hyper, cell_helper,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import Anatomy, Line, Term
+from ..anatomy import Anatomy, Line, Term
 from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, checked_hessian, lr_hyper, per_run
 
 

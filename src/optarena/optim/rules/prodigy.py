@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...errors import UsageError
-from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     Array, Hyper, HyperValues, OptimizerSpec, Reduction, Reference, State, TwoPass, beta_hyper, eps_hyper, is_batched, lr_hyper,
     per_run, run_sum, wd_hyper,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended
+from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,

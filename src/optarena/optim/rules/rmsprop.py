@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, eps_hyper, lerp,

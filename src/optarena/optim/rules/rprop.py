@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import Anatomy, Line, Term, descended
+from ..anatomy import Anatomy, Line, Term, descended
 from .._spec import MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, TorchClass, lr_hyper
 
 

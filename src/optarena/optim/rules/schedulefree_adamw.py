@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import Anatomy, Line, Term, descended
+from ..anatomy import Anatomy, Line, Term, descended
 from .._spec import (
     Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, eps_hyper, lr_hyper, sqrt,
     wd_hyper,

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._anatomy import Anatomy, Line, Term, descended
+from ..anatomy import Anatomy, Line, Term, descended
 from .._spec import Array, Hyper, HyperValues, OptimizerSpec, Reference, State, cell_helper, lr_hyper, torch_lerp, wd_hyper
 
 PAPER = "Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled (NeurIPS 2024)"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import UsageError
-from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     TorchClass, Reference, MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, cell_grad, lr_hyper,
     prepare_grad, wd_hyper, zeros_state,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, cell_grad, cell_sign_step, decay_and_grad,
     lr_hyper, torch_lerp, wd_hyper, zeros_state,

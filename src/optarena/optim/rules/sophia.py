@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from .._anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
 from .._spec import (
     torch_lerp,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, beta_hyper, eps_hyper,
