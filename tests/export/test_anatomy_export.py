@@ -83,7 +83,7 @@ def test_png_arrows_are_the_steps_terms_to_scale(raced, racer):
     quivers = _quivers(ax)
     assert list(quivers) == [t.key for t, _ in ref.terms]  # the plain gradient step first, the step taken last
     (x0, x1), _ = C.landscape(plain).window
-    scale = presentation.arrow_scale([v for _, v in ref.terms], x1 - x0)
+    scale = presentation.arrow_scale(ref.scale_vectors(), x1 - x0)
     for t, v in ref.terms:
         q = quivers[t.key]
         assert q.scale_units == "xy" and q.angles == "xy" and q.scale == pytest.approx(1 / scale)
@@ -158,7 +158,7 @@ def test_html_has_the_arrows_and_every_number_line(raced, racer, tmp_path):
     text = export(plain, tmp_path / "a.html", anatomy=(racer, STEP)).read_text(encoding="utf-8")
     data = _embedded(text)
     (x0, x1), _ = C.landscape(plain).window
-    scale = presentation.arrow_scale([v for _, v in ref.terms], x1 - x0)
+    scale = presentation.arrow_scale(ref.scale_vectors(), x1 - x0)
     assert data["anatomy"] == {"racer": racer, "start": 0, "step": STEP, "scale": scale}
     arrows = {a["name"]: a for a in data["layout"]["annotations"] if a.get("name", "").startswith("anatomy:")}
     assert list(arrows) == ["anatomy:" + t.key for t, v in ref.terms if np.any(v != 0)]

@@ -57,6 +57,12 @@ class StepAnatomy:
         return (f"{self.label} (racer {self.racer}{title}), step {self.step} → {self.step + 1} of {self.steps}, "
                 f"η = {number(self.learning_rate)}")
 
+    def scale_vectors(self) -> list[np.ndarray]:
+        """The arrows that set the one scale all are drawn at: the terms that make up the step and
+        the step itself (a term shown for comparison, like Adam's plain -lr g, may be far longer:
+        a face cuts it at the map's edge rather than shrink the step out of sight)."""
+        return [v for t, v in self.terms if t.key in self.composes or t.key == STEP.key]
+
     def stretch_text(self) -> str:
         """An adaptive rule's per-coordinate effective learning rate, and each in units of η ('' if none)."""
         if self.stretch is None:

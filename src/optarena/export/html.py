@@ -211,7 +211,7 @@ def anatomy_layout(a: StepAnatomy, width: float) -> tuple[list[dict[str, Any]], 
     """The step's terms as Plotly arrows from the racer's position (the web page's: named
     ``anatomy:KEY``, the tip at position + scale x vector), the stretch of an adaptive rule as an
     ellipse against the circle of η, and the one scale of every arrow (``presentation.arrow_scale``)."""
-    scale = presentation.arrow_scale([v for _, v in a.terms], width)
+    scale = presentation.arrow_scale(a.scale_vectors(), width)
     px, py = (float(c) for c in a.position)
     arrows = []
     for (t, v), colour in zip(a.terms, C.term_colours(a)):

@@ -281,7 +281,7 @@ def draw_terms(ax: Any, a: StepAnatomy, window: Any) -> list[Any]:
     from matplotlib.patches import Ellipse
 
     (x0, x1), _ = window
-    scale = presentation.arrow_scale([v for _, v in a.terms], x1 - x0)
+    scale = presentation.arrow_scale(a.scale_vectors(), x1 - x0)
     px, py = (float(c) for c in a.position)
     handles = []
     for (t, v), colour in zip(a.terms, C.term_colours(a)):

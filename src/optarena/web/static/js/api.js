@@ -26,6 +26,8 @@ export const api = {
     return res.text();
   },
   sweep: (request) => call("POST", "/api/sweep", request),
+  // one step of one racer explained (its terms as vectors, its formulas with numbers)
+  anatomy: (race, racer, step, start = 0) => call("POST", "/api/anatomy", { race, racer, start, step }),
   // schedule: the racer's, as a race sends it ({name, ...fields}); left out when constant
   code: (optimizer, hyperparameters, framework, schedule = null) =>
     call("POST", "/api/code", { optimizer, hyperparameters, framework, ...(schedule ? { schedule } : {}) }),

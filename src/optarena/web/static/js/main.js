@@ -4,6 +4,8 @@ import { decodeState, encodeState, raceRequest } from "./state.js";
 import { drawCharts, drawMap, drawOverlay, drawSurfacePaths, mapCoords, placeCursors, raceImage } from "./plots.js";
 import { createTrainer } from "./nn.js";
 import { createMaps } from "./maps.js";
+import { createLessons } from "./lessons.js";
+import { createAnatomy } from "./anatomy.js";
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, attrs = {}, ...kids) => {
@@ -83,6 +85,7 @@ async function recompute() {
     document.querySelectorAll("#racers .racer").forEach((box, i) => race.colours[i] && box.style.setProperty("--c", race.colours[i]));
     app.pos = Math.min(app.pos, race.config.steps);
     $("timeline").max = race.config.steps;
+    app.anatomy.fillRacers();
     renderAll();
     if (!$("codePanel").hidden) showCode(codeRacer); // the code follows the racer's current settings
   } catch (err) {
@@ -142,6 +145,7 @@ function renderFrame(force) {
   drawOverlay($("map"), r, visible(), k, app.state.surface);
   if (app.state.surface && app.grid) drawSurfacePaths($("map"), app.grid, r, visible(), k);
   placeCursors(charts(), k);
+  app.anatomy.update(k, force);
 }
 
 function tick(now) {
@@ -348,12 +352,16 @@ function nnRequest() {
     racers: raceRequest(app.state).racers };
 }
 
-function bindNN() {
+const NN_FIELDS = [["nnDataset", "dataset", String], ["nnModel", "model", String], ["nnEpochs", "epochs", Number],
+  ["nnSeeds", "seeds", Number], ["nnBatch", "batch_size", Number]];
+
+function showNN() {
   app.state.nn = { dataset: "digits", model: "mlp", epochs: 10, seeds: 1, batch_size: 32, ...(app.state.nn || {}) };
-  const fields = [["nnDataset", "dataset", String], ["nnModel", "model", String], ["nnEpochs", "epochs", Number],
-    ["nnSeeds", "seeds", Number], ["nnBatch", "batch_size", Number]];
-  for (const [id, key, cast] of fields) {
-    $(id).value = app.state.nn[key];
+  for (const [id, key] of NN_FIELDS) $(id).value = app.state.nn[key];
+}
+
+function bindNN() {
+  for (const [id, key, cast] of NN_FIELDS) {
     $(id).addEventListener("change", () => { app.state.nn[key] = cast($(id).value); saveUrl(); });
   }
   app.trainer = createTrainer({ $, api, request: nnRequest, onState: saveUrl });
@@ -458,27 +466,32 @@ async function onLandscape() {
   await changeLandscape({ name: v, params: {} });
 }
 
+function clampSteps(v) {
+  const max = Number($("steps").max), asked = String(v).trim() === "" ? NaN : Math.round(Number(v));
+  const now = Number.isInteger(app.state.steps) && app.state.steps >= 1 && app.state.steps <= max ? app.state.steps : 100;
+  const steps = Number.isFinite(asked) ? Math.max(1, Math.min(max, asked)) : now;
+  $("steps").value = steps; // the field shows what races, never a number that does not
+  const note = $("stepsNote");
+  note.hidden = steps === asked;
+  note.textContent = asked > max ? `at most ${max.toLocaleString("en")} steps: racing ${max.toLocaleString("en")}`
+    : Number.isFinite(asked) ? `at least 1 step: racing ${steps}` : `not a number: still racing ${steps}`;
+  return steps;
+}
+
 function bindRaceInputs() {
   const num = (id, key, parse) => $(id).addEventListener("change", () => {
     const v = parse($(id).value);
     app.state[key] = v;
     recompute();
   });
-  const clampSteps = (v) => {
-    const max = Number($("steps").max), asked = String(v).trim() === "" ? NaN : Math.round(Number(v));
-    const now = Number.isInteger(app.state.steps) && app.state.steps >= 1 && app.state.steps <= max ? app.state.steps : 100;
-    const steps = Number.isFinite(asked) ? Math.max(1, Math.min(max, asked)) : now;
-    $("steps").value = steps; // the field shows what races, never a number that does not
-    const note = $("stepsNote");
-    note.hidden = steps === asked;
-    note.textContent = asked > max ? `at most ${max.toLocaleString("en")} steps: racing ${max.toLocaleString("en")}`
-      : Number.isFinite(asked) ? `at least 1 step: racing ${steps}` : `not a number: still racing ${steps}`;
-    return steps;
-  };
   num("steps", "steps", clampSteps);
   num("noise", "noise", (v) => Math.max(0, Number(v) || 0));
   num("seed", "seed", (v) => Math.max(0, Math.round(Number(v) || 0)));
   num("clip", "clip", (v) => (Number(v) > 0 ? Number(v) : null));
+}
+
+// The race's fields as the state says.
+function showRaceInputs() {
   app.state.steps = clampSteps(app.state.steps); // a link may ask for more than the server races
   $("noise").value = app.state.noise;
   $("seed").value = app.state.seed;
@@ -581,6 +594,33 @@ function bindButtons() {
   });
 }
 
+// The page as a state says (a link's, at load or when the address's #s= changes: a lesson's link).
+async function applyState(state) {
+  app.state = state;
+  app.pos = state.step || 0;
+  setPlaying(false);
+  const formula = state.landscape.formula !== undefined;
+  $("landscape").value = formula ? "__formula__" : state.landscape.name;
+  $("formulaBox").hidden = !formula;
+  if (formula) {
+    $("formula").value = state.landscape.formula;
+    $("formulaHint").hidden = !!state.landscape.formula.trim();
+  }
+  $("codePanel").hidden = true;
+  buildLandscapeParams();
+  showRaceInputs();
+  showNN();
+  app.lessons.show();
+  app.anatomy.sync();
+  await loadGrid();
+  app.maps.fitLandscape();
+  if (!Array.isArray(app.state.racers) || !app.state.racers.length) useDefaultRacers(); // a link without racers
+  await recompute();
+  buildRacers();
+  setView(app.state.view);
+  if (app.state.view === "maps" && app.maps.restore()) app.maps.compute(); // a shared link redraws its map
+}
+
 async function main() {
   const [opts, lss, scheds, limits] = await Promise.all([api.optimizers(), api.landscapes(), api.schedules(), api.limits()]);
   applyLimits(limits);
@@ -589,29 +629,26 @@ async function main() {
   scheds.forEach((s) => (app.schedules[s.name] = s));
   const sel = $("landscape");
   sel.append(...lss.map((l) => el("option", { value: l.name }, l.title)), el("option", { value: "__formula__" }, "your formula…"));
-  if (app.state.landscape.formula !== undefined) {
-    sel.value = "__formula__";
-    $("formulaBox").hidden = false;
-    $("formula").value = app.state.landscape.formula;
-    $("formulaHint").hidden = !!app.state.landscape.formula.trim();
-  } else {
-    sel.value = app.state.landscape.name;
-  }
   sel.addEventListener("change", onLandscape);
   $("formula").addEventListener("input", onFormula);
-  app.pos = app.state.step || 0;
-  buildLandscapeParams();
   bindRaceInputs();
   bindButtons();
   bindMap();
   bindNN();
+  app.lessons = createLessons({ $, el, app, onState: saveUrl });
+  app.lessons.bind();
+  app.anatomy = createAnatomy({ $, el, api, errorText, app, onState: saveUrl });
+  app.anatomy.bind();
+  app.onLayout = () => setTimeout(async () => { await Plotly.Plots.resize($("map")); renderFrame(true); }, 0);
+  await app.lessons.load();
   window.addEventListener("resize", () => setTimeout(() => renderFrame(true), 50));
-  await loadGrid();
-  if (!Array.isArray(app.state.racers) || !app.state.racers.length) useDefaultRacers(); // a link without racers
-  await recompute();
-  buildRacers();
-  if (app.state.view !== "race") setView(app.state.view);
-  if (app.state.view === "maps" && app.maps.restore()) app.maps.compute(); // a shared link redraws its map
+  await applyState(app.state);
+  // a link opened in this page (a lesson's, or one pasted into the address bar) loads its state;
+  // the page's own updates (history.replaceState) do not fire this
+  window.addEventListener("hashchange", () => applyState(decodeState(location.hash)).catch((err) => {
+    $("raceError").textContent = errorText(err);
+    $("raceError").hidden = false;
+  }));
   document.body.dataset.ready = "1";
   requestAnimationFrame(tick);
 }

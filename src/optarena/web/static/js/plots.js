@@ -370,7 +370,9 @@ function contourFigure(div, race, visible, k) {
         bgcolor: "rgba(255,255,255,0.7)" });
     }
   }
-  return { data, layout: { ...div.layout, annotations } };
+  // the anatomy of a step's arrows (and its stretch, a shape) are on screen: in the image too
+  const anatomy = (div.layout.annotations || []).filter((a) => String(a.name || "").startsWith("anatomy:"));
+  return { data, layout: { ...div.layout, annotations: [...anatomy, ...annotations] } };
 }
 
 // Text in a box of the given width, word by word; returns the y below it.

@@ -12,6 +12,8 @@ export const DEFAULT_STATE = {
   surface: false,
   view: "race", // or "maps" (stability and basin maps), or "nn" (the training-race view)
   map: null, // the Maps view's controls when a map was last computed
+  anatomy: null, // {racer}: the anatomy of a step of that racer on show, at the timeline's step
+  lesson: null, // the id of the lesson (lessons.json) whose text the Lessons panel shows
 };
 
 const clone = (x) => JSON.parse(JSON.stringify(x));
