@@ -1,6 +1,19 @@
-"""Random load on one ``optarena serve`` process over loopback: crashes, 5xx, latency and memory.
+"""Load on one ``optarena serve`` over loopback: crashes, 5xx, latency and memory.
 
     python benchmarks/bench_serve.py [--duration 600] [--clients 10] [--warmup 20] [--url http://127.0.0.1:PORT]
+    python benchmarks/bench_serve.py --scenario students --clients 30 --workers 2 --duration 120
+
+``--scenario students`` (issue 14, a class sharing one server): each client is a student, on its
+own loopback address (127.0.0.2, 127.0.0.3, ...: the per-client limit sees each apart), who loads
+the page (the page, its lists, the landscape's grid), races, drags a slider (a burst of races one
+after another, as the page sends them), opens the Maps view (a stability map) and now and then
+starts a training race (read to its end; 409 while another runs is the documented answer), with
+a pause of ``--think`` seconds on average between actions. A probe asks ``GET /api/optimizers``
+every 0.2 s all along: its latency while heavy work is in flight is reported apart. Prints p50,
+p95 and p99 per endpoint, answers by status, errors (5xx, no answer), and RSS at the start and end.
+Bounded in time (``--duration``) and in requests (``--max-requests``); loopback only.
+
+The default scenario, ``random``:
 
 Starts ``optarena serve --no-browser`` on a free loopback port (or uses the server at ``--url``,
 loopback only) and stops it at the end. ``--clients`` threads, each on its own keep-alive
@@ -56,8 +69,8 @@ class Wire:
     """One keep-alive HTTP/1.1 connection; each request leaves in a single write (http.client
     writes headers and body apart, which costs a 40 ms delayed ACK per answer on loopback)."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, host: str, port: int, timeout: float, source: str | None = None) -> None:
+        self.host, self.port, self.timeout, self.source = host, port, timeout, source
         self.sock: socket.socket | None = None
         self.last = 0.0
 
@@ -65,7 +78,8 @@ class Wire:
         if self.sock is not None and time.monotonic() - self.last > IDLE:
             self.close()  # the server may be closing it (uvicorn's keep-alive timeout is 5 s): start afresh
         if self.sock is None:
-            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout,
+                                                 source_address=(self.source, 0) if self.source else None)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
         if method == "POST":
@@ -274,6 +288,130 @@ def draw(load: Load, rng: random.Random) -> tuple[str, str, bytes, str | None]:
     return kind, KINDS[kind][0], json.dumps(body).encode(), "application/json"
 
 
+# ----------------------------------------------------------------------------- students
+
+class Student:
+    """What one student does on the page, as the page sends it (one race in flight at a time)."""
+
+    def __init__(self, i: int, host: str, port: int, load: Load, seed: int, timeout: float, think: float) -> None:
+        self.i, self.load, self.think = i, load, think
+        self.rng = random.Random(seed * 7919 + i)
+        self.source = f"127.0.{(i + 2) // 250}.{(i + 2) % 250 + 1}"  # not 127.0.0.1: every student its own address
+        self.wire = Wire(host, port, timeout, source=self.source)
+        self.names = [o["name"] for o in load.optimizers if o["name"] in ("sgd", "momentum", "adam", "rmsprop", "nadam",
+                                                                            "adagrad", "adamw")] or [load.optimizers[0]["name"]]
+
+    def _race(self, landscape: dict[str, Any], racers: list[dict[str, Any]], steps: int) -> bytes:
+        return json.dumps({"landscape": landscape, "racers": racers, "steps": steps}).encode()
+
+    def actions(self) -> Any:
+        """(kind, method, path, body) of each request, in a student's order, forever."""
+        rng = self.rng
+        ls = rng.choice([{"name": "quadratic"}, {"name": "rosenbrock"}, {"name": "himmelblau"}, {"name": "beale"},
+                         {"name": "ill_conditioned", "params": {"kappa": 10}}])
+        racers = [{"optimizer": n, "hyperparameters": {}} for n in rng.sample(self.names, 3)]
+        yield "page", "GET", "/", b""
+        for what in ("optimizers", "landscapes", "schedules", "limits"):
+            yield "lists", "GET", f"/api/{what}", b""
+        yield "grid", "POST", "/api/grid", json.dumps({"landscape": ls, "n": 120}).encode()
+        yield "race", "POST", "/api/race", self._race(ls, racers, 100)
+        while True:
+            action = rng.choices(["drag", "map", "train", "landscape"], weights=[0.70, 0.15, 0.03, 0.12])[0]
+            if action == "drag":  # a slider dragged: a burst of races, each sent when the last is answered
+                r = rng.randrange(len(racers))
+                lr = 10 ** rng.uniform(-3, -0.5)
+                for _ in range(rng.randint(3, 10)):
+                    lr *= 10 ** rng.uniform(-0.08, 0.08)
+                    racers[r]["hyperparameters"] = {"learning_rate": float(f"{lr:.4g}")}
+                    if "params" in ls and rng.random() < 0.5:  # or the kappa slider
+                        ls = {"name": ls["name"], "params": {"kappa": float(f"{rng.uniform(1, 200):.4g}")}}
+                    yield "race (drag)", "POST", "/api/race", self._race(ls, racers, 100)
+            elif action == "map":
+                opt = racers[0]["optimizer"]
+                yield "map", "POST", "/api/sweep", json.dumps({
+                    "landscape": ls, "racer": {"optimizer": opt, "hyperparameters": {}}, "steps": 100, "objective": "final_loss",
+                    "x": {"name": "learning_rate", "lo": 1e-4, "hi": 1.0, "n": 30, "log": True},
+                    "y": {"name": "weight_decay", "lo": 0.0, "hi": 0.1, "n": 20}}).encode()
+            elif action == "train":
+                yield "train", "POST", "/api/train", json.dumps({
+                    "dataset": "moons", "model": "mlp", "epochs": 3, "seeds": 1,
+                    "racers": [{"optimizer": r["optimizer"]} for r in racers[:2]]}).encode()
+            else:
+                ls = rng.choice([{"name": "quadratic"}, {"name": "rosenbrock"}, {"name": "himmelblau"}, {"name": "booth"},
+                                 {"name": "ill_conditioned", "params": {"kappa": float(f"{rng.uniform(1, 500):.4g}")}}])
+                yield "grid", "POST", "/api/grid", json.dumps({"landscape": ls, "n": 120}).encode()
+                yield "race", "POST", "/api/race", self._race(ls, racers, 100)
+            yield "pause", "", "", b""
+
+
+HEAVY_KINDS = {"race", "race (drag)", "map", "train"}
+
+
+def student(st: Student, record: "Record", go: threading.Event, phase: Callable[[], str | None], heavy: list[int],
+            max_requests: int) -> None:
+    rng = st.rng
+    try:
+        for kind, method, path, body in st.actions():
+            if kind == "pause":
+                time.sleep(min(rng.expovariate(1 / st.think), 5 * st.think) if st.think > 0 else 0)
+                continue
+            go.wait()
+            current = phase()
+            if current is None:
+                return
+            with record.lock:
+                if record.sent >= max_requests:
+                    return
+                record.sent += 1
+                if kind in HEAVY_KINDS:
+                    heavy[0] += 1
+            t0 = time.perf_counter()
+            failed = None
+            try:
+                status, data = st.wire.send(method, path, body, "application/json" if method == "POST" else None)
+                outcome = str(status)
+                broken = status >= 500 and status != 503 or (status not in (200, 409, 429, 503))
+                if kind == "train" and status == 200 and b'"type":"done"' not in data:
+                    outcome, broken = "stream without its end", True
+            except (OSError, http.client.HTTPException) as exc:
+                status, data, outcome, broken = 0, repr(exc).encode(), "no answer", True
+            finally:
+                with record.lock:
+                    if kind in HEAVY_KINDS:
+                        heavy[0] -= 1
+            seconds = time.perf_counter() - t0
+            if broken or status >= 500:
+                failed = {"time": time.time(), "client": st.i, "kind": kind, "path": path, "status": status,
+                          "answer": data[:2000].decode("utf-8", "backslashreplace"), "seconds": round(seconds, 3),
+                          "body": body.decode("utf-8", "backslashreplace")}
+            record.add(current, kind, outcome, seconds, failed)
+    finally:
+        st.wire.close()
+
+
+def probe(host: str, port: int, record: "Record", heavy: list[int], stop: threading.Event, phase: Callable[[], str | None]) -> None:
+    """GET /api/optimizers every 0.2 s: 'light (idle)' when no heavy request is in flight, else 'light (busy)'."""
+    wire = Wire(host, port, 30)
+    try:
+        while not stop.wait(0.2):
+            current = phase()
+            if current is None:
+                return
+            busy = heavy[0] > 0
+            t0 = time.perf_counter()
+            try:
+                status, _ = wire.send("GET", "/api/optimizers", content_type=None)
+                outcome = str(status)
+            except (OSError, http.client.HTTPException):
+                outcome = "no answer"
+            if heavy[0] > 0 and busy:  # heavy work in flight from before it was sent until it was answered
+                record.add(current, "light while heavy work runs", outcome, time.perf_counter() - t0, None)
+            elif not busy and heavy[0] == 0:
+                record.add(current, "light (idle)", outcome, time.perf_counter() - t0, None)
+    finally:
+        wire.close()
+
+
 # ----------------------------------------------------------------------------- the server
 
 def _free_port() -> int:
@@ -468,6 +606,9 @@ def main() -> int:
     ap.add_argument("--think", type=float, default=0.0, help="mean seconds a client waits between its requests (default: none)")
     ap.add_argument("--max-requests", type=int, default=1_000_000, help="stop after this many requests in all")
     ap.add_argument("--timeout", type=float, default=60, help="seconds a request may go unanswered")
+    ap.add_argument("--scenario", choices=["random", "students"], default="random",
+                    help="random: random and hostile requests (issue 10); students: a class on the page (issue 14)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes of the server it starts (default 1)")
     ap.add_argument("--failures", type=Path, default=None, help="JSON lines of every request that got a 5xx or no answer "
                                                                   "(default /tmp/bench_serve-failures-<time>.jsonl)")
     args = ap.parse_args()
@@ -485,7 +626,8 @@ def main() -> int:
     else:
         host, port = "127.0.0.1", _free_port()
         log = Path(f"/tmp/bench_serve-server-{port}.log")
-        proc = subprocess.Popen([sys.executable, "-m", "optarena", "serve", "--no-browser", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "optarena", "serve", "--no-browser", "--port", str(port),
+                                 "--workers", str(args.workers)],
                                 stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
         catalog = _answering(host, port, 120, proc)
@@ -496,10 +638,21 @@ def main() -> int:
         go.set()
         state = {"phase": "warm-up" if args.warmup > 0 else "load"}
         busy = [0] * args.clients
-        threads = [threading.Thread(target=client, daemon=True,
-                                    args=(i, host, port, load, record, args.seed, go, lambda: state["phase"], busy,
-                                          args.max_requests, args.timeout, args.think))
-                   for i in range(args.clients)]
+        if args.scenario == "students":
+            heavy = [0]
+            stop_probe = threading.Event()
+            threads = [threading.Thread(target=student, daemon=True,
+                                        args=(Student(i, host, port, load, args.seed, args.timeout, args.think), record, go,
+                                              lambda: state["phase"], heavy, args.max_requests))
+                       for i in range(args.clients)]
+            threads.append(threading.Thread(target=probe, daemon=True,
+                                            args=(host, port, record, heavy, stop_probe, lambda: state["phase"])))
+            busy = heavy  # quiet_rss waits for no heavy request in flight
+        else:
+            threads = [threading.Thread(target=client, daemon=True,
+                                        args=(i, host, port, load, record, args.seed, go, lambda: state["phase"], busy,
+                                              args.max_requests, args.timeout, args.think))
+                       for i in range(args.clients)]
         monitor.thread.start()
         for t in threads:
             t.start()
@@ -542,8 +695,45 @@ def main() -> int:
                 proc.kill()
                 proc.wait()
 
-    _report(args, record, load_seconds, monitor, rss_warm, rss_end, deaths, failures, log)
+    if args.scenario == "students":
+        _report_students(args, record, load_seconds, monitor, rss_warm, rss_end, deaths, failures, log)
+    else:
+        _report(args, record, load_seconds, monitor, rss_warm, rss_end, deaths, failures, log)
     return 0
+
+
+def _report_students(args: argparse.Namespace, record: Record, load_seconds: float, monitor: Monitor, rss_warm: int,
+                     rss_end: int, deaths: int, failures: Path, log: Path | None) -> None:
+    load = record.status["load"]
+    kinds = [k for k in ("page", "lists", "grid", "race", "race (drag)", "map", "train", "light (idle)",
+                         "light while heavy work runs") if k in load]
+    outcomes = sorted({o for c in load.values() for o in c}, key=lambda o: (not o.isdigit(), o))
+    n_workers = len(monitor.first) if monitor.server else "?"
+    print(f"\n### bench_serve --scenario students: {args.clients} students ({args.think:g} s mean pause between actions), "
+          f"{load_seconds:.0f} s after a {args.warmup:g} s warm-up, {n_workers} worker(s), loopback, seed {args.seed}\n")
+    print("| endpoint | sent | " + " | ".join(outcomes) + " | p50 ms | p95 ms | p99 ms |")
+    print("|---|---:|" + "---:|" * len(outcomes) + "---:|---:|---:|")
+    errors = 0
+    for k in kinds:
+        lat = record.latency[k]
+        errors += sum(n for o, n in load[k].items() if not o.isdigit() or (int(o) >= 500 and o != "503"))
+        print(f"| {k} | {sum(load[k].values())} | " + " | ".join(str(load[k][o]) for o in outcomes) +
+              f" | {_pct(lat, 0.5) * 1e3:.0f} | {_pct(lat, 0.95) * 1e3:.0f} | {_pct(lat, 0.99) * 1e3:.0f} |")
+    mb = 1024 * 1024
+    print("\n| measure | value |\n|---|---|")
+    print(f"| errors (5xx but 503, no answer, streams cut) | {errors} |")
+    print(f"| refused: 429 (per-client limit) / 503 (busy or over time) / 409 (a training race runs) | "
+          f"{sum(c['429'] for c in load.values())} / {sum(c['503'] for c in load.values())} / "
+          f"{sum(c['409'] for c in load.values())} |")
+    print(f"| worker deaths | {deaths} |")
+    if monitor.server:
+        print(f"| RSS of the workers after warm-up / at end / peak | {rss_warm / mb:.0f} / {rss_end / mb:.0f} / "
+              f"{monitor.peak / mb:.0f} MB |")
+    if record.n_failures:
+        print(f"\n{record.n_failures} failed requests, written whole to {failures}")
+    if log is not None:
+        tracebacks = log.read_text(errors="replace").count("Traceback")
+        print(f"server log: {log} ({tracebacks} tracebacks)")
 
 
 def _report(args: argparse.Namespace, record: Record, load_seconds: float, monitor: Monitor, rss_warm: int, rss_end: int,

@@ -497,12 +497,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if o != "*" and (not o.startswith(("http://", "https://")) or "," in o or o.rstrip("/").count("/") > 2):
             raise UsageError(f"--cors-origin must be an origin like https://example.org (scheme, host, optional port) "
                              f"or '*', got {o!r}", field="--cors-origin")
+    if args.per_client is not None and not 0 <= args.per_client <= 1000:
+        raise UsageError(f"--per-client must be in [0, 1000] (0: no limit), got {args.per_client}", field="--per-client")
     from .web.server import serve
 
     sock = _bind(args.host, args.port)  # before serve() says where the arena is; serve() listens on it
     try:
         serve(host=args.host, port=args.port, open_browser=not args.no_browser, workers=args.workers, sock=sock,
-              allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin))
+              allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin), per_client=args.per_client,
+              forwarded_allow_ips=args.forwarded_allow_ips)
     finally:
         sock.close()
     return 0
@@ -851,6 +854,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="another site's origin (https://example.org) whose pages may call the API (repeatable); "
                         "other cross-origin requests get 403")
+    p.add_argument("--per-client", type=int, metavar="K",
+                   help="races, maps and training races one client (address) may have in flight per worker; the next "
+                        "gets 429 with Retry-After (default $OPTARENA_PER_CLIENT, else 4; 0: no limit)")
+    p.add_argument("--forwarded-allow-ips", metavar="IPS",
+                   help="behind a reverse proxy: the proxy's address(es) (comma-separated, '*': any) whose "
+                        "X-Forwarded-For names the client; without it the proxy is the client (one limit for all)")
     p.set_defaults(func=_cmd_serve)
     return parser
 

@@ -92,3 +92,68 @@ def test_large_answers_give_freed_memory_back(monkeypatch):
     small, large = b"x" * 10, b"x" * guard.TRIM_BYTES
     assert guard.trimmed(small) is small and calls == []
     assert guard.trimmed(large) is large and calls == [1]
+
+
+def _bodies(n, landscape=None):
+    from optarena.web.schemas import RaceIn
+
+    return [RaceIn(landscape=landscape or {"name": "booth"},
+                   racers=[{"optimizer": "sgd", "hyperparameters": {"learning_rate": 0.001 * (i + 1)}}])
+            for i in range(n)]
+
+
+def test_the_warm_up_queue_is_bounded_and_drops_what_does_not_fit(monkeypatch):
+    # issue 14: after a 2-minute load the warm-up queue compiled for 8 more minutes at 100% of a core
+    release = threading.Event()
+    warmed = []
+
+    def slow(body):
+        release.wait(10)
+        warmed.append(body)
+
+    monkeypatch.setattr(web_app._Warmer, "_warm", staticmethod(slow))
+    warmer = web_app._Warmer()
+    bodies = _bodies(web_app.WARM_QUEUE + 5)
+    taken = [warmer.submit(b) for b in bodies]
+    assert taken == [True] * web_app.WARM_QUEUE + [False] * 5  # one running, the rest waiting: at most WARM_QUEUE
+    assert warmer.dropped == 5 and warmer.waiting == web_app.WARM_QUEUE
+    release.set()
+    warmer.pool.shutdown(wait=True)
+    assert warmed == bodies[:web_app.WARM_QUEUE] and warmer.waiting == 0
+    assert warmer.submit(bodies[0]) is False and warmer.dropped == 5  # already warmed: not again
+
+
+def test_no_warm_up_is_queued_or_started_while_every_heavy_slot_is_taken(monkeypatch):
+    warmed = []
+    monkeypatch.setattr(web_app._Warmer, "_warm", staticmethod(warmed.append))
+    busy = [True]
+    warmer = web_app._Warmer(busy=lambda: busy[0])
+    a, b = _bodies(2)
+    assert warmer.submit(a) is False and warmer.dropped == 1 and warmer.waiting == 0
+    busy[0] = False
+    gate = threading.Event()
+    warmer.pool.submit(gate.wait, 10)  # the warmer's thread is occupied while b waits
+    assert warmer.submit(b) is True
+    busy[0] = True  # the server got busy before b's turn: b is dropped, and forgotten
+    gate.set()
+    warmer.pool.shutdown(wait=True)
+    assert warmed == [] and warmer.dropped == 2 and warmer.waiting == 0
+    busy[0] = False
+    warmer.pool = type(warmer.pool)(1)
+    assert warmer.submit(b) is True and warmer.submit(a) is True  # asked again once idle: warmed
+    warmer.pool.shutdown(wait=True)
+    assert warmed == [b, a]
+
+
+def test_a_family_is_warmed_once_for_every_kappa_and_a_formula_never(monkeypatch):
+    warmed = []
+    monkeypatch.setattr(web_app._Warmer, "_warm", staticmethod(warmed.append))
+    warmer = web_app._Warmer()
+    racer = [{"optimizer": "adam"}]
+    from optarena.web.schemas import RaceIn
+
+    kappas = [RaceIn(landscape={"name": "ill_conditioned", "params": {"kappa": k}}, racers=racer) for k in (2, 50, 700)]
+    assert [warmer.submit(b) for b in kappas] == [True, False, False]  # kappa is data: one loop for all
+    assert warmer.submit(RaceIn(landscape={"formula": "x^2 + 3*y^2"}, racers=racer)) is False
+    warmer.pool.shutdown(wait=True)
+    assert warmed == kappas[:1]

@@ -268,10 +268,10 @@ def test_the_warmer_does_not_compile_one_loop_per_slider_value():
     from optarena.web.schemas import RaceIn
 
     warmer = _Warmer()
-    for kappa in (2.0, 3.0, 4.0):
-        warmer.submit(RaceIn.model_validate({"landscape": {"name": "ill_conditioned", "params": {"kappa": kappa}}}))
-    warmer.submit(RaceIn.model_validate({"landscape": {"formula": "x^2 + y^2"}}))
-    assert warmer.seen == set()
+    taken = [warmer.submit(RaceIn.model_validate({"landscape": {"name": "ill_conditioned", "params": {"kappa": kappa}}}))
+             for kappa in (2.0, 3.0, 4.0)]
+    assert not warmer.submit(RaceIn.model_validate({"landscape": {"formula": "x^2 + y^2"}}))
+    assert taken == [True, False, False] and len(warmer.seen) == 1  # kappa is data: one loop for every value
     warmer.pool.shutdown(wait=True)
 
 

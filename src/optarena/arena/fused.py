@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -24,7 +26,51 @@ from ..optim import OptimizerSpec, kernels
 #: Largest coefficient table (steps x settings x K floats) built before falling back to NumPy.
 MAX_TABLE = 64_000_000
 _FUNCS: dict[Any, tuple[Any, Any] | None] = {}
-_KERNELS: dict[Any, Callable[..., None]] = {}
+#: Race loops a process keeps, the least recently used dropped beyond ($OPTARENA_KERNEL_CACHE
+#: overrides): a dropped loop is loaded again from the disk cache when a race needs it.
+KERNEL_CACHE = 32
+
+
+class KernelCache(OrderedDict):
+    """The race loops this process keeps, least recently used first; ``dropped`` counts those
+    let go (numba keeps a dropped loop's machine code, so the budget counts them too)."""
+
+    dropped = 0
+
+
+_KERNELS: dict[Any, Callable[..., None]] = KernelCache()
+_LOCK = threading.Lock()
+
+
+def kernel_cache_size() -> int:
+    """How many race loops a process keeps: $OPTARENA_KERNEL_CACHE, else ``KERNEL_CACHE``."""
+    text = os.environ.get("OPTARENA_KERNEL_CACHE", "").strip()
+    return max(1, int(text)) if text.isdigit() else KERNEL_CACHE
+
+
+def kernels_made() -> int:
+    """Race loops this process has compiled or loaded: those kept and those dropped."""
+    return len(_KERNELS) + getattr(_KERNELS, "dropped", 0)
+
+
+def used(key: Any) -> Callable[..., None]:
+    """The kept loop under ``key``, marked most recently used."""
+    kernel = _KERNELS[key]
+    touch = getattr(_KERNELS, "move_to_end", None)  # a test's plain dict has no order to keep
+    if touch is not None:
+        with _LOCK:
+            if key in _KERNELS:
+                touch(key)
+    return kernel
+
+
+def _drop_least_used() -> None:
+    """Let go of the least recently used loops beyond ``kernel_cache_size()``."""
+    with _LOCK:
+        while len(_KERNELS) > kernel_cache_size():
+            del _KERNELS[next(iter(_KERNELS))]
+            if isinstance(_KERNELS, KernelCache):
+                _KERNELS.dropped += 1
 
 
 def landscape_key(ls: Landscape) -> Any:
@@ -43,36 +89,109 @@ def _code_key(fn: Any) -> Any:
         return fn  # itself (kept alive by the key, so its id cannot be reused by another)
 
 
+def kernel_landscape_key(ls: Landscape) -> Any:
+    """What a race loop of per-element cells is kept under: for one value of a family whose
+    parameters are data (``Landscape.parametric``) the family's code, the same for every kappa and
+    theta; else ``landscape_key``, its values included."""
+    par = ls.parametric
+    if par is None:
+        return landscape_key(ls)
+    return (ls.name, "parametric", len(par.values), _code_key(par.f), _code_key(par.grad))
+
+
+_FAMILIES: dict[Any, tuple[Any, Any] | None] = {}
+
+
+def compiled_parametric(ls: Landscape) -> tuple[Any, Any] | None:
+    """(f, grad) of ``ls.parametric`` compiled for scalars and a float64 array of parameters,
+    once per family; None when its code is not numba-compatible."""
+    par = ls.parametric
+    assert par is not None
+    key = (_code_key(par.f), _code_key(par.grad))
+    if key not in _FAMILIES:
+        try:
+            f = numba.njit(inline="always", error_model="numpy")(par.f)
+            g = numba.njit(inline="always", error_model="numpy")(par.grad)
+            p = np.asarray(par.values, dtype=np.float64)
+            _check(lambda: (f(0.5, 0.25, p), g(0.5, 0.25, p)))  # compile now: fail here, not mid-race
+            _FAMILIES[key] = (f, g)
+        except Exception:  # numba raises many error types for unsupported Python
+            _FAMILIES[key] = None
+    return _FAMILIES[key]
+
+
+def _check(compile_now: Callable[[], Any]) -> None:
+    """Compile a landscape's functions to learn whether numba can (raises when it cannot): in a
+    child process when a server asks (``run_apart``), where the race loop that inlines them is
+    compiled too, so this process never compiles them itself."""
+    verdict = run_apart(compile_now)
+    if verdict is None:
+        compile_now()
+    elif not verdict:
+        raise TypeError("the landscape's code does not compile with numba")
+
+
+def _bound(family: tuple[Any, Any], values: tuple[float, ...]) -> tuple[Any, Any]:
+    """A family's compiled (f, grad) as functions of (x, y) with ``values`` frozen in (for the
+    loops that take a landscape of two arguments: L-BFGS's, Newton's); compiled when first called."""
+    fp, gp = family
+    p = tuple(float(v) for v in values)
+
+    def f(x: Any, y: Any) -> Any:
+        return fp(x, y, p)
+
+    def grad(x: Any, y: Any) -> tuple[Any, Any]:
+        return gp(x, y, p)
+
+    jit = numba.njit(inline="always", error_model="numpy")
+    return jit(f), jit(grad)
+
+
 def compiled_landscape(ls: Landscape) -> tuple[Any, Any] | None:
-    """(f, grad) compiled for scalars, or None when the landscape's code is not numba-compatible."""
+    """(f, grad) compiled for scalars, or None when the landscape's code is not numba-compatible.
+    One value of a family (``ls.parametric``) is checked by compiling the family, once."""
+    if ls.parametric is not None:
+        family = compiled_parametric(ls)
+        return None if family is None else _bound(family, ls.parametric.values)
     key = landscape_key(ls)
     if key not in _FUNCS:
         try:
             f = numba.njit(inline="always", error_model="numpy")(ls.f)
             g = numba.njit(inline="always", error_model="numpy")(ls.grad)
-            f(0.5, 0.25), g(0.5, 0.25)  # compile now: fail here, not mid-race
+            _check(lambda: (f(0.5, 0.25), g(0.5, 0.25)))  # compile now: fail here, not mid-race
             _FUNCS[key] = (f, g)
         except Exception:  # numba raises many error types for unsupported Python
             _FUNCS[key] = None
     return _FUNCS[key]
 
 
+def kernel_key(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], record: bool) -> Any:
+    """Where the race loop of ``spec`` on ``ls`` is kept in ``_KERNELS``: a per-element cell's loop
+    takes a family's parameters as data (``kernel_landscape_key``); the loops of their own
+    (``fused_lbfgs``, ``fused_newton``) compile a landscape's values in."""
+    return (spec.name, present, kernel_landscape_key(ls) if spec.cell is not None else landscape_key(ls), record)
+
+
 def is_warm(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], record: bool) -> bool:
-    return (spec.name, present, landscape_key(ls), record) in _KERNELS
+    """Whether the loop is compiled (or loaded) and ready: one another thread is still compiling is
+    not, so a small race runs on NumPy instead of waiting for that compile."""
+    kernel = _KERNELS.get(kernel_key(spec, ls, present, record))
+    return kernel is not None and bool(getattr(kernel, "signatures", True))
 
 
 def kernel_budget() -> int | None:
-    """How many race loops this process may compile: $OPTARENA_KERNEL_BUDGET, unlimited when unset.
-    Each takes ~8 MB that numba never gives back, and a landscape's parameters are compiled in, so
-    a server (which sets a budget) would otherwise grow with every new kappa a client sends; past
-    the budget, races run on the NumPy engine, with the same numbers."""
+    """How many race loops this process may compile or load: $OPTARENA_KERNEL_BUDGET, unlimited
+    when unset. Each takes ~7 MB of machine code that numba never gives back, even once dropped
+    from the cache, so a server (which sets a budget) would otherwise grow with every new
+    optimizer x landscape x formula its clients send; past the budget, races run on the NumPy
+    engine, with the same numbers."""
     text = os.environ.get("OPTARENA_KERNEL_BUDGET", "").strip()
     return int(text) if text.isdigit() else None
 
 
 def may_compile(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], record: bool) -> bool:
     budget = kernel_budget()
-    return budget is None or len(_KERNELS) < budget or is_warm(spec, ls, present, record)
+    return budget is None or kernels_made() < budget or is_warm(spec, ls, present, record)
 
 
 THREADS = os.cpu_count() or 1
@@ -126,10 +245,10 @@ record, CHUNK = {record}, {chunk}
 _PARTS: dict[str, tuple[Any, ...]] = {}
 #: Part of every kernel's hash: changed when the way kernels are made changes, so entries written
 #: by an earlier way are never loaded.
-CACHE_FORMAT = "optarena.kernel/3"
+CACHE_FORMAT = "optarena.kernel/4"
 LOG = logging.getLogger("optarena")
 _KERNEL_BODY = """\
-def kernel(P0, S0, C, hidx, noise, sidx, clip, lo, hi, target, pos, loss, gnorm, dstep, best, reach, div, reason,
+def kernel(P0, S0, C, hidx, noise, sidx, clip, lo, hi, target, lp, pos, loss, gnorm, dstep, best, reach, div, reason,
            first, last):  # pragma: no cover
     T = C.shape[0]
     use_noise = noise.shape[0] > 0
@@ -156,9 +275,9 @@ def kernel(P0, S0, C, hidx, noise, sidx, clip, lo, hi, target, pos, loss, gnorm,
             for j in range(B):
                 x = X[j]
                 y = Y[j]
-                fv = f(x, y)
+                fv = f(x, y{lp})
                 FV[j] = fv
-                GX[j], GY[j] = grad(x, y)
+                GX[j], GY[j] = grad(x, y{lp})
                 ok = alive[j] & math.isfinite(fv) & (x0 <= x) & (x <= x1) & (y0 <= y) & (y <= y1)  # NaN fails
                 n_ok += ok
                 bst[j] = fv if (ok & (fv < bst[j])) else bst[j]
@@ -263,10 +382,11 @@ def _importable(fn: Any) -> bool:
     return isinstance(name, str) and name in sys.modules
 
 
-def _kernel_body(present: tuple[bool, ...], coefficients: tuple[str, ...]) -> str:
+def _kernel_body(present: tuple[bool, ...], coefficients: tuple[str, ...], parametric: bool = False) -> str:
     """The race loop's body for a cell with these slots present and these coefficients: one local
     array per slot and axis (absent slots share zeros, never read back), the coefficients of a step
-    unpacked into one named local each (read once into registers)."""
+    unpacked into one named local each (read once into registers); with ``parametric``, f and grad
+    take the landscape's parameters ``lp`` (the loop's argument) as data."""
     loads = "".join(f"        S{k}X = S0[{k}, r0:r0 + B, 0].copy()\n        S{k}Y = S0[{k}, r0:r0 + B, 1].copy()\n"
                     if has else f"        S{k}X = Z\n        S{k}Y = Z\n" for k, has in enumerate(present))
     names = [f"c_{n}" for n in coefficients]
@@ -280,17 +400,19 @@ def _kernel_body(present: tuple[bool, ...], coefficients: tuple[str, ...]) -> st
         return f"{outs} = cell({', '.join([f'{axis}[j]', f'G{axis}[j]'] + slots + names)})"
 
     return _KERNEL_BODY.format(slot_loads=loads, unpack_uniform=unpack(" " * 16, "H[0]"),
-                               unpack_each=unpack(" " * 20, "H[j]"), step_x=step("X"), step_y=step("Y"))
+                               unpack_each=unpack(" " * 20, "H[j]"), step_x=step("X"), step_y=step("Y"),
+                               lp=", lp" if parametric else "")
 
 
 def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record: bool,
-                 coefficients: tuple[str, ...], what: str = "a race", use_cache: bool = True) -> Callable[..., None]:
+                 coefficients: tuple[str, ...], parametric: bool = False, what: str = "a race",
+                 use_cache: bool = True) -> Callable[..., None]:
     """The race loop for these parts: loaded from the disk cache when an earlier process compiled
     it, else compiled (seconds) and saved. Says which on the ``optarena`` logger (INFO), so a face
     can tell its user why the first run waits."""
     n_coeffs = len(coefficients)
     row = _row_to_tuple(n_coeffs)
-    return generated_kernel("race", _KERNEL_SOURCE, dict(record=record, chunk=CHUNK, body=_kernel_body(present, coefficients)),
+    return generated_kernel("race", _KERNEL_SOURCE, dict(record=record, chunk=CHUNK, body=_kernel_body(present, coefficients, parametric)),
                             _PARTS, (cell, f, grad, row), (cell, f, grad), [str(n_coeffs).encode()], what, use_cache)
 
 
@@ -360,13 +482,14 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
 
     The runs go to the kernel in tasks of whole chunks; ``should_stop`` is asked before each task
     (a task is at most ``TASK_WORK`` run-steps, a few ms), and ``Cancelled`` raised when it fires."""
-    funcs = compiled_landscape(ls)
+    par = ls.parametric
+    funcs = compiled_landscape(ls) if par is None else compiled_parametric(ls)
     assert funcs is not None
     present = tuple(name in state0 for name in spec.slots)
     C = coefficient_table(spec, hp, schedule, steps)
-    key = (spec.name, present, landscape_key(ls), record)
+    key = kernel_key(spec, ls, present, record)
     new = key not in _KERNELS
-    parts = (kernels.compiled_cell(spec), funcs[0], funcs[1], present, record, spec.coefficient_names)
+    parts = (kernels.compiled_cell(spec), funcs[0], funcs[1], present, record, spec.coefficient_names, par is not None)
     if new:
         _KERNELS[key] = _make_kernel(*parts, what=f"{spec.title} x {ls.title}")
     n = len(P0)
@@ -377,10 +500,11 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     out = new_outputs(n, steps, record)
     args = (np.ascontiguousarray(P0, dtype=np.float64), S0, C, hidx.astype(np.int64),
             np.zeros((0, 1, 2)) if noise is None else noise, sidx.astype(np.int64),
-            0.0 if clip is None else float(clip), lo, hi, float(target), out["pos"], out["loss"],
+            0.0 if clip is None else float(clip), lo, hi, float(target),
+            np.zeros(0) if par is None else np.asarray(par.values, dtype=np.float64), out["pos"], out["loss"],
             out["gnorm"], out["dstep"], out["best"], out["reach"], out["div"], out["reason"])
     kernel = first_call(key, args, f"{spec.title} x {ls.title}",
-                        lambda: _make_kernel(*parts, what=f"{spec.title} x {ls.title}", use_cache=False)) if new else _KERNELS[key]
+                        lambda: _make_kernel(*parts, what=f"{spec.title} x {ls.title}", use_cache=False)) if new else used(key)
     threads = min(THREADS, max(1, (n * steps) // MIN_WORK_PER_THREAD))
     # Many whole-chunk tasks on a few threads balance runs that diverge early (cheap) against ones
     # that run the full budget (the kernel releases the GIL); small tasks also bound how long a
@@ -395,15 +519,74 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
 def first_call(key: Any, args: tuple, what: str, afresh: Callable[[], Callable[..., None]]) -> Callable[..., None]:
     """The kernel kept under ``key``, called once on no runs so it is compiled or loaded now; a disk
     cache entry that cannot be loaded (numba's loader raises what unpickling raises: ImportError,
-    EOFError, ...) is replaced by ``afresh()``, compiled without the cache."""
+    EOFError, ...) is replaced by ``afresh()``, compiled without the cache. The least recently used
+    loops beyond ``kernel_cache_size()`` are then let go."""
     kernel = _KERNELS[key]
     try:
+        compile_apart(kernel, args)  # when it can: then the call below loads what the child wrote
         kernel(*args, 0, 0)
     except Exception as exc:
         LOG.warning("the cached race loop for %s could not be loaded (%s: %s); compiling it afresh",
                     what, type(exc).__name__, exc)
         kernel = _KERNELS[key] = afresh()
+    _drop_least_used()
     return kernel
+
+
+#: Set (to 1) by ``optarena serve``: see ``compile_apart``.
+ENV_COMPILE_APART = "OPTARENA_COMPILE_APART"
+#: Seconds a child may compile before it is stopped and the loop is compiled in the process itself.
+COMPILE_TIMEOUT = 120.0
+
+
+def compile_apart(kernel: Any, args: tuple) -> bool:
+    """Compile ``kernel`` (for ``args``) in a forked child process that writes numba's disk cache,
+    while this process waits without holding its interpreter: a compile holds the GIL for stretches
+    of 100-300 ms over its seconds, which a server's other users would wait through (issue 14).
+    The caller's next call then loads the loop from the cache (milliseconds). Only where
+    $OPTARENA_COMPILE_APART is 1, the loop has a disk cache and is not in it yet; True when the
+    child wrote it, False when nothing was done or the child failed (the caller compiles here)."""
+    try:
+        index = Path(kernel._cache._cache_file._index_path)  # numba's: absent for a loop without a disk cache
+    except AttributeError:
+        return False
+    return not index.exists() and bool(run_apart(lambda: kernel(*args, 0, 0))) and index.exists()
+
+
+def run_apart(work: Callable[[], Any]) -> bool | None:
+    """``work()`` in a forked child, at a lower priority, this process waiting without the GIL:
+    whether it succeeded, or None where $OPTARENA_COMPILE_APART is not 1 (or there is no fork)."""
+    if os.environ.get(ENV_COMPILE_APART) != "1" or not hasattr(os, "fork"):
+        return None
+    import signal
+    import time
+
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock:  # no other thread is inside numba's compiler when the child is made
+        pid = os.fork()
+    if pid == 0:  # the child: compile, write the cache, leave without running the parent's exit code
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)  # the parent's event loop must not hear the child's signals
+            os.nice(10)  # a core it shares with the server's answers goes to the answers first
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            work()
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + COMPILE_TIMEOUT
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            LOG.warning("compiling apart took over %g s; compiling here", COMPILE_TIMEOUT)
+            return False
+        time.sleep(0.02)  # sleeping lets go of the GIL
 
 
 def run_tasks(kernel: Callable[..., None], args: tuple, bounds: np.ndarray, threads: int,

@@ -28,6 +28,31 @@ def article_racers(sgd: float, momentum: float, adam: float) -> Racers:
 
 
 @dataclass(frozen=True)
+class Parametric:
+    """A parametrised landscape's f and grad with its numeric parameters as data: ``f(x, y, p)``
+    and ``grad(x, y, p)``, ``p`` a tuple or array of the floats ``values``, module-level functions
+    under the same rules as ``Landscape.f``. The compiled race loop takes ``p`` as an argument, so
+    every kappa or theta a slider sends runs the one loop compiled for the family (with its
+    parameters frozen into the code, each value compiled anew: seconds and megabytes each)."""
+
+    f: Callable[[Any, Any, Any], Any]
+    grad: Callable[[Any, Any, Any], tuple[Any, Any]]
+    values: tuple[float, ...]
+
+    def bound(self) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], tuple[Any, Any]]]:
+        """(f, grad) of two arguments, for ``Landscape``: the same code, ``values`` bound."""
+        fp, gp, p = self.f, self.grad, self.values
+
+        def f(x: Any, y: Any) -> Any:
+            return fp(x, y, p)
+
+        def grad(x: Any, y: Any) -> tuple[Any, Any]:
+            return gp(x, y, p)
+
+        return f, grad
+
+
+@dataclass(frozen=True)
 class Landscape:
     """A 2-D loss surface.
 
@@ -54,7 +79,9 @@ class Landscape:
     A ``saddle`` point makes races report escape: the first step whose loss is below
     f(saddle) - ``escape_margin``. ``default_racers`` are the racers of the landscape's default
     race, as (optimizer, hyperparameters) pairs, chosen so that each makes visible progress and
-    none diverges from the default start within the default 100 steps.
+    none diverges from the default start within the default 100 steps. ``parametric``, for one
+    value of a family (``ill_conditioned``'s kappa and theta), is f and grad with the parameters
+    as an argument (``f`` and ``grad`` are then ``parametric.bound()``).
     """
 
     name: str
@@ -77,6 +104,9 @@ class Landscape:
     default_racers: Racers = ARTICLE_RACERS
     hess: Callable[[Any, Any], tuple[Any, Any, Any]] | None = None
     no_hessian: str = ""  # why ``hess`` is None, when that is known
+    #: f and grad with the parameters as data (``Parametric``), when the landscape is one value of
+    #: a family: the compiled race loop runs the family's code for every value
+    parametric: Parametric | None = None
 
     def __post_init__(self) -> None:
         value = float(self.min_value)

@@ -10,7 +10,7 @@ import numbers
 from typing import Any
 
 from ..errors import UsageError, UsageTypeError
-from ._base import ARTICLE_RACERS, Landscape, article_racers
+from ._base import ARTICLE_RACERS, Landscape, Parametric, article_racers
 
 GOH = 'Goh, "Why Momentum Really Works", Distill 2017'
 
@@ -44,6 +44,21 @@ ILL_CONDITIONED_SCHEMA: dict[str, dict[str, float]] = {
 }
 
 
+def ill_conditioned_f(x: Any, y: Any, p: Any) -> Any:
+    """0.5 (kappa u^2 + v^2), u = c x + s y, v = c y - s x, with p = (kappa, c, s) = (kappa, cos theta, sin theta)."""
+    k, c, s = p[0], p[1], p[2]
+    u = c * x + s * y
+    v = c * y - s * x
+    return 0.5 * (k * u * u + v * v)
+
+
+def ill_conditioned_grad(x: Any, y: Any, p: Any) -> tuple[Any, Any]:
+    k, c, s = p[0], p[1], p[2]
+    ku = k * (c * x + s * y)
+    v = c * y - s * x
+    return c * ku - s * v, s * ku + c * v
+
+
 def ill_conditioned(kappa: float = 10.0, theta: float = 0.0) -> Landscape:
     """f = 0.5 (kappa u^2 + v^2) with (u, v) the coordinates along axes turned by ``theta``.
 
@@ -65,16 +80,9 @@ def ill_conditioned(kappa: float = 10.0, theta: float = 0.0) -> Landscape:
     rad = math.radians(theta)
     c, s = math.cos(rad), math.sin(rad)
     k = kappa  # plain float locals: numba freezes closure variables as constants
-
-    def f(x: Any, y: Any) -> Any:
-        u = c * x + s * y
-        v = c * y - s * x
-        return 0.5 * (k * u * u + v * v)
-
-    def grad(x: Any, y: Any) -> tuple[Any, Any]:
-        ku = k * (c * x + s * y)
-        v = c * y - s * x
-        return c * ku - s * v, s * ku + c * v
+    # kappa and theta as data: every value a slider sends runs one compiled race loop
+    parametric = Parametric(ill_conditioned_f, ill_conditioned_grad, (k, c, s))
+    f, grad = parametric.bound()
 
     # H = R^T diag(kappa, 1) R, R the rotation to (u, v): constant, follows kappa and theta.
     hxx, hxy, hyy = k * c * c + s * s, (k - 1.0) * c * s, k * s * s + c * c
@@ -91,7 +99,7 @@ def ill_conditioned(kappa: float = 10.0, theta: float = 0.0) -> Landscape:
         start_source="chosen: (u, v) = (1, 3) in the rotated frame, off both principal axes",
         formula=(r"\tfrac12(\kappa u^2 + v^2),\ u = x\cos\theta + y\sin\theta,\ "
                  r"v = -x\sin\theta + y\cos\theta"),
-        source=f"{GOH}; theta in degrees", params={"kappa": kappa, "theta": theta},
+        source=f"{GOH}; theta in degrees", params={"kappa": kappa, "theta": theta}, parametric=parametric,
         # Gradient descent is stable below 2/kappa: a tenth of that for SGD, a hundredth for
         # momentum (whose steps add up to ~10x); Adam's steps do not scale with curvature.
         default_racers=article_racers(0.2 / kappa, 0.02 / kappa, 0.03),

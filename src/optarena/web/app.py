@@ -116,26 +116,58 @@ def _finite(a: np.ndarray) -> list:
     return [[None if not math.isfinite(v) else v for v in row] for row in a.tolist()]
 
 
+#: Warm-ups waiting at most; more are dropped (the pair's next race asks again).
+WARM_QUEUE = 4
+
+
 class _Warmer:
     """Compiles the race loops a client just used, off the request path, so the next drag of a
-    slider runs the compiled loop instead of the NumPy engine."""
+    slider runs the compiled loop instead of the NumPy engine. One at a time, at most WARM_QUEUE
+    waiting; none is queued or started while ``busy()`` (every heavy slot taken): a busy server
+    spends its cores on answers, and an idle one warms what is asked again."""
 
-    def __init__(self) -> None:
+    def __init__(self, busy: Callable[[], bool] = lambda: False) -> None:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="optarena-warm")
         self.seen: set[Any] = set()
         self.lock = threading.Lock()
+        self.busy = busy
+        self.waiting = 0
+        self.dropped = 0
 
-    def submit(self, body: RaceIn) -> None:
-        if body.landscape.params or body.landscape.formula is not None:
-            return  # a parameter a slider moves would compile one loop per value; formulas do not compile
-        key = (body.landscape.model_dump_json(), tuple(r.model_dump_json() for r in body.racers))
+    def submit(self, body: RaceIn) -> bool:
+        """Queue a warm-up of ``body``'s race loops; False when it was not (seen, busy, queue full)."""
+        if body.landscape.formula is not None:
+            return False  # a typed formula is a new loop per text: not worth a core ahead of time
+        ls = landscapes.resolve(body.landscape.ref())
+        if ls.params and ls.parametric is None:
+            return False  # parameters compiled in: one loop per value a slider sends
+        # a family's parameters are data (one loop for every kappa): its values are not part of the key
+        where = body.landscape.name if ls.parametric is not None else body.landscape.model_dump_json()
+        key = (where, tuple(r.model_dump_json() for r in body.racers))
         with self.lock:
             if key in self.seen:
-                return
+                return False
+            if self.busy() or self.waiting >= WARM_QUEUE:
+                self.dropped += 1
+                return False
             if len(self.seen) >= 4096:  # a long-lived server forgets, rather than remember every request
                 self.seen.clear()
             self.seen.add(key)
-        self.pool.submit(self._warm, body)
+            self.waiting += 1
+        self.pool.submit(self._run, key, body)
+        return True
+
+    def _run(self, key: Any, body: RaceIn) -> None:
+        try:
+            if self.busy():  # got busy while it waited: drop it, and let a later race ask again
+                with self.lock:
+                    self.dropped += 1
+                    self.seen.discard(key)
+                return
+            self._warm(body)
+        finally:
+            with self.lock:
+                self.waiting -= 1
 
     @staticmethod
     def _warm(body: RaceIn) -> None:
@@ -251,12 +283,13 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
         docs_url=None, redoc_url=None,  # Swagger UI and ReDoc load from a CDN: the page works offline, so they are off
     )
     app.add_middleware(guard.BodyLimit)
+    app.add_middleware(guard.ClientLimit)  # heavy requests per client: 429 past OPTARENA_PER_CLIENT
     app.add_middleware(origin.OriginGuard, policy=policy)  # outermost: a foreign Host is refused first
     app.router.route_class = guard.GuardedRoute
     # starlette types a handler as taking any Exception; this one is registered for RequestValidationError only
     app.add_exception_handler(RequestValidationError, guard.on_validation_error)  # type: ignore[arg-type]
-    warmer = _Warmer() if warm else None
     heavy = asyncio.Semaphore(HEAVY_SLOTS)  # races and maps computing at once (see HEAVY_SLOTS)
+    warmer = _Warmer(busy=heavy.locked) if warm else None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -351,18 +384,20 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
     @app.post("/api/sweep", summary="A stability map (two hyperparameters) or a basin map (a grid of starts)",
               description=f"Limits: see the SweepIn schema (cells per side, cells x steps); {TIME_BUDGET:g} s per "
                           "request, after which the map is stopped and the answer is 503.",
-              responses={**_BAD_BODY, **_OVER_TIME})
-    async def run_sweep(body: SweepIn) -> dict[str, Any]:
+              responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}, **_BAD_BODY,
+                         **_OVER_TIME}, response_class=Response)
+    async def run_sweep(body: SweepIn) -> Response:
         from ..measure.sweeps import check_objective
 
         try:
             check_objective(body.objective, _landscape(body.landscape))  # before any work
         except OptarenaError as exc:
             raise _refused(exc) from None
-        try:
-            return await _bounded(lambda stop: _sweep(body, stop), "map", heavy)
+        try:  # encoded in the worker thread too: FastAPI's encoder on the event loop held every other request
+            answer = await _bounded(lambda stop: guard.dumps(_sweep(body, stop)), "map", heavy)
         except (OptarenaError, ValueError, TypeError) as exc:
             raise _refused_map(exc, basins=body.basins is not None) from None
+        return Response(answer, media_type="application/json")
 
     training = threading.Lock()  # one training race at a time: it takes the machine's cores
 

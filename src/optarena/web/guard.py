@@ -10,12 +10,16 @@
 - Responses are encoded by ``dumps``, which turns NumPy arrays into lists before orjson sees them:
   orjson 3.12-3.13's ``OPT_SERIALIZE_NUMPY`` corrupts the heap on some payloads (the whole server
   process aborts), and lists are written correctly by every version.
+- Heavy requests (races, maps, training races) are limited per client (``ClientLimit``): a client
+  with ``PER_CLIENT`` of them in flight gets 429 with Retry-After for the next, so one tab (or
+  script) cannot queue a room's worth of work ahead of everyone else.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -89,6 +93,59 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+#: Heavy requests one client may have in flight in a worker ($OPTARENA_PER_CLIENT; 0: no limit).
+#: The page has at most one race, one map and one training race in flight per tab, so 4 leaves
+#: room for a second tab; a script that sends more at once is told to wait (429).
+PER_CLIENT = 4
+ENV_PER_CLIENT = "OPTARENA_PER_CLIENT"
+#: The requests that take a core: POST to these paths.
+HEAVY_PATHS = frozenset({"/api/race", "/api/sweep", "/api/train", "/api/anatomy"})
+
+
+def per_client() -> int:
+    """The per-client limit: $OPTARENA_PER_CLIENT when it is a whole number, else ``PER_CLIENT``."""
+    text = os.environ.get(ENV_PER_CLIENT, "").strip()
+    return int(text) if text.isdigit() else PER_CLIENT
+
+
+class ClientLimit:
+    """ASGI middleware: at most ``limit`` heavy requests (``HEAVY_PATHS``) per client address in
+    flight, from the request's arrival until its answer (a training race's whole stream) has been
+    sent or the client has gone; the next gets 429 with Retry-After, unstarted. The client is the
+    connection's peer address: behind a reverse proxy that is the proxy (every student the same
+    client) unless uvicorn is told to trust its X-Forwarded-For (``--forwarded-allow-ips``).
+    Counted per worker process."""
+
+    def __init__(self, app: Any, limit: int | None = None) -> None:
+        self.app = app
+        self.limit = per_client() if limit is None else limit
+        self.busy: dict[str, int] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (self.limit <= 0 or scope["type"] != "http" or scope.get("method") != "POST"
+                or scope.get("path") not in HEAVY_PATHS):
+            await self.app(scope, receive, send)
+            return
+        who = (scope.get("client") or ("unknown", 0))[0]
+        if self.busy.get(who, 0) >= self.limit:
+            body = dumps({"detail": f"too many heavy requests at once from {who}: at most {self.limit} races, maps and "
+                                    f"training races in flight per client ({ENV_PER_CLIENT}); retry when one has ended"})
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                    (b"retry-after", b"1")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.busy[who] = self.busy.get(who, 0) + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            left = self.busy[who] - 1  # the event loop is single-threaded: no lock needed
+            if left:
+                self.busy[who] = left
+            else:
+                del self.busy[who]  # forget idle clients: the table holds only those in flight
 
 
 #: A body above the limit is still read (and dropped) up to this many bytes before the 413: a

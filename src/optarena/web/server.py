@@ -13,8 +13,9 @@ import socket
 import threading
 import webbrowser
 
-#: Race loops a worker compiles at most (~8 MB each, never given back; landscape parameters are
-#: compiled in): beyond them its races run on the NumPy engine. Overridden by OPTARENA_KERNEL_BUDGET.
+#: Race loops a worker compiles or loads at most (~7 MB each, never given back, even once dropped from
+#: its cache; a landscape's numeric parameters are data, not new loops): beyond them its races run on
+#: the NumPy engine. Overridden by OPTARENA_KERNEL_BUDGET.
 KERNEL_BUDGET = 16
 #: Seconds a worker may leave the supervisor's ping unanswered before it is replaced. Generous:
 #: compiling a new optimizer x landscape pair holds the GIL for a few seconds, which is not a hang.
@@ -53,11 +54,15 @@ def exposure_warning(host: str) -> str | None:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, workers: int = 1,
           sock: socket.socket | None = None, allowed_hosts: tuple[str, ...] = (),
-          cors_origins: tuple[str, ...] = ()) -> None:
+          cors_origins: tuple[str, ...] = (), per_client: int | None = None,
+          forwarded_allow_ips: str | None = None) -> None:
     """Serve the arena until Ctrl-C. ``sock``: an already bound socket (the CLI binds first, so a
     taken port is reported before anything starts). ``allowed_hosts``: Host names answered besides
     the loopback names and ``host`` (``web.origin``); ``cors_origins``: other sites' pages allowed
-    to call the API."""
+    to call the API. ``per_client``: heavy requests one client may have in flight (``guard.ClientLimit``;
+    default $OPTARENA_PER_CLIENT, else 4; 0: no limit). ``forwarded_allow_ips``: the reverse proxies
+    whose X-Forwarded-For names the client (uvicorn's option; default: none, the proxy is the client)."""
+    from .guard import ENV_PER_CLIENT
     from .origin import ENV_BIND, ENV_HOSTS, ENV_ORIGINS
 
     try:
@@ -69,14 +74,23 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
         raise ValueError(f"workers must be at least 1, got {workers}")
 
     os.environ.setdefault("OPTARENA_KERNEL_BUDGET", str(KERNEL_BUDGET))  # the workers inherit it
+    # a new race loop is compiled in a child process (arena.fused.compile_apart): a compile's seconds
+    # never hold a worker's interpreter, so the other users' requests go on being answered
+    os.environ.setdefault("OPTARENA_COMPILE_APART", "1")
     os.environ[ENV_BIND] = host  # and whom they answer (web.origin.Policy.from_env)
     os.environ[ENV_HOSTS] = ",".join(allowed_hosts)
     os.environ[ENV_ORIGINS] = ",".join(cors_origins)
+    if per_client is not None:
+        if per_client < 0:
+            raise ValueError(f"per_client must be at least 0 (0: no limit), got {per_client}")
+        os.environ[ENV_PER_CLIENT] = str(per_client)
     warning = exposure_warning(host)
     if warning:
         print(warning, flush=True)
     config = uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers, log_level="warning",
-                            timeout_worker_healthcheck=HEALTHCHECK_S)
+                            timeout_worker_healthcheck=HEALTHCHECK_S,
+                            # uvicorn trusts 127.0.0.1's X-Forwarded-For by default: a local proxy only when named
+                            forwarded_allow_ips=forwarded_allow_ips or "", proxy_headers=bool(forwarded_allow_ips))
     sock = sock or listen_socket(host, port)
     url = f"http://{host}:{port}/"
     print(f"optarena arena on {url}  ({workers} worker{'s' if workers > 1 else ''}; Ctrl-C stops it)", flush=True)
