@@ -123,7 +123,14 @@ def test_starts_and_metadata(lscape: Landscape) -> None:
 
 def test_numba_compiles_f_and_grad_for_scalars(lscape: Landscape) -> None:
     numba = pytest.importorskip("numba")
-    jf, jg = numba.njit(lscape.f), numba.njit(lscape.grad)
+    if lscape.parametric is not None:  # one value of a family: its code takes the parameters as data
+        from optarena.arena import fused
+
+        compiled = fused.compiled_landscape(lscape)
+        assert compiled is not None
+        jf, jg = compiled
+    else:
+        jf, jg = numba.njit(lscape.f), numba.njit(lscape.grad)
     for p in ((0.3, -0.2), lscape.default_start):
         assert jf(*p) == pytest.approx(float(lscape.f(*p)), rel=1e-12, abs=1e-300)
         for a, b in zip(jg(*p), lscape.grad(*p)):

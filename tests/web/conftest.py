@@ -125,3 +125,13 @@ def open_page(browser, server_url: str, width: int = 1400, height: int = 950, li
         assert pg.outside == [], pg.outside
     finally:
         context.close()
+
+
+def run_coroutine(coro):
+    """``asyncio.run(coro)`` in a thread of its own: the browser tests' Playwright (sync API) keeps an
+    event loop running in the main thread for the whole session, where asyncio.run refuses to start."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -14,9 +14,11 @@ from fastapi import HTTPException
 from optarena.web import app as web_app
 from optarena.web import guard
 
+from conftest import run_coroutine
+
 
 def _run(coro):
-    return asyncio.run(coro)
+    return run_coroutine(coro)
 
 
 def test_waiting_requests_start_when_a_slot_frees_and_their_budget_starts_then(monkeypatch):

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from optarena.web import guard
 
-from conftest import _free_port, wait_until_answering
+from conftest import _free_port, run_coroutine, wait_until_answering
 
 RACE = json.dumps({"landscape": {"name": "quadratic"}, "racers": [{"optimizer": "sgd"}], "steps": 5}).encode()
 
@@ -62,7 +62,7 @@ def test_a_client_past_its_limit_gets_429_and_others_do_not():
         again = await call(limit, _scope("/api/race", "10.0.0.1"))
         return third, in_flight, done, again, dict(limit.busy)
 
-    third, in_flight, done, again, after = asyncio.run(main())
+    third, in_flight, done, again, after = run_coroutine(main())
     status, headers, body = third
     assert status == 429 and headers[b"retry-after"] == b"1"
     detail = json.loads(body)["detail"]

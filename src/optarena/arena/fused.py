@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 import numba
 import numpy as np
 
-from ..landscapes import Landscape
+from ..landscapes import Landscape, Parametric
 from ..optim import OptimizerSpec, kernels
 
 #: Largest coefficient table (steps x settings x K floats) built before falling back to NumPy.
@@ -134,15 +134,7 @@ def _check(compile_now: Callable[[], Any]) -> None:
 def _bound(family: tuple[Any, Any], values: tuple[float, ...]) -> tuple[Any, Any]:
     """A family's compiled (f, grad) as functions of (x, y) with ``values`` frozen in (for the
     loops that take a landscape of two arguments: L-BFGS's, Newton's); compiled when first called."""
-    fp, gp = family
-    p = tuple(float(v) for v in values)
-
-    def f(x: Any, y: Any) -> Any:
-        return fp(x, y, p)
-
-    def grad(x: Any, y: Any) -> tuple[Any, Any]:
-        return gp(x, y, p)
-
+    f, grad = Parametric(*family, tuple(float(v) for v in values)).bound()
     jit = numba.njit(inline="always", error_model="numpy")
     return jit(f), jit(grad)
 

@@ -19,11 +19,11 @@ import functools
 from typing import Any, Mapping
 
 from ..errors import UsageError, UsageTypeError
-from ._base import Landscape, Point
+from ._base import Landscape, Parametric, Point
 from .registry import DEFAULT, get, names, params_schema, register
 
 __all__ = [
-    "DEFAULT", "FormulaError", "Landscape", "from_formula", "get", "names", "params_schema",
+    "DEFAULT", "FormulaError", "Landscape", "Parametric", "from_formula", "get", "names", "params_schema",
     "register", "resolve",
 ]
 
