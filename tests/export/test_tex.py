@@ -14,14 +14,18 @@ pytest.importorskip("matplotlib")
 
 
 def _formulas() -> list[tuple[str, str]]:
-    out = []
+    """Every distinct formula a face typesets (rules share lines and terms: each is drawn once)."""
+    out: dict[str, str] = {}
     for name in registry.names():
         spec = registry.get(name)
-        out.append((f"{name}-rule", spec.rule))
+        out.setdefault(spec.rule, f"{name}-rule")
         if spec.anatomy is not None:
-            out += [(f"{name}-line{i}", ln.tex) for i, ln in enumerate(spec.anatomy.lines)]
-            out += [(f"{name}-{t.key}", t.tex) for t in spec.anatomy.terms]
-    return out
+            for i, ln in enumerate(spec.anatomy.lines):
+                if ln.tex:
+                    out.setdefault(ln.tex, f"{name}-line{i}")
+            for t in spec.anatomy.terms:
+                out.setdefault(t.tex, f"{name}-{t.key}")
+    return [(where, tex) for tex, where in out.items()]
 
 
 @pytest.mark.parametrize("tex", [t for _, t in _formulas()], ids=[i for i, _ in _formulas()])
