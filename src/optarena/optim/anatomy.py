@@ -80,6 +80,12 @@ _FIELD = re.compile(r"\{(\w+)(!?)\}")
 L2_LINE = Line(r"g_t = \nabla f(p_t) + \lambda\, p_t", "g = {grad} + {wd} × {p} = {g!}", when=lambda hp: hp["weight_decay"] != 0)
 
 
+#: Adam's two moments, the lines a dozen rules share (values m_prev, m, v_prev, v, beta1, beta2,
+#: one_m_b1, one_m_b2 and g)
+FIRST_MOMENT = Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}")
+SECOND_MOMENT = Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {g}² = {v!}")
+
+
 #: decoupled weight decay (AdamW's, and the rules with ``weight_decouple``): -lr wd p
 DECOUPLED_DECAY = Term("weight_decay", "-η λ p", r"-\eta\,\lambda\, p_t", "decoupled weight decay: a shrink toward 0")
 

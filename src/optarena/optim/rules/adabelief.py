@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
+from ..anatomy import Anatomy, DECOUPLED_DECAY, FIRST_MOMENT, L2_LINE, Line, Term, descended, step_lines
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, cell_grad,
     decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper, zeros_state,
@@ -161,7 +161,7 @@ ANATOMY = Anatomy(
     ),
     lines=(
         replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
-        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        FIRST_MOMENT,
         Line(r"s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - m_t)^2 + \epsilon",
              "s = {beta2} × {s_prev} + {one_m_b2} × ({g} − {m})² + {eps} = {s!}"),
         Line(r"\hat s_t = \max(\hat s_{t-1}, s_t)", "ŝ = max({smax_prev}, {s}) = {shat!}", when=lambda hp: bool(hp["ams_bound"])),

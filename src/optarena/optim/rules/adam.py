@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended
+from ..anatomy import Anatomy, DECOUPLED_DECAY, FIRST_MOMENT, L2_LINE, Line, SECOND_MOMENT, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
@@ -125,8 +125,8 @@ def adam_anatomy(decoupled: bool) -> Anatomy:
         ),
         lines=(
             *(() if decoupled else (L2_LINE,)),
-            Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
-            Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {g}² = {v!}"),
+            FIRST_MOMENT,
+            SECOND_MOMENT,
             Line(r"v^{max}_t = \max(v^{max}_{t-1}, v_t)", "vmax = max({vmax_prev}, {v}) = {vv!}", when=lambda hp: bool(hp["amsgrad"])),
             Line(r"\hat m_t = m_t / (1-\beta_1^t)", "m̂ = {m} / {bc1} = {mhat!}"),
             Line(r"\hat v_t = v_t / (1-\beta_2^t)", "v̂ = {vv} / {bc2} = {vhat!}"),

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import Anatomy, FIRST_MOMENT, L2_LINE, Line, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction, cell_grad,
@@ -70,7 +70,7 @@ ANATOMY = Anatomy(
                 "the bias-corrected momentum over each coordinate's decayed largest gradient u"),),
     lines=(
         L2_LINE,
-        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        FIRST_MOMENT,
         Line(r"u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon)", "u = max({beta2} × {u_prev}, {abs_g} + {eps}) = {u!}"),
         Line(r"p_{t+1} = p_t - \frac{\eta}{1-\beta_1^t}\, m_t / u_t", "p = {p} − {lr} / {bc1} × {m} / {u} = {p_new!}"),
     ),

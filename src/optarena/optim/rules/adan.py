@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..anatomy import Anatomy, Line, Term, descended
+from ..anatomy import Anatomy, FIRST_MOMENT, Line, Term, descended
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, eps_hyper, lerp,
     lr_hyper, sqrt, wd_hyper, zeros_state,
@@ -143,7 +143,7 @@ ANATOMY = Anatomy(
     ),
     lines=(
         Line(r"d_t = g_t - g_{t-1}\ (d_1 = 0)", "d = {g} − {g_prev} = {d!}"),
-        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        FIRST_MOMENT,
         Line(r"n_t = \beta_2 n_{t-1} + (1-\beta_2)\, d_t", "n = {beta2} × {n_prev} + {one_m_b2} × {d} = {n!}"),
         Line(r"u_t = g_t + \beta_2 d_t", "u = {g} + {beta2} × {d} = {u!}"),
         Line(r"v_t = \beta_3 v_{t-1} + (1-\beta_3)\, u_t^2", "v = {beta3} × {v_prev} + {one_m_b3} × {u}² = {v!}"),

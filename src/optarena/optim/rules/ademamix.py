@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
+from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, SECOND_MOMENT, Term, descended, step_lines
 from .._spec import (
     TORCH_NAMES,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, cell_grad,
@@ -141,7 +141,7 @@ ANATOMY = Anatomy(
         replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
         Line(r"m_{1,t} = \beta_1 m_{1,t-1} + (1-\beta_1)\, g_t", "m₁ = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
         Line(r"m_{2,t} = \beta_{3,t} m_{2,t-1} + (1-\beta_{3,t})\, g_t", "m₂ = {beta3_t} × {slow_prev} + {one_m_b3_t} × {g} = {slow!}"),
-        Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {g}² = {v!}"),
+        SECOND_MOMENT,
         *step_lines(r"- \eta\, (m_{1,t} / (1-\beta_1^t) + \alpha_t m_{2,t}) / (\sqrt{v_t} / \sqrt{1-\beta_2^t} + \epsilon)",
                 "− {lr} × ({m} / {bc1} + {alpha_t} × {slow}) / (√{v} / √{bc2} + {eps}) = {p_new!}"),
     ),

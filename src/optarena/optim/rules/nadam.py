@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended
+from ..anatomy import Anatomy, DECOUPLED_DECAY, FIRST_MOMENT, L2_LINE, Line, SECOND_MOMENT, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
@@ -128,8 +128,8 @@ ANATOMY = Anatomy(
         Line(r"\mu_{t+1} = \beta_1 (1 - \tfrac12\, 0.96^{(t+1)\psi})", "μ' = {beta1} × (1 − 0.5 × {pow_next}) = {mu_next!}"),
         Line(r"\Pi_t = \Pi_{t-1}\, \mu_t", "Π = {pi_prev} × {mu} = {pi!}"),
         Line(r"\Pi_{t+1} = \Pi_t\, \mu_{t+1}", "Π' = {pi} × {mu_next} = {pi_next!}"),
-        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
-        Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {g}² = {v!}"),
+        FIRST_MOMENT,
+        SECOND_MOMENT,
         Line(r"d_t = \sqrt{v_t / (1-\beta_2^t)} + \epsilon", "d = √({v} / {bc2}) + {eps} = {d!}"),
         Line(r"p_{t+1} = p_t " + _STEP[0], "p = {p} " + _STEP[1], when=lambda hp: not _decoupled(hp)),
         Line(r"p_{t+1} = p_t (1 - \eta\lambda) " + _STEP[0], "p = {p} × (1 − {lr} × {wd}) " + _STEP[1], when=_decoupled),

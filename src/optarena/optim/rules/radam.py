@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended
+from ..anatomy import Anatomy, DECOUPLED_DECAY, FIRST_MOMENT, L2_LINE, Line, SECOND_MOMENT, Term, descended
 from .._spec import (
     TorchClass,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, State, beta_hyper, bias_correction,
@@ -123,8 +123,8 @@ ANATOMY = Anatomy(
     ),
     lines=(
         replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not _decoupled(hp)),
-        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
-        Line(r"v_t = \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2", "v = {beta2} × {v_prev} + {one_m_b2} × {g}² = {v!}"),
+        FIRST_MOMENT,
+        SECOND_MOMENT,
         Line(r"\hat m_t = m_t / (1-\beta_1^t)", "m̂ = {m} / {bc1} = {mhat!}"),
         Line(r"\rho_\infty = 2 / (1-\beta_2) - 1", "ρ∞ = 2 / (1 − {beta2}) − 1 = {rho_inf!}"),
         Line(r"\rho_t = \rho_\infty - 2 t \beta_2^t / (1-\beta_2^t)", "ρ = {rho_inf} − 2 × {t} × {b2t} / {bc2} = {rho!}"),

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from ..anatomy import L2_LINE, Anatomy, Line, Term, descended
+from ..anatomy import Anatomy, FIRST_MOMENT, L2_LINE, Line, Term, descended
 from .._spec import (
     torch_lerp,
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, TORCH_NAMES, beta_hyper, eps_hyper,
@@ -174,7 +174,7 @@ ANATOMY = Anatomy(
     ),
     lines=(
         replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
-        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        FIRST_MOMENT,
         Line(r"h_t = h_{t-1} + [k \mid t]\,(1-\beta_2)(\hat h_t - h_{t-1}),\ \hat h_t = u \odot H u",
              "h = {h_prev} + {on} × {one_m_b2} × ({hhat} − {h_prev}) = {h!}"),
         Line(r"\tilde r_t = m_t / \max(h_t, \epsilon)", "r̃ = {m} / max({h}, {eps}) = {ratio!}"),

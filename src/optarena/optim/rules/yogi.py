@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..anatomy import Anatomy, DECOUPLED_DECAY, L2_LINE, Line, Term, descended, step_lines
+from ..anatomy import Anatomy, DECOUPLED_DECAY, FIRST_MOMENT, L2_LINE, Line, Term, descended, step_lines
 from .._spec import (
     MAXIMIZE, Array, Hyper, HyperValues, OptimizerSpec, Reference, State, beta_hyper, bias_correction, cell_grad,
     decay_and_grad, eps_hyper, lerp, lr_hyper, sqrt, wd_hyper,
@@ -108,7 +108,7 @@ ANATOMY = Anatomy(
     ),
     lines=(
         replace(L2_LINE, when=lambda hp: hp["weight_decay"] != 0 and not hp["weight_decouple"]),
-        Line(r"m_t = \beta_1 m_{t-1} + (1-\beta_1)\, g_t", "m = {beta1} × {m_prev} + {one_m_b1} × {g} = {m!}"),
+        FIRST_MOMENT,
         Line(r"v_t = v_{t-1} - (1-\beta_2)\, \mathrm{sign}(v_{t-1} - g_t^2)\, g_t^2", "v = {v_prev} − {one_m_b2} × {sgn} × {g}² = {v!}"),
         *step_lines(r"- \frac{\eta}{1-\beta_1^t}\, m_t / (\sqrt{v_t} / \sqrt{1-\beta_2^t} + \epsilon)",
                 "− {lr} / {bc1} × {m} / (√{v} / √{bc2} + {eps}) = {p_new!}"),
