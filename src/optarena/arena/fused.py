@@ -531,6 +531,15 @@ ENV_COMPILE_APART = "OPTARENA_COMPILE_APART"
 COMPILE_TIMEOUT = 120.0
 
 
+def prime() -> None:
+    """Set up numba's CPU target now, once: its first use loads the target's registries, ~0.5 s
+    with the GIL held in stretches of 50-70 ms. A server (``compile_apart``) does it before it answers,
+    so the first loop it loads from a child's cache does not hold up another user's answer."""
+    from numba.core.registry import cpu_target
+
+    cpu_target.target_context.refresh()
+
+
 def compile_apart(kernel: Any, args: tuple) -> bool:
     """Compile ``kernel`` (for ``args``) in a forked child process that writes numba's disk cache,
     while this process waits without holding its interpreter: a compile holds the GIL for stretches

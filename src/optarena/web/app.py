@@ -271,6 +271,21 @@ def _sweep(body: SweepIn, should_stop: Callable[[], bool] | None = None) -> dict
     return out
 
 
+def _settle() -> None:
+    """Make a served worker's later pauses short: numba's CPU target set up now (``fused.prime``),
+    the engines and measures imported, and everything alive after that frozen out of the garbage
+    collector's reach: a full collection of a worker's ~1M objects holds the GIL for 50-130 ms,
+    which another user's request would wait through; frozen, it walks only what came later."""
+    import gc
+
+    from .. import measure  # noqa: F401  (the maps' code, imported by the first map otherwise)
+    from ..arena import fused
+
+    fused.prime()
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAPI:
     """The arena's app. ``policy``: the Host names and Origins it answers (default: what ``optarena
     serve`` put in the environment, else this machine's loopback names only; see ``web.origin``)."""
@@ -288,6 +303,8 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
     app.router.route_class = guard.GuardedRoute
     # starlette types a handler as taking any Exception; this one is registered for RequestValidationError only
     app.add_exception_handler(RequestValidationError, guard.on_validation_error)  # type: ignore[arg-type]
+    if os.environ.get("OPTARENA_COMPILE_APART") == "1":  # served (web.server): set up before the first answer
+        _settle()
     heavy = asyncio.Semaphore(HEAVY_SLOTS)  # races and maps computing at once (see HEAVY_SLOTS)
     warmer = _Warmer(busy=heavy.locked) if warm else None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
