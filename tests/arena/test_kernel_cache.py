@@ -106,3 +106,48 @@ def test_a_loop_compiled_apart_is_written_by_a_child_and_loaded_here(tmp_path, m
     again = race("booth", ["adagrad(learning_rate=0.3)"], engine="fused", **kw)
     np.testing.assert_array_equal(res.positions, again.positions)
     assert fused.compile_apart(next(iter(fused._KERNELS.values())), ()) is False
+
+
+_WARM_PROBE = """
+import json, sys
+from optarena import landscapes
+from optarena.arena import engine, fused
+ls = landscapes.resolve({"name": "ill_conditioned", "params": {"kappa": float(sys.argv[1])}})
+spec = engine.resolve_racers(engine.racers_of(["sgd"]))[0][0]
+warm = fused.is_warm(spec, ls, (False,), True)
+chosen = engine.choose_engine("auto", ls, ["sgd"], steps=50)
+if sys.argv[2] == "race":
+    engine.race(ls, ["sgd"], steps=50, engine="fused")
+print(json.dumps({"warm": warm, "chosen": chosen, "made": fused.kernels_made()}))
+"""
+
+
+def test_a_loop_another_process_left_on_disk_is_warm_in_a_new_one(tmp_path):
+    # a server's second worker, or the next server, runs a small race on the compiled loop the first
+    # one compiled (issue 14: "a new process or worker starts warm"), knowing that without compiling
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPTARENA_CACHE_DIR": str(tmp_path)}
+
+    def probe(kappa: float, then: str) -> dict:
+        out = subprocess.run([sys.executable, "-c", _WARM_PROBE, str(kappa), then], env=env, capture_output=True,
+                             text=True, timeout=300, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = probe(5.0, "race")  # nothing on disk: a small race goes to NumPy; the fused one compiles
+    assert first == {"warm": False, "chosen": "numpy", "made": 1}
+    second = probe(17.0, "nothing")  # another kappa, another process: the family's loop is on disk
+    assert second == {"warm": True, "chosen": "fused", "made": 0}, second
+    assert list(tmp_path.glob("kernels-*/checked/*")), "the landscape's passed check was not remembered"
+
+
+def test_a_code_fingerprint_does_not_move_when_numba_compiles_the_function():
+    # marshal marks objects by their reference counts: the same code hashed before and after a
+    # compile (which takes references) got two digests, and a second process missed the disk cache
+    ls = landscapes.get("ill_conditioned", kappa=3.0)
+    before = fused._fingerprint(ls.parametric.f)
+    fused.compiled_parametric(ls)
+    assert fused._fingerprint(ls.parametric.f) == before

@@ -113,22 +113,46 @@ def compiled_parametric(ls: Landscape) -> tuple[Any, Any] | None:
             f = numba.njit(inline="always", error_model="numpy")(par.f)
             g = numba.njit(inline="always", error_model="numpy")(par.grad)
             p = np.asarray(par.values, dtype=np.float64)
-            _check(lambda: (f(0.5, 0.25, p), g(0.5, 0.25, p)))  # compile now: fail here, not mid-race
+            _check(lambda: (f(0.5, 0.25, p), g(0.5, 0.25, p)), par.f, par.grad)  # compile now: fail here, not mid-race
             _FAMILIES[key] = (f, g)
         except Exception:  # numba raises many error types for unsupported Python
             _FAMILIES[key] = None
     return _FAMILIES[key]
 
 
-def _check(compile_now: Callable[[], Any]) -> None:
-    """Compile a landscape's functions to learn whether numba can (raises when it cannot): in a
+def _check(compile_now: Callable[[], Any], *functions: Any) -> None:
+    """Compile a landscape's ``functions`` to learn whether numba can (raises when it cannot): in a
     child process when a server asks (``run_apart``), where the race loop that inlines them is
-    compiled too, so this process never compiles them itself."""
+    compiled too, so this process never compiles them itself. A pass is remembered in the disk
+    cache (``_checked``): a new process or server worker does not compile them again to know."""
+    if _checked(functions):
+        return
     verdict = run_apart(compile_now)
     if verdict is None:
         compile_now()
     elif not verdict:
         raise TypeError("the landscape's code does not compile with numba")
+    _checked(functions, passed=True)
+
+
+def _checked(functions: tuple[Any, ...], passed: bool = False) -> bool:
+    """Whether ``functions`` (importable ones) passed ``_check`` in this or an earlier process;
+    ``passed``: record that they just did."""
+    import hashlib
+
+    folder = cache_dir() if functions and all(_importable(fn) for fn in functions) else None
+    if folder is None:
+        return False
+    digest = hashlib.sha256(b"\0".join([CACHE_FORMAT.encode(), sys.version.encode(),
+                                         *(_fingerprint(fn) for fn in functions)])).hexdigest()[:24]
+    mark = folder / "checked" / digest
+    if passed:
+        try:
+            mark.parent.mkdir(exist_ok=True)
+            mark.touch()
+        except OSError:
+            pass  # not remembered: the next process checks again
+    return mark.exists()
 
 
 def _bound(family: tuple[Any, Any], values: tuple[float, ...]) -> tuple[Any, Any]:
@@ -150,7 +174,7 @@ def compiled_landscape(ls: Landscape) -> tuple[Any, Any] | None:
         try:
             f = numba.njit(inline="always", error_model="numpy")(ls.f)
             g = numba.njit(inline="always", error_model="numpy")(ls.grad)
-            _check(lambda: (f(0.5, 0.25), g(0.5, 0.25)))  # compile now: fail here, not mid-race
+            _check(lambda: (f(0.5, 0.25), g(0.5, 0.25)), ls.f, ls.grad)  # compile now: fail here, not mid-race
             _FUNCS[key] = (f, g)
         except Exception:  # numba raises many error types for unsupported Python
             _FUNCS[key] = None
@@ -165,10 +189,41 @@ def kernel_key(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], re
 
 
 def is_warm(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], record: bool) -> bool:
-    """Whether the loop is compiled (or loaded) and ready: one another thread is still compiling is
-    not, so a small race runs on NumPy instead of waiting for that compile."""
+    """Whether the loop is ready: compiled or loaded in this process (one another thread is still
+    compiling is not, so a small race runs on NumPy instead of waiting for that compile), or left
+    in the disk cache by an earlier process or another server worker (loaded in ~25 ms)."""
+    return _ready(spec, ls, present, record) or spec.cell is not None and on_disk(spec, ls, present, record)
+
+
+def _ready(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], record: bool) -> bool:
     kernel = _KERNELS.get(kernel_key(spec, ls, present, record))
     return kernel is not None and bool(getattr(kernel, "signatures", True))
+
+
+_ON_DISK: set[Any] = set()
+
+
+def on_disk(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], record: bool) -> bool:
+    """Whether the race loop of ``spec``'s cell on ``ls`` is in the disk cache. Known without
+    compiling anything: False for a landscape never checked in the cache (``_checked``)."""
+    key = kernel_key(spec, ls, present, record)
+    if key in _ON_DISK:
+        return True
+    par = ls.parametric
+    if not _checked((ls.f, ls.grad) if par is None else (par.f, par.grad)):
+        return False
+    funcs = compiled_landscape(ls) if par is None else compiled_parametric(ls)  # checked: nothing compiles
+    if funcs is None or spec.cell is None:
+        return False
+    prefix, _, fields, fingerprinted, extra = _race_loop(kernels.compiled_cell(spec), funcs[0], funcs[1], present,
+                                                        record, spec.coefficient_names, par is not None)
+    folder = cache_dir()
+    if folder is None or not all(_importable(fn) for fn in fingerprinted):
+        return False
+    if _cached(folder, prefix, _digest(_KERNEL_SOURCE, fields, fingerprinted, extra)):
+        _ON_DISK.add(key)
+        return True
+    return False
 
 
 def kernel_budget() -> int | None:
@@ -183,7 +238,7 @@ def kernel_budget() -> int | None:
 
 def may_compile(spec: OptimizerSpec, ls: Landscape, present: tuple[bool, ...], record: bool) -> bool:
     budget = kernel_budget()
-    return budget is None or kernels_made() < budget or is_warm(spec, ls, present, record)
+    return budget is None or kernels_made() < budget or _ready(spec, ls, present, record)
 
 
 THREADS = os.cpu_count() or 1
@@ -350,16 +405,13 @@ def cache_dir() -> Path | None:
 def _fingerprint(fn: Any, seen: set[int] | None = None) -> bytes:
     """The code behind ``fn`` (a function or numba dispatcher), its closure values and the
     functions it calls, as bytes that are equal in every process for the same code."""
-    import marshal
-
     seen = set() if seen is None else seen
     py = getattr(fn, "py_func", fn)
     code = getattr(py, "__code__", None)
     if code is None or id(py) in seen:
         return repr(fn).encode() if code is None else b""
     seen.add(id(py))
-    # file name and line move between processes (sympy numbers its generated files): not the code
-    out = [marshal.dumps(code.replace(co_filename="", co_firstlineno=1))]
+    out = [_code_bytes(code)]
     out += [repr(c.cell_contents).encode() if not callable(c.cell_contents) else _fingerprint(c.cell_contents, seen)
             for c in (py.__closure__ or ())]
     for name in code.co_names:
@@ -367,6 +419,17 @@ def _fingerprint(fn: Any, seen: set[int] | None = None) -> bytes:
         if callable(g) and (hasattr(g, "__code__") or hasattr(g, "py_func")):
             out.append(name.encode() + _fingerprint(g, seen))
     return b"\0".join(out)
+
+
+def _code_bytes(code: Any) -> bytes:
+    """A code object's instructions, names and constants (nested code too) as bytes. Not marshal's:
+    it marks objects by their reference counts, which differ between processes and even within one
+    (a compile takes references), so the same code would get another digest. Not its file name
+    or line either: sympy numbers its generated files."""
+    consts = [_code_bytes(c) if hasattr(c, "co_code") else repr(c).encode() for c in code.co_consts]
+    names = (code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars, code.co_argcount,
+             code.co_kwonlyargcount, code.co_flags)
+    return b"\1".join([code.co_code, repr(names).encode(), *consts])
 
 
 def _importable(fn: Any) -> bool:
@@ -402,10 +465,30 @@ def _make_kernel(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record
     """The race loop for these parts: loaded from the disk cache when an earlier process compiled
     it, else compiled (seconds) and saved. Says which on the ``optarena`` logger (INFO), so a face
     can tell its user why the first run waits."""
+    prefix, parts, fields, fingerprinted, extra = _race_loop(cell, f, grad, present, record, coefficients, parametric)
+    return generated_kernel(prefix, _KERNEL_SOURCE, fields, _PARTS, parts, fingerprinted, extra, what, use_cache)
+
+
+def _race_loop(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record: bool, coefficients: tuple[str, ...],
+               parametric: bool) -> tuple[str, tuple, dict[str, Any], tuple, list[bytes]]:
+    """What ``generated_kernel`` makes a cell's race loop from: (prefix, parts, fields, fingerprinted, extra)."""
     n_coeffs = len(coefficients)
-    row = _row_to_tuple(n_coeffs)
-    return generated_kernel("race", _KERNEL_SOURCE, dict(record=record, chunk=CHUNK, body=_kernel_body(present, coefficients, parametric)),
-                            _PARTS, (cell, f, grad, row), (cell, f, grad), [str(n_coeffs).encode()], what, use_cache)
+    fields = dict(record=record, chunk=CHUNK, body=_kernel_body(present, coefficients, parametric))
+    return "race", (cell, f, grad, _row_to_tuple(n_coeffs)), fields, (cell, f, grad), [str(n_coeffs).encode()]
+
+
+def _digest(template: str, fields: dict[str, Any], fingerprinted: tuple, extra: list[bytes]) -> str:
+    """A generated loop's name: a hash of its template, ``extra``, its parts' code and Python's version."""
+    import hashlib
+
+    return hashlib.sha256(b"\0".join([
+        CACHE_FORMAT.encode(), template.format(digest="", cache=True, **fields).encode(), *extra,
+        *(_fingerprint(fn) for fn in fingerprinted), sys.version.encode()])).hexdigest()[:24]
+
+
+def _cached(folder: Path, prefix: str, digest: str) -> bool:
+    """Whether numba's disk cache in ``folder`` holds the loop ``<prefix>_<digest>``."""
+    return any((folder / "__pycache__").glob(f"{prefix}_{digest}.kernel-*.nbi"))
 
 
 def generated_kernel(prefix: str, template: str, fields: dict[str, Any], store: dict[str, Any], parts: tuple,
@@ -420,12 +503,10 @@ def generated_kernel(prefix: str, template: str, fields: dict[str, Any], store: 
     import hashlib
 
     folder = cache_dir() if use_cache and all(_importable(fn) for fn in parts) else None
-    digest = hashlib.sha256(b"\0".join([
-        CACHE_FORMAT.encode(), template.format(digest="", cache=True, **fields).encode(), *extra,
-        *(_fingerprint(fn) for fn in fingerprinted), sys.version.encode()])).hexdigest()[:24]
+    digest = _digest(template, fields, fingerprinted, extra)
     store[digest] = parts
     source = template.format(digest=digest, cache=folder is not None, **fields)
-    cached = folder is not None and any((folder / "__pycache__").glob(f"{prefix}_{digest}.kernel-*.nbi"))
+    cached = folder is not None and _cached(folder, prefix, digest)
     LOG.info("%s the race loop for %s%s", "loading" if cached else "compiling", what,
              "" if cached else " (once; kept for later runs)" if folder is not None else " (once in this process)")
     if folder is None:
