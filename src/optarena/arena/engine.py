@@ -103,10 +103,11 @@ def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
     returns True the race raises ``Cancelled`` (a server stops work it has given up on).
     ``trace``: also keep every step's optimizer state, gradient and learning rate
     (``RaceResult.trace``: what the anatomy of a step reads); the NumPy engine records it."""
-    R, n_starts, steps = len(plan.racers), len(plan.starts), plan.steps
-    if record and plan.runs * (steps + 1) > MAX_RECORDED:
-        raise UsageError(f"runs x (steps + 1) = {plan.runs * (steps + 1):,} is above {MAX_RECORDED:,} with trajectories "
-                         "recorded; pass record=False", field="steps")
+    R, n_starts, steps, dim = len(plan.racers), len(plan.starts), plan.steps, plan.landscape.dim
+    if record and plan.runs * (steps + 1) * max(1, dim // 2) > MAX_RECORDED:
+        per = "" if dim == 2 else f" x {dim // 2:,} (coordinates / 2)"
+        raise UsageError(f"runs x (steps + 1){per} = {plan.runs * (steps + 1) * max(1, dim // 2):,} is above {MAX_RECORDED:,} "
+                         "with trajectories recorded; pass record=False", field="steps")
     if trace:
         if not record:
             raise UsageError("trace=True keeps every step's state: it needs record=True", field="trace")
@@ -211,17 +212,30 @@ def _never() -> bool:
     return False
 
 
+#: Gradient-noise values (steps x starts x coordinates) a race may draw ahead.
+MAX_NOISE = 50_000_000
+
+
 def _noise(seed: int, steps: int, starts: np.ndarray, sigma: float) -> np.ndarray | None:
-    """(steps, starts, 2) gradient noise: one draw per (step, start), shared by all racers from
+    """(steps, starts, dim) gradient noise: one draw per (step, start), shared by all racers from
     that start (a fair comparison). Each start's stream is seeded by (seed, the start's
-    coordinates), so a run sees the same noise whatever other starts share its race and
-    however many steps it has: a sweep cut into pieces gives the numbers of the whole."""
+    coordinates; beyond 2-D a hash of them), so a run sees the same noise whatever other starts
+    share its race and however many steps it has: a sweep cut into pieces gives the numbers of the whole."""
     if sigma == 0:
         return None
-    out = np.empty((steps, len(starts), 2))
+    S, dim = starts.shape
+    if steps * S * dim > MAX_NOISE:
+        raise UsageError(f"gradient noise for steps x starts x coordinates = {steps * S * dim:,} values is above "
+                         f"{MAX_NOISE:,}; race with noise 0, fewer steps or fewer starts", field="noise")
+    out = np.empty((steps, S, dim))
     for s, point in enumerate(np.asarray(starts, dtype=np.float64)):
-        key = [seed, *point.view(np.uint64).tolist()]
-        out[:, s, :] = np.random.default_rng(key).standard_normal((steps, 2))
+        if dim == 2:
+            key = [seed, *point.view(np.uint64).tolist()]
+        else:
+            import hashlib
+
+            key = [seed, dim, *np.frombuffer(hashlib.sha256(point.tobytes()).digest(), dtype=np.uint32).tolist()]
+        out[:, s, :] = np.random.default_rng(key).standard_normal((steps, dim))
     return sigma * out
 
 
@@ -230,12 +244,12 @@ def run_bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | No
     one, else the window (stretched to hold every start) padded by ``ESCAPE_WIDTHS`` window
     widths. A sweep passes this box of all its starts to each of its races."""
     if config is not None and config.get("bounds") is not None:
-        box = check_bounds(config["bounds"])
+        box = check_bounds(config["bounds"], ls.dim)
         return box[0], box[1]
-    (x0, x1), (y0, y1) = ls.window
-    pad = ESCAPE_WIDTHS * np.array([x1 - x0, y1 - y0])
-    lo = np.minimum([x0, y0], starts.min(axis=0))
-    hi = np.maximum([x1, y1], starts.max(axis=0))
+    lo0, hi0 = ls.box
+    pad = ESCAPE_WIDTHS * (hi0 - lo0)
+    lo = np.minimum(lo0, starts.min(axis=0))
+    hi = np.maximum(hi0, starts.max(axis=0))
     return lo - pad, hi + pad
 
 
@@ -248,7 +262,7 @@ def _fused_pays(ls: Landscape, groups: list[_Group], customs: list[tuple[int, An
     """Big races always; small ones only when every kernel they need is compiled already. An
     L-BFGS run-step counts as ``fused_lbfgs.RUN_STEP_WORK`` of them, a Newton one as
     ``fused_newton.RUN_STEP_WORK``."""
-    if customs or not groups or any(g.spec.cell is None and not _own_loop(g) for g in groups):
+    if ls.dim != 2 or customs or not groups or any(g.spec.cell is None and not _own_loop(g) for g in groups):
         return False
     try:
         from . import fused, fused_lbfgs, fused_newton
@@ -285,6 +299,8 @@ def _fused_unavailable(ls: Landscape, groups: list[_Group], customs: list[tuple[
     """Why the compiled loop cannot run this race, or None when it can."""
     if customs:
         return "custom optimizer objects run in Python"
+    if ls.dim != 2:
+        return f"the compiled loop steps 2-D points, and {ls.title!r} has {ls.dim} coordinates"
     searching = [g.spec.title for g in groups if _is_lbfgs(g) and g.settings[0].get("line_search")]
     if searching:  # each run's strong Wolfe line search steps in Python, run by run
         return f"{searching[0]} with line_search=True runs its strong Wolfe line search on the NumPy engine"
@@ -367,10 +383,10 @@ class _Tracer:
     """Every step's optimizer state, gradient, learning rate and gradient point, per run
     (``RunArrays.trace``): index t holds the state after t steps and what step t+1 used."""
 
-    def __init__(self, run_idx: list[np.ndarray], N: int, T: int) -> None:
+    def __init__(self, run_idx: list[np.ndarray], N: int, T: int, dim: int) -> None:
         self.N, self.T = N, T
-        self.point = np.full((N, T, 2), np.nan)
-        self.gradient = np.full((N, T, 2), np.nan)
+        self.point = np.full((N, T, dim), np.nan)
+        self.gradient = np.full((N, T, dim), np.nan)
         self.lr = np.full((N, T), np.nan)
         self.state: dict[str, np.ndarray] = {}
         self.run_idx = run_idx
@@ -402,14 +418,14 @@ def _run_numpy(job: _Job) -> RunArrays:
     """The race step by step over the functional core (and custom objects), every group batched."""
     ls, config, S, run_racer, run_start, groups = job.ls, job.config, job.starts, job.run_racer, job.run_start, job.groups
     customs, steps, seed, noise, clip, record, stop = job.customs, job.steps, job.seed, job.noise, job.clip, job.record, job.stop
-    N = len(run_racer)
+    N, dim = len(run_racer), S.shape[1]
     P = S[run_start].copy()  # where each run takes its gradient
     X = P  # what each run answers (Schedule-Free: x, from P = y and its state); P itself for most rules
     lo, hi = run_bounds(ls, S, config)
     eps = _noise(seed, steps, S, noise)
     T = steps + 1
     shape = (N, T) if record else (N, 1)
-    pos = np.full(shape + (2,), np.nan)
+    pos = np.full(shape + (dim,), np.nan)
     loss = np.full(shape, np.nan)
     gnorm = np.full(shape, np.nan)
     dstep = np.full(shape, np.nan)
@@ -433,7 +449,7 @@ def _run_numpy(job: _Job) -> RunArrays:
         run_idx = [g.run_index for g in groups]
         hps = [expand(g.hp(per_run=True), 2, P.dtype) for g in groups]
         states = [g.spec.init(P[idx], hp) for g, idx, hp in zip(groups, run_idx, hps)]
-        tracer = _Tracer(run_idx, N, T) if job.trace else None
+        tracer = _Tracer(run_idx, N, T, dim) if job.trace else None
         if tracer is not None:
             tracer.states(0, states)
         for t in range(T):
@@ -441,7 +457,7 @@ def _run_numpy(job: _Job) -> RunArrays:
                 X = P.copy()
                 for i in answers:
                     X[run_idx[i]] = groups[i].spec.eval_point(P[run_idx[i]], states[i], hps[i])  # type: ignore[misc]
-            f = np.asarray(ls.f(X[:, 0], X[:, 1]), dtype=np.float64) * np.ones(N)
+            f = ls.value(X) * np.ones(N)
             G = ls.gradient(P) * np.ones((N, 1))
             finite = np.isfinite(P).all(axis=1) & np.isfinite(X).all(axis=1) & np.isfinite(f)
             inside = (X >= lo).all(axis=1) & (X <= hi).all(axis=1)
@@ -454,8 +470,8 @@ def _run_numpy(job: _Job) -> RunArrays:
             if record or t == steps:
                 pos[alive, j] = X[alive]
                 loss[alive, j] = f[alive]
-                gnorm[alive, j] = np.hypot(G[alive, 0], G[alive, 1])
-                dstep[alive, j] = 0.0 if t == 0 else np.hypot(*(X[alive] - prev[alive]).T)
+                gnorm[alive, j] = _norm(G[alive])
+                dstep[alive, j] = 0.0 if t == 0 else _norm(X[alive] - prev[alive])
                 if nevals is not None:
                     nevals[alive, j] = spent[alive]
             best = np.where(alive, np.minimum(best, f), best)
@@ -468,7 +484,7 @@ def _run_numpy(job: _Job) -> RunArrays:
             if eps is not None:
                 G = G + eps[t][run_start]
             if clip is not None:
-                norm = np.hypot(G[:, 0], G[:, 1])
+                norm = _norm(G)
                 G = G * np.minimum(1.0, clip / np.where(norm > 0, norm, 1.0))[:, None]
             prev = X.copy()
             if tracer is not None:
@@ -490,7 +506,7 @@ def _run_numpy(job: _Job) -> RunArrays:
                     continue
                 try:
                     out = obj.update(P[j_run].copy(), G[j_run].copy())
-                    P[j_run] = np.asarray(out, dtype=np.float64).reshape(2)
+                    P[j_run] = np.asarray(out, dtype=np.float64).reshape(dim)
                 except ArithmeticError:
                     P[j_run] = np.nan  # e.g. math.exp overflow in a pure-Python rule: non-finite
                 spent[j_run] += 1
@@ -501,3 +517,10 @@ def _run_numpy(job: _Job) -> RunArrays:
     return RunArrays(positions=pos, losses=loss, grad_norms=gnorm, step_sizes=dstep, best_loss=best,
                      steps_to_tolerance=reach, diverged_at=diverged_at, stop_reason=reason, evaluations=nevals,
                      trace=None if tracer is None else tracer.arrays())
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the rows of ``v``: ``hypot`` for 2-D points, as the compiled loop computes them."""
+    if v.shape[-1] == 2:
+        return np.hypot(v[..., 0], v[..., 1])
+    return np.sqrt(np.einsum("...i,...i->...", v, v))

@@ -69,10 +69,11 @@ def landscape_ref(ls: Landscape) -> dict[str, Any]:
 
 def check_starts(starts: Any, ls: Landscape) -> np.ndarray:
     """``starts`` (a point, a list of points, or None for the landscape's default start) as an
-    (n, 2) float array, refused (``UsageError``, field ``starts``) unless finite and within
+    (n, dim) float array, refused (``UsageError``, field ``starts``) unless finite and within
     ``MAX_START``; races and sweeps read their starts through it."""
+    dim = ls.dim
     if starts is None:
-        return np.asarray([ls.default_start], dtype=np.float64)
+        return np.asarray([ls.default_start], dtype=np.float64).reshape(1, dim)
     try:
         s = np.asarray(starts, dtype=np.float64)
     except (TypeError, ValueError):
@@ -80,11 +81,12 @@ def check_starts(starts: Any, ls: Landscape) -> np.ndarray:
                              field="starts") from None
     if s.ndim == 1:
         s = s[None, :]
-    if s.ndim != 2 or s.shape[1] != 2 or s.shape[0] == 0:
-        raise UsageError(f"starts must be a point (x, y) or a list of points of shape (n, 2), got shape {s.shape}",
+    if s.ndim != 2 or s.shape[1] != dim or s.shape[0] == 0:
+        point = "(x, y)" if dim == 2 else f"of {dim} coordinates"
+        raise UsageError(f"starts must be a point {point} or a list of points of shape (n, {dim}), got shape {s.shape}",
                          field="starts")
     if not np.all(np.isfinite(s)) or np.any(np.abs(s) > MAX_START):
-        raise UsageError(f"starts must be finite with |x|, |y| <= {MAX_START:g}", field="starts")
+        raise UsageError(f"starts must be finite with every coordinate within +-{MAX_START:g}", field="starts")
     return s
 
 
@@ -184,14 +186,16 @@ def resolve_racers(rs: Sequence[Racer]) -> list[tuple[OptimizerSpec | None, dict
     return resolved
 
 
-def check_bounds(bounds: Any) -> np.ndarray:
-    """((xmin, xmax), (ymin, ymax)) as [[xmin, ymin], [xmax, ymax]]."""
+def check_bounds(bounds: Any, dim: int = 2) -> np.ndarray:
+    """((xmin, xmax), (ymin, ymax)) (one (min, max) pair per coordinate) as [[xmin, ymin], [xmax, ymax]]."""
     try:
         b = np.asarray(bounds, dtype=np.float64)
     except (TypeError, ValueError):
         b = np.empty(0)
-    if b.shape != (2, 2) or not np.all(np.isfinite(b)) or not np.all(b[:, 0] < b[:, 1]):
-        raise UsageError(f"bounds must be ((xmin, xmax), (ymin, ymax)) with finite min < max, got {bounds!r}", field="bounds")
+    if b.shape != (dim, 2) or not np.all(np.isfinite(b)) or not np.all(b[:, 0] < b[:, 1]):
+        pairs = "((xmin, xmax), (ymin, ymax))" if dim == 2 else f"{dim} (min, max) pairs, one per coordinate,"
+        shown = repr(bounds) if b.size <= 8 else f"shape {b.shape}"
+        raise UsageError(f"bounds must be {pairs} with finite min < max, got {shown}", field="bounds")
     return b.T.copy()
 
 
@@ -247,7 +251,7 @@ class RacePlan:
             raise UsageError(f"tolerance must be a finite number > 0, got {tolerance!r}", field="tolerance")
         S = check_starts(starts, ls)
         S.flags.writeable = False
-        box = None if bounds is None else check_bounds(bounds)
+        box = None if bounds is None else check_bounds(bounds, ls.dim)
         resolved = tuple(resolve_racers(rs))  # every racer checked before any work: a bad request costs nothing
         for i, (spec, _, _) in enumerate(resolved):
             if spec is not None and spec.min_ndim > 1:

@@ -125,7 +125,7 @@ class RaceResult:
             diverged_at=per_run(runs.diverged_at),
             stop_reason=np.asarray(STOP_REASONS, dtype=object)[runs.stop_reason].reshape(shp),
             min_value=float(ls.min_value),
-            minima=np.asarray(ls.minima, dtype=np.float64).reshape(-1, 2),
+            minima=np.asarray(ls.minima, dtype=np.float64).reshape(-1, ls.dim),
             no_minimum=ls.minimum_note,
             saddle_value=ls.saddle_value,
             escape_margin=float(ls.escape_margin) if ls.saddle is not None else math.nan,
@@ -349,7 +349,7 @@ class RaceResult:
 
         return cls(
             config=cfg, labels=[r["label"] for r in cfg["racers"]], optimizers=[r["optimizer"] for r in cfg["racers"]],
-            positions=arr("positions", (2,)), losses=arr("losses"), grad_norms=arr("grad_norms"),
+            positions=arr("positions", (len(cfg["starts"][0]),)), losses=arr("losses"), grad_norms=arr("grad_norms"),
             step_sizes=arr("step_sizes"),
             best_loss=np.array([np.nan if r["best_loss"] is None else r["best_loss"] for r in runs]).reshape(R, S),
             steps_to_tolerance=np.array([-1 if r["steps_to_tolerance"] is None else r["steps_to_tolerance"]
@@ -357,7 +357,7 @@ class RaceResult:
             diverged_at=np.array([r["diverged_at"] for r in runs], dtype=np.int64).reshape(R, S),
             stop_reason=np.array([r["stop_reason"] for r in runs], dtype=object).reshape(R, S),
             min_value=math.nan if d["min_value"] is None else float(d["min_value"]),
-            minima=np.asarray(d["minima"], dtype=np.float64).reshape(-1, 2),
+            minima=np.asarray(d["minima"], dtype=np.float64).reshape(-1, len(cfg["starts"][0])),
             no_minimum=str(m.get("note") or ""),
             saddle_value=math.nan if m.get("saddle_value") is None else float(m["saddle_value"]),
             escape_margin=math.nan if m.get("escape_margin") is None else float(m["escape_margin"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
@@ -84,6 +84,11 @@ class Landscape:
     as an argument (``f`` and ``grad`` are then ``parametric.bound()``).
     """
 
+    #: Coordinates of a point (the engine, results and faces read it: ``NDLandscape`` has its own).
+    dim: ClassVar[int] = 2
+    #: Matrix parameters a point is made of (``NDLandscape.blocks``): none, a 2-D point is a vector.
+    blocks: ClassVar[tuple[tuple[int, int], ...]] = ()
+
     name: str
     title: str
     f: Callable[[Any, Any], Any]
@@ -127,6 +132,13 @@ class Landscape:
             raise ValueError(f"landscape {self.name!r}: default_racers must name at least one racer")
         if self.hess is not None and not callable(self.hess):
             raise TypeError(f"landscape {self.name!r}: hess must be callable or None, got {type(self.hess).__name__}")
+
+    @property
+    def box(self) -> tuple[Array, Array]:
+        """(lo, hi), each of shape (dim,): the window per coordinate (what the engine pads into the
+        box a run must stay in, for a landscape of any dimension)."""
+        (x0, x1), (y0, y1) = self.window
+        return np.array([x0, y0], dtype=np.float64), np.array([x1, y1], dtype=np.float64)
 
     @property
     def default_start(self) -> Point:
