@@ -445,18 +445,25 @@ def _run_numpy(job: _Job) -> RunArrays:
     prev = P.copy()
     target = ls.min_value + config["tolerance"]
     answers = [i for i, g in enumerate(groups) if g.spec.eval_point is not None]
+    parts = _parts(ls)
     with np.errstate(all="ignore"):
         run_idx = [g.run_index for g in groups]
-        hps = [expand(g.hp(per_run=True), 2, P.dtype) for g in groups]
-        states = [g.spec.init(P[idx], hp) for g, idx, hp in zip(groups, run_idx, hps)]
+        # each group's hyperparameters and state per parameter the point is made of (one vector, or
+        # the landscape's matrices: a matrix rule steps (runs, m, n), every rule keeps a state per matrix)
+        hps = [[expand(g.hp(per_run=True), 1 + len(shape), P.dtype) for _, shape in parts] for g in groups]
+        states = [[g.spec.init(_block(P[idx], part), hp) for part, hp in zip(parts, hp_g)]
+                  for g, idx, hp_g in zip(groups, run_idx, hps)]
         tracer = _Tracer(run_idx, N, T, dim) if job.trace else None
         if tracer is not None:
-            tracer.states(0, states)
+            tracer.states(0, [_merged(st) for st in states])
         for t in range(T):
             if answers:
                 X = P.copy()
                 for i in answers:
-                    X[run_idx[i]] = groups[i].spec.eval_point(P[run_idx[i]], states[i], hps[i])  # type: ignore[misc]
+                    idx = run_idx[i]
+                    for b, part in enumerate(parts):
+                        X[idx, part[0]] = groups[i].spec.eval_point(  # type: ignore[misc]
+                            _block(P[idx], part), states[i][b], hps[i][b]).reshape(len(idx), -1)
             f = ls.value(X) * np.ones(N)
             G = ls.gradient(P) * np.ones((N, 1))
             finite = np.isfinite(P).all(axis=1) & np.isfinite(X).all(axis=1) & np.isfinite(f)
@@ -490,17 +497,20 @@ def _run_numpy(job: _Job) -> RunArrays:
             if tracer is not None:
                 tracer.point[:, t], tracer.gradient[:, t] = P, G
             for i, grp in enumerate(groups):
-                ehp = {**hps[i], "learning_rate": grp.schedule(t, hps[i]["learning_rate"])}
-                if tracer is not None:
-                    tracer.lr[run_idx[i], t] = np.broadcast_to(np.asarray(ehp["learning_rate"]).reshape(-1), len(run_idx[i]))
+                idx = run_idx[i]
                 extra: dict[str, Any] = {}
-                if "hessian" in grp.spec.needs:
-                    extra["hessian"] = ls.hessian(P[run_idx[i]])
+                if "hessian" in grp.spec.needs:  # one part only (RacePlan.build): the whole point
+                    extra["hessian"] = ls.hessian(P[idx])
                 if "closure" in grp.spec.needs:
                     extra["closure"] = closure
                     extra["batched_closure"] = lambda pts: (ls.value(pts), ls.gradient(pts))  # the runs still iterating
-                P[run_idx[i]], states[i] = grp.spec.update(P[run_idx[i]], G[run_idx[i]], states[i], ehp, **extra)
-                spent[run_idx[i]] = states[i]["evaluations"] if "closure" in grp.spec.needs else spent[run_idx[i]] + 1
+                for b, part in enumerate(parts):
+                    ehp = {**hps[i][b], "learning_rate": grp.schedule(t, hps[i][b]["learning_rate"])}
+                    if tracer is not None and b == 0:
+                        tracer.lr[idx, t] = np.broadcast_to(np.asarray(ehp["learning_rate"]).reshape(-1), len(idx))
+                    new, states[i][b] = grp.spec.update(_block(P[idx], part), _block(G[idx], part), states[i][b], ehp, **extra)
+                    P[idx, part[0]] = new.reshape(len(idx), -1)
+                spent[idx] = states[i][0]["evaluations"] if "closure" in grp.spec.needs else spent[idx] + 1
             for j_run, obj in customs:
                 if not alive[j_run]:
                     continue
@@ -511,7 +521,7 @@ def _run_numpy(job: _Job) -> RunArrays:
                     P[j_run] = np.nan  # e.g. math.exp overflow in a pure-Python rule: non-finite
                 spent[j_run] += 1
             if tracer is not None:
-                tracer.states(t + 1, states)
+                tracer.states(t + 1, [_merged(st) for st in states])
         if tracer is not None:
             tracer.point[:, steps] = P
     return RunArrays(positions=pos, losses=loss, grad_norms=gnorm, step_sizes=dstep, best_loss=best,
@@ -524,3 +534,31 @@ def _norm(v: np.ndarray) -> np.ndarray:
     if v.shape[-1] == 2:
         return np.hypot(v[..., 0], v[..., 1])
     return np.sqrt(np.einsum("...i,...i->...", v, v))
+
+
+Part = tuple[slice, tuple[int, ...]]
+
+
+def _parts(ls: Landscape) -> list[Part]:
+    """The parameters a point is made of, as (its coordinates, its shape): the whole point as one
+    vector, or each of the landscape's matrices (``blocks``: row-major, in order)."""
+    if not ls.blocks:
+        return [(slice(None), (ls.dim,))]
+    out: list[Part] = []
+    at = 0
+    for m, n in ls.blocks:
+        out.append((slice(at, at + m * n), (m, n)))
+        at += m * n
+    return out
+
+
+def _block(rows: np.ndarray, part: Part) -> np.ndarray:
+    """One parameter of each run: ``rows`` (runs, dim) cut to ``part`` and shaped (runs, *shape)."""
+    return rows[:, part[0]].reshape((len(rows),) + part[1])
+
+
+def _merged(states: list[Any]) -> Any:
+    """A group's state as the trace keeps it: the one parameter's, or each matrix's under ``key[b]``."""
+    if len(states) == 1:
+        return states[0]
+    return {f"{k}[{b}]": v for b, st in enumerate(states) for k, v in st.items()}

@@ -254,10 +254,15 @@ class RacePlan:
         box = None if bounds is None else check_bounds(bounds, ls.dim)
         resolved = tuple(resolve_racers(rs))  # every racer checked before any work: a bad request costs nothing
         for i, (spec, _, _) in enumerate(resolved):
-            if spec is not None and spec.min_ndim > 1:
+            if spec is not None and spec.min_ndim > 1 and not ls.blocks:
                 raise UsageError(f"racers[{i}]: {spec.title} steps parameters with at least {spec.min_ndim} axes (matrices); "
-                                 f"a race's point has one; race {spec.title} in training (optarena train) or a "
+                                 f"a point of {ls.title!r} is one vector; race {spec.title} on a landscape made of "
+                                 "matrices (deep_linear, matrix_sensing), in training (optarena train), or race a "
                                  "per-element rule here (Adam, Lion, ...)", field=f"racers[{i}].optimizer")
+            if spec is not None and ls.blocks and ({"hessian", "closure"} & set(spec.needs)):
+                raise UsageError(f"racers[{i}]: {spec.title} works on the whole point (its Hessian or line search), and "
+                                 f"{ls.title!r} is made of {len(ls.blocks)} matrices each stepped apart; race a "
+                                 "first-order rule here", field=f"racers[{i}].optimizer")
             if spec is not None and "closure" in spec.needs and (noise or clip is not None):
                 raise UsageError(f"racers[{i}]: {spec.title} evaluates the loss and its gradient itself (a step may take "
                                  "several): gradient noise and clipping do not reach those evaluations; race it with "
