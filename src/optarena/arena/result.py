@@ -103,6 +103,9 @@ class RaceResult:
     #: optimizer state (``state.<key>``, after t steps) and the ``point``, ``gradient`` and
     #: ``learning_rate`` step t+1 used (``arena.anatomy`` explains a step from them); else None
     trace: dict[str, np.ndarray] | None = None
+    #: The 2-D landscape the positions are drawn on when they are a plane's coordinates through a
+    #: d-dimensional race (``projected``); None: the race's own landscape
+    view: Any = None
 
     @classmethod
     def build(cls, ls: Any, config: dict[str, Any], runs: RunArrays) -> "RaceResult":
@@ -262,6 +265,27 @@ class RaceResult:
                 "saddle_value": _finite_or_none(self.saddle_value) if self.has_saddle else None,
                 "escape_margin": _finite_or_none(self.escape_margin) if self.has_saddle else None,
                 "escape_below": _finite_or_none(self.escape_below) if self.has_saddle else None}
+
+    @property
+    def dim(self) -> int:
+        """Coordinates of a point (2 for the plane's races, and for a projected one)."""
+        return int(self.positions.shape[-1])
+
+    def projected(self, kind: str = "pca", seed: int = 0, coordinates: tuple[int, int] = (0, 1),
+                  landscape: Any = None) -> "RaceResult":
+        """This race on a plane through its best final point (``arena.projection``): "pca" (the
+        paths' top two principal directions, Li et al. 2018; the share of their variance it holds is
+        in the view's title), "random" (two filter-normalised directions from ``seed``) or
+        "coordinates" (``coordinates`` (i, j), from 0). Positions become plane coordinates, drawn on
+        ``view`` (f exact on the plane); losses and the other measures stay the race's own.
+        ``landscape``: the race's, when its config cannot name it (an object made in a script)."""
+        from ..landscapes import resolve
+        from .projection import project
+
+        ls = landscape if landscape is not None else resolve(self.config["landscape"])
+        flat, view, _ = project(self, ls, kind, seed, coordinates)
+        flat.view = view
+        return flat
 
     # -- sharing: notebooks, images, video (optarena.export does the work) ---------------
     def _repr_html_(self) -> str:

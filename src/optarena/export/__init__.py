@@ -51,6 +51,11 @@ def export(result: RaceResult, path: str | Path, *, fps: int = 20, duration: flo
         raise ValueError(f"cannot draw {path.name!r}: the race kept no trajectories (record=False); "
                          f"only {' and '.join(SUMMARIES)} (its summary) can be written")
     C.check_options(result, fps, duration, dpi, start)
+    if ext not in SUMMARIES:
+        if anatomy is not None and result.dim != 2:
+            raise UsageError(f"anatomy explains a step on the plane; this race has {result.dim} coordinates",
+                             field="anatomy")
+        result = C.drawable(result)
     if anatomy is not None and ext not in IMAGES + (".html",):
         raise UsageError(f"anatomy is drawn in {', '.join(IMAGES)} and .html exports, not {ext}", field="anatomy")
     step = None if anatomy is None else C.step_anatomy(result, anatomy, start)  # checked before anything is drawn
@@ -91,7 +96,7 @@ def plot(result: RaceResult, ax: Any = None, start: int = 0, anatomy: tuple[int,
     from .images import plot as _plot
 
     if anatomy is None:
-        return _plot(result, ax, start)
+        return _plot(C.drawable(result), ax, start)
     if ax is not None:
         raise UsageError("anatomy draws a figure of its own (the map and the panel beside it): give no ax", field="ax")
     C.check_options(result, 20, None, 100, start)
@@ -102,12 +107,12 @@ def repr_html(result: RaceResult) -> str:
     """The interactive race as an HTML fragment (a div and scripts) for a notebook cell."""
     from .html import fragment
 
-    return fragment(result)
+    return fragment(C.drawable(result))
 
 
 def to_frame(result: RaceResult) -> Any:
-    """A pandas DataFrame, one row per (racer, start, step): racer, optimizer, start, step, x, y,
-    loss, grad_norm, step_size (NaN after a run diverged)."""
+    """A pandas DataFrame, one row per (racer, start, step): racer, optimizer, start, step, x, y
+    (x1 ... xd beyond 2-D), loss, grad_norm, step_size (NaN after a run diverged)."""
     pd = need("pandas", "pip install pandas")
     R, S, T = result.losses.shape
     idx = np.indices((R, S, T)).reshape(3, -1)
@@ -115,7 +120,8 @@ def to_frame(result: RaceResult) -> Any:
         "racer": np.asarray(result.labels, dtype=object)[idx[0]],
         "optimizer": np.asarray(result.optimizers, dtype=object)[idx[0]],
         "start": idx[1], "step": idx[2],
-        "x": result.positions[..., 0].ravel(), "y": result.positions[..., 1].ravel(),
+        **({"x": result.positions[..., 0].ravel(), "y": result.positions[..., 1].ravel()} if result.dim == 2 else
+           {f"x{k + 1}": result.positions[..., k].ravel() for k in range(result.dim)}),
         "loss": result.losses.ravel(), "grad_norm": result.grad_norms.ravel(), "step_size": result.step_sizes.ravel(),
     })
 

@@ -23,7 +23,14 @@ MAX_FRAMES = 10_000
 
 
 def landscape(result: RaceResult) -> Landscape:
-    return resolve(result.config["landscape"])
+    """The 2-D landscape the race is drawn on: its own, or the plane it was projected on."""
+    return result.view if result.view is not None else resolve(result.config["landscape"])
+
+
+def drawable(result: RaceResult) -> RaceResult:
+    """The race as a 2-D face draws it: itself, or, beyond 2-D, on the plane of its paths'
+    principal directions (``RaceResult.projected``; call that for another plane)."""
+    return result if result.dim == 2 else result.projected("pca")
 
 
 def looks(result: RaceResult) -> list[presentation.Look]:
