@@ -77,6 +77,13 @@ def _point(text: str) -> list[float]:
     return [x, y]
 
 
+def _point_text(point: Any) -> str:
+    """A start as a table shows it: (x, y), or its first coordinates and its dimension."""
+    if len(point) <= 3:
+        return "(" + ", ".join(f"{v:g}" for v in point) + ")"
+    return "(" + ", ".join(f"{v:.3g}" for v in point[:2]) + f", ... {len(point)}-D)"
+
+
 def _landscape(args: argparse.Namespace) -> dict[str, Any] | None:
     """--landscape NAME(params) or --formula TEXT as the engine names a landscape (None: neither)."""
     from .arena.spec_text import parse_call
@@ -321,7 +328,7 @@ def _table(result: Any, out: TextIO) -> None:
     for i, row in enumerate(result.summary()):
         dead = row["diverged_at"] >= 0
         dist = row["distance_to_minimum"]
-        cells = [f"[{colours[i // S]}]{row['racer']}[/]", f"({row['start'][0]:g}, {row['start'][1]:g})",
+        cells = [f"[{colours[i // S]}]{row['racer']}[/]", _point_text(row["start"]),
                  "diverged" if dead else f"{row['final_loss']:.4g}", f"{row['best_loss']:.4g}",
                  count(row["steps_to_tolerance"])]
         if saddle:
@@ -397,7 +404,7 @@ def _cmd_race(args: argparse.Namespace, out: TextIO | None = None, sleep: Callab
 
 
 def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from .landscapes import resolve
+    from .landscapes import planar, resolve
     from .measure import Axis, sweep, sweep_kwargs
 
     out = out or sys.stdout  # looked up now: a test (or a caller) may have replaced it
@@ -434,7 +441,7 @@ def _cmd_sweep(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"\r{done}/{total} units", end="" if done < total else "\n", file=sys.stderr, flush=True)
     from .measure.sweeps import check_objective
 
-    check_objective(args.objective, resolve(kwargs.get("landscape")))  # before any work
+    check_objective(args.objective, planar(resolve(kwargs.get("landscape")), "a sweep"))  # before any work
     journal = _journal(args)
     result = sweep(**kwargs, scheduler=args.dask, progress=progress, journal=journal, resume=args.resume)
     fmt = _format(args)

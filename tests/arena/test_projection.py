@@ -159,4 +159,4 @@ def test_a_five_dimensional_race_exports_its_projected_view(tmp_path):
     out = flat.export(tmp_path / "race.png")
     assert out.stat().st_size > 10_000
     fig = flat.plot()
-    assert "PCA plane" in fig.axes[0].get_title()
+    assert "PCA plane" in fig.axes[0].get_title() and fig.axes[0].get_xlabel() == "PC 1"

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import EngineUnavailable, UsageError
-from ..landscapes import Landscape, resolve
+from ..landscapes import AnyLandscape, Landscape, planar, resolve
 from ..optim import OptimizerSpec, expand, schedules
 from ..optim.rules import lbfgs, newton
 from .plan import RacePlan, Racer, check_bounds, racers_of, resolve_racers
@@ -61,7 +61,7 @@ class _Group:
 
 
 def race(
-    landscape: RacePlan | Landscape | str | Mapping[str, Any] | None = None,
+    landscape: RacePlan | AnyLandscape | str | Mapping[str, Any] | None = None,
     racers: Sequence[Any] | None = None,
     starts: Any = None,
     steps: int = 100,
@@ -132,7 +132,7 @@ def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
 class _Job:
     """A validated race as the engines take it: runs are racer-major, then start."""
 
-    ls: Landscape
+    ls: AnyLandscape
     config: dict[str, Any]
     starts: np.ndarray  # (S, 2)
     run_racer: np.ndarray  # (runs,) the racer of each run
@@ -170,7 +170,7 @@ def _groups(rs: Sequence[Racer], resolved: Sequence[tuple[Any, Any, Any]],
 ENGINES = ("auto", "numpy", "fused")
 
 
-def choose_engine(policy: str, landscape: Landscape | str | Mapping[str, Any] | None, racers: Sequence[Any], *,
+def choose_engine(policy: str, landscape: AnyLandscape | str | Mapping[str, Any] | None, racers: Sequence[Any], *,
                   steps: int, n_starts: int = 1, noise: float = 0.0, record: bool = True,
                   work: int | None = None) -> str:
     """The engine a race of ``racers`` on ``landscape`` runs on: "numpy" or "fused".
@@ -189,7 +189,7 @@ def choose_engine(policy: str, landscape: Landscape | str | Mapping[str, Any] | 
     return _choose(policy, ls, groups, customs, steps, n_starts, noise, record, work)
 
 
-def _choose(policy: str, ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], steps: int,
+def _choose(policy: str, ls: AnyLandscape, groups: list[_Group], customs: list[tuple[int, Any]], steps: int,
             n_starts: int, noise: float, record: bool, work: int | None) -> str:
     if policy not in ENGINES:
         raise UsageError(f"engine must be 'auto', 'numpy' or 'fused', got {policy!r}", field="engine",
@@ -239,7 +239,7 @@ def _noise(seed: int, steps: int, starts: np.ndarray, sigma: float) -> np.ndarra
     return sigma * out
 
 
-def run_bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def run_bounds(ls: AnyLandscape, starts: np.ndarray, config: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(lo, hi) corners of the box a run must stay in: ``config["bounds"]`` if the race was given
     one, else the window (stretched to hold every start) padded by ``ESCAPE_WIDTHS`` window
     widths. A sweep passes this box of all its starts to each of its races."""
@@ -257,12 +257,12 @@ def run_bounds(ls: Landscape, starts: np.ndarray, config: Mapping[str, Any] | No
 FUSED_MIN_WORK = 2_000_000
 
 
-def _fused_pays(ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], n_starts: int, steps: int,
+def _fused_pays(ls: AnyLandscape, groups: list[_Group], customs: list[tuple[int, Any]], n_starts: int, steps: int,
                 record: bool) -> bool:
     """Big races always; small ones only when every kernel they need is compiled already. An
     L-BFGS run-step counts as ``fused_lbfgs.RUN_STEP_WORK`` of them, a Newton one as
     ``fused_newton.RUN_STEP_WORK``."""
-    if ls.dim != 2 or customs or not groups or any(g.spec.cell is None and not _own_loop(g) for g in groups):
+    if not isinstance(ls, Landscape) or customs or not groups or any(g.spec.cell is None and not _own_loop(g) for g in groups):
         return False
     try:
         from . import fused, fused_lbfgs, fused_newton
@@ -294,12 +294,12 @@ def _present(g: _Group) -> tuple[bool, ...]:
     return tuple(n in names for n in g.spec.slots)
 
 
-def _fused_unavailable(ls: Landscape, groups: list[_Group], customs: list[tuple[int, Any]], steps: int, n_starts: int,
+def _fused_unavailable(ls: AnyLandscape, groups: list[_Group], customs: list[tuple[int, Any]], steps: int, n_starts: int,
                        noise: float, record: bool = True) -> str | None:
     """Why the compiled loop cannot run this race, or None when it can."""
     if customs:
         return "custom optimizer objects run in Python"
-    if ls.dim != 2:
+    if not isinstance(ls, Landscape):
         return f"the compiled loop steps 2-D points, and {ls.title!r} has {ls.dim} coordinates"
     searching = [g.spec.title for g in groups if _is_lbfgs(g) and g.settings[0].get("line_search")]
     if searching:  # each run's strong Wolfe line search steps in Python, run by run
@@ -338,7 +338,7 @@ def _run_fused(job: _Job) -> RunArrays:
     """The race in the compiled loop (``arena.fused``), one call per group."""
     from . import fused
 
-    ls, config, S, run_racer, run_start, groups = job.ls, job.config, job.starts, job.run_racer, job.run_start, job.groups
+    ls, config, S, run_racer, run_start, groups = planar(job.ls), job.config, job.starts, job.run_racer, job.run_start, job.groups
     steps, seed, noise, clip, record, stop = job.steps, job.seed, job.noise, job.clip, job.record, job.stop
 
     N = len(run_racer)
@@ -539,7 +539,7 @@ def _norm(v: np.ndarray) -> np.ndarray:
 Part = tuple[slice, tuple[int, ...]]
 
 
-def _parts(ls: Landscape) -> list[Part]:
+def _parts(ls: AnyLandscape) -> list[Part]:
     """The parameters a point is made of, as (its coordinates, its shape): the whole point as one
     vector, or each of the landscape's matrices (``blocks``: row-major, in order)."""
     if not ls.blocks:

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import OptarenaError, UsageError, UsageTypeError, with_field
-from ..landscapes import Landscape, resolve
+from ..landscapes import AnyLandscape, resolve
 from ..optim import OptimizerSpec, registry, schedules
 from .spec_text import parse_call
 
@@ -60,14 +60,14 @@ class Racer:
                              f"update(params, gradients); got {obj!r}")
 
 
-def landscape_ref(ls: Landscape) -> dict[str, Any]:
+def landscape_ref(ls: AnyLandscape) -> dict[str, Any]:
     """How the config names a landscape (replayable by ``landscapes.resolve``)."""
     if ls.name == "formula":
         return {"formula": ls.title, "window": [list(w) for w in ls.window]}
     return {"name": ls.name, "params": dict(ls.params)}
 
 
-def check_starts(starts: Any, ls: Landscape) -> np.ndarray:
+def check_starts(starts: Any, ls: AnyLandscape) -> np.ndarray:
     """``starts`` (a point, a list of points, or None for the landscape's default start) as an
     (n, dim) float array, refused (``UsageError``, field ``starts``) unless finite and within
     ``MAX_START``; races and sweeps read their starts through it."""
@@ -211,7 +211,7 @@ class RacePlan:
     filled in) and schedule, the starts, the step budget, the noise and its seed, clipping, the
     tolerance of "steps to tolerance", and the box a run must stay in (None: the default)."""
 
-    landscape: Landscape
+    landscape: AnyLandscape
     racers: tuple[Racer, ...]
     resolved: tuple[tuple[OptimizerSpec | None, dict[str, Any] | None, Any], ...]  # (spec, hp, schedule) each
     labels: tuple[str, ...]
@@ -224,7 +224,7 @@ class RacePlan:
     bounds: np.ndarray | None = None  # [[xmin, ymin], [xmax, ymax]]
 
     @classmethod
-    def build(cls, landscape: Landscape | str | Mapping[str, Any] | None = None, racers: Sequence[Any] | None = None,
+    def build(cls, landscape: AnyLandscape | str | Mapping[str, Any] | None = None, racers: Sequence[Any] | None = None,
               starts: Any = None, steps: int = 100, seed: int = 0, noise: float = 0.0, clip: float | None = None,
               tolerance: float = 1e-4, bounds: Any = None) -> RacePlan:
         """Check every input (``UsageError`` naming the field) and fill in the defaults: racers default

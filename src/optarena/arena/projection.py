@@ -47,6 +47,7 @@ class Plane:
     kind: str
     explained: float = math.nan  # share of the paths' variance the plane holds ("pca"; NaN otherwise)
     label: str = ""  # what the axes are, for a view's title
+    axis_labels: tuple[str, str] = ("a", "b")
 
     def coordinates(self, points: np.ndarray) -> np.ndarray:
         """(..., d) points as (..., 2) plane coordinates (least squares: exact for orthonormal axes)."""
@@ -83,12 +84,12 @@ class Plane:
             return g @ plane.axes[0], g @ plane.axes[1]
 
         return PlaneView(
-            name=ls.name, title=f"{ls.title}: {self.label}", f=f, grad=grad, window=window,
+            name=ls.name, title=f"{ls.title}\n{self.label}", f=f, grad=grad, window=window,
             minima=self.minima_on(ls), min_value=float(ls.min_value), starts=((0.0, 0.0),),
             log_colour=bool(getattr(ls, "log_colour", False)), formula=getattr(ls, "formula", ""),
             source=getattr(ls, "source", ""), params=dict(getattr(ls, "params", {})),
             no_minimum="" if self.minima_on(ls) else "the minimum lies off this plane; f is at least its value",
-            coordinates=self.origin.size,
+            coordinates=self.origin.size, axis_labels=self.axis_labels,
         )
 
     def minima_on(self, ls: Any) -> tuple[tuple[float, float], ...]:
@@ -106,6 +107,7 @@ class PlaneView(Landscape):
     is coarser for large d (``grid_size``), so drawing it stays within GRID_BUDGET values."""
 
     coordinates: int = 2  # d of the landscape the plane cuts
+    axis_labels: tuple[str, str] = ("a", "b")  # what a face writes on its axes
 
     def grid(self, n: int = 200, window: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return super().grid(grid_size(self.coordinates, n), window)
@@ -128,7 +130,8 @@ def pca_plane(result: RaceResult) -> Plane:
         axes[1] = _orthogonal_to(axes[0])
     total = float(np.sum(s ** 2))
     explained = float(np.sum(s[:2] ** 2) / total) if total > 0 else 1.0
-    return Plane(origin, axes, "pca", explained, f"PCA plane of the paths ({100 * explained:.1f}% of their variance)")
+    return Plane(origin, axes, "pca", explained, f"PCA plane of the paths ({100 * explained:.1f}% of their variance)",
+                 ("PC 1", "PC 2"))
 
 
 def random_plane(ls: Any, origin: np.ndarray, seed: int = 0) -> Plane:
@@ -143,7 +146,8 @@ def random_plane(ls: Any, origin: np.ndarray, seed: int = 0) -> Plane:
         for k in range(2):
             n = np.linalg.norm(axes[k, sl])
             axes[k, sl] *= (scale if scale > 0 else 1.0) / n
-    return Plane(origin.copy(), axes, "random", label=f"random filter-normalised directions (seed {seed})")
+    return Plane(origin.copy(), axes, "random", label=f"random filter-normalised directions (seed {seed})",
+                 axis_labels=("direction 1", "direction 2"))
 
 
 def coordinate_plane(origin: np.ndarray, i: int, j: int) -> Plane:
@@ -156,7 +160,8 @@ def coordinate_plane(origin: np.ndarray, i: int, j: int) -> Plane:
         raise UsageError(f"view coordinates must differ, got {i} twice", field="view")
     axes = np.zeros((2, d))
     axes[0, i] = axes[1, j] = 1.0
-    return Plane(origin.copy(), axes, "coordinates", label=f"coordinates x{i + 1} and x{j + 1}")
+    return Plane(origin.copy(), axes, "coordinates", label=f"coordinates x{i + 1} and x{j + 1}",
+                 axis_labels=(f"x{i + 1}", f"x{j + 1}"))
 
 
 def plane_of(result: RaceResult, ls: Any, kind: str = "pca", seed: int = 0,

@@ -396,12 +396,12 @@ class RaceResult:
         """One row per (racer, start, step); without trajectories, one per (racer, start): the summary."""
         if not self.recorded:
             return self._summary_csv()
-        lines = ["racer,optimizer,start,step,x,y,loss,grad_norm,step_size"]
+        coords = "x,y" if self.dim == 2 else ",".join(f"x{k + 1}" for k in range(self.dim))
+        lines = [f"racer,optimizer,start,step,{coords},loss,grad_norm,step_size"]
         for i, label in enumerate(self.labels):
             for s in range(self.positions.shape[1]):
                 for t in range(self.positions.shape[2]):
-                    x, y = self.positions[i, s, t]
-                    vals = (x, y, self.losses[i, s, t], self.grad_norms[i, s, t], self.step_sizes[i, s, t])
+                    vals = (*self.positions[i, s, t], self.losses[i, s, t], self.grad_norms[i, s, t], self.step_sizes[i, s, t])
                     cells = ",".join("" if not math.isfinite(v) else repr(float(v)) for v in vals)
                     lines.append(f"{csv_field(label)},{self.optimizers[i]},{s},{t},{cells}")
         return "\n".join(lines) + "\n"
@@ -414,10 +414,12 @@ class RaceResult:
             return "" if v is None else str(v)
 
         S = len(self.config["starts"])
-        lines = [",".join(SUMMARY_COLUMNS)]
+        plane = self.dim == 2  # beyond 2-D a start's coordinates are in the config, not in every row
+        lines = [",".join(c for c in SUMMARY_COLUMNS if plane or c not in ("x0", "y0"))]
         for k, row in enumerate(self.summary()):  # racer-major, then start
             lines.append(",".join([
-                csv_field(row["racer"]), csv_field(row["optimizer"]), str(k % S), num(row["start"][0]), num(row["start"][1]),
+                csv_field(row["racer"]), csv_field(row["optimizer"]), str(k % S),
+                *([num(row["start"][0]), num(row["start"][1])] if plane else []),
                 num(row["final_loss"]), num(row["best_loss"]), count(row["steps_to_tolerance"]),
                 count(row["steps_to_escape"]), num(row["distance_to_minimum"]), str(row["diverged_at"]),
                 csv_field(row["stop_reason"]), csv_field(row["note"])]))

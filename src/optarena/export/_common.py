@@ -11,7 +11,7 @@ import numpy as np
 from ..arena import presentation
 from ..arena.result import RaceResult
 from ..errors import UsageError, UsageTypeError
-from ..landscapes import Landscape, resolve
+from ..landscapes import Landscape, planar, resolve
 from ..optim.anatomy import number
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ MAX_FRAMES = 10_000
 
 def landscape(result: RaceResult) -> Landscape:
     """The 2-D landscape the race is drawn on: its own, or the plane it was projected on."""
-    return result.view if result.view is not None else resolve(result.config["landscape"])
+    return result.view if result.view is not None else planar(resolve(result.config["landscape"]), "drawing a race")
 
 
 def drawable(result: RaceResult) -> RaceResult:

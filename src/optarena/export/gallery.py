@@ -24,7 +24,7 @@ import numpy as np
 
 from .._files import atomic_path, atomic_write
 from ..arena.presentation import racer_colours
-from ..landscapes import Landscape, get
+from ..landscapes import Landscape, get, planar
 from ..optim import registry
 from . import _common as C
 from ._deps import need
@@ -104,7 +104,7 @@ def figure(g: Any, dpi: int = DPI) -> tuple[Any, dict[tuple[str, str], tuple[flo
     for k, line in enumerate(lines):
         fig.text(*at(0.15, _title_height(width) + LINE * k), line, fontsize=7, va="top", color="#333333")
     head = _title_height(width) + LINE * len(lines)
-    lss = {n: get(n) for n in g.landscapes}
+    lss = {n: planar(get(n), "the gallery") for n in g.landscapes}
     for c, n in enumerate(g.landscapes):
         title = "\n".join(textwrap.wrap(lss[n].title, 24)[:2])
         fig.text(*at(LEFT + CELL_W * (c + 0.5), head + COLUMN_HEAD - 0.04), title, fontsize=8, fontweight="bold",
@@ -271,7 +271,7 @@ def _cells_png(fig: Any, boxes: dict[tuple[str, str], tuple[float, float, float,
 
 def _html(g: Any, pictures: dict[tuple[str, str], bytes], base_url: str | None) -> str:
     e = html.escape
-    lss = {n: get(n) for n in g.landscapes}
+    lss = {n: planar(get(n), "the gallery") for n in g.landscapes}
     head = "".join(f"<th>{e(lss[n].title)}</th>" for n in g.landscapes)
     body, last = [], None
     for opt, fam in zip(g.optimizers, g.families):

@@ -120,8 +120,9 @@ class Scene:
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
         ax.set_aspect("equal", adjustable="box")
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
+        xlabel, ylabel = getattr(ls, "axis_labels", ("x", "y"))  # a plane through a race beyond 2-D names its own
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_title(ls.title, fontsize=11)
 
     def _loss_background(self) -> None:

@@ -20,11 +20,12 @@ from typing import Any, Mapping
 
 from ..errors import UsageError, UsageTypeError
 from ._base import Landscape, Parametric, Point
-from .registry import DEFAULT, get, names, params_schema, register
+from .nd import NDLandscape
+from .registry import DEFAULT, AnyLandscape, get, names, params_schema, register
 
 __all__ = [
-    "DEFAULT", "FormulaError", "Landscape", "Parametric", "from_formula", "get", "names", "params_schema",
-    "register", "resolve",
+    "DEFAULT", "AnyLandscape", "FormulaError", "Landscape", "NDLandscape", "Parametric", "from_formula", "get", "names",
+    "params_schema", "planar", "register", "resolve",
 ]
 
 
@@ -41,6 +42,15 @@ def from_formula(text: str, window: tuple[Point, Point] | None = None) -> Landsc
     return _formula_cached(text, win)
 
 
+def planar(ls: AnyLandscape, face: str = "this", field: str = "landscape") -> Landscape:
+    """``ls`` when its points are on the plane; else ``UsageError`` naming ``field`` and what races it."""
+    if isinstance(ls, Landscape):
+        return ls
+    raise UsageError(f"{face} works on landscapes of the plane, and {ls.title!r} has {ls.dim} coordinates; race it "
+                     "(optarena race, or race() in Python: beyond 2-D the view is a plane through the paths)",
+                     field=field)
+
+
 def _window(window: Any) -> tuple[Point, Point]:
     try:
         (x0, x1), (y0, y1) = window
@@ -50,14 +60,14 @@ def _window(window: Any) -> tuple[Point, Point]:
                              field="window") from None
 
 
-def resolve(landscape: Landscape | str | Mapping[str, Any] | None = None,
-            params: Mapping[str, Any] | None = None) -> Landscape:
+def resolve(landscape: AnyLandscape | str | Mapping[str, Any] | None = None,
+            params: Mapping[str, Any] | None = None) -> AnyLandscape:
     """The landscape a face or a config names: None (the default), a Landscape, a registered name
     (with ``params`` for a parameterised one), ``{"name": ..., "params": {...}}`` or
     ``{"formula": ..., "window": ...}`` (what ``arena.plan.landscape_ref`` writes)."""
     if landscape is None:
         return get(DEFAULT, **dict(params or {}))
-    if isinstance(landscape, Landscape):
+    if isinstance(landscape, (Landscape, NDLandscape)):
         return landscape
     if isinstance(landscape, str):
         return get(landscape, **dict(params or {}))

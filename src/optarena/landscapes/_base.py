@@ -27,6 +27,39 @@ def article_racers(sgd: float, momentum: float, adam: float) -> Racers:
             ("adam", {"learning_rate": adam}))
 
 
+class Claims:
+    """What a landscape says about its lowest value, read off ``minima``, ``min_value`` and
+    ``no_minimum`` (shared by ``Landscape`` and ``nd.NDLandscape``; see ``Landscape``'s docstring)."""
+
+    minima: Any
+    min_value: float
+    no_minimum: str
+    default_racers: Racers
+
+    @property
+    def minimum_kind(self) -> str:
+        """``"minimum"``, ``"lower_bound"`` or ``"none"`` (see the class docstring)."""
+        if len(self.minima):
+            return MINIMUM
+        return LOWER_BOUND if math.isfinite(self.min_value) else NO_MINIMUM
+
+    @property
+    def minimum_note(self) -> str:
+        """Why a measure of the minimum is missing; ``""`` when there is a minimum."""
+        kind = self.minimum_kind
+        if kind == MINIMUM:
+            return ""
+        if self.no_minimum:
+            return self.no_minimum
+        if kind == LOWER_BOUND:
+            return f"f >= {self.min_value:g}, but no single point is listed as the minimum"
+        return "no minimum is known"
+
+    def default_racer_specs(self) -> list[dict[str, Any]]:
+        """The default race's racers as ``race()`` takes them: ``{"optimizer", "hyperparameters"}``."""
+        return [{"optimizer": name, "hyperparameters": dict(hp)} for name, hp in self.default_racers]
+
+
 @dataclass(frozen=True)
 class Parametric:
     """A parametrised landscape's f and grad with its numeric parameters as data: ``f(x, y, p)``
@@ -53,7 +86,7 @@ class Parametric:
 
 
 @dataclass(frozen=True)
-class Landscape:
+class Landscape(Claims):
     """A 2-D loss surface.
 
     ``f(x, y)`` and ``grad(x, y) -> (df/dx, df/dy)`` take NumPy arrays of any (broadcastable)
@@ -145,25 +178,6 @@ class Landscape:
         return self.starts[0]
 
     @property
-    def minimum_kind(self) -> str:
-        """``"minimum"``, ``"lower_bound"`` or ``"none"`` (see the class docstring)."""
-        if self.minima:
-            return MINIMUM
-        return LOWER_BOUND if math.isfinite(self.min_value) else NO_MINIMUM
-
-    @property
-    def minimum_note(self) -> str:
-        """Why a measure of the minimum is missing; ``""`` when there is a minimum."""
-        kind = self.minimum_kind
-        if kind == MINIMUM:
-            return ""
-        if self.no_minimum:
-            return self.no_minimum
-        if kind == LOWER_BOUND:
-            return f"f >= {self.min_value:g}, but no single point is listed as the minimum"
-        return "no minimum is known"
-
-    @property
     def saddle_value(self) -> float:
         """f at the saddle point (NaN without one)."""
         return math.nan if self.saddle is None else float(self.f(*self.saddle))
@@ -172,10 +186,6 @@ class Landscape:
     def escape_below(self) -> float:
         """The loss a run must get below to have escaped the saddle (NaN without one)."""
         return self.saddle_value - float(self.escape_margin)
-
-    def default_racer_specs(self) -> list[dict[str, Any]]:
-        """The default race's racers as ``race()`` takes them: ``{"optimizer", "hyperparameters"}``."""
-        return [{"optimizer": name, "hyperparameters": dict(hp)} for name, hp in self.default_racers]
 
     def value(self, points: Array) -> Array:
         """f at points of shape (..., 2)."""

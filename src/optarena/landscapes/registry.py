@@ -14,16 +14,20 @@ import inspect
 from typing import Any, Callable
 
 from ..errors import UnknownNameError, UsageTypeError
-from . import classic, quadratic
+from . import classic, nd, quadratic
 from ._base import Landscape
+from .nd import NDLandscape
 
-Factory = Callable[..., Landscape]
+#: A landscape of the plane (``Landscape``) or of any dimension (``NDLandscape``): what ``get`` gives.
+AnyLandscape = Landscape | NDLandscape
+Factory = Callable[..., AnyLandscape]
 Schema = dict[str, dict[str, Any]]
 
 DEFAULT = "quadratic"
 
 _ENTRIES: dict[str, Landscape | Factory] = {}
 _SCHEMAS: dict[str, Schema] = {}
+_BEYOND: set[str] = set()  # names of landscapes whose points have more than two coordinates
 
 
 def _key(name: str) -> str:
@@ -42,17 +46,21 @@ def _signature_schema(factory: Factory) -> Schema:
     return out
 
 
-def register(item: Landscape | Factory, *, schema: Schema | None = None,
-             replace: bool = False) -> Landscape | Factory:
-    """Add a Landscape, or a factory ``(**params) -> Landscape`` whose defaults give its name.
+def register(item: Landscape | Factory, *, schema: Schema | None = None, replace: bool = False,
+             name: str | None = None, dim: int | None = None) -> Landscape | Factory:
+    """Add a Landscape, or a factory ``(**params) -> Landscape | NDLandscape`` whose defaults give
+    its name (or give ``name`` and ``dim``, "more than 2" as any number above 2, when building one
+    costs: a dataset's is loaded).
 
     A factory's ``schema`` defaults to its ``params_schema`` attribute, else to its signature.
     """
     sch: Schema
     if isinstance(item, Landscape):
-        name, sch = item.name, {}
+        name, sch, dim = item.name, {}, 2
     elif callable(item):
-        name = item().name
+        if name is None or dim is None:
+            built = item()
+            name, dim = built.name, built.dim
         sch = schema or getattr(item, "params_schema", None) or _signature_schema(item)
     else:
         raise TypeError(f"register() takes a Landscape or a factory, got {type(item).__name__}")
@@ -61,6 +69,9 @@ def register(item: Landscape | Factory, *, schema: Schema | None = None,
         raise ValueError(f"landscape {key!r} is already registered")
     _ENTRIES[key] = item
     _SCHEMAS[key] = dict(sch)
+    _BEYOND.discard(key)
+    if dim != 2:
+        _BEYOND.add(key)
     return item
 
 
@@ -68,11 +79,14 @@ register(quadratic.QUADRATIC)
 register(quadratic.ill_conditioned, schema=quadratic.ILL_CONDITIONED_SCHEMA)
 for _item in (quadratic.BANANA, *classic.ALL):
     register(_item)
+for _name, _factory in nd.FACTORIES.items():
+    register(_factory, name=_name, dim=3)  # any dimension but the plane's (least_squares would load its data)
 
 
-def names() -> list[str]:
-    """Registered names, in registration order (the default first)."""
-    return list(_ENTRIES)
+def names(every: bool = False) -> list[str]:
+    """Registered names of the plane's landscapes, in registration order (the default first);
+    ``every``: those of any dimension too (``NDLandscape``: N-D, data and matrix landscapes)."""
+    return [k for k in _ENTRIES if every or k not in _BEYOND]
 
 
 def _lookup(name: str) -> str:
@@ -85,7 +99,7 @@ def _lookup(name: str) -> str:
                            allowed=list(_ENTRIES))
 
 
-def get(name: str = DEFAULT, **params: float) -> Landscape:
+def get(name: str = DEFAULT, **params: float) -> AnyLandscape:
     """The landscape ``name`` (case-insensitive); parameterised ones take keyword ``params``."""
     key = _lookup(name)
     entry = _ENTRIES[key]

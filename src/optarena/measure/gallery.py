@@ -32,7 +32,7 @@ from ..arena.plan import RacePlan, Racer, landscape_ref
 from ..arena.presentation import page_link as link
 from ..arena.result import RaceResult
 from ..errors import OptarenaError, UsageError
-from ..landscapes import Landscape, get, names
+from ..landscapes import Landscape, get, names, planar
 from ..optim import FAMILIES, registry
 from .axes import Axis
 from .sweeps import OBJECTIVES, SweepResult, check_objective, sweep
@@ -233,7 +233,7 @@ def gallery(
         raise UsageError("the search space needs at least one learning rate and one momentum/beta1 value",
                          field="learning_rates" if not lrs else "betas")
     land = list(landscapes) if landscapes is not None else list(QUICK_LANDSCAPES if quick else names())
-    lss = {n: get(n) for n in land}
+    lss = {n: planar(get(n), "the gallery") for n in land}
     order = rows(optimizers)
     if not order or not land:
         raise UsageError("the gallery needs at least one optimizer and one landscape")

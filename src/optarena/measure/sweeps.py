@@ -30,7 +30,7 @@ from ..arena.engine import Cancelled, choose_engine, race, run_bounds
 from ..arena.plan import Racer, check_starts, landscape_ref
 from ..arena.result import csv_field, nan_to_none
 from ..errors import OptarenaError, UsageError, UsageTypeError, with_field
-from ..landscapes import Landscape, resolve
+from ..landscapes import Landscape, planar, resolve
 from ..optim import registry, schedules
 from .axes import START_AXES, Axis, AxisError
 from .journal import Journal
@@ -70,7 +70,7 @@ class SweepResult:
     landscape: Any = field(default=None, repr=False, compare=False)
 
     def surface(self) -> Landscape:
-        return self.landscape if self.landscape is not None else resolve(self.config["landscape"])
+        return self.landscape if self.landscape is not None else planar(resolve(self.config["landscape"]))
 
     def basin_map(self, optimizer: int = 0) -> np.ndarray:
         """(x, y) basin codes of a grid of starts: the first setting, the first seed."""
@@ -307,7 +307,7 @@ def _seeds(seeds: int | Sequence[int]) -> list[int]:
 def _plan(landscape: Any, optimizers: Sequence[Any], axes: Sequence[Any], starts: Any, steps: int,
           seeds: int | Sequence[int]) -> _Plan:
     try:
-        ls = resolve(landscape)
+        ls = planar(resolve(landscape), "a sweep")
     except OptarenaError as exc:
         raise with_field(exc, "landscape")
     racers = []
@@ -430,7 +430,7 @@ def _check_sendable(ls: Landscape, ref: dict[str, Any]) -> None:
     (x0, x1), (y0, y1) = ls.window
     xs, ys = np.meshgrid(np.linspace(x0, x1, 5), np.linspace(y0, y1, 5))
     with np.errstate(all="ignore"):
-        same = again is not None and again.window == ls.window and np.allclose(
+        same = isinstance(again, Landscape) and again.window == ls.window and np.allclose(
             np.asarray(again.f(xs, ys), dtype=float), np.asarray(ls.f(xs, ys), dtype=float), rtol=1e-12, atol=0,
             equal_nan=True)
     if not same:

@@ -107,7 +107,7 @@ def _refused_map(exc: Exception, basins: bool) -> HTTPException:
 
 def _landscape(spec: LandscapeIn, loc: tuple[str, ...] = ("landscape",)) -> landscapes.Landscape:
     try:
-        return landscapes.resolve(spec.ref())
+        return landscapes.planar(landscapes.resolve(spec.ref()), "the web arena (for now)", "name")
     except (OptarenaError, ValueError, TypeError) as exc:  # the field in the reference: name, params.kappa, formula
         raise _refused(exc, loc) from None
 
