@@ -53,15 +53,19 @@ def _cmd_optimizers(args: argparse.Namespace) -> int:
 def _cmd_landscapes(args: argparse.Namespace) -> int:
     from . import landscapes
 
-    for name in landscapes.names():
+    for name in landscapes.names(every=args.all):
         ls = landscapes.get(name)
         kind = ls.minimum_kind
-        if kind == "minimum":
+        if kind == "minimum" and ls.dim > 2:
+            what = f"{ls.dim}-D at its defaults; minimum {ls.min_value:g} at {_point_text(ls.minima[0])}"
+        elif kind == "minimum":
             what = f"minimum {ls.min_value:g} at {', '.join(f'({x:g}, {y:g})' for x, y in ls.minima[:4])}"
         elif kind == "lower_bound":
             what = f"lower bound {ls.min_value:g} (no single minimum point: {ls.minimum_note})"
         else:
             what = f"no minimum ({ls.minimum_note})"
+        if kind != "minimum" and ls.dim > 2:
+            what = f"{ls.dim}-D at its defaults; {what}"
         if ls.saddle is not None:
             what += (f"; saddle at ({ls.saddle[0]:g}, {ls.saddle[1]:g}), f = {ls.saddle_value:g}: "
                      f"escaped once loss < {ls.escape_below:g}")
@@ -71,10 +75,11 @@ def _cmd_landscapes(args: argparse.Namespace) -> int:
 
 def _point(text: str) -> list[float]:
     try:
-        x, y = (float(v) for v in text.split(","))
+        point = [float(v) for v in text.split(",")]
     except ValueError:
-        raise UsageError(f"--start must be X,Y (two numbers separated by a comma), got {text!r}", field="--start") from None
-    return [x, y]
+        raise UsageError(f"--start must be X,Y (numbers separated by commas: one per coordinate), got {text!r}",
+                         field="--start") from None
+    return point
 
 
 def _point_text(point: Any) -> str:
@@ -716,6 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("optimizers", help="list the registered optimizers and their defaults")
     p.set_defaults(func=_cmd_optimizers)
     p = sub.add_parser("landscapes", help="list the built-in landscapes")
+    p.add_argument("--all", action="store_true", help="also those of any dimension (N-D, data and matrix landscapes)")
     p.set_defaults(func=_cmd_landscapes)
 
     p = sub.add_parser(
