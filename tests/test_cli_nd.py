@@ -91,3 +91,28 @@ def test_a_saved_n_d_race_is_drawn_on_its_pca_plane(tmp_path):
     code = main(["race", "--landscape", "deep_linear", "--optimizer", "muon(learning_rate=0.02)", "--optimizer",
                  "sgd(learning_rate=0.05)", "--steps", "50", "--quiet", "--save", str(png)])
     assert code == 0 and png.stat().st_size > 10_000
+
+
+def test_the_singular_value_view_is_the_svd_of_w2_w1_at_every_step(tmp_path):
+    ls = landscapes.get("deep_linear", scale=1e-2)
+    res = race(ls, ["sgd(learning_rate=0.05)", "muon(learning_rate=0.02)"], steps=25)
+    sv = res.singular_values()
+    assert sv.shape == (2, 1, 26, 8)
+    for r, t in [(0, 0), (0, 25), (1, 13)]:
+        w1, w2 = ls.matrices(res.positions[r, 0, t])
+        np.testing.assert_allclose(sv[r, 0, t], np.linalg.svd(w2 @ w1, compute_uv=False), rtol=1e-10, atol=1e-14)
+    png = tmp_path / "sv.png"
+    assert main(["race", "--landscape", "deep_linear", "--steps", "30", "--quiet", "--save", str(png),
+                 "--view", "singular"]) == 0
+    assert png.stat().st_size > 10_000
+
+
+def test_views_are_checked_and_named(tmp_path, capsys):
+    assert main(["race", "--landscape", "quadratic_nd(d=5)", "--quiet", "--save", str(tmp_path / "a.png"),
+                 "--view", "singular"]) == 2
+    assert "one vector" in capsys.readouterr().err
+    assert main(["race", "--landscape", "quadratic_nd(d=5)", "--quiet", "--save", str(tmp_path / "b.png"),
+                 "--view", "coordinates:0,7"]) == 2
+    assert "--view" in capsys.readouterr().err
+    assert main(["race", "--landscape", "quadratic_nd(d=5)", "--quiet", "--save", str(tmp_path / "c.png"),
+                 "--view", "coordinates:3,1"]) == 0

@@ -192,6 +192,26 @@ def project(result: RaceResult, ls: Any, kind: str = "pca", seed: int = 0,
     return flat, view, plane
 
 
+def singular_values(result: RaceResult, ls: Any) -> np.ndarray:
+    """(R, S, T+1, k): each run's singular values, largest first, at every recorded step: of W for a
+    landscape made of one matrix, of the product of its matrices (last block first: W2 W1) for one
+    whose ``product`` is set (the deep linear network); NaN after a run diverged."""
+    blocks = tuple(getattr(ls, "blocks", ()) or ())
+    if not blocks:
+        raise UsageError(f"the singular-value view shows matrices, and {ls.title!r} is one vector: use the projected "
+                         "view (pca, random or coordinates)", field="view")
+    if len(blocks) > 1 and not getattr(ls, "product", False):
+        raise UsageError(f"{ls.title!r} is made of {len(blocks)} matrices that do not multiply into one map",
+                         field="view")
+    mats = ls.matrices(np.nan_to_num(result.positions))  # each (R, S, T+1, m, n)
+    W = mats[0]
+    for nxt in mats[1:]:
+        W = nxt @ W
+    sv = np.linalg.svd(W, compute_uv=False)
+    sv[~np.isfinite(result.positions).all(axis=-1)] = np.nan
+    return sv
+
+
 def grid_size(d: int, n: int = 200) -> int:
     """Points a side of a view's contour grid: ``n``, fewer when n^2 lifted points of d coordinates
     would pass GRID_BUDGET values (never below MIN_GRID)."""

@@ -287,6 +287,14 @@ class RaceResult:
         flat.view = view
         return flat
 
+    def singular_values(self, landscape: Any = None) -> np.ndarray:
+        """(racers, starts, steps + 1, k): the singular values of each run's matrix W, or of the
+        product W2 W1 of a deep linear network's, at every step (``arena.projection.singular_values``)."""
+        from ..landscapes import resolve
+        from .projection import singular_values
+
+        return singular_values(self, landscape if landscape is not None else resolve(self.config["landscape"]))
+
     # -- sharing: notebooks, images, video (optarena.export does the work) ---------------
     def _repr_html_(self) -> str:
         """Jupyter shows a race as the interactive, self-contained animation."""

@@ -30,7 +30,7 @@ __all__ = ["EXTENSIONS", "EXTRA", "add_export_arguments", "anatomy_arg", "animat
 
 
 def export(result: RaceResult, path: str | Path, *, fps: int = 20, duration: float | None = None, dpi: int = 100,
-           start: int = 0, anatomy: tuple[int, int] | None = None) -> Path:
+           start: int = 0, anatomy: tuple[int, int] | None = None, view: str | None = None) -> Path:
     """Write ``result`` to ``path``; the extension chooses the format (see ``EXTENSIONS``).
 
     ``fps`` and ``duration`` (seconds; default one frame per step, at most 200) shape GIF, MP4
@@ -41,6 +41,9 @@ def export(result: RaceResult, path: str | Path, *, fps: int = 20, duration: flo
     figure), beside it the rule typeset and each formula with the step's numbers
     (``arena.anatomy``: from the race's trace, or that racer replayed when it was not traced);
     images are then 13 x 6 inches, taller for a rule with many lines.
+    ``view`` (a race beyond 2-D): "pca" (default), "random" or "coordinates:I,J" draw it on that
+    plane (``RaceResult.projected``); "singular" (PNG/SVG/PDF, a landscape made of matrices) draws
+    each racer's singular values against steps instead.
     The file is written whole or not at all (an existing one is replaced only on success).
     """
     path = Path(path)
@@ -51,11 +54,17 @@ def export(result: RaceResult, path: str | Path, *, fps: int = 20, duration: flo
         raise ValueError(f"cannot draw {path.name!r}: the race kept no trajectories (record=False); "
                          f"only {' and '.join(SUMMARIES)} (its summary) can be written")
     C.check_options(result, fps, duration, dpi, start)
+    if view == "singular":
+        if ext not in IMAGES:
+            raise UsageError(f"the singular-value view is drawn in {', '.join(IMAGES)}, not {ext}", field="view")
+        from .images import save_figure, singular_figure
+
+        return save_figure(singular_figure(result, C.race_landscape(result), start, dpi), path, dpi)
     if ext not in SUMMARIES:
         if anatomy is not None and result.dim != 2:
             raise UsageError(f"anatomy explains a step on the plane; this race has {result.dim} coordinates",
                              field="anatomy")
-        result = C.drawable(result)
+        result = C.drawable(result, view)
     if anatomy is not None and ext not in IMAGES + (".html",):
         raise UsageError(f"anatomy is drawn in {', '.join(IMAGES)} and .html exports, not {ext}", field="anatomy")
     step = None if anatomy is None else C.step_anatomy(result, anatomy, start)  # checked before anything is drawn
@@ -138,6 +147,10 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         "(RACER from 0 in --optimizer order, STEP in [0, steps - 1]): its terms as arrows on the map, "
                         "its rule and formulas with the step's numbers beside it; optarena race without --save "
                         "prints them under the table")
+    g.add_argument("--view", metavar="VIEW", default=None,
+                   help="a race beyond 2-D: pca (default: the plane of the paths' top two principal directions), "
+                        "random (two filter-normalised directions), coordinates:I,J (from 0), or singular "
+                        "(PNG/SVG/PDF, a matrix landscape: singular values of W, or W2 W1, against steps)")
 
 
 def anatomy_arg(args: argparse.Namespace, racers: int, steps: int, path: str | Path | None,
@@ -175,8 +188,10 @@ def export_from_args(result: RaceResult, path: str | Path, args: argparse.Namesp
     anatomy = anatomy_arg(args, len(result.labels), result.steps, path)
     try:
         return export(result, path, fps=opt("fps", 20), duration=opt("duration", None), dpi=opt("dpi", 100),
-                      anatomy=anatomy)
+                      anatomy=anatomy, view=opt("view", None))
     except OptarenaError as exc:
+        if exc.field == "view":
+            raise UsageError(f"--view: {exc}", field="--view") from None
         if anatomy is None or exc.field not in ("anatomy", "racer", "step"):
             raise
         raise UsageError(f"--anatomy {args.anatomy}: {exc}", field="--anatomy") from None

@@ -27,10 +27,31 @@ def landscape(result: RaceResult) -> Landscape:
     return result.view if result.view is not None else planar(resolve(result.config["landscape"]), "drawing a race")
 
 
-def drawable(result: RaceResult) -> RaceResult:
-    """The race as a 2-D face draws it: itself, or, beyond 2-D, on the plane of its paths'
-    principal directions (``RaceResult.projected``; call that for another plane)."""
-    return result if result.dim == 2 else result.projected("pca")
+def race_landscape(result: RaceResult) -> Any:
+    """The landscape the race ran on, of any dimension."""
+    return resolve(result.config["landscape"])
+
+
+def drawable(result: RaceResult, view: str | None = None) -> RaceResult:
+    """The race as a 2-D face draws it: itself, or, beyond 2-D, on a plane (``RaceResult.projected``):
+    ``view`` "pca" (default: the paths' principal directions), "random" or "coordinates:I,J"."""
+    if result.dim == 2:
+        if view is not None:
+            raise UsageError(f"view {view!r} draws a race beyond 2-D on a plane; this one is on the plane already",
+                             field="view")
+        return result
+    kind, _, rest = (view or "pca").partition(":")
+    if kind == "coordinates":
+        try:
+            i, j = (int(v) for v in rest.split(","))
+        except ValueError:
+            raise UsageError(f"view coordinates:I,J takes two coordinate indices (from 0), got {view!r}",
+                             field="view") from None
+        return result.projected("coordinates", coordinates=(i, j))
+    if rest:
+        raise UsageError(f"view must be pca, random, coordinates:I,J or singular, got {view!r}", field="view",
+                         allowed=["pca", "random", "coordinates:I,J", "singular"])
+    return result.projected(kind)
 
 
 def looks(result: RaceResult) -> list[presentation.Look]:

@@ -233,6 +233,43 @@ def plot(result: RaceResult, ax: Any = None, start: int = 0) -> Any:
     return sc.fig
 
 
+def singular_figure(result: RaceResult, ls: Any, start: int = 0, dpi: int = 100,
+                    figsize: tuple[float, float] = FIGSIZE) -> Any:
+    """The singular-value view of a race on a matrix landscape: each racer's singular values of W
+    (or of W2 W1) against steps, the target's as dashed reference lines, and the loss per step."""
+    need("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    sv = result.singular_values(ls)[:, start]  # (R, T+1, k)
+    target = getattr(ls, "target_singular_values", None)
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax, ax_loss = fig.subplots(1, 2)
+    cols, looks = C.colours(result), C.looks(result)
+    t = np.arange(sv.shape[1])
+    shown = sv.shape[2] if target is None else max(1, int(np.count_nonzero(np.asarray(target) > 0)))
+    for i in range(len(result.labels)):
+        for k in range(min(shown, sv.shape[2])):
+            ax.plot(t, sv[i, :, k], color=cols[i], lw=1.6, label=looks[i].legend if k == 0 else None)
+        ax_loss.plot(t, result.losses[i, start], color=cols[i], lw=1.6)
+    if target is not None:
+        for s in np.asarray(target)[:shown]:
+            ax.axhline(float(s), color="black", ls="--", lw=0.8, alpha=0.6)
+    what = "W2 W1" if getattr(ls, "product", False) else "W"
+    ax.set_title(f"{ls.title}\nsingular values of {what} (dashed: the target's)", fontsize=10)
+    ax.set_xlabel("step")
+    ax.set_ylabel("singular value")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax_loss.set_yscale("log" if np.nanmin(result.losses[:, start]) > 0 else "linear")
+    ax_loss.set_title("Loss per step", fontsize=11)
+    ax_loss.set_xlabel("step")
+    ax_loss.grid(alpha=0.3)
+    fig.suptitle(result.status_line(result.steps, start), fontsize=10)
+    return fig
+
+
 def write_image(result: RaceResult, path: Path, dpi: int = 100, start: int = 0,
                 anatomy: StepAnatomy | None = None) -> Path:
     """PNG, SVG or PDF (chosen by the suffix); with ``anatomy``, the race at that step explained
