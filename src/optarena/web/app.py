@@ -105,11 +105,69 @@ def _refused_map(exc: Exception, basins: bool) -> HTTPException:
     return _unprocessable(str(exc).splitlines()[0], loc)
 
 
-def _landscape(spec: LandscapeIn, loc: tuple[str, ...] = ("landscape",)) -> landscapes.Landscape:
+def _resolved(spec: LandscapeIn, loc: tuple[str, ...] = ("landscape",)) -> landscapes.AnyLandscape:
+    """The landscape ``spec`` names, of any dimension (422 naming the field in the reference)."""
     try:
-        return landscapes.planar(landscapes.resolve(spec.ref()), "the web arena (for now)", "name")
+        return landscapes.resolve(spec.ref())
     except (OptarenaError, ValueError, TypeError) as exc:  # the field in the reference: name, params.kappa, formula
         raise _refused(exc, loc) from None
+
+
+def _landscape(spec: LandscapeIn, loc: tuple[str, ...] = ("landscape",)) -> landscapes.Landscape:
+    """The landscape ``spec`` names, on the plane: maps, grids and the anatomy of a step refuse the
+    others (422 with the reason); only a race goes beyond 2-D."""
+    ls = _resolved(spec, loc)
+    try:
+        return landscapes.planar(ls, "this part of the web arena (maps, grids, the anatomy of a step)", "name")
+    except OptarenaError as exc:
+        raise _refused(exc, loc) from None
+
+
+def _grid_fields(ls: landscapes.Landscape, xs: np.ndarray, ys: np.ndarray, z: np.ndarray) -> dict[str, Any]:
+    """A contour grid as the page draws it: x, y, z (null where not finite) and the colour values
+    (log10 of f above the claimed minimum or bound when ``ls.log_colour``, else f)."""
+    with np.errstate(all="ignore"):
+        # log colour shows f - min; without a known minimum, f - (lowest value on the grid)
+        floor = ls.min_value if math.isfinite(ls.min_value) else float(np.nanmin(z)) if np.isfinite(z).any() else 0.0
+        shown = np.log10(z - floor + 1e-12 * max(1.0, float(np.nanmax(np.abs(z))))) if ls.log_colour else z
+    return {"x": xs.tolist(), "y": ys.tolist(), "z": _finite(z), "colour": _finite(shown), "log": ls.log_colour}
+
+
+def _check_beyond_the_plane(body: RaceIn, ls: landscapes.AnyLandscape) -> None:
+    """Refuse (422) what a race beyond 2-D cannot be on the web: d above ``limits.MAX_DIM``,
+    racers x starts x (steps + 1) x d above ``limits.MAX_ND_WORK``, or a PCA plane whose SVD would
+    pass ``limits.MAX_PCA_WORK`` (each blamed on ``landscape.params.d`` when the landscape has that
+    parameter, else on ``landscape``), view coordinates outside the landscape; and a ``view`` for a
+    landscape of the plane, which is drawn as it is."""
+    if isinstance(ls, landscapes.Landscape):
+        if body.view is not None or body.view_coordinates is not None:
+            field = "view" if body.view is not None else "view_coordinates"
+            raise _unprocessable(f"{field} is for landscapes beyond the plane: {ls.title!r} is drawn in its own x and y",
+                                 [field])
+        return
+    d = ls.dim
+    named = body.landscape.name is not None and "d" in landscapes.params_schema(body.landscape.name)
+    where = ["landscape", "params", "d"] if named else ["landscape"]
+    if d > limits.MAX_DIM:
+        raise _unprocessable(f"{ls.title!r} has d = {d:,} coordinates, above the web arena's {limits.MAX_DIM:,} "
+                             "(optarena race in the CLI goes further)", where)
+    points = len(body.racers) * len(body.starts or [0]) * (body.steps + 1)
+    if points * d > limits.MAX_ND_WORK:
+        raise _unprocessable(f"racers x starts x (steps + 1) x d = {points * d:,} is above the web arena's "
+                             f"{limits.MAX_ND_WORK:,}: fewer steps or racers, or a smaller d", where)
+    pca = points * d * min(points, d)
+    if (body.view or "pca") == "pca" and pca > limits.MAX_PCA_WORK:
+        raise _unprocessable(f"the PCA plane of {points:,} recorded points in d = {d:,} costs points x d x min(points, d) "
+                             f"= {pca:,}, above the web arena's {limits.MAX_PCA_WORK:,}: fewer steps or racers, a "
+                             "smaller d, or view random or coordinates", where)
+    if body.view_coordinates is not None:
+        i, j = body.view_coordinates
+        if body.view != "coordinates":
+            raise _unprocessable(f"view_coordinates go with view 'coordinates', got view {body.view!r}",
+                                 ["view_coordinates"])
+        if not (0 <= i < d and 0 <= j < d) or i == j:
+            raise _unprocessable(f"view_coordinates must be two different coordinates in [0, {d - 1}], got [{i}, {j}]",
+                                 ["view_coordinates"])
 
 
 def _finite(a: np.ndarray) -> list:
@@ -139,6 +197,8 @@ class _Warmer:
         if body.landscape.formula is not None:
             return False  # a typed formula is a new loop per text: not worth a core ahead of time
         ls = landscapes.resolve(body.landscape.ref())
+        if isinstance(ls, landscapes.NDLandscape):
+            return False  # beyond the plane races on the NumPy engine: nothing to compile
         if ls.params and ls.parametric is None:
             return False  # parameters compiled in: one loop per value a slider sends
         # a family's parameters are data (one loop for every kappa): its values are not part of the key
@@ -201,6 +261,39 @@ def _race_payload(result: Any) -> bytes:
             dist = np.linalg.norm(result.positions[:, 0, :, None, :] - result.minima, axis=-1).min(axis=-1)
     payload = {**result.to_dict(arrays=True), **presentation.looks_json(presentation.race_looks(result)),
                "status": result.status_lines(0), "distance": dist}
+    return guard.dumps(payload)
+
+
+def _projected_payload(result: Any, ls: landscapes.NDLandscape, kind: str, coordinates: tuple[int, int]) -> bytes:
+    """A race beyond 2-D as the page draws it: ``_race_payload``'s fields, with every position on
+    the plane ``kind`` (``arena.projection.project``, what ``RaceResult.projected`` returns; random
+    directions from seed 0), the minima that lie on it, and ``view``: the plane (origin and axes in
+    d coordinates, title with the share of the paths' variance for "pca", axis labels, window) with
+    its contour grid (``_grid_fields``, n a side from ``projection.grid_size``), so the page needs
+    no /api/grid call. Losses, status lines and the distance to the nearest minimum (in d
+    coordinates) are the race's own. A matrix landscape adds ``singular_values`` (racer x step x
+    k, start 0, k the target's nonzero count: of W, or of W2 W1) and ``target_singular_values``."""
+    from ..arena import projection
+
+    flat, view, plane = projection.project(result, ls, kind, 0, coordinates)
+    assert isinstance(view, projection.PlaneView)  # what ``Plane.view`` makes
+    xs, ys, z = view.grid(projection.grid_size(ls.dim, limits.VIEW_GRID))
+    dist = ls.nearest_minimum_distance(result.positions[:, 0]) if len(ls.minima) else None
+    payload = {**flat.to_dict(arrays=True), "minimum": result.minimum_json(),
+               **presentation.looks_json(presentation.race_looks(result)), "status": result.status_lines(0),
+               "distance": dist}
+    payload["view"] = {
+        "kind": kind, "dim": ls.dim, "title": view.title, "axis_labels": list(view.axis_labels),
+        "explained": plane.explained if kind == "pca" else None,
+        "coordinates": list(coordinates) if kind == "coordinates" else None,
+        "window": [list(w) for w in view.window], "origin": plane.origin, "axes": plane.axes,
+        "landscape": view.to_json(), **_grid_fields(view, xs, ys, z), "n": len(xs),
+    }
+    if ls.blocks and (len(ls.blocks) == 1 or ls.product):
+        target = np.asarray(ls.target_singular_values, dtype=np.float64)
+        k = max(1, int(np.count_nonzero(target > 0)))
+        payload["singular_values"] = projection.singular_values(result, ls)[:, 0, :, :k]
+        payload["target_singular_values"] = target[:k]
     return guard.dumps(payload)
 
 
@@ -324,12 +417,17 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
         return [{**spec.to_json(), "colour": presentation.hint(spec.name)} for spec in registry.all_specs()]
 
     @app.get("/api/landscapes", summary="Built-in landscapes with their parameters, window, minima (or why none) "
-             "and default racers")
+             "and default racers; those beyond the plane after them, with dim (and their matrices' blocks)")
     def landscape_list() -> list[dict[str, Any]]:
+        # the plane's first, as before; then those beyond it, with "dim" (and matrix "blocks") for
+        # the page to group them, and "integer" on each parameter that takes whole numbers only
         out = []
-        for name in landscapes.names():
+        for name in landscapes.names(every=True):
             ls = landscapes.get(name)
-            out.append({**ls.to_json(), "schema": landscapes.params_schema(name)})
+            schema = landscapes.params_schema(name)
+            if isinstance(ls, landscapes.NDLandscape):
+                schema = {k: {**v, "integer": isinstance(v["default"], int)} for k, v in schema.items()}
+            out.append({**ls.to_json(), "schema": schema})
         return out
 
     @app.get("/api/schedules", summary="Learning-rate schedules and their fields")
@@ -347,13 +445,7 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
     def grid(body: GridIn) -> dict[str, Any]:
         ls = _landscape(body.landscape)
         n = min(body.n, MAX_GRID)
-        xs, ys, z = ls.grid(n)
-        with np.errstate(all="ignore"):
-            # log colour shows f - min; without a known minimum, f - (lowest value on the grid)
-            floor = ls.min_value if math.isfinite(ls.min_value) else float(np.nanmin(z)) if np.isfinite(z).any() else 0.0
-            shown = np.log10(z - floor + 1e-12 * max(1.0, float(np.nanmax(np.abs(z))))) if ls.log_colour else z
-        return {"landscape": ls.to_json(), "x": xs.tolist(), "y": ys.tolist(), "z": _finite(z),
-                "colour": _finite(shown), "log": ls.log_colour}
+        return {"landscape": ls.to_json(), **_grid_fields(ls, *ls.grid(n))}
 
     @app.post("/api/race", summary="Run a race; trajectories, losses, gradient norms, divergence",
               description=f"Limits: see the RaceIn schema (steps, racers, starts, racers x starts); {TIME_BUDGET:g} s "
@@ -363,13 +455,19 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
                                            "text/csv": {"schema": {"type": "string"}}}}, **_BAD_BODY, **_OVER_TIME},
               response_class=Response)
     async def run_race(body: RaceIn, format: Literal["json", "csv"] = "json") -> Response:
-        _landscape(body.landscape)  # formula errors point at their position
+        ls = _resolved(body.landscape)  # formula errors point at their position
+        _check_beyond_the_plane(body, ls)
         try:
             plan = _race_plan(body)  # a bad request is refused before any work
 
             def work(stop: Callable[[], bool]) -> bytes | str:  # encoded here too: a large answer takes ~1 s
                 result = race(plan, should_stop=stop)
-                return result.to_csv() if format == "csv" else guard.trimmed(_race_payload(result))
+                if format == "csv":
+                    return result.to_csv()
+                if isinstance(ls, landscapes.NDLandscape):
+                    coordinates = body.view_coordinates or (0, 1)
+                    return guard.trimmed(_projected_payload(result, ls, body.view or "pca", coordinates))
+                return guard.trimmed(_race_payload(result))
 
             answer = await _bounded(work, "race", heavy)
         except (OptarenaError, ValueError, TypeError) as exc:  # the field the race names: racers[1].hyperparameters...

@@ -18,6 +18,12 @@ MAX_SEED = 2**31 - 1
 MAX_NOISE = 1e3  # the gradient noise's standard deviation
 MAX_CLIP = 1e6  # gradient clipping: > 0 and at most this
 MAX_TOLERANCE = 1e6  # > 0 and at most this
+# a race beyond the plane (an N-D, data or matrix landscape): its d and the positions it keeps
+MAX_DIM = 10_000  # coordinates of the landscape (the CLI races up to 10^7)
+MAX_ND_WORK = 4_000_000  # racers x starts x (steps + 1) x d: the recorded coordinates the projected view takes apart
+#: the PCA plane's SVD of the recorded points: points x d x min(points, d), points = racers x starts x (steps + 1)
+MAX_PCA_WORK = 2_000_000_000
+VIEW_GRID = 120  # points a side of a projected view's contours, fewer for a large d (projection.grid_size)
 # a training race
 MAX_TRAIN_RACERS = 6
 MAX_EPOCHS = 50
@@ -41,6 +47,10 @@ def as_json() -> dict[str, Any]:
         "tolerance": {"min": 0.0, "max": MAX_TOLERANCE, "exclusive_min": True},
         "map_cells": {"min": MIN_MAP, "max": MAX_MAP},
         "map_work": {"max": MAX_MAP_WORK},
+        "dim": {"min": 2, "max": MAX_DIM},
+        "nd_work": {"max": MAX_ND_WORK},
+        "pca_work": {"max": MAX_PCA_WORK},
+        "view_grid": {"max": VIEW_GRID},
         "train_racers": {"min": 1, "max": MAX_TRAIN_RACERS},
         "epochs": {"min": 1, "max": MAX_EPOCHS},
         "seeds": {"min": 1, "max": MAX_SEEDS},

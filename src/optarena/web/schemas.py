@@ -16,12 +16,15 @@ from .limits import (
     COORD,
     MAX_BATCH,
     MAX_CLIP,
+    MAX_DIM,
     MAX_EPOCHS,
     MAX_FORMULA,
     MAX_GRID,
     MAX_MAP,
     MAX_MAP_WORK,
+    MAX_ND_WORK,
     MAX_NOISE,
+    MAX_PCA_WORK,
     MAX_RACERS,
     MAX_RUNS,
     MAX_SEED,
@@ -87,10 +90,19 @@ class RaceIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"description": (
         "A race: defaults reproduce the article's demo (quadratic, SGD, momentum, Adam, 100 steps). "
         f"Limits: at most {MAX_RACERS} racers, {MAX_STARTS} starts, {MAX_RUNS} runs (racers x starts), "
-        f"{MAX_STEPS:,} steps.")})
+        f"{MAX_STEPS:,} steps. Beyond the plane (a landscape of d > 2 coordinates): d at most {MAX_DIM:,} and "
+        f"racers x starts x (steps + 1) x d at most {MAX_ND_WORK:,} (for the PCA view also that x min(racers x "
+        f"starts x (steps + 1), d) at most {MAX_PCA_WORK:,}); the landscape's default start, and the "
+        "answer's positions on the plane `view` names, with that plane in its `view` object.")})
     landscape: LandscapeIn = Field(default_factory=lambda: LandscapeIn(name="quadratic"))
     racers: list[RacerIn] = Field(default_factory=_default_racers, min_length=1, max_length=MAX_RACERS)
     starts: Optional[list[tuple[Real, Real]]] = Field(None, min_length=1, max_length=MAX_STARTS)
+    view: Optional[Literal["pca", "random", "coordinates"]] = Field(
+        None, description="beyond 2-D only: the plane the paths are drawn on: the paths' top two principal directions "
+                          "(pca, the default), two random filter-normalised directions (random, seed 0) or two "
+                          "coordinates (coordinates, with view_coordinates)")
+    view_coordinates: Optional[tuple[Int, Int]] = Field(
+        None, description="with view 'coordinates': the two coordinates i != j, from 0 to d - 1 (default 0, 1)")
     steps: Int = Field(100, ge=1, le=MAX_STEPS)
     seed: Int = Field(0, ge=0, le=MAX_SEED)
     noise: Real = Field(0.0, ge=0.0, le=MAX_NOISE)

@@ -1,7 +1,7 @@
 // UI glue: controls <-> state <-> server <-> plots. Rendering lives in plots.js, state in state.js.
 import { api, errorText } from "./api.js";
 import { decodeState, encodeState, raceRequest } from "./state.js";
-import { drawCharts, drawMap, drawOverlay, drawSurfacePaths, mapCoords, placeCursors, raceImage } from "./plots.js";
+import { drawCharts, drawMap, drawOverlay, drawSingular, drawSurfacePaths, mapCoords, placeCursors, raceImage } from "./plots.js";
 import { createTrainer } from "./nn.js";
 import { createMaps } from "./maps.js";
 import { createLessons } from "./lessons.js";
@@ -31,8 +31,23 @@ const charts = () => [$("lossPlot"), $("gradPlot"), $("distPlot")];
 const visible = () => app.state.racers.map((r) => !r.hidden);
 
 // ---------- default racers ---------------------------------------------------------------------
-// The landscape on show (a typed formula's too): the grid's copy of it, else the list's.
-const landscapeNow = () => (app.grid && app.grid.landscape) || app.landscapes[app.state.landscape.name] || null;
+// A listed landscape beyond the plane (it has a "dim"): raced in d coordinates, drawn on a plane.
+const listedBeyond = () => {
+  const l = app.landscapes[app.state.landscape.name];
+  return l && l.dim ? l : null;
+};
+const beyond = () => !!listedBeyond();
+// Its singular-value view: matrix landscapes of one matrix, or of matrices that multiply into one map.
+const matrixLandscape = () => {
+  const l = listedBeyond();
+  return !!l && l.blocks.length > 0 && (l.blocks.length === 1 || l.product);
+};
+// The landscape on show (a typed formula's too): the grid's copy of it, else the list's; beyond
+// the plane the list's (the grid is the plane's, a 2-D cut of it).
+const landscapeNow = () => listedBeyond() || (app.grid && app.grid.landscape) || app.landscapes[app.state.landscape.name] || null;
+const surfaceOn = () => app.state.surface && !beyond(); // a plane's cut has no surface the paths lie on
+// Its d now: the race's (its parameters may have changed the listed default's), else the list's.
+const dimNow = () => (app.race && app.race.view ? app.race.view.dim : (listedBeyond() || { dim: 2 }).dim);
 
 // A racer as it races: its optimizer's defaults filled in, so {} and {learning_rate: 0.01} match.
 function racerKey(r) {
@@ -66,7 +81,13 @@ function saveUrl() {
 
 // ---------- server round trips -------------------------------------------------------------
 async function loadGrid() {
-  app.grid = await api.grid(app.state.landscape);
+  // beyond the plane the contours come with the race (its plane depends on the paths)
+  app.grid = beyond() ? null : await api.grid(app.state.landscape);
+}
+
+// The race's view (beyond 2-D) as the map draws a grid.
+function viewGrid(view) {
+  return { landscape: view.landscape, x: view.x, y: view.y, z: view.z, colour: view.colour, log: view.log, view };
 }
 
 async function recompute() {
@@ -76,10 +97,12 @@ async function recompute() {
   app.dirty = false;
   saveUrl();
   try {
-    const request = raceRequest(app.state);
+    const request = raceRequest(app.state, beyond());
     const race = await api.race(request);
     $("raceError").hidden = true;
     app.race = race;
+    if (race.view) app.grid = viewGrid(race.view);
+    else if (app.grid && app.grid.view) await loadGrid(); // back on the plane from a race beyond it
     app.raceRequest = request; // the CSV download asks the server for this race as CSV
     // every colour depends on the race (its position, the others): the panels take the race's
     document.querySelectorAll("#racers .racer").forEach((box, i) => race.colours[i] && box.style.setProperty("--c", race.colours[i]));
@@ -102,8 +125,11 @@ function step() { return Math.floor(app.pos); }
 
 async function renderAll() {
   if (!app.race || !app.grid || $("raceView").hidden) return;
-  await drawMap($("map"), app.grid, app.race, visible(), step(), app.state.surface);
-  drawCharts(charts(), app.race, visible(), app.grid.landscape);
+  await drawMap($("map"), app.grid, app.race, visible(), step(), surfaceOn());
+  drawCharts(charts(), app.race, visible(), landscapeNow() || app.grid.landscape);
+  const sv = !!app.race.singular_values && app.state.singular;
+  $("svWrap").hidden = !sv;
+  if (sv) drawSingular($("svPlot"), app.race, visible());
   renderFrame(true);
 }
 
@@ -141,11 +167,11 @@ function renderFrame(force) {
   $("timeline").value = k;
   $("stepLabel").textContent = `${k} / ${r.config.steps}`;
   const s = r.config.starts[0];
-  $("startLabel").textContent = `start (${s[0].toFixed(3)}, ${s[1].toFixed(3)})`;
-  drawOverlay($("map"), r, visible(), k, app.state.surface);
-  if (app.state.surface && app.grid) drawSurfacePaths($("map"), app.grid, r, visible(), k);
-  placeCursors(charts(), k);
-  app.anatomy.update(k, force);
+  $("startLabel").textContent = r.view ? `(${r.view.dim.toLocaleString("en")} coordinates)` : `start (${s[0].toFixed(3)}, ${s[1].toFixed(3)})`;
+  drawOverlay($("map"), r, visible(), k, surfaceOn());
+  if (surfaceOn() && app.grid) drawSurfacePaths($("map"), app.grid, r, visible(), k);
+  placeCursors($("svWrap").hidden ? charts() : [...charts(), $("svPlot")], k);
+  if (!r.view) app.anatomy.update(k, force); // the anatomy of a step is drawn on the plane only
 }
 
 function tick(now) {
@@ -196,13 +222,14 @@ function numberControl(h, value, onChange) {
   const box = el("input", { type: "number", class: "num", value: value ?? "", placeholder: h.infinite ? "inf" : "",
                             step: "any", "aria-label": h.name + " value" });
   slider.addEventListener("input", () => {
-    const v = r.log ? Number((10 ** Number(slider.value)).toPrecision(4)) : Number(Number(slider.value).toPrecision(6));
+    const raw = r.log ? Number((10 ** Number(slider.value)).toPrecision(4)) : Number(Number(slider.value).toPrecision(6));
+    const v = h.integer ? Math.round(raw) : raw; // a landscape's whole-number parameter (d, seed)
     box.value = v;
     onChange(v);
   });
   box.addEventListener("change", () => {
     if (h.infinite && box.value === "") { onChange(undefined); return; }
-    const v = Number(box.value);
+    const v = h.integer ? Math.round(Number(box.value)) : Number(box.value);
     if (Number.isFinite(v)) { slider.value = toSlider(v); onChange(v); }
   });
   return el("label", { title: h.doc }, h.name, slider, box);
@@ -236,8 +263,9 @@ function racerPanel(racer, i) {
   const colour = (app.race && app.race.colours[i]) || spec.colour || "#888";
   const box = el("div", { class: "racer" + (racer.hidden ? " off" : ""), style: `--c:${colour}`, "data-racer": i });
   const rebuild = () => box.replaceWith(racerPanel(racer, i));
-  // matrix rules (Muon: min_ndim 2) cannot race a point: not offered here (the server would refuse them)
-  const sel = el("select", { "aria-label": "optimizer" }, Object.values(app.optimizers).filter((o) => !(o.min_ndim > 1))
+  // matrix rules (Muon: min_ndim 2) cannot race a point: offered on a matrix landscape only (the server would refuse them)
+  const matrix = matrixLandscape();
+  const sel = el("select", { "aria-label": "optimizer" }, Object.values(app.optimizers).filter((o) => matrix || !(o.min_ndim > 1))
     .map((o) => el("option", { value: o.name, selected: o.name === racer.optimizer }, o.title)));
   sel.addEventListener("change", () => { racer.optimizer = sel.value; racer.hyperparameters = {}; buildRacers(); recompute(); });
   const show = el("input", { type: "checkbox", checked: !racer.hidden, title: "show / hide", "aria-label": "show" });
@@ -397,14 +425,74 @@ function applyLimits(limits) {
   }
 }
 
+// The controls as the landscape allows: beyond the plane a view switch (and, on a matrix landscape,
+// the singular values), no start to click, no 3-D surface and no anatomy of a step (both need
+// the paths to lie on the surface drawn).
+function fitBeyond() {
+  const l = listedBeyond();
+  $("planeBox").hidden = !l;
+  $("singularBox").hidden = !matrixLandscape();
+  $("singular").checked = !!app.state.singular;
+  const plane = app.state.plane || { kind: "pca", coordinates: [0, 1] };
+  const [i, j] = plane.coordinates || [0, 1];
+  $("plane").value = plane.kind;
+  $("planeCoords").hidden = plane.kind !== "coordinates";
+  $("planeI").value = i + 1;
+  $("planeJ").value = j + 1;
+  if (l) {  // coordinates are counted from 1 on the page, up to the landscape's dimension
+    $("planeI").min = $("planeJ").min = 1;
+    $("planeI").max = $("planeJ").max = dimNow();
+  }
+  $("startHint").textContent = l ? "Beyond the plane the race starts at the landscape's default start."
+    : "Click or drag on the map to move the start.";
+  for (const id of ["surface", "anatomy"]) {
+    const label = $(id).parentElement;
+    if (label.dataset.title === undefined) label.dataset.title = label.title; // its own, back on the plane
+    $(id).disabled = !!l;
+    label.title = l ? "the plane through the paths is a cut of the landscape: the paths do not lie on it" : label.dataset.title;
+  }
+  if (l && app.state.anatomy) {
+    app.state.anatomy = null;
+    app.anatomy.sync();
+  }
+}
+
+// The plane switch: PCA, random directions or two coordinates (shown from 1, as the axes name them).
+function bindPlane() {
+  const ask = () => {
+    const d = dimNow();
+    const coord = (v, fallback) => {
+      const n = Math.round(Number(v));
+      return Number.isFinite(n) ? Math.max(1, Math.min(d, n)) - 1 : fallback;
+    };
+    const i = coord($("planeI").value, 0);
+    let j = coord($("planeJ").value, 1);
+    if (i === j) j = i + 1 < d ? i + 1 : i - 1; // two different coordinates
+    app.state.plane = { kind: $("plane").value, coordinates: [i, j] };
+    fitBeyond();
+    recompute();
+  };
+  for (const id of ["plane", "planeI", "planeJ"]) $(id).addEventListener("change", ask);
+  $("singular").addEventListener("change", () => {
+    app.state.singular = $("singular").checked;
+    renderAll();
+    saveUrl();
+  });
+}
+
 function buildLandscapeParams() {
   const ls = app.state.landscape;
   const box = $("landscapeParams");
   box.replaceChildren();
+  fitBeyond();
   if (!ls.name) return;
-  const schema = (app.landscapes[ls.name] || {}).schema || {};
+  const listed = app.landscapes[ls.name] || {};
+  const schema = listed.schema || {};
   for (const [name, s] of Object.entries(schema)) {
-    const h = { name, default: s.default, min: s.min, max: s.max, log: name === "kappa", doc: name };
+    // beyond the plane d is bounded by the web's limit (GET /api/limits), below the library's
+    const max = listed.dim && name === "d" ? Math.min(s.max, app.limits.dim.max) : s.max;
+    const h = { name, default: s.default, min: s.min, max, log: name === "kappa" || (listed.dim && name === "d"), doc: name,
+      integer: !!s.integer };
     box.append(numberControl(h, ls.params[name] ?? s.default, async (v) => {
       ls.params[name] = v;
       app.state.start = null;
@@ -452,10 +540,8 @@ async function changeLandscape(landscape) {
   buildLandscapeParams();
   await loadGrid();
   app.maps.fitLandscape();
-  if (follow) {
-    useDefaultRacers();
-    buildRacers();
-  }
+  if (follow) useDefaultRacers();
+  buildRacers(); // the optimizers offered follow the landscape (matrix rules on a matrix one)
   recompute();
 }
 
@@ -504,7 +590,7 @@ function bindMap() {
   const map = $("map");
   let dragging = false;
   const move = (evt) => {
-    if (app.state.surface) return;
+    if (app.state.surface || beyond()) return; // beyond 2-D the race starts at the landscape's start
     const c = mapCoords(map, evt);
     if (!c) return;
     app.state.start = [Number(c[0].toPrecision(6)), Number(c[1].toPrecision(6))];
@@ -628,12 +714,16 @@ async function main() {
   lss.forEach((l) => (app.landscapes[l.name] = l));
   scheds.forEach((s) => (app.schedules[s.name] = s));
   const sel = $("landscape");
-  sel.append(...lss.map((l) => el("option", { value: l.name }, l.title)), el("option", { value: "__formula__" }, "your formula…"));
+  const option = (l) => el("option", { value: l.name }, l.dim && !l.title.includes("d=") ? `${l.title}, d=${l.dim}` : l.title);
+  sel.append(el("optgroup", { label: "The plane" }, lss.filter((l) => !l.dim).map(option)),
+    el("optgroup", { label: "Beyond the plane" }, lss.filter((l) => l.dim).map(option)),
+    el("option", { value: "__formula__" }, "your formula…"));
   sel.addEventListener("change", onLandscape);
   $("formula").addEventListener("input", onFormula);
   bindRaceInputs();
   bindButtons();
   bindMap();
+  bindPlane();
   bindNN();
   app.lessons = createLessons({ $, el, app, onState: saveUrl });
   app.lessons.bind();

@@ -95,6 +95,16 @@ export function drawMap(div, grid, race, visible, k, surface) {
   const start = race.config.starts[0];
   const startTrace = { type: "scatter", mode: "markers", name: "start", x: [start[0]], y: [start[1]], marker: { symbol: "circle-open", size: 14, color: "black", line: { width: 2 } }, hoverinfo: "name" };
   const layout = { ...MAP_LAYOUT, xaxis: { ...MAP_LAYOUT.xaxis, range: ls.window[0] }, yaxis: { ...MAP_LAYOUT.yaxis, range: ls.window[1] } };
+  const view = grid.view; // beyond 2-D: the plane the race is drawn on (its title says which, and its share)
+  if (view) {
+    contour.hovertemplate = `${view.axis_labels[0]} %{x:.3f}<br>${view.axis_labels[1]} %{y:.3f}<extra></extra>`;
+    Object.assign(layout, { margin: { ...MAP_LAYOUT.margin, t: 52 },
+      title: { text: view.title.split("\n").join("<br>"), font: { size: 13 }, x: 0.5, xanchor: "center" } });
+    layout.xaxis.title = { text: view.axis_labels[0] };
+    layout.yaxis.title = { text: view.axis_labels[1] };
+    // random directions are not orthogonal: equal scales would say they are
+    if (view.kind === "random") delete layout.yaxis.scaleanchor;
+  }
   return Plotly.react(div, [contour, ...points, startTrace, ...ghostTraces(race, visible)], layout, CONFIG);
 }
 
@@ -313,6 +323,28 @@ export function drawCharts(divs, race, visible, landscape) {
     }
     Plotly.react(divs[j], traces, layout, { displayModeBar: false, responsive: true });
   });
+}
+
+// A matrix race's singular values (of W, or of W2 W1) against steps: one line per racer and mode,
+// in the racer's colour, the target's as dashed grey lines (start 0, as the other charts).
+export function drawSingular(div, race, visible) {
+  const traces = [];
+  race.singular_values.forEach((rows, i) => {
+    const k = rows.length ? rows[0].length : 0;
+    for (let j = 0; j < k; j++) {
+      traces.push({ type: "scatter", mode: "lines", name: `${race.labels[i]} σ${j + 1}`, legendgroup: String(i),
+        showlegend: j === 0, visible: visible[i], y: rows.map((r) => r[j]), line: { color: race.colours[i], width: 2 },
+        hovertemplate: `step %{x}: %{y:.4g}<extra>${race.labels[i]} σ${j + 1}</extra>` });
+    }
+  });
+  race.target_singular_values.forEach((v, j) => {
+    traces.push({ type: "scatter", mode: "lines", name: `target σ${j + 1}`, legendgroup: "target", showlegend: j === 0,
+      x: [0, race.config.steps], y: [v, v], line: { color: "#555", width: 1.5, dash: "dash" }, hoverinfo: "name" });
+  });
+  const layout = { margin: { l: 48, r: 8, t: 26, b: 30 }, showlegend: true, legend: { orientation: "h", y: -0.2 },
+    title: { text: "singular values (target dashed)", font: { size: 13 } },
+    xaxis: { title: { text: "step" }, range: [0, race.config.steps] }, yaxis: { rangemode: "tozero" } };
+  return Plotly.react(div, traces, layout, { displayModeBar: false, responsive: true });
 }
 
 // The timeline cursor over the linked charts: a positioned div, cheaper than a Plotly relayout per frame.

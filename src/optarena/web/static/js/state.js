@@ -14,6 +14,8 @@ export const DEFAULT_STATE = {
   map: null, // the Maps view's controls when a map was last computed
   anatomy: null, // {racer}: the anatomy of a step of that racer on show, at the timeline's step
   lesson: null, // the id of the lesson (lessons.json) whose text the Lessons panel shows
+  plane: null, // beyond 2-D: {kind: "pca" | "random" | "coordinates", coordinates: [i, j] from 0}; null: pca
+  singular: false, // on a matrix landscape: the singular-values panel on show
 };
 
 const clone = (x) => JSON.parse(JSON.stringify(x));
@@ -38,7 +40,9 @@ export function decodeState(hash) {
 }
 
 // The request the server needs: hidden racers still race (equal budgets), they are only not drawn.
-export function raceRequest(state) {
+// beyond: the landscape has more than two coordinates: the race starts at its default start and
+// the answer is drawn on the plane the state names (the server's `view`).
+export function raceRequest(state, beyond = false) {
   const req = {
     landscape: state.landscape,
     racers: state.racers.map((r) => {
@@ -51,7 +55,11 @@ export function raceRequest(state) {
     seed: state.seed,
     noise: state.noise,
   };
-  if (state.start) req.starts = [state.start];
+  if (beyond) {
+    const plane = state.plane || { kind: "pca" };
+    req.view = plane.kind;
+    if (plane.kind === "coordinates") req.view_coordinates = plane.coordinates || [0, 1];
+  } else if (state.start) req.starts = [state.start];
   if (state.clip) req.clip = state.clip;
   return req;
 }
