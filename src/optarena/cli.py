@@ -89,10 +89,21 @@ def _point_text(point: Any) -> str:
     return "(" + ", ".join(f"{v:.3g}" for v in point[:2]) + f", ... {len(point)}-D)"
 
 
-def _landscape(args: argparse.Namespace) -> dict[str, Any] | None:
-    """--landscape NAME(params) or --formula TEXT as the engine names a landscape (None: neither)."""
+def _landscape(args: argparse.Namespace) -> Any:
+    """--landscape NAME(params) or --formula TEXT as the engine names a landscape, or --network's
+    landscape (None: none of them)."""
     from .arena.spec_text import parse_call
 
+    network, directions = getattr(args, "network", None), getattr(args, "directions", None)
+    if network and (args.landscape or args.formula):
+        raise UsageError("give --network or --landscape/--formula, not both", field="--network")
+    if directions and not network:
+        raise UsageError("--directions chooses the plane of --network: give --network too", field="--directions")
+    if network:
+        from .nn import surface
+
+        surface.register()  # the race's config names it ({"name": "digits_mlp", ...}): a saved race replays
+        return surface.network_landscape(network, directions or "random")
     if args.landscape and args.formula:
         raise UsageError("give --landscape or --formula, not both", field="--formula")
     if args.landscape:
@@ -115,6 +126,10 @@ def race_plan(args: argparse.Namespace) -> Any:
         if not cfg:
             raise UsageError(f"--config {args.config}: no race configuration in it", field="--config")
         cfg.pop("version", None)
+        if isinstance(cfg.get("landscape"), dict) and "name" in cfg["landscape"]:
+            from .nn import surface
+
+            surface.register(cfg["landscape"]["name"])  # a race on a network's surface (--network) names its factory
         unknown = sorted(set(cfg) - set(CONFIG_KEYS))
         if unknown:
             raise UsageError(f"--config {args.config}: unknown key(s) {', '.join(map(repr, unknown))} in the race "
@@ -559,6 +574,10 @@ def _add_race_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="step budget, the same for every racer (default 100; at most 100000)")
     p.add_argument("--seed", type=int, help="seed of the gradient noise (default 0)")
     p.add_argument("--config", metavar="FILE", help="replay a race from its JSON (options given here override it)")
+    p.add_argument("--network", metavar="NAME", help="race on a trained network's loss over a plane through its weights: "
+                                                     "digits-mlp (needs torch; trained once, cached)")
+    p.add_argument("--directions", choices=["random", "pca"],
+                   help="--network's plane: random filter-normalised directions (default) or the training path's PCA")
 
 
 def _cmd_train(args: argparse.Namespace, out: TextIO | None = None) -> int:
