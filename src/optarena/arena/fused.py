@@ -40,6 +40,7 @@ class KernelCache(OrderedDict):
 
 _KERNELS: dict[Any, Callable[..., None]] = KernelCache()
 _LOCK = threading.Lock()
+_MODULES = threading.Lock()  # held while a generated loop's module is made (``generated_kernel``)
 
 
 def kernel_cache_size() -> int:
@@ -523,13 +524,18 @@ def generated_kernel(prefix: str, template: str, fields: dict[str, Any], store: 
     # one module per file: the same kernel from another cache folder (OPTARENA_CACHE_DIR changed) is
     # that folder's own module, so its cache entries are the ones read and written
     name = f"optarena_{prefix}_{digest}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
-    if name not in sys.modules:  # numba's cache finds a kernel's module by name when it loads it
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None  # a .py file path always has a source loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].kernel
+    with _MODULES:  # two requests making the same loop: neither may read the other's half-run module
+        if name not in sys.modules:  # numba's cache finds a kernel's module by name when it loads it
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None  # a .py file path always has a source loader
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+        return sys.modules[name].kernel
 
 
 def coefficient_table(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, steps: int) -> np.ndarray:

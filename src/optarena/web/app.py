@@ -41,6 +41,12 @@ TIME_BUDGET = 10.0
 HEAVY_SLOTS = int(os.environ.get("OPTARENA_HEAVY_SLOTS", "0") or 0) or max(1, os.cpu_count() or 1)
 #: Seconds a race or map may wait for a slot before it is answered 503 (busy, Retry-After) unstarted.
 QUEUE_BUDGET = 20.0
+#: Niceness (Linux, per thread; the races' is 0) of a served worker's threads that compute maps and
+#: step anatomies (MAP_NICE) and training races (TRAIN_NICE): a room's cores go to the page's races
+#: (milliseconds each, asked on every slider move) first, and the seconds-long work takes the rest.
+#: Measured with bench_serve's 100 students: see README, "Teaching with optarena".
+MAP_NICE = 5
+TRAIN_NICE = 10
 
 
 class Problem(BaseModel):
@@ -297,7 +303,26 @@ def _projected_payload(result: Any, ls: landscapes.NDLandscape, kind: str, coord
     return guard.dumps(payload)
 
 
-async def _bounded(work: Callable[[Callable[[], bool]], Any], what: str, slots: asyncio.Semaphore) -> Any:
+def _lowered(nice: int, torch_threads: bool = False) -> Callable[[], None]:
+    """A thread initializer that lowers the thread's priority by ``nice`` (and, with ``torch_threads``,
+    keeps torch's work on that thread: torch's own pool would run at the process's priority)."""
+    def init() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except (AttributeError, OSError):
+            pass  # no per-thread priority here (not Linux): the work runs at the races' priority
+        if torch_threads:
+            try:
+                import torch
+
+                torch.set_num_threads(1)
+            except ImportError:
+                pass  # the training race says torch is missing, as it does unserved
+    return init
+
+
+async def _bounded(work: Callable[[Callable[[], bool]], Any], what: str, slots: asyncio.Semaphore,
+                   executor: ThreadPoolExecutor | None = None) -> Any:
     """Run ``work(should_stop)`` in a worker thread once one of the ``slots`` is free (503 if none
     frees within QUEUE_BUDGET seconds), for at most TIME_BUDGET seconds; past that the client gets
     503 and ``should_stop`` turns True, so the work stops too (between steps or compiled chunks)
@@ -309,7 +334,7 @@ async def _bounded(work: Callable[[Callable[[], bool]], Any], what: str, slots: 
                             f"of its {HEAVY_SLOTS} slots and was not started", headers={"Retry-After": "5"}) from None
     stop = threading.Event()
     try:
-        future = asyncio.get_running_loop().run_in_executor(None, work, stop.is_set)
+        future = asyncio.get_running_loop().run_in_executor(executor, work, stop.is_set)
     except BaseException:
         slots.release()
         raise
@@ -379,9 +404,11 @@ def _settle() -> None:
     gc.freeze()
 
 
-def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAPI:
+def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bool | None = None) -> FastAPI:
     """The arena's app. ``policy``: the Host names and Origins it answers (default: what ``optarena
-    serve`` put in the environment, else this machine's loopback names only; see ``web.origin``)."""
+    serve`` put in the environment, else this machine's loopback names only; see ``web.origin``).
+    ``lanes``: maps and training races on threads of lower priority (MAP_NICE, TRAIN_NICE); default:
+    when served (``optarena serve``)."""
     app = FastAPI(
         title="optarena", version=__version__,
         description="Race optimizers identical to torch.optim on loss landscapes. "
@@ -398,7 +425,19 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
     app.add_exception_handler(RequestValidationError, guard.on_validation_error)  # type: ignore[arg-type]
     if os.environ.get("OPTARENA_COMPILE_APART") == "1":  # served (web.server): set up before the first answer
         _settle()
-    heavy = asyncio.Semaphore(HEAVY_SLOTS)  # races and maps computing at once (see HEAVY_SLOTS)
+    heavy = asyncio.Semaphore(HEAVY_SLOTS)  # races computing at once (see HEAVY_SLOTS)
+    mapping = asyncio.Semaphore(HEAVY_SLOTS)  # maps and step anatomies, on threads of their own
+    low = os.environ.get("OPTARENA_COMPILE_APART") == "1" if lanes is None else lanes
+    background = ThreadPoolExecutor(HEAVY_SLOTS, thread_name_prefix="optarena-map",
+                                    initializer=_lowered(MAP_NICE) if low else None)
+    trainer = ThreadPoolExecutor(1, thread_name_prefix="optarena-train",  # one training race at a time
+                                 initializer=_lowered(TRAIN_NICE, torch_threads=True) if low else None)
+
+    def close_lanes() -> None:  # their threads end with the app (work under way is stopped by its request)
+        for pool in (background, trainer):
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    app.router.on_shutdown.append(close_lanes)
     warmer = _Warmer(busy=heavy.locked) if warm else None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -410,25 +449,49 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
     def plotly_js() -> FileResponse:
         return FileResponse(_plotly_js(), media_type="text/javascript")
 
-    @app.get("/api/optimizers", summary="Registered optimizers with their hyperparameter schemas")
-    def optimizers() -> list[dict[str, Any]]:
+    listings: dict[str, tuple[Any, bytes]] = {}
+
+    def listing(what: str, key: Any, build: Callable[[], Any]) -> Response:
+        """A list the page asks for on every load, encoded once for as long as ``key`` (what is
+        registered) stays the same, and answered on the event loop: no thread, no encoder walk
+        (a page load's lists cost a busy server's light requests milliseconds each before)."""
+        if what not in listings or listings[what][0] != key:
+            listings[what] = (key, guard.dumps(build()))
+        return Response(listings[what][1], media_type="application/json")
+
+    _array: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}}
+
+    @app.get("/api/optimizers", summary="Registered optimizers with their hyperparameter schemas",
+             response_class=Response, responses=_array)
+    async def optimizers() -> Response:
         # "colour": the colour its racer keeps in any race (the article's three), else null: a race's
         # colours come with the race
-        return [{**spec.to_json(), "colour": presentation.hint(spec.name)} for spec in registry.all_specs()]
+        specs = registry.all_specs()
+        return listing("optimizers", tuple(map(id, specs)),
+                       lambda: [{**spec.to_json(), "colour": presentation.hint(spec.name)} for spec in specs])
 
     @app.get("/api/landscapes", summary="Built-in landscapes with their parameters, window, minima (or why none) "
-             "and default racers; those beyond the plane after them, with dim (and their matrices' blocks)")
-    def landscape_list() -> list[dict[str, Any]]:
+             "and default racers; those beyond the plane after them, with dim (and their matrices' blocks)",
+             response_class=Response, responses=_array)
+    async def landscape_list() -> Response:
         # the plane's first, as before; then those beyond it, with "dim" (and matrix "blocks") for
         # the page to group them, and "integer" on each parameter that takes whole numbers only
-        out = []
-        for name in landscapes.names(every=True):
-            ls = landscapes.get(name)
-            schema = landscapes.params_schema(name)
-            if isinstance(ls, landscapes.NDLandscape):
-                schema = {k: {**v, "integer": isinstance(v["default"], int)} for k, v in schema.items()}
-            out.append({**ls.to_json(), "schema": schema})
-        return out
+        def build() -> list[dict[str, Any]]:
+            out = []
+            for name in landscapes.names(every=True):
+                ls = landscapes.get(name)
+                schema = landscapes.params_schema(name)
+                if isinstance(ls, landscapes.NDLandscape):
+                    schema = {k: {**v, "integer": isinstance(v["default"], int)} for k, v in schema.items()}
+                out.append({**ls.to_json(), "schema": schema})
+            return out
+
+        names = landscapes.names(every=True)
+        if "landscapes" not in listings or listings["landscapes"][0] != tuple(names):
+            # the first build loads the data landscapes' datasets (a second or so): off the event loop
+            await asyncio.get_running_loop().run_in_executor(None, lambda: listing("landscapes", tuple(names), build))
+        return listing("landscapes", tuple(names), build)
 
     @app.get("/api/schedules", summary="Learning-rate schedules and their fields")
     def schedule_list() -> list[dict[str, Any]]:
@@ -491,7 +554,7 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
             raise _refused(exc, ("race",), default=["race", "racers"]) from None
         try:  # racer, start and step are checked against the race before any work
             answer = await _bounded(lambda stop: guard.dumps(panel.payload(plan, body.racer, body.start, body.step)),
-                                    "anatomy", heavy)
+                                    "anatomy", mapping, background)
         except (OptarenaError, ValueError, TypeError) as exc:
             raise _refused(exc, default=["step"]) from None
         return Response(answer, media_type="application/json")
@@ -509,7 +572,7 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
         except OptarenaError as exc:
             raise _refused(exc) from None
         try:  # encoded in the worker thread too: FastAPI's encoder on the event loop held every other request
-            answer = await _bounded(lambda stop: guard.dumps(_sweep(body, stop)), "map", heavy)
+            answer = await _bounded(lambda stop: guard.dumps(_sweep(body, stop)), "map", mapping, background)
         except (OptarenaError, ValueError, TypeError) as exc:
             raise _refused_map(exc, basins=body.basins is not None) from None
         return Response(answer, media_type="application/json")
@@ -563,7 +626,7 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None) -> FastAP
             send(final)
 
         looks = presentation.looks_json(presentation.looks(racers))  # as the race and the result name them
-        worker = loop.run_in_executor(None, run)
+        worker = loop.run_in_executor(trainer, run)
 
         async def events() -> Any:
             try:

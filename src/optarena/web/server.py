@@ -13,10 +13,13 @@ import socket
 import threading
 import webbrowser
 
-#: Race loops a worker compiles or loads at most (~7 MB each, never given back, even once dropped from
-#: its cache; a landscape's numeric parameters are data, not new loops): beyond them its races run on
-#: the NumPy engine. Overridden by OPTARENA_KERNEL_BUDGET.
-KERNEL_BUDGET = 16
+#: Race loops a worker compiles or loads at most (~4 MB each as a served worker loads them from the
+#: disk cache its compiling child wrote, never given back, even once dropped; a landscape's numeric
+#: parameters are data, not new loops): beyond them its races run on the NumPy engine, ~7x slower
+#: for the page's small races. 64 holds a class's working set (7 optimizers x 6 landscapes measured
+#: in bench_serve's students, 16 left it on NumPy after a minute) in ~256 MB a worker at most.
+#: Overridden by OPTARENA_KERNEL_BUDGET; the loops a worker keeps by OPTARENA_KERNEL_CACHE (as many).
+KERNEL_BUDGET = 64
 #: Seconds a worker may leave the supervisor's ping unanswered before it is replaced. Generous:
 #: compiling a new optimizer x landscape pair holds the GIL for a few seconds, which is not a hang.
 HEALTHCHECK_S = 30
@@ -74,6 +77,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, 
         raise ValueError(f"workers must be at least 1, got {workers}")
 
     os.environ.setdefault("OPTARENA_KERNEL_BUDGET", str(KERNEL_BUDGET))  # the workers inherit it
+    # keep as many as it may make: a loop dropped and loaded again would count against the budget twice
+    os.environ.setdefault("OPTARENA_KERNEL_CACHE", os.environ["OPTARENA_KERNEL_BUDGET"])
     # a new race loop is compiled in a child process (arena.fused.compile_apart): a compile's seconds
     # never hold a worker's interpreter, so the other users' requests go on being answered
     os.environ.setdefault("OPTARENA_COMPILE_APART", "1")
