@@ -560,7 +560,7 @@ def _add_terrain_arguments(p: argparse.ArgumentParser) -> None:
     """What race and sweep share: the landscape, starts, noise, clipping and tolerance."""
     p.add_argument("--landscape", metavar="NAME", help="built-in landscape, optionally with parameters: "
                                                        "'ill_conditioned(kappa=50, theta=30)' (default quadratic)")
-    p.add_argument("--formula", metavar="TEXT", help="your own f(x, y), e.g. 'x**2 + 10*y**2'")
+    p.add_argument("--formula", metavar="TEXT", help="your own f(x, y), e.g. 'x**2 + 10*y**2', or f(x1, ..., xN), N <= 64")
     p.add_argument("--start", action="append", metavar="X,Y", help="repeatable start point (default: the landscape's)")
     p.add_argument("--noise", type=float, help="sigma of Gaussian noise added to every gradient (default 0)")
     p.add_argument("--clip", type=float, help="clip each gradient to this norm (off unless given)")

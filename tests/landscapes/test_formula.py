@@ -256,11 +256,16 @@ def _landscape_or_formula_error(text: str) -> None:
     except FormulaError as err:
         assert 0 <= err.position <= len(text) and err.expected
         return
+    if land.dim > 2:  # x1 ... xN (tests/landscapes/test_formula_nd.py tests these landscapes)
+        pts = np.random.default_rng(0).uniform(-2.5, 2.5, size=(3, land.dim))
+        assert land.value(pts).shape == (3,) and land.gradient(pts).shape == (3, land.dim)
+        assert fm.parse(text).free_symbols <= set(fm._indexed(sp, land.dim))
+        return
     pts = np.array([[0.3, -0.7], [1.1, 2.0], [-2.5, 0.0]])
     assert land.value(pts).dtype == np.float64 and land.value(pts).shape == (3,)
     assert land.gradient(pts).dtype == np.float64 and land.gradient(pts).shape == (3, 2)
     _claim_holds_on_a_grid(land)
-    assert fm.parse(text).free_symbols <= {X, Y}
+    assert fm.parse(text).free_symbols <= {X, Y} | set(fm._indexed(sp, 2))
 
 
 @settings(max_examples=300, deadline=2000)

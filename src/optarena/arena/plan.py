@@ -62,8 +62,8 @@ class Racer:
 
 def landscape_ref(ls: AnyLandscape) -> dict[str, Any]:
     """How the config names a landscape (replayable by ``landscapes.resolve``)."""
-    if ls.name == "formula":
-        return {"formula": ls.title, "window": [list(w) for w in ls.window]}
+    if ls.name == "formula":  # every coordinate's (min, max): an N-D formula's window is its whole box
+        return {"formula": ls.title, "window": [list(w) for w in ls.window] if ls.dim == 2 else np.stack(ls.box, 1).tolist()}
     return {"name": ls.name, "params": dict(ls.params)}
 
 

@@ -16,7 +16,7 @@ Importing this package pulls in NumPy only; ``from_formula`` loads sympy on firs
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..errors import UsageError, UsageTypeError
 from ._base import Landscape, Parametric, Point
@@ -29,11 +29,13 @@ __all__ = [
 ]
 
 
-def from_formula(text: str, window: tuple[Point, Point] | None = None) -> Landscape:
-    """A landscape from a formula in x and y, e.g. ``"x**2 + 10*y**2"`` (needs sympy).
+def from_formula(text: str, window: Sequence[tuple[float, float]] | None = None) -> AnyLandscape:
+    """A landscape from a formula in x and y, e.g. ``"x**2 + 10*y**2"`` (a ``Landscape``), or in
+    x1 ... xN, N <= 64, e.g. ``"x1^2 + 10*x2^2 + (x3 - 1)^2"`` (an ``NDLandscape`` when N > 2;
+    ``window``: N (min, max) pairs). Needs sympy; see ``formula`` for the grammar and limits.
 
     Its minimum is claimed only when found and verified (``minimum_kind``; see
-    ``formula._verified_minimum``). Cached: building one parses, differentiates and searches the
+    ``formula._verified_minimum``, ``_verified_minimum_nd`` in N-D). Cached: building one parses, differentiates and searches the
     window for that minimum (~tens of ms), and the web arena asks for the same formula on every
     slider move. Landscapes are frozen,
     so sharing them is safe; rejected formulas are not cached (they raise).
@@ -51,13 +53,16 @@ def planar(ls: AnyLandscape, face: str = "this", field: str = "landscape") -> La
                      field=field)
 
 
-def _window(window: Any) -> tuple[Point, Point]:
+def _window(window: Any) -> tuple[Point, ...]:
+    """(min, max) pairs as a hashable tuple of floats; the formula checks their number."""
     try:
-        (x0, x1), (y0, y1) = window
-        return (float(x0), float(x1)), (float(y0), float(y1))
+        pairs = tuple((float(a), float(b)) for a, b in window)
     except (TypeError, ValueError):
-        raise UsageTypeError(f"window must be ((xmin, xmax), (ymin, ymax)) with min < max, got {window!r}",
-                             field="window") from None
+        pairs = ()
+    if len(pairs) < 2:
+        raise UsageTypeError("window must be ((xmin, xmax), (ymin, ymax)), or one (min, max) pair per coordinate "
+                             f"x1 ... xN, with min < max, got {window!r}", field="window")
+    return pairs
 
 
 def resolve(landscape: AnyLandscape | str | Mapping[str, Any] | None = None,
@@ -86,7 +91,7 @@ def resolve(landscape: AnyLandscape | str | Mapping[str, Any] | None = None,
 
 
 @functools.lru_cache(maxsize=64)
-def _formula_cached(text: str, window: tuple[Point, Point] | None) -> Landscape:
+def _formula_cached(text: str, window: tuple[Point, ...] | None) -> AnyLandscape:
     from .formula import formula_landscape  # lazy: keeps sympy out of ``import optarena``
 
     return formula_landscape(text, window=window)
