@@ -44,6 +44,11 @@ class EngineUnavailable(UsageError):
     compiled cell, a landscape numba cannot compile, a table too large ...)."""
 
 
+class OverBudget(UsageError):
+    """The work would take longer than the time it was given: measured on its first steps and
+    projected, before the rest is done (a server refuses it with 422 naming ``steps``)."""
+
+
 class MissingExtraError(OptarenaError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 

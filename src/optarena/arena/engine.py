@@ -9,12 +9,13 @@ start see the same noise; clipping happens only when asked and is recorded in th
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import EngineUnavailable, UsageError
+from ..errors import EngineUnavailable, OverBudget, UsageError
 from ..landscapes import AnyLandscape, Landscape, planar, resolve
 from ..optim import OptimizerSpec, expand, schedules
 from ..optim.rules import lbfgs, newton
@@ -74,6 +75,7 @@ def race(
     bounds: Any = None,
     should_stop: Callable[[], bool] | None = None,
     trace: bool = False,
+    deadline: float | None = None,
 ) -> RaceResult:
     """Race ``racers`` on ``landscape`` from every start for exactly ``steps`` steps: ``run`` of
     ``RacePlan.build(landscape, racers, starts, steps, seed, noise, clip, tolerance, bounds)``,
@@ -83,17 +85,19 @@ def race(
     article's SGD, momentum and Adam). ``bounds``: the box ((xmin, xmax), (ymin, ymax)) a run
     must stay in, if not the default (the window stretched to hold every start, padded by
     ``ESCAPE_WIDTHS`` widths); a sweep passes the box of all its starts, so a run's fate does
-    not depend on which starts share its race. ``record``, ``engine``, ``should_stop`` and ``trace``: as ``run``.
+    not depend on which starts share its race. ``record``, ``engine``, ``should_stop``, ``trace`` and
+    ``deadline``: as ``run``.
     """
     if isinstance(landscape, RacePlan):
         plan = landscape
     else:
         plan = RacePlan.build(landscape, racers, starts, steps, seed, noise, clip, tolerance, bounds)
-    return run(plan, record=record, engine=engine, should_stop=should_stop, trace=trace)
+    return run(plan, record=record, engine=engine, should_stop=should_stop, trace=trace, deadline=deadline)
 
 
 def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
-        should_stop: Callable[[], bool] | None = None, trace: bool = False) -> RaceResult:
+        should_stop: Callable[[], bool] | None = None, trace: bool = False,
+        deadline: float | None = None) -> RaceResult:
     """Run a validated race. Returns positions, losses, gradient norms and step sizes at steps
     0..steps for each (racer, start), the step at which a run diverged (non-finite, or more than
     ``ESCAPE_WIDTHS`` window widths outside the window) and why it stopped. ``record=False``
@@ -102,7 +106,10 @@ def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
     ``should_stop``: asked between steps (NumPy) or between compiled chunks of runs; when it
     returns True the race raises ``Cancelled`` (a server stops work it has given up on).
     ``trace``: also keep every step's optimizer state, gradient and learning rate
-    (``RaceResult.trace``: what the anatomy of a step reads); the NumPy engine records it."""
+    (``RaceResult.trace``: what the anatomy of a step reads); the NumPy engine records it.
+    ``deadline``: seconds the race may take. The NumPy engine times its steps and, once they have
+    taken ``PROBE_SECONDS``, raises ``OverBudget`` (field ``steps``, with the projected time and the
+    steps that would fit) when the rest would not end in time: refused early, not stopped late."""
     R, n_starts, steps, dim = len(plan.racers), len(plan.starts), plan.steps, plan.landscape.dim
     if record and plan.runs * (steps + 1) * max(1, dim // 2) > MAX_RECORDED:
         per = "" if dim == 2 else f" x {dim // 2:,} (coordinates / 2)"
@@ -124,7 +131,7 @@ def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
     policy = "numpy" if trace and engine in ENGINES else engine
     chosen = _choose(policy, plan.landscape, groups, customs, steps, n_starts, plan.noise, record, work=None)
     job = _Job(plan.landscape, config, np.array(plan.starts), run_racer, run_start, groups, customs, steps, plan.seed,
-               plan.noise, plan.clip, record, should_stop or _never, trace)
+               plan.noise, plan.clip, record, should_stop or _never, trace, deadline)
     return RaceResult.build(plan.landscape, config, _run_fused(job) if chosen == "fused" else _run_numpy(job))
 
 
@@ -146,6 +153,7 @@ class _Job:
     record: bool
     stop: Callable[[], bool]
     trace: bool = False
+    deadline: float | None = None  # seconds (``run``'s): projected from the first steps
 
 
 def _groups(rs: Sequence[Racer], resolved: Sequence[tuple[Any, Any, Any]],
@@ -210,6 +218,23 @@ def _choose(policy: str, ls: AnyLandscape, groups: list[_Group], customs: list[t
 
 def _never() -> bool:
     return False
+
+
+#: Seconds of work after which a race or sweep with a ``deadline`` projects its total time.
+PROBE_SECONDS = 0.3
+
+
+def over_budget(elapsed: float, done: int, total: int, deadline: float, what: str) -> None:
+    """Raise ``OverBudget`` (field ``steps``) when ``done`` of ``total`` took ``elapsed`` s, at least
+    ``PROBE_SECONDS``, and the whole would pass ``deadline`` s at that pace."""
+    if elapsed < PROBE_SECONDS or done <= 0:
+        return
+    projected = elapsed / done * total
+    if projected > deadline:
+        fit = max(1, int(total * deadline / projected * 0.8))
+        raise OverBudget(f"this {what} would take about {projected:.0f} s here, past its {deadline:g} s: at this pace about "
+                         f"{fit:,} of its {total:,} {'steps' if what == 'race' else 'units'} fit; ask for fewer steps, "
+                         "racers, starts or cells (measured on its first part, not estimated)", field="steps")
 
 
 #: Gradient-noise values (steps x starts x coordinates) a race may draw ahead.
@@ -445,6 +470,7 @@ def _run_numpy(job: _Job) -> RunArrays:
     prev = P.copy()
     target = ls.min_value + config["tolerance"]
     answers = [i for i, g in enumerate(groups) if g.spec.eval_point is not None]
+    began = time.perf_counter()
     parts = _parts(ls)
     with np.errstate(all="ignore"):
         run_idx = [g.run_index for g in groups]
@@ -488,6 +514,8 @@ def _run_numpy(job: _Job) -> RunArrays:
                 break
             if stop():
                 raise Cancelled(f"race stopped at step {t} of {steps}")
+            if job.deadline is not None and t:
+                over_budget(time.perf_counter() - began, t, steps, job.deadline, "race")
             if eps is not None:
                 G = G + eps[t][run_start]
             if clip is not None:

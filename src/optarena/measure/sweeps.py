@@ -21,15 +21,16 @@ import itertools
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..arena.engine import Cancelled, choose_engine, race, run_bounds
+from ..arena.engine import Cancelled, choose_engine, over_budget, race, run_bounds
 from ..arena.plan import Racer, check_starts, landscape_ref
 from ..arena.result import csv_field, nan_to_none
-from ..errors import OptarenaError, UsageError, UsageTypeError, with_field
+from ..errors import OptarenaError, OverBudget, UsageError, UsageTypeError, with_field
 from ..landscapes import Landscape, planar, resolve
 from ..optim import registry, schedules
 from .axes import START_AXES, Axis, AxisError
@@ -463,14 +464,15 @@ def sweep_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_unit(unit: Mapping[str, Any], should_stop: Callable[[], bool] | None = None) -> dict[str, Any]:
+def run_unit(unit: Mapping[str, Any], should_stop: Callable[[], bool] | None = None,
+             deadline: float | None = None) -> dict[str, Any]:
     """One block of a sweep: one race without trajectories. Module-level, plain data in and out,
     so a Dask worker can run it."""
     racers = [Racer(unit["optimizer"], hp, unit.get("schedule")) for hp in unit["settings"]]
     res = race(unit["landscape"], racers, starts=unit["starts"],
                steps=unit["steps"], seed=unit["seed"], noise=unit["noise"], clip=unit["clip"],
                tolerance=unit["tolerance"], record=False, engine=unit["engine"], bounds=unit.get("bounds"),
-               should_stop=should_stop)
+               should_stop=should_stop, deadline=deadline)
     return {"index": tuple(unit["index"]), "final_loss": res.losses[:, :, 0], "best_loss": res.best_loss,
             "steps_to_tolerance": res.steps_to_tolerance, "diverged_at": res.diverged_at,
             "final_position": res.positions[:, :, 0, :]}
@@ -478,21 +480,28 @@ def run_unit(unit: Mapping[str, Any], should_stop: Callable[[], bool] | None = N
 
 def _run_units(units: Sequence[dict[str, Any]], scheduler: Any, done: int, total: int,
                progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool] | None,
-               finish: Callable[[dict[str, Any]], None]) -> None:
+               finish: Callable[[dict[str, Any]], None], deadline: float | None = None) -> None:
     """Run ``units`` here or on Dask, handing each result to ``finish`` as it comes in and asking
     ``should_stop`` between units (here, inside their races too); ``done`` of ``total`` were
     finished before."""
     from .distributed import iter_units
 
-    fn = run_unit if scheduler is not None else functools.partial(run_unit, should_stop=should_stop)
+    fn = run_unit if scheduler is not None else functools.partial(run_unit, should_stop=should_stop, deadline=deadline)
+    began, first = time.perf_counter(), done
     try:
         for part in iter_units(fn, units, scheduler, should_stop):
             finish(part)
             done += 1
             if progress:
                 progress(done, total)
+            if deadline is not None:  # the pace of the units run so far, projected over the rest
+                over_budget(time.perf_counter() - began, done - first, total - first, deadline, "sweep")
     except Cancelled as exc:  # between units or inside one's race: say where the sweep stands
         raise Cancelled(f"sweep stopped after {done} of {total} units") from exc
+    except OverBudget as exc:
+        if "race would take" not in str(exc):
+            raise
+        raise OverBudget(f"one unit of this sweep (a race, {total:,} units in all): {exc}", field="steps") from None
 
 
 def sweep(
@@ -512,6 +521,7 @@ def sweep(
     journal: str | os.PathLike[str] | None = None,
     resume: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    deadline: float | None = None,
 ) -> SweepResult:
     """Race every optimizer at every setting of the grid ``axes`` from every start with every
     seed, for exactly ``steps`` steps each (the same budget, starts and noise for all).
@@ -534,6 +544,9 @@ def sweep(
     without ``resume``. It is left in place: remove it once the result is saved.
     ``should_stop()`` is asked between units and, here, inside each unit's race; when it
     returns True the sweep raises ``optarena.arena.Cancelled`` (the journal keeps the units done).
+    ``deadline``: seconds the sweep may take; once its units (or the first unit's steps) have taken
+    ``arena.engine.PROBE_SECONDS``, it raises ``OverBudget`` (field ``steps``) when the rest would not
+    end in time at that pace.
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise UsageError(f"steps must be a positive integer, got {steps!r}", field="steps")
@@ -612,7 +625,7 @@ def sweep(
                                      "version of optarena?); remove the file to start over")
                 fill(index, part)
             todo = [u for u in units if tuple(u["index"]) not in finished]
-        _run_units(todo, scheduler, len(units) - len(todo), len(units), progress, should_stop, finish)
+        _run_units(todo, scheduler, len(units) - len(todo), len(units), progress, should_stop, finish, deadline)
     finally:
         if log is not None:
             log.close()

@@ -1,0 +1,63 @@
+"""Work that cannot end in its time is refused once its pace is known, not stopped late (issue
+10: races and maps past the server's 10 s were answered 503 after burning the 10 s). A race or
+sweep given ``deadline`` times its first steps (units) and raises ``OverBudget`` naming steps,
+with the projected time and what would fit; work that fits runs to the end with the same numbers."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from optarena.arena import engine, race
+from optarena.errors import OverBudget
+from optarena.measure import sweep
+
+
+class Slow:
+    """The article's update(params, gradients) API, taking ``pause`` seconds a step (SGD's rule)."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+
+    def update(self, params, gradients):
+        time.sleep(self.pause)
+        return params - 0.01 * gradients
+
+
+def test_a_race_that_cannot_end_in_time_is_refused_after_its_first_steps():
+    t0 = time.perf_counter()
+    with pytest.raises(OverBudget) as info:
+        race("booth", [Slow(0.01)], steps=1000, deadline=2.0)  # ~10 s of work
+    spent = time.perf_counter() - t0
+    assert info.value.field == "steps"
+    assert engine.PROBE_SECONDS <= spent < 2.0  # refused once the pace was known, before its deadline passed
+    text = str(info.value)
+    projected = float(text.split("about ")[1].split(" s")[0])
+    assert 6 <= projected <= 20 and "of its 1,000 steps fit" in text
+
+
+def test_a_race_that_fits_runs_to_the_end_with_the_same_numbers():
+    fast = race("booth", ["adam(learning_rate=0.1)", Slow(0.0)], steps=200, deadline=30.0, engine="numpy")
+    free = race("booth", ["adam(learning_rate=0.1)", Slow(0.0)], steps=200, engine="numpy")
+    np.testing.assert_array_equal(fast.positions, free.positions)
+
+
+def test_a_sweep_that_cannot_end_in_time_is_refused_after_its_first_units(monkeypatch):
+    from optarena.measure import sweeps
+
+    monkeypatch.setattr(sweeps, "UNIT_RUNS", 1)  # one setting a unit: 60 units of ~0.1 s on the NumPy engine
+    t0 = time.perf_counter()
+    with pytest.raises(OverBudget) as info:
+        sweep("booth", ["sgd"], ["learning_rate=log(1e-3, 1e-1, 60)"], steps=4000, deadline=2.0, engine="numpy")
+    assert info.value.field == "steps" and "this sweep would take about" in str(info.value)
+    assert time.perf_counter() - t0 < 2.0  # refused once the pace was known, before its deadline passed
+
+
+def test_one_unit_alone_past_the_deadline_is_said_so():
+    with pytest.raises(OverBudget) as info:
+        # L-BFGS with its line search: each run's search steps in Python
+        sweep("rosenbrock", ["lbfgs(line_search=True)"], ["learning_rate=log(1e-3, 1e-1, 3)"], steps=400,
+              deadline=0.5, engine="numpy")
+    assert "one unit of this sweep" in str(info.value) and "race would take about" in str(info.value)
