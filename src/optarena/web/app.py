@@ -12,12 +12,13 @@ import math
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
 from fastapi import FastAPI, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -243,10 +244,11 @@ class _Warmer:
             pass
 
 
-def _race_plan(body: RaceIn, steps: int | None = None) -> RacePlan:
-    """The request's race, validated once (``OptarenaError`` naming the field when it cannot run)."""
+def _race_plan(body: RaceIn, steps: int | None = None, ls: landscapes.AnyLandscape | None = None) -> RacePlan:
+    """The request's race, validated once (``OptarenaError`` naming the field when it cannot run);
+    ``ls``: its landscape, built already (a network's, which the registry does not hold)."""
     return RacePlan.build(
-        landscape=body.landscape.ref(),
+        landscape=body.landscape.ref() if ls is None else ls,
         racers=[{"optimizer": r.optimizer, "hyperparameters": r.hyperparameters, "schedule": r.schedule,
                  "label": r.label} for r in body.racers],
         starts=body.starts, steps=steps or body.steps, seed=body.seed, noise=body.noise, clip=body.clip,
@@ -301,6 +303,148 @@ def _projected_payload(result: Any, ls: landscapes.NDLandscape, kind: str, coord
         payload["singular_values"] = projection.singular_values(result, ls)[:, 0, :, :k]
         payload["target_singular_values"] = target[:k]
     return guard.dumps(payload)
+
+
+#: Seeds of a network the web arena trains (each is a training run and 0.8 MB in the cache;
+#: ``optarena race --network`` trains any).
+NETWORK_SEEDS = 4
+#: A race on a network's surface: racers x starts x steps at most. Each run-step is a forward and
+#: backward pass over the training split (measured 4.6 ms on two cores, idle; 25 ms with them shared
+#: by eight other jobs): 1,000 is 4.6 s, half the TIME_BUDGET, on an idle machine. The page's
+#: default race (3 racers, 100 steps) is 300.
+NETWORK_WORK = 1_000
+#: The page's name for each network's landscape (``nn.surface.FACTORIES``' keys).
+NETWORK_TITLES = {"digits_mlp": "digits MLP loss surface"}
+
+
+def _network_missing() -> str | None:
+    """Why the networks' surfaces cannot be served here (torch or scikit-learn missing), else None.
+    Asked of the import system: importing torch takes seconds and memory a page may never use."""
+    import importlib.util
+
+    lacking = [pkg for mod, pkg in (("torch", "PyTorch"), ("sklearn", "scikit-learn"))
+               if importlib.util.find_spec(mod) is None]
+    return (f"a network's loss surface needs {' and '.join(lacking)}: pip install 'optarena[nn]'" if lacking
+            else None)
+
+
+class _Networks:
+    """The real networks' loss surfaces (``nn.surface``) as the page races them: listed without
+    being built, and kept out of the landscape registry, whose listings (this app's, the gallery's,
+    ``optarena landscapes``) build every entry they list, and building one trains a network.
+    Each (network, directions, seed) is built once per process on a thread of its own (the first
+    time it trains: seconds), off the event loop, every request for it sharing that one build; its
+    contour grid (``surface.GRID_POINTS`` a side at most: a forward pass a point) likewise."""
+
+    def __init__(self, initializer: Callable[[], None] | None = None) -> None:
+        from ..nn import surface
+
+        self.surface = surface
+        self.missing = _network_missing()
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="optarena-network", initializer=initializer)
+        self.lock = threading.Lock()
+        self.jobs: dict[Any, Future[Any]] = {}
+
+    def named(self, spec: LandscapeIn) -> str | None:
+        """The registry-style name when ``spec`` names a network's landscape, else None."""
+        if spec.name is None:
+            return None
+        key = spec.name.strip().lower().replace("-", "_").replace(" ", "_")
+        return key if key in self.surface.FACTORIES else None
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The page's menu entries: what a network's landscape takes, without building it; ``ready``:
+        the parameters built in this process, ``trained``: the seeds whose weights are in the disk
+        cache (recorded; their hash is checked when built). A first build trains: the page says so."""
+        if self.missing:
+            return []
+        out = []
+        for name in self.surface.FACTORIES:
+            schema = {k: {**v, "integer": True} for k, v in self._schema(name).items()}
+            schema["directions"]["choices"] = list(self.surface.DIRECTIONS)
+            schema["seed"]["max"] = NETWORK_SEEDS - 1
+            with self.lock:
+                ready = [dict(key[2]) for key, job in self.jobs.items()
+                         if key[:2] == ("landscape", name) and job.done() and not job.exception()]
+            network = name.replace("_", "-")
+            trained = [seed for seed in range(NETWORK_SEEDS)
+                       if (files := self.surface.cache_files(network, seed)) is not None and files[1].exists()]
+            out.append({"name": name, "title": NETWORK_TITLES.get(name, name), "network": network,
+                        "schema": schema, "grid_points": self.surface.GRID_POINTS, "max_work": NETWORK_WORK,
+                        "ready": ready, "trained": trained})
+        return out
+
+    def _schema(self, name: str) -> dict[str, dict[str, Any]]:
+        return dict(getattr(self.surface.FACTORIES[name], "params_schema", {}))  # the registry's slider schema
+
+    def _params(self, name: str, spec: LandscapeIn, loc: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+        """The landscape's parameters, defaults filled in, as whole numbers (422 naming the field)."""
+        schema = self._schema(name)
+        for k in spec.params:
+            if k not in schema:
+                raise _unprocessable(f"landscape {name!r} got unknown parameter {k!r}; allowed: {', '.join(schema)}",
+                                     [*loc, "params", k])
+        out = []
+        for k, s in schema.items():
+            v = spec.params.get(k, s["default"])
+            top = NETWORK_SEEDS - 1 if k == "seed" else s["max"]
+            if isinstance(v, bool) or v != int(v) or not s["min"] <= v <= top:
+                extra = " (the web arena trains those; optarena race --network takes any)" if k == "seed" else \
+                    f" ({', '.join(f'{i}: {d}' for i, d in enumerate(self.surface.DIRECTIONS))})"
+                raise _unprocessable(f"{k} must be a whole number in [{s['min']}, {top}]{extra}, got {v!r}",
+                                     [*loc, "params", k])
+            out.append((k, int(v)))
+        return tuple(out)
+
+    def _once(self, key: Any, work: Callable[[], Any]) -> Future[Any]:
+        """``work``'s future, started once per ``key`` on the networks' thread (a failed one is forgotten)."""
+        with self.lock:
+            job = self.jobs.get(key)
+            if job is None or (job.done() and job.exception() is not None):
+                job = self.jobs[key] = self.pool.submit(work)
+            return job
+
+    async def landscape(self, spec: LandscapeIn, loc: tuple[str, ...] = ("landscape",)) -> landscapes.Landscape:
+        """The network's landscape ``spec`` names, built (trained, the first time) off the event
+        loop: 501 naming the extra when torch or scikit-learn is missing, 422 for a parameter."""
+        name = self.named(spec)
+        assert name is not None
+        if self.missing:
+            raise HTTPException(status_code=501, detail=self.missing)
+        params = self._params(name, spec, loc)
+        factory = self.surface.FACTORIES[name]
+        job = self._once(("landscape", name, params), lambda: factory(**dict(params)))
+        try:
+            return await asyncio.wrap_future(job)
+        except (OptarenaError, ValueError, TypeError) as exc:
+            raise _refused(exc, loc) from None
+
+    async def grid(self, spec: LandscapeIn, n: int) -> dict[str, Any]:
+        """``/api/grid``'s answer for the network's landscape, computed once per size on its thread."""
+        ls = await self.landscape(spec)
+        n = min(n, self.surface.GRID_POINTS)
+        params = self._params(ls.name, spec, ("landscape",))
+        job = self._once(("grid", ls.name, params, n), lambda: {"landscape": ls.to_json(), "plane": self._plane(ls),
+                                                                **_grid_fields(ls, *ls.grid(n))})
+        return dict(await asyncio.wrap_future(job))
+
+    def _plane(self, ls: landscapes.Landscape) -> dict[str, Any]:
+        """What the map's title and axes say: the plane through the trained weights, and (PCA) the
+        share of the training path's variance it holds (in the title)."""
+        kind = self.surface.DIRECTIONS[int(ls.params["directions"])]
+        explained = getattr(ls, "explained", math.nan)
+        return {"kind": kind, "title": f"{ls.title}\nthe training loss L(θ* + a d1 + b d2)",
+                "axis_labels": ["a (along d1)", "b (along d2)"],
+                "explained": explained if math.isfinite(explained) else None}
+
+    def check_race(self, body: RaceIn) -> None:
+        """Refuse (422 on ``steps``) a race past ``NETWORK_WORK`` run-steps, before any work."""
+        runs = len(body.racers) * len(body.starts or [0])
+        if runs * body.steps > NETWORK_WORK:
+            raise _unprocessable(f"racers x starts x steps = {runs * body.steps:,} is above the web arena's "
+                                 f"{NETWORK_WORK:,} on a network's surface (each step of each run is a forward and "
+                                 "backward pass over the training split): fewer steps or racers, or optarena race "
+                                 "--network", ["steps"])
 
 
 def _lowered(nice: int, torch_threads: bool = False) -> Callable[[], None]:
@@ -374,7 +518,8 @@ def _sweep(body: SweepIn, should_stop: Callable[[], bool] | None = None) -> dict
                                                                      if k not in (axes[0].name, axes[1].name)},
              "schedule": body.racer.schedule, "label": body.racer.label}
     res = sweep(body.landscape.ref(), [racer], axes, starts=starts, steps=body.steps, seeds=[body.seed],
-                noise=body.noise, clip=body.clip, tolerance=body.tolerance, should_stop=should_stop)
+                noise=body.noise, clip=body.clip, tolerance=body.tolerance, should_stop=should_stop,
+                deadline=TIME_BUDGET)  # what cannot end in time is refused once its pace is known: 422
     out: dict[str, Any] = {"mode": "basins" if body.basins is not None else "stability",
                            "x": axes[0].to_json(), "y": axes[1].to_json(), "objective": body.objective,
                            "minima": res.minima.tolist(), "min_value": res.min_value, "config": res.config}
@@ -433,8 +578,11 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
     trainer = ThreadPoolExecutor(1, thread_name_prefix="optarena-train",  # one training race at a time
                                  initializer=_lowered(TRAIN_NICE, torch_threads=True) if low else None)
 
+    # a network's surface: built (trained, the first time) and its grid computed on a thread of its own
+    networks = _Networks(initializer=_lowered(TRAIN_NICE, torch_threads=True) if low else None)
+
     def close_lanes() -> None:  # their threads end with the app (work under way is stopped by its request)
-        for pool in (background, trainer):
+        for pool in (background, trainer, networks.pool):
             pool.shutdown(wait=True, cancel_futures=True)
 
     app.router.on_shutdown.append(close_lanes)
@@ -478,8 +626,12 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
         # the plane's first, as before; then those beyond it, with "dim" (and matrix "blocks") for
         # the page to group them, and "integer" on each parameter that takes whole numbers only
         def build() -> list[dict[str, Any]]:
+            nets = {e["name"]: e for e in networks.entries()}
             out = []
             for name in landscapes.names(every=True):
+                if name in nets:  # registered in this process (surface.register): listed as the page lists it
+                    out.append(nets[name])
+                    continue
                 ls = landscapes.get(name)
                 schema = landscapes.params_schema(name)
                 if isinstance(ls, landscapes.NDLandscape):
@@ -493,6 +645,13 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
             await asyncio.get_running_loop().run_in_executor(None, lambda: listing("landscapes", tuple(names), build))
         return listing("landscapes", tuple(names), build)
 
+    @app.get("/api/networks", summary="The real networks' loss surfaces the page races (none without torch): "
+             "each one's parameters (directions: 0 random, 1 pca), its grid's points a side, its race's most "
+             "racers x starts x steps, and the parameters already built here (a first use trains the network)",
+             response_class=Response, responses=_array)
+    async def network_list() -> Response:
+        return Response(guard.dumps(networks.entries()), media_type="application/json")
+
     @app.get("/api/schedules", summary="Learning-rate schedules and their fields")
     def schedule_list() -> list[dict[str, Any]]:
         return [cls().to_json() for cls in schedules.SCHEDULES.values()]
@@ -504,11 +663,20 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
             raise _unprocessable("formula is empty", ["formula"], position=0, expected="a formula")
         return {"ok": True, "landscape": ls.to_json()}
 
-    @app.post("/api/grid", summary="f on an n x n grid over the window, for contours and surfaces", responses=_BAD_BODY)
-    def grid(body: GridIn) -> dict[str, Any]:
-        ls = _landscape(body.landscape)
-        n = min(body.n, MAX_GRID)
-        return {"landscape": ls.to_json(), **_grid_fields(ls, *ls.grid(n))}
+    @app.post("/api/grid", summary="f on an n x n grid over the window, for contours and surfaces",
+              description="A network's surface (GET /api/networks): at most its grid_points a side; the first "
+                          "request trains the network (seconds), off the event loop.",
+              responses={**_BAD_BODY, 501: {"model": Problem, "description": "a network's surface without torch"}})
+    async def grid(body: GridIn) -> Any:
+        if networks.named(body.landscape):
+            return await networks.grid(body.landscape, min(body.n, MAX_GRID))
+
+        def plane() -> dict[str, Any]:  # in a worker thread, as a plain endpoint's
+            ls = _landscape(body.landscape)
+            n = min(body.n, MAX_GRID)
+            return {"landscape": ls.to_json(), **_grid_fields(ls, *ls.grid(n))}
+
+        return await run_in_threadpool(plane)
 
     @app.post("/api/race", summary="Run a race; trajectories, losses, gradient norms, divergence",
               description=f"Limits: see the RaceIn schema (steps, racers, starts, racers x starts); {TIME_BUDGET:g} s "
@@ -518,13 +686,20 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
                                            "text/csv": {"schema": {"type": "string"}}}}, **_BAD_BODY, **_OVER_TIME},
               response_class=Response)
     async def run_race(body: RaceIn, format: Literal["json", "csv"] = "json") -> Response:
-        ls = _resolved(body.landscape)  # formula errors point at their position
+        network = networks.named(body.landscape)
+        ls: landscapes.AnyLandscape
+        if network:  # trained the first time: off the event loop, checked before
+            networks.check_race(body)
+            ls = await networks.landscape(body.landscape)
+        else:
+            ls = _resolved(body.landscape)  # formula errors point at their position
         _check_beyond_the_plane(body, ls)
         try:
-            plan = _race_plan(body)  # a bad request is refused before any work
+            plan = _race_plan(body, ls=ls if network else None)  # a bad request is refused before any work
 
             def work(stop: Callable[[], bool]) -> bytes | str:  # encoded here too: a large answer takes ~1 s
-                result = race(plan, should_stop=stop)
+                # a network's surface has no compiled loop: the NumPy engine, without asking
+                result = race(plan, should_stop=stop, engine="numpy" if network else "auto", deadline=TIME_BUDGET)
                 if format == "csv":
                     return result.to_csv()
                 if isinstance(ls, landscapes.NDLandscape):
@@ -535,7 +710,7 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
             answer = await _bounded(work, "race", heavy)
         except (OptarenaError, ValueError, TypeError) as exc:  # the field the race names: racers[1].hyperparameters...
             raise _refused(exc, default=["racers"]) from None
-        if warmer is not None:
+        if warmer is not None and not network:
             warmer.submit(body)
         return Response(answer, media_type="text/csv" if format == "csv" else "application/json")
 
@@ -547,9 +722,12 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
     async def anatomy(body: AnatomyIn) -> Response:
         from . import anatomy as panel
 
-        _landscape(body.race.landscape, ("race", "landscape"))
+        net = await networks.landscape(body.race.landscape, ("race", "landscape")) \
+            if networks.named(body.race.landscape) else None
+        if net is None:
+            _landscape(body.race.landscape, ("race", "landscape"))
         try:
-            plan = _race_plan(body.race)
+            plan = _race_plan(body.race, ls=net)
         except (OptarenaError, ValueError, TypeError) as exc:
             raise _refused(exc, ("race",), default=["race", "racers"]) from None
         try:  # racer, start and step are checked against the race before any work
@@ -567,6 +745,10 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
     async def run_sweep(body: SweepIn) -> Response:
         from ..measure.sweeps import check_objective
 
+        if networks.named(body.landscape):
+            raise _unprocessable("maps are not served on a network's surface: each of a map's cells x steps is a "
+                                 "forward and backward pass over the training split, far past the "
+                                 f"{TIME_BUDGET:g} s budget; race it", ["landscape"])
         try:
             check_objective(body.objective, _landscape(body.landscape))  # before any work
         except OptarenaError as exc:

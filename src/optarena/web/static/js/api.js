@@ -13,6 +13,8 @@ async function call(method, path, body) {
 export const api = {
   optimizers: () => call("GET", "/api/optimizers"),
   landscapes: () => call("GET", "/api/landscapes"),
+  // the real networks' loss surfaces (none without torch), with the parameters the server has built
+  networks: () => call("GET", "/api/networks"),
   schedules: () => call("GET", "/api/schedules"),
   grid: (landscape, n = 140) => call("POST", "/api/grid", { landscape, n }),
   formula: (formula) => call("POST", "/api/formula", { formula }),

@@ -37,6 +37,12 @@ const listedBeyond = () => {
   return l && l.dim ? l : null;
 };
 const beyond = () => !!listedBeyond();
+// A real network's loss surface (GET /api/networks): a plane through its trained weights, built
+// (the network trained, the first time) on the server when first asked.
+const listedNetwork = () => {
+  const l = app.landscapes[app.state.landscape.name];
+  return l && l.network ? l : null;
+};
 // Its singular-value view: matrix landscapes of one matrix, or of matrices that multiply into one map.
 const matrixLandscape = () => {
   const l = listedBeyond();
@@ -82,7 +88,30 @@ function saveUrl() {
 // ---------- server round trips -------------------------------------------------------------
 async function loadGrid() {
   // beyond the plane the contours come with the race (its plane depends on the paths)
-  app.grid = beyond() ? null : await api.grid(app.state.landscape);
+  if (beyond()) app.grid = null;
+  else if (listedNetwork()) app.grid = await loadNetworkGrid(listedNetwork());
+  else app.grid = await api.grid(app.state.landscape);
+}
+
+// A network's grid (its grid_points a side: a forward pass a point) waits, the first time, for the
+// server to train the network (seconds, off its event loop): the status line says which wait it is.
+async function loadNetworkGrid(net) {
+  setPlaying(false); // the status line is this wait's until the race comes back
+  const params = Object.fromEntries(Object.entries(net.schema).map(([k, s]) => [k, app.state.landscape.params[k] ?? s.default]));
+  const now = (await api.networks()).find((n) => n.name === net.name);
+  const built = !!now && now.ready.some((p) => Object.keys(params).every((k) => p[k] === params[k]));
+  const n = net.grid_points, grid = `its ${n} × ${n} contour grid (a forward pass a point)…`;
+  $("status").textContent = built ? `${net.title}: ${grid}`
+    : now && now.trained.includes(params.seed) ? `${net.title}: loading the trained network, then ${grid}`
+      : `${net.title}: training the network once (seconds), then ${grid}`;
+  try {
+    return await api.grid(app.state.landscape, n);
+  } catch (err) { // no torch here (501), or a parameter refused (422): said where the race's errors are
+    $("status").textContent = `${net.title}: not available`;
+    $("raceError").textContent = errorText(err);
+    $("raceError").hidden = false;
+    return null;
+  }
 }
 
 // The race's view (beyond 2-D) as the map draws a grid.
@@ -488,6 +517,10 @@ function buildLandscapeParams() {
   if (!ls.name) return;
   const listed = app.landscapes[ls.name] || {};
   const schema = listed.schema || {};
+  if (listed.network) { // a network's plane: its directions (its seed stays the API's)
+    box.append(networkDirections(ls, schema.directions));
+    return;
+  }
   for (const [name, s] of Object.entries(schema)) {
     // beyond the plane d is bounded by the web's limit (GET /api/limits), below the library's
     const max = listed.dim && name === "d" ? Math.min(s.max, app.limits.dim.max) : s.max;
@@ -500,6 +533,20 @@ function buildLandscapeParams() {
       recompute();
     }));
   }
+}
+
+// The plane through a network's trained weights: random (filter-normalised) or the training path's PCA.
+function networkDirections(ls, s) {
+  const sel = el("select", { id: "directions", "aria-label": "directions" },
+    s.choices.map((c, i) => el("option", { value: i, selected: i === (ls.params.directions ?? s.default) },
+      c === "pca" ? "PCA plane of training" : "random directions (filter-normalised)")));
+  sel.addEventListener("change", async () => {
+    ls.params.directions = Number(sel.value);
+    app.state.start = null;
+    await loadGrid();
+    recompute();
+  });
+  return el("label", { title: "the plane through the trained weights the race is on" }, "plane ", sel);
 }
 
 // The formula around the error's position with a caret under it, cut to fit the side panel.
@@ -708,15 +755,18 @@ async function applyState(state) {
 }
 
 async function main() {
-  const [opts, lss, scheds, limits] = await Promise.all([api.optimizers(), api.landscapes(), api.schedules(), api.limits()]);
+  const [opts, all, scheds, limits, nets] = await Promise.all([api.optimizers(), api.landscapes(), api.schedules(),
+    api.limits(), api.networks()]);
   applyLimits(limits);
   opts.forEach((o) => (app.optimizers[o.name] = o));
-  lss.forEach((l) => (app.landscapes[l.name] = l));
+  const lss = all.filter((l) => !l.network); // a network registered in the server's process is listed as below
+  [...lss, ...nets].forEach((l) => (app.landscapes[l.name] = l));
   scheds.forEach((s) => (app.schedules[s.name] = s));
   const sel = $("landscape");
   const option = (l) => el("option", { value: l.name }, l.dim && !l.title.includes("d=") ? `${l.title}, d=${l.dim}` : l.title);
   sel.append(el("optgroup", { label: "The plane" }, lss.filter((l) => !l.dim).map(option)),
     el("optgroup", { label: "Beyond the plane" }, lss.filter((l) => l.dim).map(option)),
+    ...(nets.length ? [el("optgroup", { label: "Real network" }, nets.map(option))] : []),
     el("option", { value: "__formula__" }, "your formula…"));
   sel.addEventListener("change", onLandscape);
   $("formula").addEventListener("input", onFormula);

@@ -95,7 +95,9 @@ export function drawMap(div, grid, race, visible, k, surface) {
   const start = race.config.starts[0];
   const startTrace = { type: "scatter", mode: "markers", name: "start", x: [start[0]], y: [start[1]], marker: { symbol: "circle-open", size: 14, color: "black", line: { width: 2 } }, hoverinfo: "name" };
   const layout = { ...MAP_LAYOUT, xaxis: { ...MAP_LAYOUT.xaxis, range: ls.window[0] }, yaxis: { ...MAP_LAYOUT.yaxis, range: ls.window[1] } };
-  const view = grid.view; // beyond 2-D: the plane the race is drawn on (its title says which, and its share)
+  // beyond 2-D: the plane the race is drawn on (its title says which, and its share); a network's
+  // surface: the plane through its trained weights, in coordinates (a, b) along its two directions
+  const view = grid.view || grid.plane;
   if (view) {
     contour.hovertemplate = `${view.axis_labels[0]} %{x:.3f}<br>${view.axis_labels[1]} %{y:.3f}<extra></extra>`;
     Object.assign(layout, { margin: { ...MAP_LAYOUT.margin, t: 52 },
