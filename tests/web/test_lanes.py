@@ -21,14 +21,16 @@ MAP = {"landscape": {"name": "booth"}, "racer": {"optimizer": "sgd", "hyperparam
 TRAIN = {"dataset": "moons", "model": "logreg", "epochs": 1, "seeds": 1, "racers": [{"optimizer": "sgd"}]}
 
 
-def _nice_of(prefix: str) -> set[int]:
+def _nice_of(prefix: str, before: set[threading.Thread]) -> set[int]:
+    """The priorities of the threads named ``prefix...`` started since ``before`` (this app's)."""
     return {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in threading.enumerate()
-            if t.name.startswith(prefix) and t.native_id is not None}
+            if t.name.startswith(prefix) and t.native_id is not None and t not in before}
 
 
 @pytest.mark.parametrize("lanes", [True, False])
 def test_maps_and_training_run_below_the_races_when_served(lanes):
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    before = set(threading.enumerate())  # another app's lanes (the other parameter's) may still be alive
     with TestClient(create_app(warm=False, lanes=lanes), base_url="http://127.0.0.1") as client:
         assert client.post("/api/sweep", json=MAP).status_code == 200
         race = client.post("/api/race", json={"landscape": {"name": "booth"}, "steps": 10})
@@ -36,7 +38,7 @@ def test_maps_and_training_run_below_the_races_when_served(lanes):
         with client.stream("POST", "/api/train", json=TRAIN) as r:
             events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
         assert events[-1]["type"] == "done", events[-1]
-        maps, train = _nice_of("optarena-map"), _nice_of("optarena-train")
+        maps, train = _nice_of("optarena-map", before), _nice_of("optarena-train", before)
     assert maps and train
     if lanes:
         assert maps == {mine + MAP_NICE} and train == {mine + TRAIN_NICE}

@@ -28,6 +28,7 @@ DEFAULT = "quadratic"
 _ENTRIES: dict[str, Landscape | Factory] = {}
 _SCHEMAS: dict[str, Schema] = {}
 _BEYOND: set[str] = set()  # names of landscapes whose points have more than two coordinates
+_UNLISTED: set[str] = set()  # names resolvable (a saved race replays) but in no listing: building one costs
 
 
 def _key(name: str) -> str:
@@ -47,12 +48,14 @@ def _signature_schema(factory: Factory) -> Schema:
 
 
 def register(item: Landscape | Factory, *, schema: Schema | None = None, replace: bool = False,
-             name: str | None = None, dim: int | None = None) -> Landscape | Factory:
+             name: str | None = None, dim: int | None = None, listed: bool = True) -> Landscape | Factory:
     """Add a Landscape, or a factory ``(**params) -> Landscape | NDLandscape`` whose defaults give
     its name (or give ``name`` and ``dim``, "more than 2" as any number above 2, when building one
     costs: a dataset's is loaded).
 
     A factory's ``schema`` defaults to its ``params_schema`` attribute, else to its signature.
+    ``listed=False``: ``get`` and ``resolve`` find it, ``names()`` never lists it (the faces that
+    list landscapes build each one they list: a network's surface would train a network).
     """
     sch: Schema
     if isinstance(item, Landscape):
@@ -70,8 +73,11 @@ def register(item: Landscape | Factory, *, schema: Schema | None = None, replace
     _ENTRIES[key] = item
     _SCHEMAS[key] = dict(sch)
     _BEYOND.discard(key)
+    _UNLISTED.discard(key)
     if dim != 2:
         _BEYOND.add(key)
+    if not listed:
+        _UNLISTED.add(key)
     return item
 
 
@@ -86,7 +92,7 @@ for _name, _factory in nd.FACTORIES.items():
 def names(every: bool = False) -> list[str]:
     """Registered names of the plane's landscapes, in registration order (the default first);
     ``every``: those of any dimension too (``NDLandscape``: N-D, data and matrix landscapes)."""
-    return [k for k in _ENTRIES if every or k not in _BEYOND]
+    return [k for k in _ENTRIES if k not in _UNLISTED and (every or k not in _BEYOND)]
 
 
 def _lookup(name: str) -> str:
@@ -95,8 +101,9 @@ def _lookup(name: str) -> str:
         return key
     close = difflib.get_close_matches(key, list(_ENTRIES), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ";"
-    raise UnknownNameError(f"unknown landscape {name!r}{hint} valid: {', '.join(_ENTRIES)}", field="name",
-                           allowed=list(_ENTRIES))
+    listed = names(every=True)  # those a face lists (a network's surface is named by its own option)
+    raise UnknownNameError(f"unknown landscape {name!r}{hint} valid: {', '.join(listed)}", field="name",
+                           allowed=listed)
 
 
 def get(name: str = DEFAULT, **params: float) -> AnyLandscape:

@@ -455,7 +455,7 @@ def register(name: Any = None) -> bool:
     if name is not None and str(name).strip().lower().replace("-", "_") not in FACTORIES:
         return False
     for key, factory in FACTORIES.items():
-        register_landscape(factory, name=key, dim=2, replace=True)
+        register_landscape(factory, name=key, dim=2, replace=True, listed=False)  # resolvable, never listed
     return True
 
 

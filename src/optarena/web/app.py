@@ -581,11 +581,6 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
     # a network's surface: built (trained, the first time) and its grid computed on a thread of its own
     networks = _Networks(initializer=_lowered(TRAIN_NICE, torch_threads=True) if low else None)
 
-    def close_lanes() -> None:  # their threads end with the app (work under way is stopped by its request)
-        for pool in (background, trainer, networks.pool):
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    app.router.on_shutdown.append(close_lanes)
     warmer = _Warmer(busy=heavy.locked) if warm else None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -625,13 +620,9 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
     async def landscape_list() -> Response:
         # the plane's first, as before; then those beyond it, with "dim" (and matrix "blocks") for
         # the page to group them, and "integer" on each parameter that takes whole numbers only
-        def build() -> list[dict[str, Any]]:
-            nets = {e["name"]: e for e in networks.entries()}
+        def build() -> list[dict[str, Any]]:  # the networks' surfaces are never listed here: /api/networks
             out = []
             for name in landscapes.names(every=True):
-                if name in nets:  # registered in this process (surface.register): listed as the page lists it
-                    out.append(nets[name])
-                    continue
                 ls = landscapes.get(name)
                 schema = landscapes.params_schema(name)
                 if isinstance(ls, landscapes.NDLandscape):
