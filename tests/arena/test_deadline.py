@@ -47,17 +47,21 @@ def test_a_race_that_fits_runs_to_the_end_with_the_same_numbers():
 def test_a_sweep_that_cannot_end_in_time_is_refused_after_its_first_units(monkeypatch):
     from optarena.measure import sweeps
 
-    monkeypatch.setattr(sweeps, "UNIT_RUNS", 1)  # one setting a unit: 60 units of ~0.1 s on the NumPy engine
+    monkeypatch.setattr(sweeps, "UNIT_RUNS", 1)  # one setting a unit: 60 units of 500 NumPy steps
+    # a short probe and deadline, so the test does not depend on this machine's speed: 60 units take
+    # well over 0.2 s anywhere (each is 500 steps of Python, ~30 ms here), and each alone well under it
+    monkeypatch.setattr(engine, "PROBE_SECONDS", 0.05)
     t0 = time.perf_counter()
     with pytest.raises(OverBudget) as info:
-        sweep("booth", ["sgd"], ["learning_rate=log(1e-3, 1e-1, 60)"], steps=4000, deadline=2.0, engine="numpy")
+        sweep("booth", ["sgd"], ["learning_rate=log(1e-3, 1e-1, 60)"], steps=500, deadline=0.2, engine="numpy")
     assert info.value.field == "steps" and "this sweep would take about" in str(info.value)
-    assert time.perf_counter() - t0 < 2.0  # refused once the pace was known, before its deadline passed
+    assert time.perf_counter() - t0 < 1.0  # refused once the pace was known, not after the 60 units
 
 
-def test_one_unit_alone_past_the_deadline_is_said_so():
+def test_one_unit_alone_past_the_deadline_is_said_so(monkeypatch):
+    monkeypatch.setattr(engine, "PROBE_SECONDS", 0.005)  # 1,200 L-BFGS run-steps take far more than 0.01 s anywhere
     with pytest.raises(OverBudget) as info:
         # L-BFGS with its line search: each run's search steps in Python
         sweep("rosenbrock", ["lbfgs(line_search=True)"], ["learning_rate=log(1e-3, 1e-1, 3)"], steps=400,
-              deadline=0.5, engine="numpy")
+              deadline=0.01, engine="numpy")
     assert "one unit of this sweep" in str(info.value) and "race would take about" in str(info.value)

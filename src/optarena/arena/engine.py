@@ -232,7 +232,8 @@ def over_budget(elapsed: float, done: int, total: int, deadline: float, what: st
     projected = elapsed / done * total
     if projected > deadline:
         fit = max(1, int(total * deadline / projected * 0.8))
-        raise OverBudget(f"this {what} would take about {projected:.0f} s here, past its {deadline:g} s: at this pace about "
+        shown = f"{projected:.1f}" if projected < 100 else f"{projected:,.0f}"
+        raise OverBudget(f"this {what} would take about {shown} s here, past its {deadline:g} s: at this pace about "
                          f"{fit:,} of its {total:,} {'steps' if what == 'race' else 'units'} fit; ask for fewer steps, "
                          "racers, starts or cells (measured on its first part, not estimated)", field="steps")
 
