@@ -541,17 +541,8 @@ def _verified_minimum(f: Callable[[Any, Any], Any], grad: Callable[[Any, Any], t
     # at least does not fall (not isolated: the minimizers form a line or a region).
     angle = np.linspace(0.0, 2.0 * math.pi, RING, endpoint=False)
     ring = np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    isolated = definite.copy()
-    flat = np.zeros(len(P), dtype=bool)
-    for j in np.flatnonzero(semi):
-        Q = np.concatenate([P[j] + r * size * ring for r in (1e-3, 1e-2)])
-        with np.errstate(all="ignore"):
-            rise = np.asarray(f(Q[:, 0], Q[:, 1]), dtype=np.float64) - F[j]
-        vtol_j = 1e-9 * (1.0 + abs(F[j]))
-        if np.all(rise > vtol_j):
-            isolated[j] = True
-        elif np.all(rise >= -vtol_j):
-            flat[j] = True
+    isolated, flat = _around(lambda Q: np.asarray(f(Q[:, 0], Q[:, 1]), dtype=np.float64), P, F, definite, semi,
+                             size, ring)
     verified = isolated | flat
     if not verified.any():
         k = int(np.argmin(np.where(np.isfinite(F), F, np.inf)))
@@ -645,6 +636,25 @@ def _box_samples(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.concatenate([(0.5 * (lo + hi))[None, :], inner, face, corners])
 
 
+def _around(values: Any, P: np.ndarray, F: np.ndarray, definite: np.ndarray, semi: np.ndarray, size: float,
+            ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(isolated, flat): the definite points, and the semi-definite ones where f (``values`` of (n, d)
+    points) rises on rings of directions ``ring`` at 1e-3 and 1e-2 of ``size`` around them in every
+    direction (isolated), or at least does not fall (flat: the minimizers form a line or region)."""
+    isolated = definite.copy()
+    flat = np.zeros(len(P), dtype=bool)
+    for j in np.flatnonzero(semi):
+        Q = np.concatenate([P[j] + r * size * ring for r in (1e-3, 1e-2)])
+        with np.errstate(all="ignore"):
+            rise = values(Q) - F[j]
+        vtol_j = 1e-9 * (1.0 + abs(F[j]))
+        if np.all(rise > vtol_j):
+            isolated[j] = True
+        elif np.all(rise >= -vtol_j):
+            flat[j] = True
+    return isolated, flat
+
+
 def _verified_minimum_nd(f: Callable[[Any], np.ndarray], grad: Callable[[Any], np.ndarray],
                          lo: np.ndarray, hi: np.ndarray, text: str) -> _Minimum:
     """``_verified_minimum`` in d dimensions, the box sampled instead of gridded.
@@ -688,17 +698,7 @@ def _verified_minimum_nd(f: Callable[[Any], np.ndarray], grad: Callable[[Any], n
     d = len(lo)
     rand = np.random.default_rng(1).standard_normal((EXTRA_DIRECTIONS, d))
     ring = np.concatenate([np.eye(d), -np.eye(d), rand / np.linalg.norm(rand, axis=1, keepdims=True)])
-    isolated = definite.copy()
-    flat = np.zeros(len(P), dtype=bool)
-    for j in np.flatnonzero(semi):
-        Q = np.concatenate([P[j] + r * size * ring for r in (1e-3, 1e-2)])
-        with np.errstate(all="ignore"):
-            rise = f(Q) - F[j]
-        vtol_j = 1e-9 * (1.0 + abs(F[j]))
-        if np.all(rise > vtol_j):
-            isolated[j] = True
-        elif np.all(rise >= -vtol_j):
-            flat[j] = True
+    isolated, flat = _around(f, P, F, definite, semi, size, ring)
     verified = isolated | flat
     if not verified.any():
         k = int(np.argmin(np.where(np.isfinite(F), F, np.inf)))
