@@ -65,3 +65,27 @@ def test_one_unit_alone_past_the_deadline_is_said_so(monkeypatch):
         sweep("rosenbrock", ["lbfgs(line_search=True)"], ["learning_rate=log(1e-3, 1e-1, 3)"], steps=400,
               deadline=0.01, engine="numpy")
     assert "one unit of this sweep" in str(info.value) and "race would take about" in str(info.value)
+
+
+def _grid_starts(n: int) -> np.ndarray:
+    g = np.linspace(-4.0, 4.0, n)
+    return np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+
+
+def test_the_compiled_loop_keeps_the_deadline_between_its_tasks(monkeypatch):
+    starts = _grid_starts(40)  # 1,600 runs x 2,000 steps: many tasks of runs
+    race("booth", ["adam(learning_rate=0.1)"], starts=starts[:8], steps=20, engine="fused")  # compiled now: the pace is the loop's
+    monkeypatch.setattr(engine, "PROBE_SECONDS", 0.0)  # the first task's pace decides, on any machine
+    with pytest.raises(OverBudget) as info:
+        race("booth", ["adam(learning_rate=0.1)"], starts=starts, steps=2000, engine="fused", record=False,
+             deadline=1e-4)
+    assert info.value.field == "steps" and "this race would take about" in str(info.value)
+
+
+def test_a_compiled_race_that_fits_gives_the_same_numbers():
+    starts = _grid_starts(12)
+    paced = race("booth", ["adam(learning_rate=0.1)", "sgd(learning_rate=0.01)"], starts=starts, steps=300,
+                 engine="fused", deadline=600.0)
+    free = race("booth", ["adam(learning_rate=0.1)", "sgd(learning_rate=0.01)"], starts=starts, steps=300, engine="fused")
+    np.testing.assert_array_equal(paced.positions, free.positions)
+    np.testing.assert_array_equal(paced.losses, free.losses)

@@ -1,5 +1,5 @@
 """Races and maps take one of a worker's HEAVY_SLOTS: the rest wait their turn (not counted against
-the time budget), a request that cannot start within QUEUE_BUDGET is answered 503 unstarted, and a
+the time budget), a request that cannot start within QUEUE_BUDGET is answered 429 (busy) unstarted, and a
 slot is freed only when its work has really ended (a stopped race included)."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_a_request_that_cannot_start_in_time_is_refused_unstarted(monkeypatch):
         return info.value, ran
 
     exc, ran = _run(main())
-    assert exc.status_code == 503 and "busy" in exc.detail and "map" in exc.detail
+    assert exc.status_code == 429 and "busy" in exc.detail and "map" in exc.detail
     assert exc.headers == {"Retry-After": "5"}
     assert ran == []  # never started
 

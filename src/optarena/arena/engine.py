@@ -107,9 +107,11 @@ def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
     returns True the race raises ``Cancelled`` (a server stops work it has given up on).
     ``trace``: also keep every step's optimizer state, gradient and learning rate
     (``RaceResult.trace``: what the anatomy of a step reads); the NumPy engine records it.
-    ``deadline``: seconds the race may take. The NumPy engine times its steps and, once they have
-    taken ``PROBE_SECONDS``, raises ``OverBudget`` (field ``steps``, with the projected time and the
-    steps that would fit) when the rest would not end in time: refused early, not stopped late."""
+    ``deadline``: seconds the race may take. The NumPy engine times its steps (the compiled loop
+    its tasks of runs) and, once they have taken ``PROBE_SECONDS``, raises ``OverBudget`` (field
+    ``steps``, with the projected time and the steps that would fit) when the time spent so far
+    (a compile included) and the rest at that pace would pass it: refused early, not stopped late."""
+    began = time.perf_counter()
     R, n_starts, steps, dim = len(plan.racers), len(plan.starts), plan.steps, plan.landscape.dim
     if record and plan.runs * (steps + 1) * max(1, dim // 2) > MAX_RECORDED:
         per = "" if dim == 2 else f" x {dim // 2:,} (coordinates / 2)"
@@ -130,8 +132,11 @@ def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
     groups, customs = _groups(plan.racers, plan.resolved, run_racer)
     policy = "numpy" if trace and engine in ENGINES else engine
     chosen = _choose(policy, plan.landscape, groups, customs, steps, n_starts, plan.noise, record, work=None)
+    stop = should_stop or _never
+    if deadline is not None and chosen == "fused":  # the compiled loop hears the pace after each task
+        stop = Paced(stop, deadline, steps, began)
     job = _Job(plan.landscape, config, np.array(plan.starts), run_racer, run_start, groups, customs, steps, plan.seed,
-               plan.noise, plan.clip, record, should_stop or _never, trace, deadline)
+               plan.noise, plan.clip, record, stop, trace, deadline)
     return RaceResult.build(plan.landscape, config, _run_fused(job) if chosen == "fused" else _run_numpy(job))
 
 
@@ -224,18 +229,43 @@ def _never() -> bool:
 PROBE_SECONDS = 0.3
 
 
-def over_budget(elapsed: float, done: int, total: int, deadline: float, what: str) -> None:
+def over_budget(elapsed: float, done: float, total: int, deadline: float, what: str, before: float = 0.0) -> None:
     """Raise ``OverBudget`` (field ``steps``) when ``done`` of ``total`` took ``elapsed`` s, at least
-    ``PROBE_SECONDS``, and the whole would pass ``deadline`` s at that pace."""
+    ``PROBE_SECONDS``, and the whole would pass ``deadline`` s at that pace; ``before``: seconds
+    spent before the measured part began (a compile, earlier groups), counted as they are."""
     if elapsed < PROBE_SECONDS or done <= 0:
         return
-    projected = elapsed / done * total
+    projected = before + elapsed / done * total
     if projected > deadline:
-        fit = max(1, int(total * deadline / projected * 0.8))
+        fit = max(1, int(total * max(0.0, deadline - before) / (projected - before) * 0.8))
         shown = f"{projected:.1f}" if projected < 100 else f"{projected:,.0f}"
         raise OverBudget(f"this {what} would take about {shown} s here, past its {deadline:g} s: at this pace about "
                          f"{fit:,} of its {total:,} {'steps' if what == 'race' else 'units'} fit; ask for fewer steps, "
                          "racers, starts or cells (measured on its first part, not estimated)", field="steps")
+
+
+class Paced:
+    """A race's ``should_stop`` that keeps its ``deadline`` in the compiled loop too: asked before
+    each task (``fused.run_tasks``), it hears the runs done after each (``pace``) and raises
+    ``OverBudget`` once the time since the race began and the group's rest at its pace so far
+    would pass the deadline."""
+
+    def __init__(self, stop: Callable[[], bool], deadline: float, steps: int, began: float) -> None:
+        self.stop, self.deadline, self.steps, self.began = stop, deadline, steps, began
+        self.tasks_began: float | None = None  # when the current group's first task was asked for
+
+    def __call__(self) -> bool:
+        if self.tasks_began is None:
+            self.tasks_began = time.perf_counter()
+        return self.stop()
+
+    def pace(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        start = self.tasks_began if self.tasks_began is not None else now
+        if done >= total:
+            self.tasks_began = None  # the next group's tasks are timed afresh
+        over_budget(now - start, self.steps * done / max(total, 1), self.steps, self.deadline, "race",
+                    before=start - self.began)
 
 
 #: Gradient-noise values (steps x starts x coordinates) a race may draw ahead.

@@ -681,17 +681,31 @@ def run_tasks(kernel: Callable[..., None], args: tuple, bounds: np.ndarray, thre
               should_stop: Callable[[], bool] | None) -> None:
     """``kernel(*args, a, b)`` for each task [a, b) between consecutive ``bounds``, on ``threads``
     threads (the kernels release the GIL); ``should_stop`` is asked before each task, and a
-    stopped race raises ``Cancelled`` once the running tasks end."""
+    stopped race raises ``Cancelled`` once the running tasks end. A ``should_stop`` with a
+    ``pace(done, total)`` method (``engine.Paced``: a race with a deadline) hears the runs done
+    after each task and may raise ``OverBudget``: the tasks not started are then skipped."""
     from .engine import Cancelled
 
     stopped = False
+    pace = getattr(should_stop, "pace", None)
+    total, done = int(bounds[-1] - bounds[0]), 0
+    lock = threading.Lock()
 
     def task(a: int, b: int) -> None:
-        nonlocal stopped
+        nonlocal stopped, done
         if stopped or (should_stop is not None and should_stop()):
             stopped = True
             return
         kernel(*args, int(a), int(b))
+        if pace is not None:
+            with lock:
+                done += int(b - a)
+                finished = done
+            try:
+                pace(finished, total)
+            except BaseException:
+                stopped = True  # the tasks still queued return at once
+                raise
 
     if threads == 1:
         for a, b in zip(bounds[:-1], bounds[1:]):

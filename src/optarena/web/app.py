@@ -36,11 +36,16 @@ STATIC = Path(__file__).parent / "static"
 #: (the work itself is bounded by the schema's limits; this guards against a slow machine).
 #: Counted from when the work starts, not from when the request arrived.
 TIME_BUDGET = 10.0
+#: The deadline races and maps are paced against (``engine.over_budget``): what would end past it
+#: at the pace of its first part (compiles included) is refused with 422 naming steps. Below the
+#: budget by a margin, because a pace measured in the first 0.3 s drifts on a shared machine.
+PACE_BUDGET = 0.8 * TIME_BUDGET
 #: Races and maps a worker process computes at once (one per core; $OPTARENA_HEAVY_SLOTS overrides).
 #: More at once would only share the cores and make each late: under a room's load the rest wait
 #: their turn and are answered 200 a little later, instead of all running slowly into the budget.
 HEAVY_SLOTS = int(os.environ.get("OPTARENA_HEAVY_SLOTS", "0") or 0) or max(1, os.cpu_count() or 1)
-#: Seconds a race or map may wait for a slot before it is answered 503 (busy, Retry-After) unstarted.
+#: Seconds a race or map may wait for a slot before it is answered 429 (busy, Retry-After) unstarted:
+#: a server at capacity shedding load, not failing (5xx is kept for work that broke its budget).
 QUEUE_BUDGET = 20.0
 #: Niceness (Linux, per thread; the races' is 0) of a served worker's threads that compute maps and
 #: step anatomies (MAP_NICE) and training races (TRAIN_NICE): a room's cores go to the page's races
@@ -57,7 +62,9 @@ class Problem(BaseModel):
 _Responses = dict[int | str, dict[str, Any]]  # FastAPI's ``responses=``
 _BAD_BODY: _Responses = {400: {"model": Problem, "description": "the body is not valid JSON"},
                          413: {"model": Problem, "description": f"the body is above {guard.MAX_BODY:,} bytes"}}
-_OVER_TIME: _Responses = {503: {"model": Problem, "description": f"over the {TIME_BUDGET:g} s time budget: the work is stopped"}}
+_OVER_TIME: _Responses = {
+    429: {"model": Problem, "description": f"the server is busy: no slot freed within {QUEUE_BUDGET:g} s (Retry-After)"},
+    503: {"model": Problem, "description": f"over the {TIME_BUDGET:g} s time budget: the work is stopped"}}
 
 
 def _plotly_js() -> Path:
@@ -467,14 +474,14 @@ def _lowered(nice: int, torch_threads: bool = False) -> Callable[[], None]:
 
 async def _bounded(work: Callable[[Callable[[], bool]], Any], what: str, slots: asyncio.Semaphore,
                    executor: ThreadPoolExecutor | None = None) -> Any:
-    """Run ``work(should_stop)`` in a worker thread once one of the ``slots`` is free (503 if none
+    """Run ``work(should_stop)`` in a worker thread once one of the ``slots`` is free (429 if none
     frees within QUEUE_BUDGET seconds), for at most TIME_BUDGET seconds; past that the client gets
     503 and ``should_stop`` turns True, so the work stops too (between steps or compiled chunks)
     instead of burning a core for nobody. The slot is given back when the work has ended."""
     try:
         await asyncio.wait_for(slots.acquire(), QUEUE_BUDGET)
     except asyncio.TimeoutError:
-        raise HTTPException(status_code=503, detail=f"the server is busy: the {what} waited {QUEUE_BUDGET:g} s for one "
+        raise HTTPException(status_code=429, detail=f"the server is busy: the {what} waited {QUEUE_BUDGET:g} s for one "
                             f"of its {HEAVY_SLOTS} slots and was not started", headers={"Retry-After": "5"}) from None
     stop = threading.Event()
     try:
@@ -519,7 +526,7 @@ def _sweep(body: SweepIn, should_stop: Callable[[], bool] | None = None) -> dict
              "schedule": body.racer.schedule, "label": body.racer.label}
     res = sweep(body.landscape.ref(), [racer], axes, starts=starts, steps=body.steps, seeds=[body.seed],
                 noise=body.noise, clip=body.clip, tolerance=body.tolerance, should_stop=should_stop,
-                deadline=TIME_BUDGET)  # what cannot end in time is refused once its pace is known: 422
+                deadline=PACE_BUDGET)  # what cannot end in time is refused once its pace is known: 422
     out: dict[str, Any] = {"mode": "basins" if body.basins is not None else "stability",
                            "x": axes[0].to_json(), "y": axes[1].to_json(), "objective": body.objective,
                            "minima": res.minima.tolist(), "min_value": res.min_value, "config": res.config}
@@ -559,7 +566,9 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
         description="Race optimizers identical to torch.optim on loss landscapes. "
                     "Every list and limit comes from optarena's registries and the request schemas. "
                     f"Request bodies: at most {guard.MAX_BODY:,} bytes (413 beyond); NaN, Infinity and lone "
-                    f"surrogates are refused with 422 naming the field; races and maps stop after {TIME_BUDGET:g} s (503).",
+                    f"surrogates are refused with 422 naming the field; a race or map whose pace says it would end past "
+                    f"{PACE_BUDGET:g} s is refused with 422 naming steps; one that still runs past {TIME_BUDGET:g} s is "
+                    f"stopped (503); one that waits {QUEUE_BUDGET:g} s for a slot is not started (429, busy).",
         docs_url=None, redoc_url=None,  # Swagger UI and ReDoc load from a CDN: the page works offline, so they are off
     )
     app.add_middleware(guard.BodyLimit)
@@ -690,7 +699,7 @@ def create_app(warm: bool = True, policy: origin.Policy | None = None, lanes: bo
 
             def work(stop: Callable[[], bool]) -> bytes | str:  # encoded here too: a large answer takes ~1 s
                 # a network's surface has no compiled loop: the NumPy engine, without asking
-                result = race(plan, should_stop=stop, engine="numpy" if network else "auto", deadline=TIME_BUDGET)
+                result = race(plan, should_stop=stop, engine="numpy" if network else "auto", deadline=PACE_BUDGET)
                 if format == "csv":
                     return result.to_csv()
                 if isinstance(ls, landscapes.NDLandscape):
