@@ -89,3 +89,16 @@ def test_a_compiled_race_that_fits_gives_the_same_numbers():
     free = race("booth", ["adam(learning_rate=0.1)", "sgd(learning_rate=0.01)"], starts=starts, steps=300, engine="fused")
     np.testing.assert_array_equal(paced.positions, free.positions)
     np.testing.assert_array_equal(paced.losses, free.losses)
+
+
+def test_with_a_deadline_a_loop_not_compiled_yet_is_not_compiled_inside_it(monkeypatch):
+    # big enough that "auto" compiles the loop; with a deadline only a loop compiled or on disk is
+    # taken (a compile is seconds nobody can pace), else NumPy, whose pace is measured from the start
+    from optarena.arena import fused
+
+    kw = dict(steps=1000, n_starts=1, record=False, work=10**8)
+    for warm in (False, True):
+        monkeypatch.setattr(fused, "is_warm", lambda *a, warm=warm: warm)
+        assert engine.choose_engine("auto", "booth", ["adam"], **kw) == "fused"
+        assert engine.choose_engine("auto", "booth", ["adam"], **kw, warm_only=True) == ("fused" if warm else "numpy")
+        assert engine.choose_engine("fused", "booth", ["adam"], **kw, warm_only=True) == "fused"  # asked for: given

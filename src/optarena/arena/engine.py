@@ -131,7 +131,9 @@ def run(plan: RacePlan, *, record: bool = True, engine: str = "auto",
     run_start = np.tile(np.arange(n_starts), R)
     groups, customs = _groups(plan.racers, plan.resolved, run_racer)
     policy = "numpy" if trace and engine in ENGINES else engine
-    chosen = _choose(policy, plan.landscape, groups, customs, steps, n_starts, plan.noise, record, work=None)
+    # with a deadline, a loop not compiled yet is not compiled inside it: seconds nobody can pace
+    chosen = _choose(policy, plan.landscape, groups, customs, steps, n_starts, plan.noise, record, work=None, clip=plan.clip,
+                     warm_only=deadline is not None)
     stop = should_stop or _never
     if deadline is not None and chosen == "fused":  # the compiled loop hears the pace after each task
         stop = Paced(stop, deadline, steps, began)
@@ -185,7 +187,7 @@ ENGINES = ("auto", "numpy", "fused")
 
 def choose_engine(policy: str, landscape: AnyLandscape | str | Mapping[str, Any] | None, racers: Sequence[Any], *,
                   steps: int, n_starts: int = 1, noise: float = 0.0, record: bool = True,
-                  work: int | None = None) -> str:
+                  work: int | None = None, clip: float | None = None, warm_only: bool = False) -> str:
     """The engine a race of ``racers`` on ``landscape`` runs on: "numpy" or "fused".
 
     The one place ``policy`` "auto" is decided. "numpy" is always possible. "fused" (the compiled
@@ -193,17 +195,20 @@ def choose_engine(policy: str, landscape: AnyLandscape | str | Mapping[str, Any]
     race. "auto" takes "fused" when it can run and pays: with ``work`` (a sweep's total run-steps,
     so that every unit of a sweep, here or on another machine, gets the same engine) when ``work``
     is at least ``FUSED_MIN_WORK``; without it (one race) when the race's run-steps are, or when
-    every kernel it needs is compiled already in this process.
+    every kernel it needs is compiled already in this process. ``warm_only``: "auto" takes the
+    compiled loop only when every loop it needs is compiled or on disk (work with a deadline: a
+    compile takes seconds that cannot be paced; the NumPy engine's pace can).
     """
     ls = resolve(landscape)
     rs = racers_of(racers)
     run_racer = np.repeat(np.arange(len(rs)), n_starts)
     groups, customs = _groups(rs, resolve_racers(rs), run_racer)
-    return _choose(policy, ls, groups, customs, steps, n_starts, noise, record, work)
+    return _choose(policy, ls, groups, customs, steps, n_starts, noise, record, work, clip, warm_only)
 
 
 def _choose(policy: str, ls: AnyLandscape, groups: list[_Group], customs: list[tuple[int, Any]], steps: int,
-            n_starts: int, noise: float, record: bool, work: int | None) -> str:
+            n_starts: int, noise: float, record: bool, work: int | None, clip: float | None = None,
+            warm_only: bool = False) -> str:
     if policy not in ENGINES:
         raise UsageError(f"engine must be 'auto', 'numpy' or 'fused', got {policy!r}", field="engine",
                          allowed=list(ENGINES))
@@ -211,9 +216,9 @@ def _choose(policy: str, ls: AnyLandscape, groups: list[_Group], customs: list[t
         return "numpy"
     if policy == "auto":
         pays = work >= FUSED_MIN_WORK if work is not None else _fused_pays(ls, groups, customs, n_starts, steps, record)
-        if not pays or customs:
+        if not pays or customs or warm_only and not _all_warm(ls, groups, record):
             return "numpy"
-    why = _fused_unavailable(ls, groups, customs, steps, n_starts, noise, record)
+    why = _fused_unavailable(ls, groups, customs, steps, n_starts, noise, record, clip)
     if why is None:
         return "fused"
     if policy == "fused":
@@ -318,8 +323,10 @@ def _fused_pays(ls: AnyLandscape, groups: list[_Group], customs: list[tuple[int,
     """Big races always; small ones only when every kernel they need is compiled already. An
     L-BFGS run-step counts as ``fused_lbfgs.RUN_STEP_WORK`` of them, a Newton one as
     ``fused_newton.RUN_STEP_WORK``."""
-    if not isinstance(ls, Landscape) or customs or not groups or any(g.spec.cell is None and not _own_loop(g) for g in groups):
+    if customs or not groups or any(g.spec.cell is None and not _own_loop(g) for g in groups):
         return False
+    if not isinstance(ls, Landscape):  # the N-D loop (separable landscapes): its work counts every coordinate
+        return n_starts * steps * ls.dim * sum(len(g.settings) for g in groups) >= FUSED_MIN_WORK
     try:
         from . import fused, fused_lbfgs, fused_newton
     except ImportError:
@@ -327,6 +334,17 @@ def _fused_pays(ls: AnyLandscape, groups: list[_Group], customs: list[tuple[int,
     cost = {lbfgs.SPEC.name: fused_lbfgs.RUN_STEP_WORK, newton.SPEC.name: fused_newton.RUN_STEP_WORK}
     if n_starts * steps * sum(len(g.settings) * cost.get(g.spec.name, 1) for g in groups) >= FUSED_MIN_WORK:
         return True
+    return all(fused.is_warm(g.spec, ls, _present(g), record) for g in groups)
+
+
+def _all_warm(ls: AnyLandscape, groups: list[_Group], record: bool) -> bool:
+    """Whether every loop the race needs is compiled in this process or in the disk cache."""
+    try:
+        from . import fused, fused_nd
+    except ImportError:
+        return False
+    if not isinstance(ls, Landscape):
+        return all(fused_nd.is_warm(g.spec, ls, _present(g), record) for g in groups)
     return all(fused.is_warm(g.spec, ls, _present(g), record) for g in groups)
 
 
@@ -351,12 +369,12 @@ def _present(g: _Group) -> tuple[bool, ...]:
 
 
 def _fused_unavailable(ls: AnyLandscape, groups: list[_Group], customs: list[tuple[int, Any]], steps: int, n_starts: int,
-                       noise: float, record: bool = True) -> str | None:
+                       noise: float, record: bool = True, clip: float | None = None) -> str | None:
     """Why the compiled loop cannot run this race, or None when it can."""
     if customs:
         return "custom optimizer objects run in Python"
     if not isinstance(ls, Landscape):
-        return f"the compiled loop steps 2-D points, and {ls.title!r} has {ls.dim} coordinates"
+        return _nd_unavailable(ls, groups, steps, noise, clip)
     searching = [g.spec.title for g in groups if _is_lbfgs(g) and g.settings[0].get("line_search")]
     if searching:  # each run's strong Wolfe line search steps in Python, run by run
         return f"{searching[0]} with line_search=True runs its strong Wolfe line search on the NumPy engine"
@@ -390,9 +408,29 @@ def _fused_unavailable(ls: AnyLandscape, groups: list[_Group], customs: list[tup
     return None
 
 
+def _nd_unavailable(ls: AnyLandscape, groups: list[_Group], steps: int, noise: float, clip: float | None) -> str | None:
+    """Why the N-D compiled loop (``arena.fused_nd``) cannot run this race, or None when it can."""
+    try:
+        from . import fused, fused_nd
+    except ImportError:
+        return "numba is not installed"
+    why = fused_nd.unavailable(ls, noise, clip)
+    if why is not None:
+        return why
+    missing = [g.spec.name for g in groups if g.spec.cell is None or g.spec.eval_point is not None]
+    if missing:
+        return f"optimizer {missing[0]!r} has no per-element cell for the N-D compiled loop"
+    if any(steps * len(g.settings) * 16 > fused.MAX_TABLE for g in groups):
+        return "the coefficient table would be too large"
+    return None
+
+
 def _run_fused(job: _Job) -> RunArrays:
-    """The race in the compiled loop (``arena.fused``), one call per group."""
+    """The race in the compiled loop (``arena.fused``; ``arena.fused_nd`` beyond the plane), one call per group."""
     from . import fused
+
+    if not isinstance(job.ls, Landscape):
+        return _run_fused_nd(job)
 
     ls, config, S, run_racer, run_start, groups = planar(job.ls), job.config, job.starts, job.run_racer, job.run_start, job.groups
     steps, seed, noise, clip, record, stop = job.steps, job.seed, job.noise, job.clip, job.record, job.stop
@@ -433,6 +471,31 @@ def _run_fused(job: _Job) -> RunArrays:
     return RunArrays(positions=out["pos"], losses=out["loss"], grad_norms=out["gnorm"], step_sizes=out["dstep"],
                      best_loss=out["best"], steps_to_tolerance=out["reach"], diverged_at=out["div"],
                      stop_reason=out["reason"], evaluations=evals)
+
+
+def _run_fused_nd(job: _Job) -> RunArrays:
+    """The race on a separable N-D landscape in ``arena.fused_nd``'s loop, one call per group."""
+    from . import fused_nd
+
+    ls, S, run_start, steps, record = job.ls, job.starts, job.run_start, job.steps, job.record
+    assert not isinstance(ls, Landscape)  # chosen for N-D landscapes only (``_nd_unavailable``)
+    N, d = len(job.run_racer), S.shape[1]
+    T = steps + 1 if record else 1
+    out: dict[str, np.ndarray] = {}
+    lo, hi = run_bounds(ls, S, job.config)
+    target = ls.min_value + job.config["tolerance"]
+    for g in job.groups:
+        idx = g.run_index
+        P0 = S[run_start[idx]]
+        state0 = g.spec.init(P0, expand(g.hp(per_run=True), 2, P0.dtype))
+        res = fused_nd.run_group(g.spec, ls, g.hp(per_run=False), g.schedule, g.setting_of_run, P0, state0, lo, hi,
+                                 target, steps, record, job.stop)
+        for k, v in res.items():
+            out.setdefault(k, np.empty((N,) + v.shape[1:], v.dtype))[idx] = v
+    assert out["pos"].shape == (N, T, d)
+    return RunArrays(positions=out["pos"], losses=out["loss"], grad_norms=out["gnorm"], step_sizes=out["dstep"],
+                     best_loss=out["best"], steps_to_tolerance=out["reach"], diverged_at=out["div"],
+                     stop_reason=out["reason"], evaluations=None)
 
 
 class _Tracer:

@@ -63,6 +63,36 @@ def _frozen(a: Any, shape: tuple[int, ...] | None, what: str, name: str) -> Arra
     return arr
 
 
+@dataclass(frozen=True)
+class Separable:
+    """f(x) = offset + sum_i term(x_i, a_i), grad_i = slope(x_i, a_i): a landscape whose coordinates
+    are apart, each with its own parameter a_i. ``term`` and ``slope`` are scalar functions of
+    plain arithmetic and ``math`` (module-level, so numba compiles and caches them): the compiled
+    N-D race loop (``arena.fused_nd``) steps such a landscape coordinate by coordinate in one pass
+    over memory, the per-element rule's cell inlined."""
+
+    term: Callable[[float, float], float]
+    slope: Callable[[float, float], float]
+    a: Array  # (d,)
+    offset: float = 0.0
+
+
+def _quadratic_term(x: float, a: float) -> float:
+    return 0.5 * (a * x * x)
+
+
+def _quadratic_slope(x: float, a: float) -> float:
+    return a * x
+
+
+def _rastrigin_term(x: float, a: float) -> float:
+    return x * x - 10.0 * math.cos(TWO_PI * x)
+
+
+def _rastrigin_slope(x: float, a: float) -> float:
+    return 2.0 * x + 20.0 * math.pi * math.sin(TWO_PI * x)
+
+
 @dataclass(frozen=True, eq=False)
 class NDLandscape(Claims):
     """A loss surface over R^d.
@@ -110,6 +140,7 @@ class NDLandscape(Claims):
     target_singular_values: Array | None = None
     product: bool = False
     no_hessian: str = ""  # why ``hvp`` is None, when that is known
+    separable: Separable | None = None  # the same f and grad coordinate by coordinate (``Separable``)
 
     # the 2-D class's saddle, escape and compiled-family attributes: none in d dimensions
     saddle = None
@@ -402,6 +433,7 @@ def rastrigin_nd(*, d: int = 10) -> NDLandscape:
         start_source="the pytorch_optimizer gallery's 2-D start (-2, 3.5), repeated",
         formula=r"10N + \sum_{i=1}^{N} \left(x_i^2 - 10\cos(2\pi x_i)\right)", source=WIKI, params={"d": d},
         default_racers=article_racers(0.001, 0.001, 0.3),
+        separable=Separable(_rastrigin_term, _rastrigin_slope, np.zeros(d), offset=10.0 * d),
     )
 
 
@@ -595,6 +627,7 @@ def quadratic_nd(*, d: int = 100, kappa: float = 1000.0, law: int = 0, seed: int
         source='Goh, "Why Momentum Really Works", Distill 2017, in d dimensions; Q: permutation, signs, Hartley transform',
         params={"d": d, "kappa": kappa, "law": law, "seed": seed, "rotate": rotate},
         default_racers=article_racers(0.2 / kappa, 0.02 / kappa, 0.03),
+        separable=None if Q is not None else Separable(_quadratic_term, _quadratic_slope, lam),
     )
 
 

@@ -571,7 +571,7 @@ def sweep(
     O, n_settings, n_starts, K = len(plan.racers), len(plan.settings[0]), len(plan.starts), len(plan.seeds)
     firsts = [Racer(r.optimizer, plan.settings[o][0], r.schedule) for o, r in enumerate(plan.racers)]
     chosen = choose_engine(engine, ls, firsts, steps=int(steps), noise=noise, record=False,
-                           work=O * n_settings * n_starts * K * int(steps))
+                           work=O * n_settings * n_starts * K * int(steps), warm_only=deadline is not None)
     units = _units(plan, common, fused=chosen == "fused")
     if scheduler is None:  # here: the landscape object itself (it may be one no registry knows)
         for u in units:
