@@ -11,6 +11,10 @@
 3. Per evaluation: Newton and L-BFGS against Adam on the NumPy engine, and both in their compiled
    loops (time per function-and-gradient evaluation; the target: compiled L-BFGS and Newton no
    slower than the first-order rules' NumPy engine).
+4. Beyond the plane (issue 15): 10 racers on a 1,000,000-dimensional axis-aligned quadratic for
+   1,000 steps in the compiled N-D loop, against a numba stream over the same arrays (each racer's
+   point, state and the curvatures, read and written as a step must) and the NumPy engine
+   (``--only nd --nd-dim 1000000 --nd-steps 1000`` for this section alone).
 """
 
 from __future__ import annotations
@@ -178,16 +182,90 @@ def per_evaluation(runs: int, steps: int, rounds: int) -> None:
           f"({worst * 1e6:.3f} us vs {base * 1e6:.3f} us)")
 
 
+#: The ten racers of the 10^6-D race: per-element rules with 0-2 state arrays.
+ND_RACERS = ["sgd(learning_rate=0.0005)", "momentum(learning_rate=0.0001)", "adam(learning_rate=0.01)",
+             "adamw(learning_rate=0.01)", "rmsprop(learning_rate=0.001)", "adagrad(learning_rate=0.1)",
+             "adadelta", "adamax(learning_rate=0.01)", "nadam(learning_rate=0.01)", "lion(learning_rate=0.001)"]
+
+
+def stream_baseline(d: int, slots: list[int], steps: int, threads: int) -> float:
+    """Seconds for ``steps`` passes over the arrays the race's step must touch, at the memory stream:
+    per racer x (read, written), its state arrays (read, written) and the curvatures a (read), one
+    numba loop per racer with a trivial update, the racers split over ``threads`` as the race's are."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numba
+
+    @numba.njit(nogil=True)
+    def stream(X, A, S, steps):  # pragma: no cover - compiled
+        k = S.shape[0]
+        for _ in range(steps):
+            for i in range(X.shape[0]):
+                X[i] = X[i] * 0.999 + A[i] * 1e-9
+                for j in range(k):
+                    S[j, i] = S[j, i] * 0.999
+    arrays = [(np.ones(d), np.ones(d), np.ones((n, d))) for n in slots]
+    stream(np.ones(4), np.ones(4), np.ones((1, 4)), 1)
+    stream(np.ones(4), np.ones(4), np.ones((0, 4)), 1)
+    stream(np.ones(4), np.ones(4), np.ones((2, 4)), 1)
+
+    def once() -> None:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda arr: stream(*arr, steps), arrays))
+
+    return median_seconds(once, 3)
+
+
+def nd_race(d: int, steps: int) -> None:
+    """4. Ten per-element racers on a d-dimensional axis-aligned quadratic (``quadratic_nd(rotate=0)``,
+    separable: the compiled N-D loop), summaries only, against the memory stream of the same arrays."""
+    from optarena.arena import fused
+    from optarena.arena.plan import racers_of, resolve_racers
+    from optarena.landscapes.nd import quadratic_nd
+
+    ls = quadratic_nd(d=d, kappa=1000.0, rotate=0)
+    race(quadratic_nd(d=16, kappa=1000.0, rotate=0), ND_RACERS, steps=3, record=False, engine="fused")  # compile
+    t0 = time.perf_counter()
+    res = race(ls, ND_RACERS, steps=steps, record=False, engine="fused")
+    ours = time.perf_counter() - t0
+    slots = []
+    for spec, hp, _ in resolve_racers(racers_of(ND_RACERS)):
+        slots.append(len(spec.state_arrays(hp)))
+    threads = min(fused.THREADS, len(ND_RACERS))
+    base = stream_baseline(d, slots, steps, threads)
+    numpy_steps = max(2, steps // 100)
+    t0 = time.perf_counter()
+    race(ls, ND_RACERS, steps=numpy_steps, record=False, engine="numpy")
+    numpy_step = (time.perf_counter() - t0) / numpy_steps
+    moved = sum(d * 8 * (2 * (1 + k) + 1) for k in slots)
+    print(f"\n### {len(ND_RACERS)} racers on a {d:,}-dimensional quadratic, {steps:,} steps, summaries only\n")
+    print("| implementation | seconds / step | GB/s of the step's arrays | stream / it |")
+    print("|---|---:|---:|---:|")
+    for label, sec in (("optarena compiled N-D loop", ours / steps), ("stream of the same arrays (numba)", base / steps),
+                       ("optarena NumPy engine", numpy_step)):
+        print(f"| {label} | {sec:.4f} | {moved / sec / 1e9:.1f} | {base / steps / sec:.1%} |")
+    finals = ", ".join(f"{lab} {v:.3g}" for lab, v in zip(res.labels, res.final_loss[:, 0]))
+    print(f"\n{len(ND_RACERS)} x {steps:,} steps in {ours:.1f} s ({moved / 1e6:,.0f} MB a step); final losses: {finals}")
+    print(f"share of the stream: {base / ours:.0%} (target: at the stream limit)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--second-order-runs", type=int, default=200, help="starts for the per-evaluation table")
+    ap.add_argument("--nd-dim", type=int, default=1_000_000, help="coordinates of the N-D race (section 4)")
+    ap.add_argument("--nd-steps", type=int, default=1000, help="steps of the N-D race")
+    ap.add_argument("--only", choices=["throughput", "latency", "second-order", "nd"], help="one section")
     args = ap.parse_args()
+    if args.only == "nd":
+        nd_race(args.nd_dim, args.nd_steps)
+        return
     throughput(args.runs, args.steps, args.rounds)
     latency(args.rounds)
     per_evaluation(args.second_order_runs, 100, args.rounds)
+    nd_race(args.nd_dim, args.nd_steps)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from ..optim import OptimizerSpec, kernels
 from . import fused
 
 _LOOPS: dict[Any, Callable[..., None]] = {}
+#: Coordinates a block of the loop holds in L1 between its landscape, cell and sum passes.
+BLOCK = 512
 _PARTS: dict[str, tuple[Any, ...]] = {}
 
 _SOURCE = """\
@@ -33,52 +35,137 @@ import numba
 import numpy as np
 
 from optarena.arena.fused_nd import _PARTS
+from optarena.optim.kernels import _prefer_wide_vectors
 
 cell, term, slope, row = _PARTS[{digest!r}]
-record = {record}
+record, BLOCK = {record}, {block}
+
+
+# One block of coordinates, indices from 0 over slices (numba then knows they are not negative and
+# LLVM vectorises; see optim.kernels.step_many): the landscape, the box, the cell, and per
+# coordinate its term, squared gradient and squared move into L1 buffers summed after.
+@numba.njit(nogil=True, error_model="numpy", inline="always")
+def block(X, A, F, G, D, lo, hi, {slot_args}{coefficient_args}):
+    _prefer_wide_vectors()
+    out = 0
+    for i in range(X.size):
+        x = X[i]
+        ai = A[i]
+        g = slope(x, ai)
+        F[i] = term(x, ai)
+        G[i] = g * g
+        out += not ((lo <= x) & (x <= hi))  # NaN is out
+{loads}        {outs}, = cell(x, g, {cell_args})
+        X[i] = xn
+{stores}        D[i] = (xn - x) * (xn - x)
+    return out
+
+
+@numba.njit(nogil=True, error_model="numpy", inline="always")
+def block_wide(X, A, F, G, D, lo, hi, {slot_args}{coefficient_args}):
+    _prefer_wide_vectors()
+    out = 0
+    for i in range(X.size):
+        x = X[i]
+        ai = A[i]
+        g = slope(x, ai)
+        F[i] = term(x, ai)
+        G[i] = g * g
+        out += not ((lo[i] <= x) & (x <= hi[i]))
+{loads}        {outs}, = cell(x, g, {cell_args})
+        X[i] = xn
+{stores}        D[i] = (xn - x) * (xn - x)
+    return out
+
+
+@numba.njit(nogil=True, error_model="numpy", inline="always")
+def last(X, A, F, G, lo, hi):
+    _prefer_wide_vectors()
+    out = 0
+    for i in range(X.size):
+        x = X[i]
+        ai = A[i]
+        g = slope(x, ai)
+        F[i] = term(x, ai)
+        G[i] = g * g
+        out += not ((lo <= x) & (x <= hi))
+    return out
+
+
+@numba.njit(nogil=True, error_model="numpy", inline="always")
+def last_wide(X, A, F, G, lo, hi):
+    _prefer_wide_vectors()
+    out = 0
+    for i in range(X.size):
+        x = X[i]
+        ai = A[i]
+        g = slope(x, ai)
+        F[i] = term(x, ai)
+        G[i] = g * g
+        out += not ((lo[i] <= x) & (x <= hi[i]))
+    return out
+
+
+# the bookkeeping's sums (loss, |g|^2, |move|^2) of a block, in whatever order vectorises: they are
+# reported, never fed back into the step, so reassociation moves a reported loss in its last digits
+# only. Not inlined: numba's own inlining would drop the fastmath flags (a chain of adds, 3x slower).
+@numba.njit(nogil=True, fastmath={{"reassoc", "nsz", "contract"}})
+def totals(F, G, D):
+    f = 0.0
+    g = 0.0
+    m = 0.0
+    for i in range(F.size):
+        f += F[i]
+        g += G[i]
+        m += D[i]
+    return f, g, m
 
 
 @numba.njit(nogil=True, error_model="numpy", cache={cache})
 def kernel(P0, ST, C, hidx, a, lo, hi, target, offset, pos, loss, gnorm, dstep, best, reach, div, reason,
-           first, last):  # pragma: no cover
+           first, last_run):  # pragma: no cover
     T = C.shape[0]
     d = P0.shape[1]
-    Z = np.zeros(d)
-    for r in range(first, last):
+    zero = 0.0
+    F = np.empty(BLOCK)
+    G = np.empty(BLOCK)
+    D = np.zeros(BLOCK)
+    wide = lo.shape[0] > 1  # a box per coordinate; else one interval for all (no memory traffic)
+    lo0 = lo[0]
+    hi0 = hi[0]
+    for r in range(first, last_run):
         X = P0[r].copy()
-{loads}        h = hidx[r]
+{run_loads}        h = hidx[r]
         bst = np.inf
         rch = -1
         moved = 0.0
         for t in range(T + 1):
             rec = record or t == T
             k = t if record else 0
-            fsum = 0.0
-            gsq = 0.0
-            out = 0
-            dsq = 0.0
             if t < T:
-{unpack}                for i in range(d):
-                    x = X[i]
-                    ai = a[i]
-                    g = slope(x, ai)
-                    fsum += term(x, ai)
-                    gsq += g * g
-                    out += not ((lo[i] <= x) & (x <= hi[i]))  # NaN is out
-                    if rec:
-                        pos[r, k, i] = x
-                    {step}
-                    dx = X[i] - x
-                    dsq += dx * dx
-            else:
-                for i in range(d):
-                    x = X[i]
-                    ai = a[i]
-                    g = slope(x, ai)
-                    fsum += term(x, ai)
-                    gsq += g * g
-                    out += not ((lo[i] <= x) & (x <= hi[i]))
-                    pos[r, k, i] = x
+{unpack}            fsum = 0.0
+            gsq = 0.0
+            dsq = 0.0
+            out = 0
+            for b0 in range(0, d, BLOCK):
+                b1 = min(b0 + BLOCK, d)
+                n = b1 - b0
+                if rec:
+                    pos[r, k, b0:b1] = X[b0:b1]
+                if t == T:
+                    if wide:
+                        out += last_wide(X[b0:b1], a[b0:b1], F[:n], G[:n], lo[b0:b1], hi[b0:b1])
+                    else:
+                        out += last(X[b0:b1], a[b0:b1], F[:n], G[:n], lo0, hi0)
+                else:
+                    if wide:
+                        out += block_wide(X[b0:b1], a[b0:b1], F[:n], G[:n], D[:n], lo[b0:b1], hi[b0:b1], {slot_slices}{coefficient_args})
+                    else:
+                        out += block(X[b0:b1], a[b0:b1], F[:n], G[:n], D[:n], lo0, hi0, {slot_slices}{coefficient_args})
+                f, g, m = totals(F[:n], G[:n], D[:n])  # D: stale at t == T, where the move is not read
+                fsum += f
+                gsq += g
+                dsq += m
             fv = fsum + offset
             finite = math.isfinite(fv)
             if not finite or out > 0:
@@ -111,13 +198,22 @@ def unavailable(ls: Any, noise: float, clip: float | None) -> str | None:
 
 
 def _body(present: tuple[bool, ...], coefficients: tuple[str, ...]) -> dict[str, str]:
-    loads = "".join(f"        S{k} = ST[{k}, r].copy()\n" if has else f"        S{k} = Z\n" for k, has in enumerate(present))
+    """The generated loop's parts for a cell with these slots present and these coefficients: a
+    present slot is a slice of the run's state, read and written; an absent one is the constant 0,
+    never stored (no memory traffic)."""
     names = [f"c_{n}" for n in coefficients]
-    unpack = f"                {''.join(n + ', ' for n in names)}= row(C[t, h])\n" if names else ""
-    slots = [f"S{k}[i]" for k in range(len(present))]
-    step = f"{', '.join(['X[i]'] + slots)}, = cell({', '.join(['x', 'g'] + slots + names)})"
-    # the state arrays of a run are written back: a later reader (none today) would see the end state
-    return {"loads": loads, "unpack": unpack, "step": step}
+    held = [k for k, has in enumerate(present) if has]
+    return {
+        "slot_args": "".join(f"S{k}, " for k in held),
+        "coefficient_args": ", ".join(names),
+        "loads": "".join(f"        a{k} = S{k}[i]\n" if has else f"        a{k} = 0.0\n" for k, has in enumerate(present)),
+        "stores": "".join(f"        S{k}[i] = a{k}\n" for k in held),
+        "outs": ", ".join(["xn"] + [f"a{k}" for k in range(len(present))]),
+        "cell_args": ", ".join([f"a{k}" for k in range(len(present))] + names),
+        "run_loads": "".join(f"        S{k} = ST[{k}, r].copy()\n" for k in held),
+        "slot_slices": "".join(f"S{k}[b0:b1], " for k in held),
+        "unpack": f"                {''.join(n + ', ' for n in names)}= row(C[t, h])\n" if names else "                pass\n",
+    }
 
 
 def _key(spec: OptimizerSpec, sep: Separable, present: tuple[bool, ...], record: bool) -> Any:
@@ -137,7 +233,7 @@ def _loop(spec: OptimizerSpec, sep: Separable, present: tuple[bool, ...], record
         slope = fused.numba.njit(inline="always", error_model="numpy")(sep.slope)
         n = len(spec.coefficient_names)
         parts = (kernels.compiled_cell(spec), term, slope, fused._row_to_tuple(n))
-        fields = {"record": record, **_body(present, spec.coefficient_names)}
+        fields = {"record": record, "block": BLOCK, **_body(present, spec.coefficient_names)}
         _LOOPS[key] = fused.generated_kernel("racend", _SOURCE, fields, _PARTS, parts, (spec.cell, sep.term, sep.slope),
                                              [str(n).encode(), repr(present).encode()], what)
     return _LOOPS[key]
@@ -162,9 +258,11 @@ def run_group(spec: OptimizerSpec, ls: NDLandscape, hp: dict[str, Any], schedule
            "div": np.full(n, -1, np.int64), "reason": np.zeros(n, np.int8)}
     C = fused.coefficient_table(spec, hp, schedule, steps)
     kernel = _loop(spec, sep, present, record, f"{spec.title} x {ls.title}")
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if (lo == lo[0]).all() and (hi == hi[0]).all():  # one interval for every coordinate: read as two numbers
+        lo, hi = lo[:1], hi[:1]
     args = (np.ascontiguousarray(P0, dtype=np.float64), S0, C, hidx.astype(np.int64),
-            np.ascontiguousarray(sep.a, dtype=np.float64), np.asarray(lo, dtype=np.float64),
-            np.asarray(hi, dtype=np.float64), float(target), float(sep.offset), out["pos"], out["loss"], out["gnorm"],
+            np.ascontiguousarray(sep.a, dtype=np.float64), lo, hi, float(target), float(sep.offset), out["pos"], out["loss"], out["gnorm"],
             out["dstep"], out["best"], out["reach"], out["div"], out["reason"])
     kernel(*args, 0, 0)  # compiled or loaded now, not inside a task
     fused.run_tasks(kernel, args, np.arange(n + 1), min(fused.THREADS, n), should_stop)
