@@ -874,6 +874,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress")
     p.set_defaults(func=_cmd_gallery)
 
+    from .bench.command import add_parser as add_bench
+
+    add_bench(sub)
+
     p = sub.add_parser("serve", help="the interactive web arena in your browser",
                        description="Serve the web arena (FastAPI + uvicorn). Binds 127.0.0.1 unless told otherwise.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")

@@ -9,6 +9,7 @@ from types import ModuleType
 from .errors import MissingExtraError
 
 EXPORT = "pip install 'optarena[export]'"
+BENCH = "pip install 'optarena[bench]'"
 
 
 def need(module: str, hint: str = EXPORT, purpose: str = "this export") -> ModuleType:

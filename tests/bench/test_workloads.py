@@ -129,7 +129,7 @@ PLUGIN_CASES = [["digits-mlp", "clipsgd", {"learning_rate": 0.1}, 50], ["deep-li
 def test_a_subprocess_gives_the_same_curves_and_trains_a_plugin(tmp_path):
     """A fresh interpreter (torch given 2 threads) gives the curves of this one bit for bit; with the
     plug-in package installed there (an entry point, as pip leaves it), its optimizer trains too."""
-    plugin = Path(__file__).parents[2] / "plugins" / "optarena_clipsgd"
+    plugin = Path(__file__).parents[1] / "plugins" / "optarena_clipsgd"
     shutil.copytree(plugin, tmp_path / plugin.name)
     info = tmp_path / "optarena_clipsgd-1.0.dist-info"
     info.mkdir()

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import UsageError
-from ..extras import need
+from ..extras import BENCH, need
 
 __all__ = [
     "TAU_MAX", "MIN_PAIRS", "time_to_target", "workload_time", "performance_profile", "algoperf_score",
@@ -257,7 +257,7 @@ def wilcoxon_pairs(times: ArrayLike, names: Sequence[str], *, min_pairs: int = M
             if n < low:
                 row["reason"] = f"{n} nonzero paired differences; the test needs at least {low}"
             else:
-                stats = need("scipy.stats", "pip install scipy", "the bench's Wilcoxon tests")
+                stats = need("scipy.stats", BENCH, "the bench's Wilcoxon tests")
                 res = stats.wilcoxon(x, y, zero_method="wilcox", alternative="two-sided")
                 row["statistic"], row["p_value"] = float(res.statistic), float(res.pvalue)
             rows.append(row)
