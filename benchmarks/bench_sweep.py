@@ -8,6 +8,8 @@ the loop a user would write without optarena.measure (one race() per setting), o
    sweep on ``local:WORKERS`` (a LocalCluster started for it: its start-up and the workers'
    kernel compiles included, as a user pays them), and of one ``race()`` per setting (measured
    on a slice of the settings, rate per run-step).
+   The same map for Adam, learning_rate (log) x beta1: a rule whose coefficients change with
+   the step (lr / (1 - beta1^t) differs for every step and setting), here only.
 2. Basin map: Adam on Himmelblau from a BASINS x BASINS grid of starts.
 
 On a machine with few cores a local cluster cannot beat a sweep here (the compiled race loop
@@ -57,6 +59,13 @@ def main() -> None:
           f"{here / dask_s:.2f} |")
     print(f"| one race() per setting (timed on {len(settings)}) | {loop * runs / len(settings):.3f} (extrapolated) | "
           f"{loop_rate:.3g} | {rate / loop_rate:.1f}x faster |")
+
+    adam_axes = [Axis.range("learning_rate", 1e-4, 1e-1, args.grid, log=True), Axis.range("beta1", 0.0, 0.99, args.grid)]
+    adam_map = lambda: sweep("rosenbrock", ["adam"], adam_axes, steps=args.steps)  # noqa: E731
+    adam_map()
+    adam_s = median_seconds(adam_map, args.rounds)
+    print(f"\n   Adam on Rosenbrock, learning_rate x beta1, {args.grid} x {args.grid} settings, {args.steps} steps, "
+          f"sweep() here (median of {args.rounds}): {adam_s:.3f} s ({runs * args.steps / adam_s:.3g} run-steps per second)")
 
     n = args.basins
     basin = lambda: sweep("himmelblau", ["adam(learning_rate=0.05)"], [Axis.range("x", -5, 5, n), Axis.range("y", -5, 5, n)],  # noqa: E731

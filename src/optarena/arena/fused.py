@@ -2,8 +2,10 @@
 
 Used by ``engine.race`` when every racer has a fused cell and the landscape compiles; it gives
 the NumPy engine's numbers (tests/arena/test_fused_race.py). Per-step constants come from the
-optimizer's vectorised ``coefficients`` as a (steps, settings, K) table, so the loop does only
-the landscape's gradient and the cell, for x and y, per run and step.
+optimizer's vectorised ``coefficients``, each kept in the shape it has (one number, one per step,
+one per setting, or one per step and setting: ``coefficient_columns``), so the loop does only the
+landscape's gradient and the cell, for x and y, per run and step, and a sweep of 10,000 settings
+reads kilobytes of constants instead of a (steps, settings, K) table of hundreds of megabytes.
 """
 
 from __future__ import annotations
@@ -282,7 +284,7 @@ import numpy as np
 
 from optarena.arena.fused import _PARTS
 
-cell, f, grad, row = _PARTS[{digest!r}]
+cell, f, grad = _PARTS[{digest!r}]
 record, CHUNK = {record}, {chunk}
 
 
@@ -293,15 +295,14 @@ record, CHUNK = {record}, {chunk}
 _PARTS: dict[str, tuple[Any, ...]] = {}
 #: Part of every kernel's hash: changed when the way kernels are made changes, so entries written
 #: by an earlier way are never loaded.
-CACHE_FORMAT = "optarena.kernel/4"
+CACHE_FORMAT = "optarena.kernel/5"
 LOG = logging.getLogger("optarena")
 _KERNEL_BODY = """\
-def kernel(P0, S0, C, hidx, noise, sidx, clip, lo, hi, target, lp, pos, loss, gnorm, dstep, best, reach, div, reason,
-           first, last):  # pragma: no cover
-    T = C.shape[0]
+def kernel(P0, S0, CV, CO, T, hidx, noise, sidx, clip, lo, hi, target, lp, pos, loss, gnorm, dstep, best, reach, div,
+           reason, first, last):  # pragma: no cover
     use_noise = noise.shape[0] > 0
     x0, x1, y0, y1 = lo[0], hi[0], lo[1], hi[1]
-    for r0 in range(first, last, CHUNK):
+{coefficient_strides}    for r0 in range(first, last, CHUNK):
         B = min(CHUNK, last - r0)
         X = P0[r0:r0 + B, 0].copy()
         Y = P0[r0:r0 + B, 1].copy()
@@ -441,21 +442,24 @@ def _importable(fn: Any) -> bool:
 def _kernel_body(present: tuple[bool, ...], coefficients: tuple[str, ...], parametric: bool = False) -> str:
     """The race loop's body for a cell with these slots present and these coefficients: one local
     array per slot and axis (absent slots share zeros, never read back), the coefficients of a step
-    unpacked into one named local each (read once into registers); with ``parametric``, f and grad
-    take the landscape's parameters ``lp`` (the loop's argument) as data."""
+    read into one named local each from ``coefficient_columns``'s (CV, CO), their offsets and
+    strides once per call; with ``parametric``, f and grad take the landscape's parameters ``lp``
+    (the loop's argument) as data."""
     loads = "".join(f"        S{k}X = S0[{k}, r0:r0 + B, 0].copy()\n        S{k}Y = S0[{k}, r0:r0 + B, 1].copy()\n"
                     if has else f"        S{k}X = Z\n        S{k}Y = Z\n" for k, has in enumerate(present))
     names = [f"c_{n}" for n in coefficients]
+    strides = "".join(f"    o{i}, o{i}t, o{i}h = CO[{i}, 0], CO[{i}, 1], CO[{i}, 2]\n" for i in range(len(names)))
 
-    def unpack(indent: str, h: str) -> str:
-        return f"{indent}{''.join(n + ', ' for n in names)}= row(C[t, {h}])\n" if names else ""
+    def unpack(indent: str, h: str) -> str:  # coefficient i of step t, setting h: see coefficient_columns
+        return f"{indent}hh = {h}\n" + "".join(f"{indent}{n} = CV[o{i} + t * o{i}t + hh * o{i}h]\n"
+                                                for i, n in enumerate(names)) if names else ""
 
     def step(axis: str) -> str:
         slots = [f"S{k}{axis}[j]" for k in range(len(present))]
         outs = ", ".join([f"{axis}[j]"] + slots) + ","
         return f"{outs} = cell({', '.join([f'{axis}[j]', f'G{axis}[j]'] + slots + names)})"
 
-    return _KERNEL_BODY.format(slot_loads=loads, unpack_uniform=unpack(" " * 16, "H[0]"),
+    return _KERNEL_BODY.format(slot_loads=loads, coefficient_strides=strides, unpack_uniform=unpack(" " * 16, "H[0]"),
                                unpack_each=unpack(" " * 20, "H[j]"), step_x=step("X"), step_y=step("Y"),
                                lp=", lp" if parametric else "")
 
@@ -475,7 +479,7 @@ def _race_loop(cell: Any, f: Any, grad: Any, present: tuple[bool, ...], record: 
     """What ``generated_kernel`` makes a cell's race loop from: (prefix, parts, fields, fingerprinted, extra)."""
     n_coeffs = len(coefficients)
     fields = dict(record=record, chunk=CHUNK, body=_kernel_body(present, coefficients, parametric))
-    return "race", (cell, f, grad, _row_to_tuple(n_coeffs)), fields, (cell, f, grad), [str(n_coeffs).encode()]
+    return "race", (cell, f, grad), fields, (cell, f, grad), [str(n_coeffs).encode()]
 
 
 def _digest(template: str, fields: dict[str, Any], fingerprinted: tuple, extra: list[bytes]) -> str:
@@ -538,19 +542,59 @@ def generated_kernel(prefix: str, template: str, fields: dict[str, Any], store: 
         return sys.modules[name].kernel
 
 
-def coefficient_table(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, steps: int) -> np.ndarray:
-    """(steps, H, K) constants for H settings (numeric hyperparameters as (H,) arrays)."""
+def coefficient_values(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, steps: int) -> tuple[list[np.ndarray], int]:
+    """The cell's coefficients (in its order) for steps 1..``steps`` and H settings (numeric
+    hyperparameters as (H,) arrays), each as float64 in the shape it has: () one number, (steps, 1)
+    one per step, (H,) one per setting, (steps, H) one per step and setting; and H. A hyperparameter
+    equal in every setting enters as one value, and a constant schedule's rate as the base rate
+    itself, so what varies only by step (Adam's bias corrections when the betas are not swept) is
+    computed once per step, not once per step and setting."""
+    from ..optim.schedules import Constant
+
     assert spec.coefficients is not None
     k = np.arange(steps)[:, None]
-    lr = np.asarray(schedule(k, hp["learning_rate"]), dtype=np.float64)
-    H = lr.shape[1] if lr.ndim == 2 else 1
+    H = max((np.size(v) for v in hp.values() if not isinstance(v, bool)), default=1)
+    hp = {name: v[:1] if isinstance(v, np.ndarray) and v.ndim == 1 and v.size > 1 and (v == v[0]).all() else v
+          for name, v in hp.items()}
+    base = hp["learning_rate"]
+    lr = np.asarray(base if isinstance(schedule, Constant) else schedule(k, base), dtype=np.float64)
     init = {name: 1.0 for name in spec.scalars}  # NAdam's running product starts at 1
     named, _ = spec.coefficients(hp, k + 1, lr, init)
-    coeffs = kernels.ordered(spec, named)
-    table = np.empty((steps, H, len(coeffs)), dtype=np.float64)
-    for i, c in enumerate(coeffs):
-        table[:, :, i] = np.asarray(c, dtype=np.float64)  # broadcasts scalars and (T, 1) columns
+    values = [np.asarray(c, dtype=np.float64) for c in kernels.ordered(spec, named)]
+    for name, v in zip(spec.coefficient_names, values):
+        if np.broadcast_shapes(v.shape, (steps, H)) != (steps, H):  # a spec's bug, named here
+            raise ValueError(f"optimizer {spec.name!r}: coefficient {name!r} has shape {v.shape}, "
+                             f"not one that broadcasts to (steps, settings) = {(steps, H)}")
+    return values, H
+
+
+def coefficient_table(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, steps: int) -> np.ndarray:
+    """(steps, H, K) constants for H settings (numeric hyperparameters as (H,) arrays)."""
+    values, H = coefficient_values(spec, hp, schedule, steps)
+    table = np.empty((steps, H, len(values)), dtype=np.float64)
+    for i, v in enumerate(values):
+        table[:, :, i] = v  # broadcasts numbers, (H,) rows and (steps, 1) columns
     return table
+
+
+def coefficient_columns(spec: OptimizerSpec, hp: dict[str, Any], schedule: Any, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The coefficients as the race loop reads them: ``CV``, each coefficient's values one after
+    another in the shape it has (``coefficient_values``), and ``CO``, (K, 3) int64: coefficient i's
+    offset in CV and its strides along steps and settings, 0 along an axis it does not vary on. Its
+    value at step t + 1 for setting h is CV[o + t * st + h * sh]: the table's number, without the
+    table (a 10,000-setting sweep's would be hundreds of MB, read once per run and step)."""
+    values, H = coefficient_values(spec, hp, schedule, steps)
+    flat: list[np.ndarray] = []
+    CO = np.zeros((len(values), 3), dtype=np.int64)
+    at = 0
+    for i, v in enumerate(values):
+        c = np.ascontiguousarray(v)
+        strides = np.broadcast_to(c, (steps, H)).strides
+        CO[i] = at, strides[0] // c.itemsize, strides[1] // c.itemsize
+        flat.append(c.ravel())
+        at += c.size
+    CV = np.concatenate(flat) if flat else np.zeros(0)
+    return CV, CO
 
 
 def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: Any, hidx: np.ndarray,
@@ -565,7 +609,7 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
     funcs = compiled_landscape(ls) if par is None else compiled_parametric(ls)
     assert funcs is not None
     present = tuple(name in state0 for name in spec.slots)
-    C = coefficient_table(spec, hp, schedule, steps)
+    CV, CO = coefficient_columns(spec, hp, schedule, steps)
     key = kernel_key(spec, ls, present, record)
     new = key not in _KERNELS
     parts = (kernels.compiled_cell(spec), funcs[0], funcs[1], present, record, spec.coefficient_names, par is not None)
@@ -577,7 +621,7 @@ def run_group(spec: OptimizerSpec, ls: Landscape, hp: dict[str, Any], schedule: 
         if name in state0:
             S0[i] = state0[name]
     out = new_outputs(n, steps, record)
-    args = (np.ascontiguousarray(P0, dtype=np.float64), S0, C, hidx.astype(np.int64),
+    args = (np.ascontiguousarray(P0, dtype=np.float64), S0, CV, CO, int(steps), hidx.astype(np.int64),
             np.zeros((0, 1, 2)) if noise is None else noise, sidx.astype(np.int64),
             0.0 if clip is None else float(clip), lo, hi, float(target),
             np.zeros(0) if par is None else np.asarray(par.values, dtype=np.float64), out["pos"], out["loss"],

@@ -10,6 +10,7 @@ carry). The engines run a plan (``engine.run``); the faces build one and hand it
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -107,7 +108,8 @@ def racer_labels(racers: list[Racer]) -> list[str]:
         else:
             base.append(registry.get(r.optimizer).title)
     out = list(base)
-    for title in {b for b in base if base.count(b) > 1}:
+    counts = Counter(base)  # not base.count per racer: a sweep unit races 10,000 racers
+    for title in {b for b in base if counts[b] > 1}:
         idx = [i for i, b in enumerate(base) if b == title]
         settings = [_setting(racers[i]) for i in idx]
         keys = sorted({k for s in settings for k in s}, key=lambda k: (k != "learning_rate", k != "schedule", k))
@@ -117,9 +119,10 @@ def racer_labels(racers: list[Racer]) -> list[str]:
             out[i] = f"{title} {', '.join(parts)}" if parts else title
     seen: dict[str, int] = {}
     final = []
+    repeats = Counter(out)
     for lab in out:  # identical racers (or settings that print alike): numbered
         seen[lab] = seen.get(lab, 0) + 1
-        final.append(lab if out.count(lab) == 1 else f"{lab} #{seen[lab]}")
+        final.append(lab if repeats[lab] == 1 else f"{lab} #{seen[lab]}")
     return final
 
 
