@@ -102,3 +102,31 @@ def test_with_a_deadline_a_loop_not_compiled_yet_is_not_compiled_inside_it(monke
         assert engine.choose_engine("auto", "booth", ["adam"], **kw) == "fused"
         assert engine.choose_engine("auto", "booth", ["adam"], **kw, warm_only=True) == ("fused" if warm else "numpy")
         assert engine.choose_engine("fused", "booth", ["adam"], **kw, warm_only=True) == "fused"  # asked for: given
+
+
+def test_a_line_search_step_keeps_the_deadline_between_its_evaluations(monkeypatch):
+    # L-BFGS with its strong Wolfe search evaluates run by run in Python: one step of many runs can
+    # outlast a deadline, so the pace is also checked between evaluations, within the first step
+    monkeypatch.setattr(engine, "PROBE_SECONDS", 0.0)
+    starts = _grid_starts(30)  # 900 runs: their first step alone is far more than 1 ms anywhere
+    t0 = time.perf_counter()
+    with pytest.raises(OverBudget) as info:
+        race("rosenbrock", ["lbfgs(line_search=True)"], starts=starts, steps=50, deadline=1e-3, engine="numpy")
+    assert info.value.field == "steps"
+    assert time.perf_counter() - t0 < 5.0  # not after the 50 steps (minutes)
+
+
+def test_a_sweeps_planning_counts_against_its_deadline(monkeypatch):
+    from optarena.measure import sweeps
+
+    real = sweeps._plan
+
+    def slow_plan(*a, **k):
+        time.sleep(0.3)  # a plan that takes most of the deadline (10,000s of settings on a busy server)
+        return real(*a, **k)
+
+    monkeypatch.setattr(sweeps, "_plan", slow_plan)
+    monkeypatch.setattr(engine, "PROBE_SECONDS", 0.0)
+    with pytest.raises(OverBudget):
+        sweep("booth", ["sgd"], ["learning_rate=log(1e-3, 1e-1, 4)"], steps=50, deadline=0.25, engine="numpy")
+    sweep("booth", ["sgd"], ["learning_rate=log(1e-3, 1e-1, 4)"], steps=50, deadline=30.0, engine="numpy")  # fits

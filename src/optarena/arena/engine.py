@@ -558,7 +558,19 @@ def _run_numpy(job: _Job) -> RunArrays:
     spent = np.zeros(N)
     nevals = np.full(shape, np.nan) if counting else None
 
+    # L-BFGS's line search evaluates run by run in Python: a step can take seconds, so the stop and
+    # the deadline are also kept between its evaluations, paced against the most a step may make
+    most = steps * sum(len(idx) * float(hp.get("max_eval") or 1.25 * hp.get("max_iter", 20))
+                       for g in groups if "closure" in g.spec.needs for hp, idx in zip(g.settings, g.runs))
+    calls = [0]
+
     def closure(x: np.ndarray) -> tuple[float, np.ndarray]:  # one run's point: what L-BFGS evaluates
+        calls[0] += 1
+        if calls[0] % 64 == 0:
+            if stop():
+                raise Cancelled(f"race stopped after {calls[0]:,} evaluations")
+            if job.deadline is not None and most > 0:
+                over_budget(time.perf_counter() - began, steps * min(1.0, calls[0] / most), steps, job.deadline, "race")
         return float(ls.value(x)), ls.gradient(x)
 
     prev = P.copy()

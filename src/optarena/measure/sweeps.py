@@ -480,13 +480,15 @@ def run_unit(unit: Mapping[str, Any], should_stop: Callable[[], bool] | None = N
 
 def _run_units(units: Sequence[dict[str, Any]], scheduler: Any, done: int, total: int,
                progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool] | None,
-               finish: Callable[[dict[str, Any]], None], deadline: float | None = None) -> None:
+               finish: Callable[[dict[str, Any]], None], deadline: float | None = None, before: float = 0.0) -> None:
     """Run ``units`` here or on Dask, handing each result to ``finish`` as it comes in and asking
     ``should_stop`` between units (here, inside their races too); ``done`` of ``total`` were
     finished before."""
     from .distributed import iter_units
 
-    fn = run_unit if scheduler is not None else functools.partial(run_unit, should_stop=should_stop, deadline=deadline)
+    # each unit's race may take what is left of the deadline once the planning has been paid
+    left = None if deadline is None else max(1e-3, deadline - before)
+    fn = run_unit if scheduler is not None else functools.partial(run_unit, should_stop=should_stop, deadline=left)
     began, first = time.perf_counter(), done
     try:
         for part in iter_units(fn, units, scheduler, should_stop):
@@ -495,7 +497,7 @@ def _run_units(units: Sequence[dict[str, Any]], scheduler: Any, done: int, total
             if progress:
                 progress(done, total)
             if deadline is not None:  # the pace of the units run so far, projected over the rest
-                over_budget(time.perf_counter() - began, done - first, total - first, deadline, "sweep")
+                over_budget(time.perf_counter() - began, done - first, total - first, deadline, "sweep", before=before)
     except Cancelled as exc:  # between units or inside one's race: say where the sweep stands
         raise Cancelled(f"sweep stopped after {done} of {total} units") from exc
     except OverBudget as exc:
@@ -548,6 +550,7 @@ def sweep(
     ``arena.engine.PROBE_SECONDS``, it raises ``OverBudget`` (field ``steps``) when the rest would not
     end in time at that pace.
     """
+    began = time.perf_counter()  # the planning counts against the deadline too
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise UsageError(f"steps must be a positive integer, got {steps!r}", field="steps")
     if resume and journal is None:
@@ -625,7 +628,8 @@ def sweep(
                                      "version of optarena?); remove the file to start over")
                 fill(index, part)
             todo = [u for u in units if tuple(u["index"]) not in finished]
-        _run_units(todo, scheduler, len(units) - len(todo), len(units), progress, should_stop, finish, deadline)
+        _run_units(todo, scheduler, len(units) - len(todo), len(units), progress, should_stop, finish, deadline,
+                   before=time.perf_counter() - began)
     finally:
         if log is not None:
             log.close()
