@@ -43,68 +43,9 @@ record, BLOCK = {record}, {block}
 
 # One block of coordinates, indices from 0 over slices (numba then knows they are not negative and
 # LLVM vectorises; see optim.kernels.step_many): the landscape, the box, the cell, and per
-# coordinate its term, squared gradient and squared move into L1 buffers summed after.
-@numba.njit(nogil=True, error_model="numpy", inline="always")
-def block(X, A, F, G, D, lo, hi, {slot_args}{coefficient_args}):
-    _prefer_wide_vectors()
-    out = 0
-    for i in range(X.size):
-        x = X[i]
-        ai = A[i]
-        g = slope(x, ai)
-        F[i] = term(x, ai)
-        G[i] = g * g
-        out += not ((lo <= x) & (x <= hi))  # NaN is out
-{loads}        {outs}, = cell(x, g, {cell_args})
-        X[i] = xn
-{stores}        D[i] = (xn - x) * (xn - x)
-    return out
-
-
-@numba.njit(nogil=True, error_model="numpy", inline="always")
-def block_wide(X, A, F, G, D, lo, hi, {slot_args}{coefficient_args}):
-    _prefer_wide_vectors()
-    out = 0
-    for i in range(X.size):
-        x = X[i]
-        ai = A[i]
-        g = slope(x, ai)
-        F[i] = term(x, ai)
-        G[i] = g * g
-        out += not ((lo[i] <= x) & (x <= hi[i]))
-{loads}        {outs}, = cell(x, g, {cell_args})
-        X[i] = xn
-{stores}        D[i] = (xn - x) * (xn - x)
-    return out
-
-
-@numba.njit(nogil=True, error_model="numpy", inline="always")
-def last(X, A, F, G, lo, hi):
-    _prefer_wide_vectors()
-    out = 0
-    for i in range(X.size):
-        x = X[i]
-        ai = A[i]
-        g = slope(x, ai)
-        F[i] = term(x, ai)
-        G[i] = g * g
-        out += not ((lo <= x) & (x <= hi))
-    return out
-
-
-@numba.njit(nogil=True, error_model="numpy", inline="always")
-def last_wide(X, A, F, G, lo, hi):
-    _prefer_wide_vectors()
-    out = 0
-    for i in range(X.size):
-        x = X[i]
-        ai = A[i]
-        g = slope(x, ai)
-        F[i] = term(x, ai)
-        G[i] = g * g
-        out += not ((lo[i] <= x) & (x <= hi[i]))
-    return out
-
+# coordinate its term, squared gradient and squared move into L1 buffers summed after. Four
+# variants (``_block``): stepping or the last evaluation only, one box interval or one per coordinate.
+{blocks}
 
 # the bookkeeping's sums (loss, |g|^2, |move|^2) of a block, in whatever order vectorises: they are
 # reported, never fed back into the step, so reassociation moves a reported loss in its last digits
@@ -197,13 +138,43 @@ def unavailable(ls: Any, noise: float, clip: float | None) -> str | None:
     return None
 
 
+_BLOCK = """\
+@numba.njit(nogil=True, error_model="numpy", inline="always")
+def {name}(X, A, F, G, {moved}lo, hi, {args}):
+    _prefer_wide_vectors()
+    out = 0
+    for i in range(X.size):
+        x = X[i]
+        ai = A[i]
+        g = slope(x, ai)
+        F[i] = term(x, ai)
+        G[i] = g * g
+        out += not (({lo} <= x) & (x <= {hi}))  # NaN is out
+{step}    return out
+"""
+
+
+def _blocks(loads: str, outs: str, cell_args: str, stores: str, args: str) -> str:
+    """The loop's four block functions from one skeleton: ``block`` and ``block_wide`` step (one
+    box interval, or one per coordinate), ``last`` and ``last_wide`` only evaluate (the last step)."""
+    step = (f"{loads}        {outs}, = cell(x, g, {cell_args})\n        X[i] = xn\n{stores}"
+            "        D[i] = (xn - x) * (xn - x)\n")
+    parts = []
+    for name, stepping, wide in (("block", True, False), ("block_wide", True, True), ("last", False, False),
+                                 ("last_wide", False, True)):
+        parts.append(_BLOCK.format(name=name, moved="D, " if stepping else "", args=args if stepping else "",
+                                   lo="lo[i]" if wide else "lo", hi="hi[i]" if wide else "hi",
+                                   step=step if stepping else ""))
+    return "\n\n".join(parts)
+
+
 def _body(present: tuple[bool, ...], coefficients: tuple[str, ...]) -> dict[str, str]:
     """The generated loop's parts for a cell with these slots present and these coefficients: a
     present slot is a slice of the run's state, read and written; an absent one is the constant 0,
     never stored (no memory traffic)."""
     names = [f"c_{n}" for n in coefficients]
     held = [k for k, has in enumerate(present) if has]
-    return {
+    parts = {
         "slot_args": "".join(f"S{k}, " for k in held),
         "coefficient_args": ", ".join(names),
         "loads": "".join(f"        a{k} = S{k}[i]\n" if has else f"        a{k} = 0.0\n" for k, has in enumerate(present)),
@@ -214,6 +185,9 @@ def _body(present: tuple[bool, ...], coefficients: tuple[str, ...]) -> dict[str,
         "slot_slices": "".join(f"S{k}[b0:b1], " for k in held),
         "unpack": f"                {''.join(n + ', ' for n in names)}= row(C[t, h])\n" if names else "                pass\n",
     }
+    parts["blocks"] = _blocks(parts["loads"], parts["outs"], parts["cell_args"], parts["stores"],
+                              parts["slot_args"] + parts["coefficient_args"])
+    return parts
 
 
 def _key(spec: OptimizerSpec, sep: Separable, present: tuple[bool, ...], record: bool) -> Any:
