@@ -243,7 +243,7 @@ def nd_race(d: int, steps: int) -> None:
     print("|---|---:|---:|---:|")
     for label, sec in (("optarena compiled N-D loop", ours / steps), ("stream of the same arrays (numba)", base / steps),
                        ("optarena NumPy engine", numpy_step)):
-        print(f"| {label} | {sec:.4f} | {moved / sec / 1e9:.1f} | {base / steps / sec:.1%} |")
+        print(f"| {label} | {sec:.4g} | {moved / sec / 1e9:.1f} | {base / steps / sec:.1%} |")
     finals = ", ".join(f"{lab} {v:.3g}" for lab, v in zip(res.labels, res.final_loss[:, 0]))
     print(f"\n{len(ND_RACERS)} x {steps:,} steps in {ours:.1f} s ({moved / 1e6:,.0f} MB a step); final losses: {finals}")
     print(f"share of the stream: {base / ours:.0%} (target: at the stream limit)")

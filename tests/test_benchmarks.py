@@ -91,10 +91,17 @@ def test_bench_optim_runs():
 
 def test_bench_race_runs():
     pytest.importorskip("torch")
-    out = run_benchmark("bench_race", "--runs", "200", "--steps", "50", "--rounds", "1", "--second-order-runs", "20")
+    out = run_benchmark("bench_race", "--runs", "200", "--steps", "50", "--rounds", "1", "--second-order-runs", "20",
+                        "--nd-dim", "20000", "--nd-steps", "20")
     assert "| optarena fused |" in out and "| torch batched in place |" in out
     assert "| optarena race (warm) |" in out
-    throughput, latency, per_eval = _tables(out)
+    throughput, latency, per_eval, nd = _tables(out)
+    assert [r["implementation"] for r in nd] == ["optarena compiled N-D loop", "stream of the same arrays (numba)",
+                                                 "optarena NumPy engine"]
+    stream = _number(nd[1]["seconds / step"])
+    for row in nd:  # stream / it: the stream's seconds a step over the row's
+        share = stream / _number(row["seconds / step"])
+        assert abs(_number(row["stream / it"].rstrip("%")) / 100 - share) <= 0.01 * share + 0.001, row
     assert [r["racer"] for r in per_eval] == ["adam", "newton", "lbfgs", "lbfgs max_iter=1", "lbfgs (fused)", "lbfgs (auto)",
                                               "lbfgs max_iter=1 (fused)", "lbfgs max_iter=1 (auto)", "newton (fused)",
                                               "newton (auto)"]

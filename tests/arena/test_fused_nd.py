@@ -32,8 +32,11 @@ def _same(a, b) -> None:
 def test_axis_aligned_quadratic_equals_the_numpy_engine(record):
     ls = quadratic_nd(d=40, kappa=100.0, rotate=0)
     starts = np.vstack([ls.starts, 0.5 * ls.starts[:, ::-1]])
-    _same(race(ls, RACERS, starts=starts, steps=60, engine="fused", record=record),
-          race(ls, RACERS, starts=starts, steps=60, engine="numpy", record=record))
+    # each (rule, record) is a loop of its own to compile (seconds): the cells' own equality to their
+    # readable rules is tests/optim's; here, slots 0-2, a running product (NAdam) and a schedule
+    racers = [RACERS[0], RACERS[1], RACERS[2], RACERS[5], RACERS[-1]] if record else RACERS[:3]
+    _same(race(ls, racers, starts=starts, steps=60, engine="fused", record=record),
+          race(ls, racers, starts=starts, steps=60, engine="numpy", record=record))
 
 
 def test_rastrigin_and_runs_that_leave_the_box_equal_the_numpy_engine():
